@@ -1,0 +1,46 @@
+# A thin façade: each target is one to three commands. CI calls `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROTOC := $(BIN)/python -m grpc_tools.protoc
+
+.PHONY: setup proto proto-check fmt lint test demo bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+
+setup: $(BIN)/python .typecheck
+
+# mypy cannot see through the editable-install hook; it reads this link tree instead.
+.typecheck:
+	mkdir -p .typecheck/edgeperf
+	for p in server client protos benchmarks; do ln -sfn ../../$$p .typecheck/edgeperf/$$p; done
+
+proto: setup
+	$(PROTOC) -Iedgeperf/protos=protos --python_out=.typecheck --grpc_python_out=.typecheck \
+		--pyi_out=.typecheck protos/grpc_service.proto protos/model_config.proto protos/edgeperf_service.proto
+
+# CI: regenerating the stubs must leave the committed files unchanged.
+proto-check: proto
+	git diff --exit-code -- protos/
+
+fmt: setup
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+lint: setup
+	$(BIN)/ruff format --check . && $(BIN)/ruff check .
+	$(BIN)/mypy -p edgeperf.server -p edgeperf.client -p edgeperf.benchmarks
+
+test: setup proto-check
+	$(BIN)/python -m pytest -n 2 -q
+
+demo: setup
+	$(BIN)/python -m tests.bench.demo
+
+bench: setup
+	$(BIN)/python -m tests.bench.run_all
+
+clean:
+	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache build results

@@ -1,0 +1,113 @@
+"""Errors raised by edgeperf.server, each carrying the gRPC status the edge maps it to.
+
+EdgeperfServerError                       INTERNAL
+├── ModelNotFound                         NOT_FOUND
+├── InvalidInput                          INVALID_ARGUMENT
+├── Overloaded                            UNAVAILABLE        ("<request> Exceeds maximum queue size")
+├── QueueTimeout                          UNAVAILABLE        ("Request timeout expired")
+├── ShuttingDown                          UNAVAILABLE        (new work refused while draining)
+├── MessageTooLarge                       RESOURCE_EXHAUSTED (message over the configured limit)
+├── Unsupported                           UNIMPLEMENTED
+├── RuntimeFailed                         INTERNAL           (ONNX Runtime failed; carries its message)
+└── ModelConfigError                      INTERNAL           (bad config.pbtxt/config.yaml; names file, model, field)
+    └── RepositoryError                   INTERNAL           (bad repository layout)
+
+Only `grpc.StatusCode` is imported from grpc: the edge (server/grpc_service.py) maps an error with
+`context.abort(err.grpc_code, str(err))`; nothing here knows about servicers or contexts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import grpc
+
+__all__ = [
+    "EdgeperfServerError",
+    "InvalidInput",
+    "MessageTooLarge",
+    "ModelConfigError",
+    "ModelNotFound",
+    "Overloaded",
+    "QueueTimeout",
+    "RepositoryError",
+    "RuntimeFailed",
+    "ShuttingDown",
+    "Unsupported",
+]
+
+
+class EdgeperfServerError(Exception):
+    """Root of every error the server raises on purpose."""
+
+    grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    reason: ClassVar[str] = "OTHER"
+    """Triton's failure reason label for metrics: REJECTED, CANCELED, BACKEND or OTHER."""
+
+
+class ModelNotFound(EdgeperfServerError):
+    """Unknown model, unknown version, or a model that is not ready."""
+
+    grpc_code = grpc.StatusCode.NOT_FOUND
+
+
+class InvalidInput(EdgeperfServerError):
+    """The request does not match the model: input names, count, dtype, shape, outputs."""
+
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class Overloaded(EdgeperfServerError):
+    """The model's queue is full (`max_queue_size`); message ends in "Exceeds maximum queue size"."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    reason = "REJECTED"
+
+
+class QueueTimeout(EdgeperfServerError):
+    """The request waited longer than its queue timeout; message "Request timeout expired"."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    reason = "REJECTED"
+
+
+class ShuttingDown(EdgeperfServerError):
+    """The server is draining and refuses new requests."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    reason = "REJECTED"
+
+
+class MessageTooLarge(EdgeperfServerError):
+    """A message exceeds the configured size limit."""
+
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Unsupported(EdgeperfServerError):
+    """A feature or RPC edgeperf does not serve."""
+
+    grpc_code = grpc.StatusCode.UNIMPLEMENTED
+
+
+class RuntimeFailed(EdgeperfServerError):
+    """The runtime (ONNX Runtime or a pipeline) failed on a batch; the message is the runtime's."""
+
+    grpc_code = grpc.StatusCode.INTERNAL
+    reason = "BACKEND"
+
+
+class ModelConfigError(EdgeperfServerError):
+    """A model configuration is invalid; the message names the file, the model and the field."""
+
+    def __init__(self, path: Path | str, field: str, reason: str, *, model: str = "") -> None:
+        self.path = Path(path)
+        self.field = field
+        self.model = model or self.path.parent.name
+        self.detail = reason
+        super().__init__(f"{self.path}: model '{self.model}': field '{field}': {reason}")
+
+
+class RepositoryError(ModelConfigError):
+    """The model repository layout is invalid (missing folder, no versions, no model file)."""

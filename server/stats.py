@@ -1,0 +1,223 @@
+"""Per-model statistics with Triton's semantics, and the observer hook Prometheus metrics subscribe to.
+
+Semantics (INFERENCE_PROTOCOL.md §8): success/fail/queue/compute_* count **requests**; a request in a batch is
+charged the batch's full compute durations. `batch_stats` counts **executions** per batch size;
+`inference_count` is weighted by batch size; `execution_count` counts executions. Queue and compute
+durations are recorded for successful requests only, so their counts agree (perf_analyzer requires equal
+compute counts).
+
+For S2 (server/metrics.py): implement `StatsObserver` and pass it as `InferenceCore(..., observer=obs)`.
+The core calls it on the event loop thread, after every request (`on_request_done`) and every execution
+(`on_batch`); queue depth is `InferenceCore.queue_depth(name, version)`. Observer methods must not block.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = [
+    "BatchStatistics",
+    "Duration",
+    "InferStatistics",
+    "ModelStatistics",
+    "StatsObserver",
+    "StatsRecorder",
+    "wall_clock_ms",
+]
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch.
+
+    NOTE: the only wall-clock reading in the server: Triton's `last_inference` is defined as a wall time.
+    Durations everywhere else use the monotonic clock.
+    """
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """Triton's StatisticDuration: how many and how long in total."""
+
+    count: int = 0
+    ns: int = 0
+
+    def plus(self, ns: int) -> Duration:
+        return Duration(self.count + 1, self.ns + ns)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InferStatistics:
+    """Per-request cumulative durations (Triton's InferStatistics)."""
+
+    success: Duration = Duration()
+    fail: Duration = Duration()
+    queue: Duration = Duration()
+    compute_input: Duration = Duration()
+    compute_infer: Duration = Duration()
+    compute_output: Duration = Duration()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchStatistics:
+    """Per-execution cumulative durations for one batch size (Triton's InferBatchStatistics)."""
+
+    batch_size: int
+    compute_input: Duration = Duration()
+    compute_infer: Duration = Duration()
+    compute_output: Duration = Duration()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelStatistics:
+    """A snapshot of one model version's statistics (Triton's ModelStatistics)."""
+
+    name: str
+    version: str
+    last_inference_ms: int
+    """Wall time of the last inference, ms since the epoch; 0 if none yet."""
+    inference_count: int
+    execution_count: int
+    inference_stats: InferStatistics
+    batch_stats: tuple[BatchStatistics, ...]
+    """Sorted by batch size."""
+
+
+class StatsObserver(Protocol):
+    """Hook for metrics exporters. Called on the event loop thread; must return quickly."""
+
+    def on_request_done(
+        self,
+        model: str,
+        version: str,
+        *,
+        success: bool,
+        reason: str,
+        queue_ns: int,
+        compute_input_ns: int,
+        compute_infer_ns: int,
+        compute_output_ns: int,
+        request_ns: int,
+    ) -> None:
+        """One request finished. `reason` is "" on success, else REJECTED, CANCELED, BACKEND or OTHER;
+        queue/compute are 0 for a request that failed before running."""
+        ...
+
+    def on_batch(self, model: str, version: str, batch_size: int) -> None:
+        """One execution of `batch_size` samples (sum of the batch's request batch sizes) succeeded."""
+        ...
+
+
+@dataclass(slots=True)
+class _BatchAcc:
+    compute_input: Duration = Duration()
+    compute_infer: Duration = Duration()
+    compute_output: Duration = Duration()
+
+
+@dataclass(slots=True)
+class StatsRecorder:
+    """Mutable accumulator for one model version; used only from the event loop thread."""
+
+    name: str
+    version: str
+    observer: StatsObserver | None = None
+    wall_ms: Callable[[], int] = wall_clock_ms
+    _last_inference_ms: int = 0
+    _inference_count: int = 0
+    _execution_count: int = 0
+    _success: Duration = Duration()
+    _fail: Duration = Duration()
+    _queue: Duration = Duration()
+    _compute_input: Duration = Duration()
+    _compute_infer: Duration = Duration()
+    _compute_output: Duration = Duration()
+    _batches: dict[int, _BatchAcc] = field(default_factory=dict)
+
+    def record_execution(
+        self, batch_size: int, compute_input_ns: int, compute_infer_ns: int, compute_output_ns: int
+    ) -> None:
+        """One successful execution of `batch_size` samples."""
+        acc = self._batches.setdefault(batch_size, _BatchAcc())
+        acc.compute_input = acc.compute_input.plus(compute_input_ns)
+        acc.compute_infer = acc.compute_infer.plus(compute_infer_ns)
+        acc.compute_output = acc.compute_output.plus(compute_output_ns)
+        self._execution_count += 1
+        self._inference_count += batch_size
+        self._last_inference_ms = self.wall_ms()
+        if self.observer is not None:
+            self.observer.on_batch(self.name, self.version, batch_size)
+
+    def record_success(
+        self,
+        *,
+        request_ns: int,
+        queue_ns: int,
+        compute_input_ns: int,
+        compute_infer_ns: int,
+        compute_output_ns: int,
+    ) -> None:
+        """A request answered successfully; compute durations are its batch's."""
+        self._success = self._success.plus(request_ns)
+        self._queue = self._queue.plus(queue_ns)
+        self._compute_input = self._compute_input.plus(compute_input_ns)
+        self._compute_infer = self._compute_infer.plus(compute_infer_ns)
+        self._compute_output = self._compute_output.plus(compute_output_ns)
+        if self.observer is not None:
+            self.observer.on_request_done(
+                self.name,
+                self.version,
+                success=True,
+                reason="",
+                queue_ns=queue_ns,
+                compute_input_ns=compute_input_ns,
+                compute_infer_ns=compute_infer_ns,
+                compute_output_ns=compute_output_ns,
+                request_ns=request_ns,
+            )
+
+    def record_failure(self, *, request_ns: int, reason: str, queue_ns: int = 0) -> None:
+        """A request failed (rejected, timed out, runtime error, cancelled)."""
+        self._fail = self._fail.plus(request_ns)
+        if self.observer is not None:
+            self.observer.on_request_done(
+                self.name,
+                self.version,
+                success=False,
+                reason=reason,
+                queue_ns=queue_ns,
+                compute_input_ns=0,
+                compute_infer_ns=0,
+                compute_output_ns=0,
+                request_ns=request_ns,
+            )
+
+    def snapshot(self) -> ModelStatistics:
+        """An immutable copy of the current values."""
+        return ModelStatistics(
+            name=self.name,
+            version=self.version,
+            last_inference_ms=self._last_inference_ms,
+            inference_count=self._inference_count,
+            execution_count=self._execution_count,
+            inference_stats=InferStatistics(
+                success=self._success,
+                fail=self._fail,
+                queue=self._queue,
+                compute_input=self._compute_input,
+                compute_infer=self._compute_infer,
+                compute_output=self._compute_output,
+            ),
+            batch_stats=tuple(
+                BatchStatistics(
+                    batch_size=size,
+                    compute_input=acc.compute_input,
+                    compute_infer=acc.compute_infer,
+                    compute_output=acc.compute_output,
+                )
+                for size, acc in sorted(self._batches.items())
+            ),
+        )

@@ -1,0 +1,101 @@
+"""Domain values of one inference: requests, responses and the datatype table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edgeperf.server.errors import InvalidInput
+
+__all__ = ["DATATYPES", "InferRequest", "InferResponse", "datatype_of", "numpy_dtype"]
+
+DATATYPES: Mapping[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+    "BYTES": np.dtype(np.object_),
+}
+"""KServe datatype string -> numpy dtype (BF16 has no numpy dtype and is not served)."""
+
+_BY_DTYPE: dict[np.dtype[Any], str] = {dtype: name for name, dtype in DATATYPES.items()}
+
+
+def numpy_dtype(datatype: str) -> np.dtype[Any]:
+    """The numpy dtype of a KServe datatype string ("FP32" -> float32).
+
+    Raises:
+        InvalidInput: for an unknown or unsupported datatype.
+    """
+    try:
+        return DATATYPES[datatype]
+    except KeyError:
+        raise InvalidInput(
+            f"unsupported datatype '{datatype}'; expected one of {', '.join(DATATYPES)}"
+        ) from None
+
+
+def datatype_of(dtype: np.dtype[Any]) -> str:
+    """The KServe datatype string of a numpy dtype (float32 -> "FP32"; str/bytes -> "BYTES").
+
+    Raises:
+        InvalidInput: for a dtype with no KServe datatype.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind in ("S", "U", "O"):
+        return "BYTES"
+    try:
+        return _BY_DTYPE[dtype.newbyteorder("=")]
+    except KeyError:
+        raise InvalidInput(f"numpy dtype {dtype} has no KServe datatype") from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InferRequest:
+    """One inference request as the core sees it, transport-free."""
+
+    model_name: str
+    model_version: str = ""
+    """Empty selects the newest ready version."""
+    id: str = ""
+    inputs: Mapping[str, npt.NDArray[Any]]
+    """Input name -> array; full shape including the batch dimension when max_batch_size > 0."""
+    requested_outputs: tuple[str, ...] = ()
+    """Output names to return; () returns all outputs."""
+    timeout_us: int | None = None
+    """Triton's `timeout` request parameter: queue timeout in microseconds (only lowers the configured one
+    unless the config allows override; see DynamicBatchingConfig)."""
+    priority: int = 0
+    deadline_ns: int | None = None
+    """Absolute `time.monotonic_ns()` after which the caller no longer wants the answer (gRPC deadline)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InferResponse:
+    """The outputs of one request and the server-side time it cost."""
+
+    model_name: str
+    model_version: str
+    id: str
+    outputs: dict[str, npt.NDArray[Any]]
+    """Requested outputs in model output order."""
+    queue_ns: int
+    """Time from enqueue to the start of the batch's execution."""
+    compute_input_ns: int
+    """Batch input preparation (concatenation) time."""
+    compute_infer_ns: int
+    """Batch runtime execution time."""
+    compute_output_ns: int
+    """Batch output extraction (split) time."""

@@ -1,0 +1,260 @@
+"""Protobuf <-> domain conversion for inference: ModelInferRequest -> InferRequest, InferResponse -> proto.
+
+Inputs arrive raw (`raw_input_contents`, decoded zero-copy with `numpy.frombuffer`) or typed
+(`contents`); outputs always leave in `raw_output_contents`, which is the only numeric form
+tritonclient decodes. Every malformed request raises `InvalidInput` with a message that names the
+input; nothing here touches gRPC contexts.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.server.errors import InvalidInput, Unsupported
+from edgeperf.server.types import InferRequest, InferResponse, datatype_of, numpy_dtype
+
+__all__ = [
+    "TIMING_PARAMETERS",
+    "deserialize_bytes_tensor",
+    "request_from_proto",
+    "response_to_proto",
+    "serialize_bytes_tensor",
+    "stream_error_response",
+    "stream_response",
+]
+
+TIMING_PARAMETERS: Final = (
+    "edgeperf_queue_ns",
+    "edgeperf_compute_input_ns",
+    "edgeperf_compute_infer_ns",
+    "edgeperf_compute_output_ns",
+)
+"""Response parameters (int64, nanoseconds) carrying the server's own time spent on the request."""
+
+# Typed `contents` field for each datatype; FP16 and BF16 have none and must be sent raw.
+_TYPED_FIELD: Final[Mapping[str, str]] = {
+    "BOOL": "bool_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
+
+_LENGTH = struct.Struct("<I")
+
+
+def serialize_bytes_tensor(array: npt.NDArray[Any]) -> bytes:
+    """Triton's BYTES raw encoding: each element as a 4-byte little-endian length, then its bytes."""
+    parts: list[bytes] = []
+    for item in array.reshape(-1):
+        data = item.encode() if isinstance(item, str) else bytes(item)
+        parts.append(_LENGTH.pack(len(data)))
+        parts.append(data)
+    return b"".join(parts)
+
+
+def deserialize_bytes_tensor(name: str, raw: bytes, shape: tuple[int, ...]) -> npt.NDArray[np.object_]:
+    """Decode Triton's BYTES raw encoding into an object array of `bytes` with `shape`.
+
+    Raises:
+        InvalidInput: when the lengths run past the end or the element count does not match `shape`.
+    """
+    items: list[bytes] = []
+    view = memoryview(raw)
+    offset = 0
+    while offset < len(view):
+        if offset + 4 > len(view):
+            raise InvalidInput(f"input '{name}': BYTES raw contents end inside an element length")
+        (length,) = _LENGTH.unpack_from(view, offset)
+        offset += 4
+        if offset + length > len(view):
+            raise InvalidInput(
+                f"input '{name}': BYTES element of {length} bytes runs past the end of the data"
+            )
+        items.append(bytes(view[offset : offset + length]))
+        offset += length
+    expected = math.prod(shape)
+    if len(items) != expected:
+        raise InvalidInput(
+            f"input '{name}': BYTES raw contents hold {len(items)} elements, shape {list(shape)} needs {expected}"
+        )
+    array = np.empty(len(items), dtype=np.object_)
+    array[:] = items
+    return array.reshape(shape)
+
+
+def _shape(tensor: pb.ModelInferRequest.InferInputTensor) -> tuple[int, ...]:
+    shape = tuple(tensor.shape)
+    if any(dim < 0 for dim in shape):
+        raise InvalidInput(f"input '{tensor.name}': shape {list(shape)} has a negative dimension")
+    return shape
+
+
+def _from_raw(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes) -> npt.NDArray[Any]:
+    shape = _shape(tensor)
+    if tensor.datatype == "BYTES":
+        return deserialize_bytes_tensor(tensor.name, raw, shape)
+    dtype = numpy_dtype(tensor.datatype).newbyteorder("<")
+    expected = math.prod(shape) * dtype.itemsize
+    if len(raw) != expected:
+        raise InvalidInput(
+            f"input '{tensor.name}': raw contents are {len(raw)} bytes, but shape {list(shape)} of "
+            f"{tensor.datatype} needs {expected} bytes"
+        )
+    # NOTE: zero copy; the array borrows the request's bytes (read-only), which outlive the inference.
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+
+def _from_contents(tensor: pb.ModelInferRequest.InferInputTensor) -> npt.NDArray[Any]:
+    shape = _shape(tensor)
+    dtype = numpy_dtype(tensor.datatype)
+    field = _TYPED_FIELD.get(tensor.datatype)
+    if field is None:
+        raise InvalidInput(
+            f"input '{tensor.name}': {tensor.datatype} data must be sent in raw_input_contents"
+        )
+    values = getattr(tensor.contents, field)
+    expected = math.prod(shape)
+    if len(values) != expected:
+        raise InvalidInput(
+            f"input '{tensor.name}': contents.{field} holds {len(values)} elements, "
+            f"shape {list(shape)} needs {expected}"
+        )
+    if tensor.datatype == "BYTES":
+        array = np.empty(expected, dtype=np.object_)
+        array[:] = list(values)
+        return array.reshape(shape)
+    return np.asarray(values, dtype=dtype).reshape(shape)
+
+
+def _int_parameter(name: str, parameter: pb.InferParameter) -> int:
+    choice = parameter.WhichOneof("parameter_choice")
+    if choice == "int64_param":
+        return int(parameter.int64_param)
+    if choice == "uint64_param":
+        return int(parameter.uint64_param)
+    raise InvalidInput(
+        f"request parameter '{name}' must be an integer (int64_param or uint64_param), got {choice}"
+    )
+
+
+def request_from_proto(message: pb.ModelInferRequest, *, deadline_ns: int | None = None) -> InferRequest:
+    """Convert a ModelInferRequest into the core's InferRequest.
+
+    Args:
+        message: the request as received; raw input bytes are borrowed, not copied.
+        deadline_ns: absolute `time.monotonic_ns()` deadline of the RPC, if the client set one.
+
+    Raises:
+        InvalidInput: raw and typed contents mixed, a raw entry count different from the input count,
+            raw bytes whose length does not match shape and datatype, an unknown datatype, a duplicate
+            input name, or a bad `timeout`/`priority` parameter.
+        Unsupported: sequence requests or output parameters edgeperf does not serve.
+    """
+    raw_contents = message.raw_input_contents
+    inputs: dict[str, npt.NDArray[Any]] = {}
+    if raw_contents:
+        if len(raw_contents) != len(message.inputs):
+            raise InvalidInput(
+                f"expected {len(message.inputs)} raw_input_contents entries (one per input), got {len(raw_contents)}"
+            )
+        for tensor, raw in zip(message.inputs, raw_contents, strict=True):
+            if tensor.HasField("contents"):
+                raise InvalidInput(
+                    f"input '{tensor.name}': contents must not be set when the request uses raw_input_contents"
+                )
+            if tensor.name in inputs:
+                raise InvalidInput(f"input '{tensor.name}' appears more than once")
+            inputs[tensor.name] = _from_raw(tensor, raw)
+    else:
+        for tensor in message.inputs:
+            if tensor.name in inputs:
+                raise InvalidInput(f"input '{tensor.name}' appears more than once")
+            inputs[tensor.name] = _from_contents(tensor)
+
+    timeout_us: int | None = None
+    priority = 0
+    for name, parameter in message.parameters.items():
+        if name == "timeout":
+            timeout_us = _int_parameter(name, parameter)
+            if timeout_us < 0:
+                raise InvalidInput(f"request parameter 'timeout' must be >= 0 microseconds, got {timeout_us}")
+        elif name == "priority":
+            priority = _int_parameter(name, parameter)
+        elif name in ("sequence_id", "sequence_start", "sequence_end"):
+            raise Unsupported(f"request parameter '{name}': edgeperf does not serve sequence models")
+
+    for output in message.outputs:
+        if "classification" in output.parameters:
+            raise Unsupported(f"output '{output.name}': the 'classification' parameter is not supported")
+
+    return InferRequest(
+        model_name=message.model_name,
+        model_version=message.model_version,
+        id=message.id,
+        inputs=inputs,
+        requested_outputs=tuple(output.name for output in message.outputs),
+        timeout_us=timeout_us,
+        priority=priority,
+        deadline_ns=deadline_ns,
+    )
+
+
+def _raw_bytes(array: npt.NDArray[Any]) -> bytes:
+    if array.dtype.kind in ("O", "S", "U"):
+        return serialize_bytes_tensor(array)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return np.ascontiguousarray(array).tobytes()
+
+
+def response_to_proto(response: InferResponse) -> pb.ModelInferResponse:
+    """Convert the core's InferResponse; outputs go to `raw_output_contents` with name, datatype, shape."""
+    message = pb.ModelInferResponse(
+        model_name=response.model_name,
+        model_version=response.model_version,
+        id=response.id,
+        outputs=[
+            pb.ModelInferResponse.InferOutputTensor(
+                name=name, datatype=datatype_of(array.dtype), shape=array.shape
+            )
+            for name, array in response.outputs.items()
+        ],
+        raw_output_contents=[_raw_bytes(array) for array in response.outputs.values()],
+    )
+    parameters = message.parameters
+    parameters["edgeperf_queue_ns"].int64_param = response.queue_ns
+    parameters["edgeperf_compute_input_ns"].int64_param = response.compute_input_ns
+    parameters["edgeperf_compute_infer_ns"].int64_param = response.compute_infer_ns
+    parameters["edgeperf_compute_output_ns"].int64_param = response.compute_output_ns
+    return message
+
+
+def stream_response(response: InferResponse) -> pb.ModelStreamInferResponse:
+    """A streamed answer: the response plus Triton's `triton_final_response` flag (always true here)."""
+    message = response_to_proto(response)
+    message.parameters["triton_final_response"].bool_param = True
+    return pb.ModelStreamInferResponse(infer_response=message)
+
+
+def stream_error_response(request: pb.ModelInferRequest, error: str) -> pb.ModelStreamInferResponse:
+    """A streamed per-request failure: `error_message` set, the request's model and id echoed."""
+    echo = pb.ModelInferResponse(
+        model_name=request.model_name, model_version=request.model_version, id=request.id
+    )
+    echo.parameters["triton_final_response"].bool_param = True
+    return pb.ModelStreamInferResponse(error_message=error, infer_response=echo)

@@ -224,7 +224,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-_ONNX_TO_DATATYPE: dict[int, str] = {TensorProto.INT64: "INT64", TensorProto.INT32: "INT32", TensorProto.FLOAT: "FP32"}
+_ONNX_TO_DATATYPE: dict[int, str] = {
+    TensorProto.INT64: "INT64",
+    TensorProto.INT32: "INT32",
+    TensorProto.FLOAT: "FP32",
+}
 
 
 def check_model(

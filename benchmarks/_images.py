@@ -1,0 +1,95 @@
+"""Image decoding, resizing and cropping as the MLPerf vision reference does it, and synthetic images.
+
+The reference (`vision/classification_and_detection/python/dataset.py`) reads files with `cv2.imread`
+(BGR, uint8), converts to RGB with `cv2.cvtColor` and resizes with `cv2.resize`; using OpenCV here too
+keeps the interpolation bit-exact with it (INTER_AREA for ImageNet, INTER_LINEAR for OpenImages).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "DatasetError",
+    "ImageError",
+    "center_crop",
+    "read_rgb",
+    "resize_exact",
+    "resize_with_aspectratio",
+    "synthetic_rgb",
+]
+
+U8 = npt.NDArray[np.uint8]
+
+
+class DatasetError(ValueError):
+    """A vision dataset (ResNet50, RetinaNet) is missing, malformed or inconsistent; the message says where."""
+
+
+class ImageError(DatasetError):
+    """An image file is missing or cannot be decoded; the message names the file."""
+
+
+def read_rgb(path: Path) -> U8:
+    """Decode an image file to RGB uint8 HWC; grayscale images get three equal channels."""
+    # NOTE: cv2.imread silently returns None on failure; IMREAD_COLOR always yields 3 channels (the
+    # reference's imagenet.py relies on the same flag's default).
+    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
+    if data is None or data.size == 0:
+        raise ImageError(f"{path}: no such image file")
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageError(f"{path}: cannot decode image")
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def resize_with_aspectratio(img: U8, out_height: int, out_width: int, *, scale_percent: float = 87.5) -> U8:
+    """Resize so the short side becomes out / (scale_percent / 100), keeping the aspect ratio (INTER_AREA).
+
+    The reference computes the long side with int() truncation: for a portrait image
+    w = int(100 * out_width / scale) and h = int(new_height * height / width).
+    """
+    height, width = img.shape[:2]
+    new_height = int(100.0 * out_height / scale_percent)
+    new_width = int(100.0 * out_width / scale_percent)
+    if height > width:
+        w = new_width
+        h = int(new_height * height / width)
+    else:
+        h = new_height
+        w = int(new_width * width / height)
+    return np.asarray(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA), dtype=np.uint8)
+
+
+def center_crop(img: U8, out_height: int, out_width: int) -> U8:
+    """The central out_height x out_width window (offsets truncated toward zero, as the reference)."""
+    height, width = img.shape[:2]
+    left = int((width - out_width) / 2)
+    top = int((height - out_height) / 2)
+    return img[top : top + out_height, left : left + out_width]
+
+
+def resize_exact(img: U8, out_height: int, out_width: int) -> U8:
+    """Resize to exactly out_height x out_width with bilinear interpolation (cv2.INTER_LINEAR)."""
+    return np.asarray(
+        cv2.resize(img, (out_width, out_height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8
+    )
+
+
+def synthetic_rgb(rng: np.random.Generator, height: int, width: int) -> U8:
+    """A natural-looking random RGB image: smooth colour fields at two scales plus fine noise.
+
+    Smooth structure (rather than white noise) gives convolutional stand-ins varied, image-dependent
+    activations, so their predictions differ from image to image.
+    """
+    out = np.zeros((height, width, 3), np.float32)
+    for cells, amplitude in ((3, 70.0), (9, 35.0)):
+        grid = rng.normal(0.0, amplitude, (cells, cells, 3)).astype(np.float32)
+        out += cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
+    out += rng.uniform(60.0, 190.0, 3).astype(np.float32)
+    out += rng.normal(0.0, 8.0, (height, width, 3)).astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -1,0 +1,275 @@
+"""ONNX graph building for stand-in models: layers with deterministic synthetic weights, and model files.
+
+Stand-ins are built with `onnx.helper` from a seeded numpy generator, so the same seed always gives the
+same bytes. Batch normalisation is folded into the convolution's bias (what an inference exporter does),
+so a "conv" here is Conv + bias. Weights are He-scaled (std = sqrt(gain / fan_in)) so activations keep
+their scale through ReLU stacks; residual branches take a smaller gain so deep stacks do not blow up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+__all__ = [
+    "OPSET",
+    "GraphBuilder",
+    "OrtModelCheck",
+    "TensorDecl",
+    "check_model_io",
+    "config_pbtxt",
+    "file_sha256",
+    "save_model",
+]
+
+OPSET = 17
+"""ONNX opset of the stand-ins: supported by every ONNX Runtime since 1.14."""
+IR_VERSION = 8
+"""IR version 8 keeps the files loadable by the older ONNX Runtime builds found on edge devices."""
+
+_ELEM: dict[str, int] = {
+    "FP32": TensorProto.FLOAT,
+    "FP16": TensorProto.FLOAT16,
+    "INT64": TensorProto.INT64,
+    "INT32": TensorProto.INT32,
+    "UINT8": TensorProto.UINT8,
+    "INT8": TensorProto.INT8,
+    "BOOL": TensorProto.BOOL,
+}
+_KSERVE: dict[int, str] = {v: k for k, v in _ELEM.items()}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TensorDecl:
+    """An input or output of a built or loaded graph: name, KServe datatype, full shape (-1 = dynamic)."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+
+class GraphBuilder:
+    """Accumulates nodes and initializers; every layer method returns the name of its output tensor."""
+
+    def __init__(self, name: str, *, seed: int) -> None:
+        self.name = name
+        self.rng = np.random.default_rng(seed)
+        self._nodes: list[onnx.NodeProto] = []
+        self._inits: list[onnx.TensorProto] = []
+        self._inputs: list[onnx.ValueInfoProto] = []
+        self._outputs: list[onnx.ValueInfoProto] = []
+        self._count = 0
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def fresh(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def input(self, name: str, datatype: str, shape: Sequence[int | str]) -> str:
+        self._inputs.append(helper.make_tensor_value_info(name, _ELEM[datatype], list(shape)))
+        return name
+
+    def output(self, name: str, datatype: str, shape: Sequence[int | str]) -> None:
+        """Declare a graph output; a node must produce a tensor called `name`."""
+        self._outputs.append(helper.make_tensor_value_info(name, _ELEM[datatype], list(shape)))
+
+    def const(self, array: npt.ArrayLike, hint: str = "const") -> str:
+        name = self.fresh(hint)
+        self._inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(
+        self, op: str, inputs: Sequence[str], *, outputs: int | Sequence[str] = 1, **attrs: Any
+    ) -> list[str]:
+        names = (
+            [self.fresh(op.lower()) for _ in range(outputs)] if isinstance(outputs, int) else list(outputs)
+        )
+        self._nodes.append(helper.make_node(op, list(inputs), names, name=self.fresh(f"n_{op}"), **attrs))
+        return names
+
+    def op(self, op: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
+        """A single-output node."""
+        return self.node(op, inputs, outputs=1 if out is None else [out], **attrs)[0]
+
+    # -- weights --------------------------------------------------------------------------------------
+    def he_weight(self, shape: tuple[int, ...], fan_in: int, gain: float = 2.0) -> npt.NDArray[np.float32]:
+        std = np.float32(np.sqrt(gain / fan_in))
+        return self.rng.standard_normal(shape, dtype=np.float32) * std
+
+    # -- layers ---------------------------------------------------------------------------------------
+    def conv(
+        self,
+        x: str,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        *,
+        stride: int = 1,
+        group: int = 1,
+        gain: float = 2.0,
+        bias_std: float = 0.0,
+        bias: npt.NDArray[np.float32] | None = None,
+        out: str | None = None,
+    ) -> str:
+        """Conv (same padding for odd kernels) with its batch norm folded into the bias."""
+        fan_in = (c_in // group) * kernel * kernel
+        w = self.const(self.he_weight((c_out, c_in // group, kernel, kernel), fan_in, gain), "w")
+        if bias is None:
+            bias = (self.rng.standard_normal(c_out, dtype=np.float32) * np.float32(bias_std)).astype(
+                np.float32
+            )
+        b = self.const(bias.astype(np.float32), "b")
+        pad = kernel // 2
+        return self.op(
+            "Conv", x, w, b, out=out, kernel_shape=[kernel, kernel], strides=[stride, stride],
+            pads=[pad, pad, pad, pad], group=group,
+        )  # fmt: skip
+
+    def conv_relu(self, x: str, c_in: int, c_out: int, kernel: int, **kw: Any) -> str:
+        return self.relu(self.conv(x, c_in, c_out, kernel, **kw))
+
+    def relu(self, x: str) -> str:
+        return self.op("Relu", x)
+
+    def add(self, a: str, b: str) -> str:
+        return self.op("Add", a, b)
+
+    def maxpool(self, x: str, kernel: int = 3, stride: int = 2) -> str:
+        pad = kernel // 2
+        return self.op("MaxPool", x, kernel_shape=[kernel, kernel], strides=[stride, stride], pads=[pad] * 4)
+
+    def global_avg_pool(self, x: str) -> str:
+        return self.op("GlobalAveragePool", x)
+
+    def flatten(self, x: str) -> str:
+        return self.op("Flatten", x, axis=1)
+
+    def gemm(
+        self,
+        x: str,
+        d_in: int,
+        d_out: int,
+        *,
+        bias: npt.NDArray[np.float32] | None = None,
+        out: str | None = None,
+    ) -> str:
+        """x [N, d_in] @ W [d_in, d_out] + b, Glorot-scaled."""
+        w = self.const(self.he_weight((d_in, d_out), d_in, gain=1.0), "fc_w")
+        b = self.const(np.zeros(d_out, np.float32) if bias is None else bias.astype(np.float32), "fc_b")
+        return self.op("Gemm", x, w, b, out=out)
+
+    def upsample2x(self, x: str) -> str:
+        """Nearest-neighbour 2x upsampling (what torchvision's FPN does with F.interpolate)."""
+        scales = self.const(np.array([1.0, 1.0, 2.0, 2.0], np.float32), "scales")
+        return self.op("Resize", x, "", scales, mode="nearest")
+
+    # -- result ---------------------------------------------------------------------------------------
+    def build(self, *, check: bool = True) -> onnx.ModelProto:
+        graph = helper.make_graph(
+            self._nodes, self.name, self._inputs, self._outputs, initializer=self._inits
+        )
+        model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="edgeperf-standin"
+        )
+        model.ir_version = IR_VERSION
+        if check:
+            onnx.checker.check_model(model)
+        return model
+
+
+def save_model(model: onnx.ModelProto, path: Path) -> str:
+    """Write `model` to `path` (parents created) and return the file's sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = model.SerializeToString()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _decl(value: onnx.ValueInfoProto) -> TensorDecl:
+    t = value.type.tensor_type
+    dims = tuple(int(d.dim_value) if d.HasField("dim_value") else -1 for d in t.shape.dim)
+    return TensorDecl(name=value.name, datatype=_KSERVE.get(t.elem_type, f"ONNX:{t.elem_type}"), shape=dims)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrtModelCheck:
+    """The inputs and outputs an ONNX file declares (initializers excluded), in graph order."""
+
+    inputs: tuple[TensorDecl, ...]
+    outputs: tuple[TensorDecl, ...]
+
+
+def check_model_io(path: Path) -> OrtModelCheck:
+    """Read the declared inputs and outputs of an ONNX file without loading its weights into a session."""
+    model = onnx.load(str(path), load_external_data=False)
+    init_names = {i.name for i in model.graph.initializer}
+    inputs = tuple(_decl(v) for v in model.graph.input if v.name not in init_names)
+    outputs = tuple(_decl(v) for v in model.graph.output)
+    return OrtModelCheck(inputs=inputs, outputs=outputs)
+
+
+def _dims_text(dims: Sequence[int]) -> str:
+    return "[ " + ", ".join(str(d) for d in dims) + " ]"
+
+
+def config_pbtxt(
+    *,
+    name: str,
+    max_batch_size: int,
+    inputs: Sequence[TensorDecl],
+    outputs: Sequence[TensorDecl],
+    max_queue_delay_us: int | None = None,
+    preferred_batch_sizes: Sequence[int] = (),
+    instance_count: int = 1,
+    parameters: Mapping[str, str] | None = None,
+) -> str:
+    """Triton `config.pbtxt` text for an ONNX Runtime model; dims exclude the batch dimension when batching.
+
+    `max_queue_delay_us` None leaves out dynamic_batching (each request runs alone).
+    """
+    lines = [f'name: "{name}"', 'platform: "onnxruntime_onnx"', f"max_batch_size: {max_batch_size}"]
+    for kind, tensors in (("input", inputs), ("output", outputs)):
+        for t in tensors:
+            lines.append(f"{kind} [")
+            lines.append("  {")
+            lines.append(f'    name: "{t.name}"')
+            lines.append(f"    data_type: TYPE_{t.datatype}")
+            if t.shape:
+                lines.append(f"    dims: {_dims_text(t.shape)}")
+            else:
+                # NOTE: a scalar per sample (ResNet's ArgMax:0 is [N]): Triton writes it as dims [1]
+                # reshaped to [], so clients see [N, 1] and the model [N].
+                lines.append("    dims: [ 1 ]")
+                lines.append("    reshape: { shape: [ ] }")
+            lines.append("  }")
+            lines.append("]")
+    if max_queue_delay_us is not None:
+        lines.append("dynamic_batching {")
+        if preferred_batch_sizes:
+            lines.append(f"  preferred_batch_size: {_dims_text(preferred_batch_sizes)}")
+        lines.append(f"  max_queue_delay_microseconds: {max_queue_delay_us}")
+        lines.append("}")
+    lines.append("instance_group [")
+    lines.append(f"  {{ count: {instance_count}, kind: KIND_CPU }}")
+    lines.append("]")
+    for key, value in (parameters or {}).items():
+        lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
+    return "\n".join(lines) + "\n"

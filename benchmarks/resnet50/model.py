@@ -1,0 +1,280 @@
+"""ResNet50-v1.5 for the server: the stand-in builder, its int8 variant, and the official-model check.
+
+The stand-in follows the MLPerf model (TF official ResNet50 v1.5, the graph behind resnet50_v1.onnx):
+7x7/2 stem conv, 3x3/2 max pool, bottleneck stages [3, 4, 6, 3] of widths 64/128/256/512 (x4 out),
+stride on the 3x3 conv of each stage's first block (the "v1.5" change), projection shortcuts where the
+shape changes, global average pool, dense layer to 1001 classes, softmax and argmax. `small` keeps the
+topology with width / 8, one block per stage and a 64x64 input.
+
+Weights come from a numpy generator with a fixed seed. The dense layer's bias is calibrated once on a
+few synthetic images so that the mean feature maps to zero logits: with random weights the common part
+of the ReLU features otherwise decides every argmax, and the stand-in would name one class for all images.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+from onnx import numpy_helper
+
+from edgeperf.benchmarks._images import DatasetError
+from edgeperf.benchmarks._onnx import (
+    GraphBuilder,
+    TensorDecl,
+    check_model_io,
+    config_pbtxt,
+    file_sha256,
+    save_model,
+)
+from edgeperf.benchmarks.base import Size
+from edgeperf.benchmarks.resnet50.dataset import SyntheticImagenet
+from edgeperf.benchmarks.resnet50.spec import (
+    ARGMAX_NAME,
+    IMAGE_SIZE,
+    INPUT_NAME,
+    LABEL_OFFSET,
+    NUM_CLASSES,
+    REFERENCE_SHA256,
+    SOFTMAX_NAME,
+    tensors,
+)
+
+__all__ = [
+    "ARCH",
+    "MAX_BATCH_SIZE",
+    "Arch",
+    "ModelMismatch",
+    "Precision",
+    "build_standin",
+    "int8_variant",
+    "standin_bytes",
+    "standin_labels",
+    "write_model",
+]
+
+Precision = Literal["fp32", "int8"]
+SEED = 50_050
+"""Seed of the stand-in's weights."""
+CALIBRATION_SEED = 50_051
+"""Seed of the synthetic images used to calibrate the dense bias and the int8 ranges (not the eval set)."""
+MAX_BATCH_SIZE: dict[Size, int] = {"full": 32, "small": 8}
+MAX_QUEUE_DELAY_US = 500
+"""Short batching window: enough to merge concurrent Offline/MultiStream requests, small next to a run."""
+_FEATURES = "edgeperf_features"
+
+
+class ModelMismatch(ValueError):
+    """A model file does not have the benchmark's tensors; the message names the file and the tensor."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Arch:
+    """Shape of a ResNet50-v1.5 stand-in."""
+
+    stem: int
+    widths: tuple[int, int, int, int]
+    blocks: tuple[int, int, int, int]
+    image: int
+    classes: int = NUM_CLASSES
+    calibration_images: int
+
+
+ARCH: dict[Size, Arch] = {
+    "full": Arch(stem=64, widths=(64, 128, 256, 512), blocks=(3, 4, 6, 3), image=IMAGE_SIZE["full"],
+                 calibration_images=8),
+    "small": Arch(stem=8, widths=(8, 16, 32, 64), blocks=(1, 1, 1, 1), image=IMAGE_SIZE["small"],
+                  calibration_images=32),
+}  # fmt: skip
+
+
+def _bottleneck(g: GraphBuilder, x: str, c_in: int, width: int, stride: int) -> str:
+    c_out = width * 4
+    y = g.conv_relu(x, c_in, width, 1)
+    y = g.conv_relu(y, width, width, 3, stride=stride)  # v1.5: the stride sits on the 3x3 conv
+    # NOTE: a small gain on the branch's last conv (zero-gamma-like) keeps the residual sum's variance
+    # from doubling at every block.
+    y = g.conv(y, width, c_out, 1, gain=0.5)
+    shortcut = x if (stride == 1 and c_in == c_out) else g.conv(x, c_in, c_out, 1, stride=stride, gain=1.0)
+    return g.relu(g.add(y, shortcut))
+
+
+def _graph(arch: Arch) -> tuple[onnx.ModelProto, str, str]:
+    """The stand-in with an extra features output; returns (model, dense weight name, dense bias name)."""
+    g = GraphBuilder("resnet50_v1.5_standin", seed=SEED)
+    x = g.input(INPUT_NAME, "FP32", ["N", 3, arch.image, arch.image])
+    y = g.conv_relu(x, 3, arch.stem, 7, stride=2, gain=2.0 / 64.0**2)
+    y = g.maxpool(y, 3, 2)
+    c_in = arch.stem
+    for stage, (width, blocks) in enumerate(zip(arch.widths, arch.blocks, strict=True)):
+        for block in range(blocks):
+            stride = 2 if (block == 0 and stage > 0) else 1
+            y = _bottleneck(g, y, c_in, width, stride)
+            c_in = width * 4
+    features = g.op("Flatten", g.global_avg_pool(y), out=_FEATURES, axis=1)
+    logits = g.gemm(features, c_in, arch.classes)
+    g.op("Softmax", logits, out=SOFTMAX_NAME, axis=-1)
+    g.op("ArgMax", logits, out=ARGMAX_NAME, axis=-1, keepdims=0)
+    g.output(ARGMAX_NAME, "INT64", ["N"])
+    g.output(SOFTMAX_NAME, "FP32", ["N", arch.classes])
+    g.output(_FEATURES, "FP32", ["N", c_in])
+    model = g.build()
+    gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
+    return model, gemm.input[1], gemm.input[2]
+
+
+def _session(model_bytes: bytes) -> object:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def build_standin(size: Size = "full") -> onnx.ModelProto:
+    """The FP32 stand-in at `size`, dense bias calibrated (deterministic: same size, same bytes)."""
+    arch = ARCH[size]
+    model, w_name, b_name = _graph(arch)
+    calib = SyntheticImagenet(arch.calibration_images, size=size, seed=CALIBRATION_SEED)
+    session = _session(model.SerializeToString())
+    feats = np.concatenate(
+        [
+            session.run([_FEATURES], {INPUT_NAME: calib.batch([i])})[0]  # type: ignore[attr-defined]
+            for i in range(len(calib))
+        ]
+    )
+    inits = {t.name: t for t in model.graph.initializer}
+    weight = numpy_helper.to_array(inits[w_name])
+    bias = -(feats.mean(axis=0, dtype=np.float64) @ weight.astype(np.float64)).astype(np.float32)
+    inits[b_name].CopyFrom(numpy_helper.from_array(bias, b_name))
+    outputs = [o for o in model.graph.output if o.name != _FEATURES]
+    del model.graph.output[:]
+    model.graph.output.extend(outputs)
+    onnx.checker.check_model(model)
+    return model
+
+
+@functools.lru_cache(maxsize=4)
+def standin_bytes(size: Size = "full", precision: Precision = "fp32") -> bytes:
+    """Serialized stand-in, built once per process and size."""
+    if precision == "int8":
+        return int8_variant(standin_bytes(size, "fp32"), size)
+    return build_standin(size).SerializeToString()
+
+
+def standin_labels(dataset: SyntheticImagenet, indices: Sequence[int]) -> npt.NDArray[np.int64]:
+    """What the FP32 stand-in of the dataset's size predicts for `indices`, in val_map space."""
+    session = _session(standin_bytes(dataset.size, "fp32"))
+    out: list[npt.NDArray[np.int64]] = []
+    for start in range(0, len(indices), 16):
+        batch = dataset.batch(indices[start : start + 16])
+        out.append(session.run([ARGMAX_NAME], {INPUT_NAME: batch})[0])  # type: ignore[attr-defined]
+    return np.concatenate(out).astype(np.int64) + LABEL_OFFSET
+
+
+def int8_variant(fp32_model: bytes, size: Size) -> bytes:
+    """Static int8 quantisation (QDQ, per-channel weights) by ONNX Runtime, calibrated on synthetic images."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    calib = SyntheticImagenet(ARCH[size].calibration_images, size=size, seed=CALIBRATION_SEED)
+
+    class _Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._next = 0
+
+        def get_next(self) -> dict[str, npt.NDArray[np.float32]] | None:
+            if self._next >= len(calib):
+                return None
+            self._next += 1
+            return {INPUT_NAME: calib.batch([self._next - 1])}
+
+    with tempfile.TemporaryDirectory(prefix="edgeperf-int8-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(fp32_model)
+        quantize_static(
+            str(src), str(dst), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv", "Gemm", "Add", "MaxPool", "GlobalAveragePool", "Relu"],
+        )  # fmt: skip
+        return dst.read_bytes()
+
+
+def _spec_decls(size: Size) -> tuple[list[TensorDecl], list[TensorDecl]]:
+    inputs, outputs = tensors(size)
+    return (
+        [TensorDecl(name=t.name, datatype=t.datatype, shape=t.shape) for t in inputs],
+        [TensorDecl(name=t.name, datatype=t.datatype, shape=t.shape) for t in outputs],
+    )
+
+
+def _check_file(path: Path) -> None:
+    """The official model's tensors: names, types and per-sample shapes of the spec, in the spec's order."""
+    declared = check_model_io(path)
+    want_in, want_out = _spec_decls("full")
+    for kind, got, want in (("input", declared.inputs, want_in), ("output", declared.outputs, want_out)):
+        if [t.name for t in got] != [t.name for t in want]:
+            raise ModelMismatch(
+                f"{path}: {kind}s are {[t.name for t in got]}, the ResNet50 spec wants {[t.name for t in want]}"
+            )
+        for g, w in zip(got, want, strict=True):
+            per_sample = g.shape[1:]
+            fits = len(per_sample) == len(w.shape) and all(
+                a in (-1, b) for a, b in zip(per_sample, w.shape, strict=True)
+            )
+            if g.datatype != w.datatype or not fits:
+                raise ModelMismatch(
+                    f"{path}: {kind} {g.name!r} is {g.datatype} {list(g.shape)}, the spec wants "
+                    f"{w.datatype} [N, {', '.join(map(str, w.shape))}]"
+                )
+
+
+def write_model(
+    model_dir: Path, *, size: Size = "full", from_file: Path | None = None, precision: Precision = "fp32"
+) -> None:
+    """Write `<model_dir>/config.pbtxt` and `<model_dir>/1/model.onnx` (stand-in or the official file).
+
+    The config's parameters record where the model came from: `edgeperf_model_source` (`stand-in` or
+    `file`), `edgeperf_model_sha256`, and `edgeperf_division` (`closed` only for the official file).
+
+    Raises:
+        ModelMismatch: `from_file` lacks the spec's tensors.
+        DatasetError: `from_file` does not exist.
+    """
+    target = model_dir / "1" / "model.onnx"
+    if from_file is not None:
+        if not from_file.is_file():
+            raise DatasetError(f"{from_file}: no such model file")
+        _check_file(from_file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(from_file, target)
+        sha256 = file_sha256(target)
+        source, size, precision = "file", "full", "fp32"
+        division = "closed" if REFERENCE_SHA256 is not None and sha256 == REFERENCE_SHA256 else "open"
+    else:
+        sha256 = save_model(onnx.load_from_string(standin_bytes(size, precision)), target)
+        source, division = "stand-in", "open"
+    inputs, outputs = _spec_decls(size)
+    text = config_pbtxt(
+        name=model_dir.name,
+        max_batch_size=MAX_BATCH_SIZE[size],
+        inputs=inputs,
+        outputs=outputs,
+        max_queue_delay_us=MAX_QUEUE_DELAY_US,
+        parameters={
+            "edgeperf_benchmark": "resnet50",
+            "edgeperf_model_source": source,
+            "edgeperf_size": size,
+            "edgeperf_precision": precision,
+            "edgeperf_model_sha256": sha256,
+            "edgeperf_division": division,
+        },
+    )
+    (model_dir / "config.pbtxt").write_text(text)

@@ -1,0 +1,291 @@
+"""The server program's lifecycle: load the core, serve gRPC and metrics, drain on SIGTERM/SIGINT.
+
+Signal handlers are installed here and nowhere else (`serve`). Shutdown order: health turns
+NOT_SERVING, the server keeps serving for `drain_delay_s`, then new requests answer UNAVAILABLE
+("GRPC server is shutting down and has stopped accepting new requests."), requests already accepted
+finish within `grace_s`, the gRPC server stops and the models are released.
+
+Logs are structured: one JSON object per line on stderr. The line with `"event": "ready"` carries the
+bound `address` and `port` (so `--listen 127.0.0.1:0` can be discovered) and `metrics_port`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import enum
+import json
+import logging
+import signal
+import sys
+import time
+from types import TracebackType
+from typing import Any, Final
+
+import grpc
+from grpc_reflection.v1alpha import reflection
+
+from edgeperf.protos import edgeperf_service_pb2 as epb
+from edgeperf.protos import edgeperf_service_pb2_grpc as epb_grpc
+from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
+from edgeperf.server.auth import TokenAuthInterceptor, server_credentials
+from edgeperf.server.core import InferenceCore
+from edgeperf.server.grpc_service import EdgeperfServicer, InferenceServicer
+from edgeperf.server.health import HEALTH_SERVICE, HealthStatus
+from edgeperf.server.metrics import MetricsHttpServer, ServerMetrics
+from edgeperf.server.settings import ServerConfig, SettingsError, parse_address
+
+__all__ = ["EdgeperfServer", "ServerState", "configure_logging", "run", "serve"]
+
+logger = logging.getLogger("edgeperf.server")
+
+_MIN_STOP_GRACE_S: Final = 0.5
+"""Time handlers get to send answers the core already produced, even when the grace period is spent."""
+
+
+class ServerState(enum.Enum):
+    UNOPENED = "UNOPENED"
+    OPENED = "OPENED"
+    DRAINING = "DRAINING"
+    CLOSED = "CLOSED"
+
+
+class EdgeperfServer:
+    """The whole server as an async context manager.
+
+    Entering loads the model repository, binds (port 0 picks a free port, see `port`), starts gRPC and
+    metrics and turns health to SERVING. Leaving (or `shutdown()`) drains gracefully. Not reusable.
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._state = ServerState.UNOPENED
+        self._metrics = ServerMetrics()
+        self._metrics_http = MetricsHttpServer(self._metrics)
+        self._health = HealthStatus()
+        self._core: InferenceCore | None = None
+        self._server: grpc.aio.Server | None = None
+        self._servicer: InferenceServicer | None = None
+        self._port = 0
+        self._metrics_port: int | None = None
+
+    @property
+    def state(self) -> ServerState:
+        return self._state
+
+    @property
+    def port(self) -> int:
+        """The bound gRPC port (the chosen one when listening on port 0)."""
+        self._require_opened()
+        return self._port
+
+    @property
+    def address(self) -> str:
+        host, _ = parse_address(self.config.listen)
+        return f"{host}:{self.port}"
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The bound metrics port, or None when metrics are off."""
+        self._require_opened()
+        return self._metrics_port
+
+    @property
+    def core(self) -> InferenceCore:
+        if self._core is None:
+            raise RuntimeError("the server is not started")
+        return self._core
+
+    def _require_opened(self) -> None:
+        if self._state is ServerState.UNOPENED:
+            raise RuntimeError("the server is not started; use `async with EdgeperfServer(config)`")
+
+    async def __aenter__(self) -> EdgeperfServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.shutdown()
+
+    async def start(self) -> None:
+        """Load the models, bind, start serving and report ready.
+
+        Raises:
+            ModelConfigError: a bad repository or model configuration (names file, model and field).
+            SettingsError: the address cannot be bound or a TLS file cannot be read.
+            RuntimeError: called twice.
+        """
+        if self._state is not ServerState.UNOPENED:
+            raise RuntimeError(f"start() on a server in state {self._state.value}")
+        self._state = ServerState.OPENED
+        config = self.config
+        started_ns = time.monotonic_ns()
+        core = InferenceCore(config.model_repository, warmup=config.warmup, observer=self._metrics)
+        await core.__aenter__()
+        self._core = core
+        try:
+            await self._start_serving(core)
+        except BaseException:
+            await self.shutdown()
+            raise
+        models = [m.name for m in core.models()]
+        host, _ = parse_address(config.listen)
+        logger.info(
+            "edgeperf-server ready on %s:%d",
+            host,
+            self._port,
+            extra={
+                "event": "ready",
+                "address": f"{host}:{self._port}",
+                "port": self._port,
+                "metrics_port": self._metrics_port,
+                "models": models,
+                "tls": config.tls_cert is not None,
+                "max_message_mb": config.max_message_mb,
+                "startup_ms": (time.monotonic_ns() - started_ns) // 1_000_000,
+            },
+        )
+
+    async def _start_serving(self, core: InferenceCore) -> None:
+        config = self.config
+        self._metrics.set_queue_depths(
+            lambda: [(m.name, v, core.queue_depth(m.name, v)) for m in core.models() for v in m.versions]
+        )
+        options = [
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        interceptors = [TokenAuthInterceptor(config.auth_token)] if config.auth_token else None
+        server = grpc.aio.server(options=options, interceptors=interceptors)
+        self._server = server
+        self._servicer = InferenceServicer(core, max_send_message_bytes=config.max_message_bytes)
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(self._servicer, server)  # type: ignore[no-untyped-call]
+        epb_grpc.add_EdgeperfServiceServicer_to_server(EdgeperfServicer(), server)  # type: ignore[no-untyped-call]
+        self._health.add_to_server(server)
+        await self._health.not_serving()
+        reflection.enable_server_reflection(
+            (
+                pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
+                epb.DESCRIPTOR.services_by_name["EdgeperfService"].full_name,
+                HEALTH_SERVICE,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        try:
+            if config.tls_cert is not None and config.tls_key is not None:
+                credentials = server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
+                self._port = server.add_secure_port(config.listen, credentials)
+            else:
+                self._port = server.add_insecure_port(config.listen)
+        except OSError as err:
+            raise SettingsError(f"TLS: cannot read a PEM file: {err}") from err
+        except RuntimeError as err:
+            raise SettingsError(f"listen: cannot bind {config.listen}: {err}") from err
+        if self._port == 0:
+            raise SettingsError(f"listen: cannot bind {config.listen}")
+        await server.start()
+        if config.metrics_listen is not None:
+            host, port = parse_address(config.metrics_listen)
+            try:
+                self._metrics_port = self._metrics_http.start(host, port)
+            except OSError as err:
+                raise SettingsError(f"metrics_listen: cannot bind {config.metrics_listen}: {err}") from err
+        await self._health.serving()
+
+    async def shutdown(self) -> None:
+        """Drain and stop; idempotent. In-flight requests get `grace_s` to finish."""
+        if self._state in (ServerState.DRAINING, ServerState.CLOSED, ServerState.UNOPENED):
+            return
+        self._state = ServerState.DRAINING
+        config = self.config
+        deadline = time.monotonic() + config.grace_s
+        logger.info("draining", extra={"event": "draining", "grace_s": config.grace_s})
+        await self._health.shutdown()
+        if config.drain_delay_s > 0:
+            await asyncio.sleep(config.drain_delay_s)
+        if self._servicer is not None:
+            self._servicer.stop_accepting()
+        try:
+            if self._core is not None:
+                self._core.stop_accepting()
+                await self._core.drain(config.grace_s)
+            if self._server is not None:
+                await self._server.stop(max(deadline - time.monotonic(), _MIN_STOP_GRACE_S))
+        finally:
+            if self._core is not None:
+                await self._core.close(grace_s=max(deadline - time.monotonic(), 0.0))
+            self._metrics_http.close()
+            self._state = ServerState.CLOSED
+            logger.info("stopped", extra={"event": "stopped"})
+
+
+# ---------------------------------------------------------------- logging
+
+_STANDARD_ATTRS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+}
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.datetime.fromtimestamp(record.created, tz=datetime.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS})
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
+    """Route every log record to stderr, one JSON object per line (or plain text)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        _JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+# ---------------------------------------------------------------- the program
+
+
+async def serve(config: ServerConfig) -> int:
+    """Serve until SIGTERM or SIGINT, then drain. Returns the exit status (0 after a clean drain)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with EdgeperfServer(config):
+            await stop.wait()
+            logger.info("signal received", extra={"event": "signal"})
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+def run(config: ServerConfig) -> int:
+    """The blocking entry point: structured logging, uvloop, `serve`."""
+    configure_logging(config.log_level, json_lines=config.log_json)
+    try:
+        import uvloop
+    except ImportError:  # NOTE: uvloop does not exist on Windows; asyncio's loop works, only slower
+        return asyncio.run(serve(config))
+    result: int = uvloop.run(serve(config))
+    return result

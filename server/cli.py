@@ -1,0 +1,153 @@
+"""`edgeperf-server`: build a model repository from the built-in models, or serve one.
+
+    edgeperf-server build --out DIR [--size full|small] [--from-file PATH] MODEL...
+    edgeperf-server serve --model-repository DIR [--listen HOST:PORT] [--metrics-listen HOST:PORT] ...
+
+Exit status: 0 on success (serve: after a clean drain on SIGTERM/SIGINT), 2 for bad arguments, a bad
+repository or a bad model configuration (the message names the file, the model and the field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from edgeperf.benchmarks import registry
+from edgeperf.benchmarks.base import Size
+from edgeperf.server.errors import EdgeperfServerError
+from edgeperf.server.settings import ServerConfig
+
+__all__ = ["build_parser", "main"]
+
+_PROG = "edgeperf-server"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_PROG, description="KServe v2 / Triton-compatible gRPC inference server"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="write a ready model repository for built-in models")
+    build.add_argument("--out", type=Path, required=True, help="model repository folder to write into")
+    build.add_argument(
+        "--size",
+        choices=("full", "small"),
+        default="full",
+        help="stand-in size: full architecture or a small one",
+    )
+    build.add_argument(
+        "--from-file",
+        type=Path,
+        default=None,
+        help="the official ONNX model instead of a stand-in (one MODEL only)",
+    )
+    build.add_argument("models", nargs="+", metavar="MODEL", help=f"one of: {', '.join(registry.names())}")
+
+    serve = commands.add_parser("serve", help="serve a model repository over gRPC")
+    serve.add_argument("--model-repository", type=Path, default=None, help="env EDGEPERF_MODEL_REPOSITORY")
+    serve.add_argument(
+        "--listen", default=None, help="gRPC HOST:PORT (default 127.0.0.1:8001; port 0 picks one)"
+    )
+    serve.add_argument("--metrics-listen", default=None, help="Prometheus HOST:PORT (default 127.0.0.1:8002)")
+    serve.add_argument("--no-metrics", action="store_true", help="serve no Prometheus endpoint")
+    serve.add_argument("--max-message-mb", type=float, default=None, help="largest gRPC message (default 64)")
+    serve.add_argument(
+        "--grace-s", type=float, default=None, help="drain time for in-flight requests (default 30)"
+    )
+    serve.add_argument(
+        "--drain-delay-s",
+        type=float,
+        default=None,
+        help="keep serving this long after health turns NOT_SERVING",
+    )
+    serve.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate chain (enables TLS)")
+    serve.add_argument("--tls-key", type=Path, default=None, help="PEM private key")
+    serve.add_argument(
+        "--tls-client-ca", type=Path, default=None, help="PEM CA for client certificates (mTLS)"
+    )
+    serve.add_argument("--auth-token", default=None, help="require 'authorization: Bearer TOKEN' metadata")
+    serve.add_argument("--no-warmup", action="store_true", help="skip warm-up runs at load")
+    serve.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ERROR")
+    serve.add_argument(
+        "--log-format", choices=("json", "text"), default=None, help="stderr log format (default json)"
+    )
+    return parser
+
+
+def _serve_config(args: argparse.Namespace) -> ServerConfig:
+    overrides: dict[str, Any] = {}
+    for name in (
+        "model_repository",
+        "listen",
+        "metrics_listen",
+        "grace_s",
+        "drain_delay_s",
+        "auth_token",
+        "log_level",
+    ):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    for name in ("tls_cert", "tls_key", "tls_client_ca"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.max_message_mb is not None:
+        overrides["max_message_bytes"] = int(args.max_message_mb * 1024 * 1024)
+    if args.no_metrics:
+        overrides["metrics_listen"] = None
+    if args.no_warmup:
+        overrides["warmup"] = False
+    if args.log_format is not None:
+        overrides["log_json"] = args.log_format == "json"
+    return ServerConfig.from_env(**overrides)
+
+
+def _build(args: argparse.Namespace) -> int:
+    if args.from_file is not None and len(args.models) != 1:
+        raise _UsageError("--from-file needs exactly one MODEL")
+    benchmarks = []
+    for name in args.models:
+        try:
+            benchmarks.append((name, registry.get(name)))
+        except KeyError as err:
+            raise _UsageError(str(err.args[0])) from None
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, benchmark in benchmarks:
+        benchmark.write_model(args.out / name, size=cast(Size, args.size), from_file=args.from_file)
+        print(f"wrote {args.out / name}", flush=True)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from edgeperf.server.app import run  # NOTE: imported late so `build` does not load onnxruntime and grpc
+
+    config = _serve_config(args)
+    repository = config.model_repository
+    if not repository.is_dir():
+        raise _UsageError(f"--model-repository {repository}: not a directory")
+    return run(config)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "build":
+            return _build(args)
+        return _serve(args)
+    except (_UsageError, EdgeperfServerError) as err:
+        print(f"{_PROG}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,373 @@
+"""The gRPC edge: Triton's GRPCInferenceService and edgeperf.v1.EdgeperfService over the InferenceCore.
+
+Each RPC converts the request (server/converters.py), calls the core and converts the answer back.
+Errors become gRPC statuses in one place (`_map_errors`): an EdgeperfServerError carries its own
+status; anything else is INTERNAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import platform
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import metadata
+from typing import Any, Final, TypeVar
+
+import grpc
+from google.protobuf import json_format
+
+from edgeperf.protos import edgeperf_service_pb2 as epb
+from edgeperf.protos import edgeperf_service_pb2_grpc as epb_grpc
+from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
+from edgeperf.protos import model_config_pb2 as mc
+from edgeperf.server.converters import (
+    request_from_proto,
+    response_to_proto,
+    stream_error_response,
+    stream_response,
+)
+from edgeperf.server.core import InferenceCore
+from edgeperf.server.errors import (
+    EdgeperfServerError,
+    MessageTooLarge,
+    ModelNotFound,
+    ShuttingDown,
+    Unsupported,
+)
+from edgeperf.server.stats import Duration, ModelStatistics
+from edgeperf.server.types import InferResponse
+
+__all__ = ["EXTENSIONS", "SHUTDOWN_MESSAGE", "EdgeperfServicer", "InferenceServicer", "server_version"]
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_MESSAGE: Final = "GRPC server is shutting down and has stopped accepting new requests."
+"""Triton's exact message for requests that arrive while the server drains."""
+
+EXTENSIONS: Final = ("model_configuration", "model_repository", "schedule_policy", "parameters", "statistics")
+"""ServerMetadata extensions; perf_analyzer collects server statistics only when "statistics" is listed."""
+
+_R = TypeVar("_R")
+_Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[_R]]
+
+
+def server_version() -> str:
+    try:
+        return metadata.version("edgeperf")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _map_errors(method: _Handler[_R]) -> _Handler[_R]:
+    """Map exceptions of a unary handler to a gRPC status, once for every RPC."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> _R:
+        try:
+            return await method(self, request, context)
+        except EdgeperfServerError as err:
+            await context.abort(err.grpc_code, str(err))
+        except Exception as err:  # NOTE: the last line of defence: never crash the server
+            logger.exception("unexpected error in %s", method.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(err).__name__}: {err}")
+        raise AssertionError("context.abort returned")  # pragma: no cover
+
+    return wrapper
+
+
+def _deadline_ns(context: grpc.aio.ServicerContext) -> int | None:
+    remaining_s = context.time_remaining()
+    if remaining_s is None:
+        return None
+    return time.monotonic_ns() + int(remaining_s * 1e9)
+
+
+def _duration(value: Duration) -> pb.StatisticDuration:
+    return pb.StatisticDuration(count=value.count, ns=value.ns)
+
+
+def statistics_to_proto(stats: ModelStatistics) -> pb.ModelStatistics:
+    """Core statistics snapshot -> Triton's ModelStatistics (version stays a numeric string)."""
+    inference = stats.inference_stats
+    return pb.ModelStatistics(
+        name=stats.name,
+        version=stats.version,
+        last_inference=stats.last_inference_ms,
+        inference_count=stats.inference_count,
+        execution_count=stats.execution_count,
+        inference_stats=pb.InferStatistics(
+            success=_duration(inference.success),
+            fail=_duration(inference.fail),
+            queue=_duration(inference.queue),
+            compute_input=_duration(inference.compute_input),
+            compute_infer=_duration(inference.compute_infer),
+            compute_output=_duration(inference.compute_output),
+            cache_hit=pb.StatisticDuration(),
+            cache_miss=pb.StatisticDuration(),
+        ),
+        batch_stats=[
+            pb.InferBatchStatistics(
+                batch_size=batch.batch_size,
+                compute_input=_duration(batch.compute_input),
+                compute_infer=_duration(batch.compute_infer),
+                compute_output=_duration(batch.compute_output),
+            )
+            for batch in stats.batch_stats
+        ],
+    )
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
+    """Triton's inference service. RPCs edgeperf does not serve answer UNIMPLEMENTED."""
+
+    def __init__(self, core: InferenceCore, *, max_send_message_bytes: int) -> None:
+        self._core = core
+        self._max_send_bytes = max_send_message_bytes
+        self._accepting = True
+
+    def stop_accepting(self) -> None:
+        """New inference requests (unary and on open streams) answer UNAVAILABLE from now on."""
+        self._accepting = False
+
+    async def _infer(self, message: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> InferResponse:
+        if not self._accepting:
+            raise ShuttingDown(SHUTDOWN_MESSAGE)
+        response = await self._core.infer(request_from_proto(message, deadline_ns=_deadline_ns(context)))
+        size = sum(array.nbytes for array in response.outputs.values())
+        if size > self._max_send_bytes:
+            raise MessageTooLarge(
+                f"response of {size} bytes exceeds the maximum message size of {self._max_send_bytes} bytes "
+                "(server setting --max-message-mb / EDGEPERF_MAX_MESSAGE_MB)"
+            )
+        return response
+
+    # ------------------------------------------------------------ health and metadata
+
+    @_map_errors
+    async def ServerLive(
+        self, request: pb.ServerLiveRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=self._core.live)
+
+    @_map_errors
+    async def ServerReady(
+        self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self._accepting and self._core.ready)
+
+    @_map_errors
+    async def ModelReady(
+        self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelReadyResponse:
+        try:
+            self._core.model(request.name, request.version)
+        except ModelNotFound:
+            return pb.ModelReadyResponse(ready=False)
+        return pb.ModelReadyResponse(ready=self._accepting and self._core.ready)
+
+    @_map_errors
+    async def ServerMetadata(
+        self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(name="edgeperf", version=server_version(), extensions=EXTENSIONS)
+
+    @_map_errors
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelMetadataResponse:
+        model = self._core.model(request.name, request.version)
+        config = model.config
+        batch = (-1,) if config.max_batch_size > 0 else ()
+        tensor = pb.ModelMetadataResponse.TensorMetadata
+        return pb.ModelMetadataResponse(
+            name=model.name,
+            versions=model.versions,
+            platform=config.platform,
+            inputs=[tensor(name=t.name, datatype=t.datatype, shape=(*batch, *t.dims)) for t in config.inputs],
+            outputs=[
+                tensor(name=t.name, datatype=t.datatype, shape=(*batch, *t.dims)) for t in config.outputs
+            ],
+        )
+
+    @_map_errors
+    async def ModelConfig(
+        self, request: pb.ModelConfigRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelConfigResponse:
+        config = self._core.model(request.name, request.version).config
+        message = json_format.ParseDict(dict(config.document), mc.ModelConfig(), ignore_unknown_fields=True)
+        message.name = config.name
+        message.platform = config.platform
+        message.backend = config.backend
+        message.max_batch_size = config.max_batch_size
+        return pb.ModelConfigResponse(config=message)
+
+    @_map_errors
+    async def ModelStatistics(
+        self, request: pb.ModelStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelStatisticsResponse:
+        stats = self._core.statistics(request.name, request.version)
+        return pb.ModelStatisticsResponse(model_stats=[statistics_to_proto(s) for s in stats])
+
+    @_map_errors
+    async def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RepositoryIndexResponse:
+        index = pb.RepositoryIndexResponse.ModelIndex
+        models = [m for m in self._core.models() if not request.ready or m.state == "READY"]
+        return pb.RepositoryIndexResponse(
+            models=[
+                index(name=m.name, version=version, state=m.state, reason=m.reason)
+                for m in models
+                for version in (m.versions or ("",))
+            ]
+        )
+
+    # ------------------------------------------------------------ inference
+
+    @_map_errors
+    async def ModelInfer(
+        self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInferResponse:
+        return response_to_proto(await self._infer(request, context))
+
+    async def ModelStreamInfer(
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        """Requests on one stream run concurrently; responses are written as they finish, in any order.
+
+        A failed request answers with `error_message` and the stream stays open, unless the client
+        opened the stream with the metadata `triton_grpc_error: true`: then the first failure ends the
+        stream with that error's status, as Triton does.
+        """
+        metadata_items = context.invocation_metadata() or ()
+        grpc_error = any(k == "triton_grpc_error" and str(v).lower() == "true" for k, v in metadata_items)
+        outbox: asyncio.Queue[pb.ModelStreamInferResponse | EdgeperfServerError | Exception | None] = (
+            asyncio.Queue()
+        )
+        pending: set[asyncio.Task[None]] = set()
+
+        async def one(message: pb.ModelInferRequest) -> None:
+            try:
+                outbox.put_nowait(stream_response(await self._infer(message, context)))
+            except EdgeperfServerError as err:
+                outbox.put_nowait(err if grpc_error else stream_error_response(message, str(err)))
+            except Exception as err:  # NOTE: reported on the stream, never crashes the server
+                logger.exception("unexpected error on ModelStreamInfer")
+                outbox.put_nowait(
+                    err if grpc_error else stream_error_response(message, f"internal error: {err}")
+                )
+
+        async def read_all() -> None:
+            async for message in request_iterator:
+                task = asyncio.create_task(one(message))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            while pending:
+                await asyncio.gather(*pending)
+            outbox.put_nowait(None)
+
+        reader = asyncio.create_task(read_all())
+        reader.add_done_callback(
+            lambda t: outbox.put_nowait(None) if t.cancelled() or t.exception() else None
+        )
+        try:
+            while (item := await outbox.get()) is not None:
+                if isinstance(item, EdgeperfServerError):
+                    await context.abort(item.grpc_code, str(item))
+                elif isinstance(item, Exception):
+                    await context.abort(
+                        grpc.StatusCode.INTERNAL, f"internal error: {type(item).__name__}: {item}"
+                    )
+                else:
+                    yield item
+        finally:
+            reader.cancel()
+            for task in list(pending):
+                task.cancel()
+
+    # ------------------------------------------------------------ not served
+
+    async def _unimplemented(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "edgeperf does not serve this RPC")
+
+    @_map_errors
+    async def RepositoryModelLoad(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        raise Unsupported(
+            "edgeperf loads its model repository at start-up; RepositoryModelLoad is not served"
+        )
+
+    @_map_errors
+    async def RepositoryModelUnload(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        raise Unsupported(
+            "edgeperf loads its model repository at start-up; RepositoryModelUnload is not served"
+        )
+
+    SystemSharedMemoryStatus = _unimplemented
+    SystemSharedMemoryRegister = _unimplemented
+    SystemSharedMemoryUnregister = _unimplemented
+    CudaSharedMemoryStatus = _unimplemented
+    CudaSharedMemoryRegister = _unimplemented
+    CudaSharedMemoryUnregister = _unimplemented
+    TraceSetting = _unimplemented
+    LogSettings = _unimplemented
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware"):
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def describe_system(edgeperf_version: str) -> epb.SystemDescriptionResponse:
+    """What this machine is: host, OS, CPU, memory, ONNX Runtime build and its accelerators."""
+    import onnxruntime
+
+    providers = list(onnxruntime.get_available_providers())
+    accelerators = [
+        epb.Accelerator(name=provider.removesuffix("ExecutionProvider"), kind="execution-provider")
+        for provider in providers
+        if provider != "CPUExecutionProvider"
+    ]
+    return epb.SystemDescriptionResponse(
+        host_name=socket.gethostname(),
+        os=f"{platform.system()} {platform.release()}",
+        cpu_model=_cpu_model(),
+        cpu_cores=os.cpu_count() or 0,
+        memory_bytes=_memory_bytes(),
+        accelerators=accelerators,
+        onnxruntime_version=onnxruntime.__version__,
+        onnxruntime_providers=providers,
+        edgeperf_version=edgeperf_version,
+        python_version=sys.version.split()[0],
+        machine=platform.machine(),
+    )
+
+
+class EdgeperfServicer(epb_grpc.EdgeperfServiceServicer):  # type: ignore[misc]
+    """edgeperf's extras: what the device is."""
+
+    @_map_errors
+    async def SystemDescription(
+        self, request: epb.SystemDescriptionRequest, context: grpc.aio.ServicerContext
+    ) -> epb.SystemDescriptionResponse:
+        return await asyncio.to_thread(describe_system, server_version())

@@ -1,0 +1,148 @@
+"""Server settings: one frozen ServerConfig, from EDGEPERF_* environment variables and the command line.
+
+The command line (server/cli.py) starts from `ServerConfig.from_env()` and replaces what it is given,
+so a flag beats the environment, which beats the defaults. Bad values raise SettingsError naming the
+setting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Final
+
+from edgeperf.server.errors import EdgeperfServerError
+
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "ServerConfig", "SettingsError", "parse_address"]
+
+DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+"""gRPC's own default (4 MiB) is too small for image batches and 3D volumes."""
+
+_MIB: Final = 1024 * 1024
+
+
+class SettingsError(EdgeperfServerError, ValueError):
+    """A server setting is invalid; the message names the setting (flag and environment variable)."""
+
+
+def parse_address(address: str, *, setting: str = "listen") -> tuple[str, int]:
+    """Split `HOST:PORT` (`[::1]:8001` for IPv6) into host and port; port 0 lets the OS choose.
+
+    Raises:
+        SettingsError: not of the form HOST:PORT with a port in 0..65535.
+    """
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise SettingsError(f"{setting}: expected HOST:PORT (e.g. 127.0.0.1:8001), got {address!r}")
+    return host, int(port_text)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    """Everything `edgeperf-server serve` needs."""
+
+    model_repository: Path
+    """Folder in Triton's layout: `<model>/config.pbtxt` (or config.yaml) and `<model>/<version>/`."""
+    listen: str = "127.0.0.1:8001"
+    """gRPC address HOST:PORT; port 0 picks a free port (printed in the ready log line)."""
+    metrics_listen: str | None = "127.0.0.1:8002"
+    """Prometheus `/metrics` address HOST:PORT; None serves no metrics."""
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    """Largest gRPC message received or sent; larger ones fail with RESOURCE_EXHAUSTED."""
+    grace_s: float = 30.0
+    """On SIGTERM/SIGINT: how long in-flight requests may take to finish before the server stops."""
+    drain_delay_s: float = 0.0
+    """On SIGTERM/SIGINT: how long to keep serving after health turns NOT_SERVING, so that load
+    balancers stop routing here before new requests are refused."""
+    tls_cert: Path | None = None
+    """PEM server certificate chain; with tls_key enables TLS."""
+    tls_key: Path | None = None
+    """PEM private key of tls_cert."""
+    tls_client_ca: Path | None = None
+    """PEM CA bundle; when set, clients must present a certificate it signed (mTLS)."""
+    auth_token: str | None = None
+    """When set, every RPC except health and reflection needs `authorization: Bearer <token>`."""
+    warmup: bool = True
+    """Run every model once per batch size at load so first requests are not slow."""
+    log_level: str = "INFO"
+    log_json: bool = True
+    """Structured (one JSON object per line) logs on stderr; False writes plain text."""
+
+    def __post_init__(self) -> None:
+        parse_address(self.listen, setting="listen (--listen / EDGEPERF_LISTEN)")
+        if self.metrics_listen is not None:
+            parse_address(
+                self.metrics_listen, setting="metrics_listen (--metrics-listen / EDGEPERF_METRICS_LISTEN)"
+            )
+        if self.max_message_bytes <= 0 or self.max_message_bytes > 2**31 - 1:
+            raise SettingsError(
+                "max_message_bytes (--max-message-mb / EDGEPERF_MAX_MESSAGE_MB) must be in 1 byte .. 2 GiB, "
+                f"got {self.max_message_bytes}"
+            )
+        if self.grace_s < 0 or self.drain_delay_s < 0:
+            raise SettingsError("grace_s and drain_delay_s (--grace-s, --drain-delay-s) must be >= 0")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise SettingsError(
+                "TLS needs both --tls-cert and --tls-key (EDGEPERF_TLS_CERT, EDGEPERF_TLS_KEY)"
+            )
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise SettingsError("--tls-client-ca (mTLS) needs --tls-cert and --tls-key")
+        if self.auth_token == "":
+            raise SettingsError("--auth-token / EDGEPERF_AUTH_TOKEN must not be empty")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise SettingsError(
+                f"log_level (--log-level / EDGEPERF_LOG_LEVEL): unknown level {self.log_level!r}"
+            )
+
+    @property
+    def max_message_mb(self) -> float:
+        return self.max_message_bytes / _MIB
+
+    @classmethod
+    def from_env(
+        cls, *, prefix: str = "EDGEPERF_", environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> ServerConfig:
+        """Build from `<prefix><FIELD>` variables (EDGEPERF_LISTEN, EDGEPERF_MAX_MESSAGE_MB, ...), then `overrides`.
+
+        `max_message_bytes` is read as EDGEPERF_MAX_MESSAGE_MB (mebibytes); booleans accept
+        1/0/true/false/yes/no; an empty EDGEPERF_METRICS_LISTEN disables metrics.
+
+        Raises:
+            SettingsError: a variable with a bad value, or a missing model repository.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            name = "MAX_MESSAGE_MB" if item.name == "max_message_bytes" else item.name.upper()
+            raw = env.get(prefix + name)
+            if raw is None:
+                continue
+            values[item.name] = _convert(item.name, raw, prefix + name)
+        values.update({key: value for key, value in overrides.items()})
+        if "model_repository" not in values or values["model_repository"] is None:
+            raise SettingsError(
+                f"no model repository: pass --model-repository or set {prefix}MODEL_REPOSITORY"
+            )
+        return cls(**values)
+
+
+def _convert(name: str, raw: str, variable: str) -> Any:
+    try:
+        if name == "max_message_bytes":
+            return int(float(raw) * _MIB)
+        if name in ("grace_s", "drain_delay_s"):
+            return float(raw)
+        if name in ("warmup", "log_json"):
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes")
+        if name in ("model_repository", "tls_cert", "tls_key", "tls_client_ca"):
+            return Path(raw)
+        if name == "metrics_listen":
+            return raw or None
+        return raw
+    except ValueError:
+        raise SettingsError(f"{variable}: invalid value {raw!r}") from None

@@ -1,0 +1,438 @@
+"""`edgeperf suite`: every benchmark and required scenario, accuracy and performance, in one go.
+
+For each system (a server address), benchmark and scenario the suite makes two runs through
+`run.run_benchmark` and writes them in the MLPerf submission layout:
+
+    <out>/<system>/<benchmark>/<scenario>/performance/run_1/   mlperf_log_summary.txt, _detail.txt, ...
+    <out>/<system>/<benchmark>/<scenario>/accuracy/            mlperf_log_accuracy.json, accuracy.txt, ...
+
+then a results table, `<out>/results.md` and `<out>/results.csv`: a row per system, a column per
+benchmark and scenario, holding the scenario's MLPerf metric read back from the summaries (SingleStream:
+early-stopping 90th percentile latency in ms; MultiStream: early-stopping 99th percentile in ms; Server:
+scheduled (v2.1) or completed samples per second; Offline: samples per second). `--compare DIR...` builds
+the same table from existing results folders, from edgeperf or from the official LoadGen, for several
+devices side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from edgeperf.benchmarks import registry
+from edgeperf.client.errors import EdgeperfClientError
+from edgeperf.client.run import RunOptions, RunOutcome, run_benchmark
+from edgeperf.client.settings import Scenario, TestMode
+
+__all__ = [
+    "CellResult",
+    "SuiteOptions",
+    "SuiteTarget",
+    "collect_results",
+    "parse_summary",
+    "register",
+    "render_csv",
+    "render_markdown",
+    "run_suite",
+    "run_suite_options",
+]
+
+Runner = Callable[[RunOptions], Awaitable[RunOutcome]]
+SCENARIO_ORDER: tuple[str, ...] = ("SingleStream", "MultiStream", "Server", "Offline")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SuiteTarget:
+    """One system under test: a name for the results and the server's `HOST:PORT`."""
+
+    system: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SuiteOptions:
+    targets: tuple[SuiteTarget, ...]
+    benchmarks: tuple[str, ...] = registry.MLPERF_BENCHMARKS
+    scenarios: tuple[str, ...] | None = None
+    """None: each benchmark's required Edge scenarios from its spec."""
+    datasets: dict[str, str] | None = None
+    """Benchmark -> dataset source; `*` for the default of every benchmark (default `synthetic`)."""
+    models: dict[str, str] | None = None
+    """Benchmark -> model name on the server (default: the benchmark name)."""
+    out_dir: Path = Path("results")
+    user_conf: Path | None = None
+    rules: str = "v2.1"
+    size: Literal["full", "small"] = "full"
+    batch_size: int = 1
+    modes: tuple[Literal["accuracy", "performance"], ...] = ("accuracy", "performance")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CellResult:
+    """One system x benchmark x scenario, as read back from its results folder."""
+
+    system: str
+    benchmark: str
+    scenario: str
+    metric: str | None = None
+    """`latency_ms` or `samples_per_s`."""
+    value: float | None = None
+    valid: bool | None = None
+    accuracy_verdict: str | None = None
+    """`PASS`, `FAIL`, or None when no accuracy.txt with a gate line exists."""
+    accuracy_line: str | None = None
+
+
+_NUMBER = r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
+_SUMMARY_PATTERNS: dict[str, tuple[str, ...]] = {
+    # Early-stopping estimate first (the official metric since v2.0), then the plain percentile.
+    "SingleStream": (
+        rf"Early stopping 90(?:\.0)?th percentile estimate: {_NUMBER}",
+        rf"^90(?:\.0)?th percentile latency \(ns\) : {_NUMBER}",
+    ),
+    "MultiStream": (
+        rf"Early stopping 99(?:\.0)?th percentile estimate: {_NUMBER}",
+        rf"^99(?:\.0)?th percentile latency \(ns\) : {_NUMBER}",
+    ),
+    "Server": (
+        rf"^Scheduled samples per second : {_NUMBER}",
+        rf"^Completed samples per second\s*: {_NUMBER}",
+    ),
+    "Offline": (rf"^Samples per second: {_NUMBER}",),
+}
+
+
+def parse_summary(text: str) -> tuple[str, str, float | None, bool | None]:
+    """`(scenario, metric, value, valid)` from an `mlperf_log_summary.txt` (LoadGen's layout).
+
+    Latencies come back in milliseconds, throughputs in samples per second; missing parts are None.
+    """
+    scenario_match = re.search(r"^Scenario\s*:\s*(\w+)", text, re.MULTILINE)
+    scenario = scenario_match.group(1) if scenario_match else ""
+    validity = re.search(r"^Result is\s*:\s*(VALID|INVALID)", text, re.MULTILINE)
+    valid = None if validity is None else validity.group(1) == "VALID"
+    latency = scenario in ("SingleStream", "MultiStream")
+    metric = "latency_ms" if latency else "samples_per_s"
+    for pattern in _SUMMARY_PATTERNS.get(scenario, ()):
+        found = re.search(pattern, text, re.MULTILINE)
+        if found:
+            value = float(found.group(1))
+            return scenario, metric, value / 1e6 if latency else value, valid
+    return scenario, metric, None, valid
+
+
+def _accuracy_gate(path: Path) -> tuple[str | None, str | None]:
+    if not path.is_file():
+        return None, None
+    for line in reversed(path.read_text(encoding="utf-8", errors="replace").splitlines()):
+        words = line.split()
+        if words and words[0].rstrip(":") in ("PASS", "FAIL"):
+            return words[0].rstrip(":"), line.strip()
+    return None, None
+
+
+def collect_results(folder: Path) -> list[CellResult]:
+    """Every `<system>/<benchmark>/<scenario>/` found under `folder` (an `--out` folder, or one system's)."""
+    cells: dict[tuple[str, str, str], CellResult] = {}
+    roots = [folder] if any(folder.glob("*/*/performance")) or any(folder.glob("*/*/accuracy")) else []
+    for scenario_dir in sorted({*folder.glob("*/*/*/performance"), *folder.glob("*/*/*/accuracy")}):
+        roots.append(scenario_dir.parent.parent.parent)
+    for system_dir in dict.fromkeys(roots):
+        for scenario_dir in sorted(p for p in system_dir.glob("*/*") if p.is_dir()):
+            perf = scenario_dir / "performance" / "run_1" / "mlperf_log_summary.txt"
+            acc = scenario_dir / "accuracy" / "accuracy.txt"
+            if not perf.is_file() and not acc.is_file():
+                continue
+            metric, value, valid = None, None, None
+            if perf.is_file():
+                _, metric, value, valid = parse_summary(perf.read_text(encoding="utf-8", errors="replace"))
+            verdict, line = _accuracy_gate(acc)
+            key = (system_dir.name, scenario_dir.parent.name, scenario_dir.name)
+            cells[key] = CellResult(
+                system=key[0],
+                benchmark=key[1],
+                scenario=key[2],
+                metric=metric,
+                value=value,
+                valid=valid,
+                accuracy_verdict=verdict,
+                accuracy_line=line,
+            )
+    return list(cells.values())
+
+
+def _columns(cells: Sequence[CellResult]) -> list[tuple[str, str]]:
+    order = {name: i for i, name in enumerate(registry.MLPERF_BENCHMARKS)}
+    keys = {(c.benchmark, c.scenario) for c in cells}
+    return sorted(
+        keys,
+        key=lambda k: (
+            order.get(k[0], len(order)),
+            k[0],
+            SCENARIO_ORDER.index(k[1]) if k[1] in SCENARIO_ORDER else 9,
+        ),
+    )
+
+
+def _cell_text(cell: CellResult | None) -> str:
+    if cell is None:
+        return ""
+    parts = ["-" if cell.value is None else f"{cell.value:.4g}"]
+    if cell.valid is False:
+        parts.append("(INVALID)")
+    if cell.accuracy_verdict == "FAIL":
+        parts.append("(accuracy FAIL)")
+    elif cell.accuracy_verdict is None:
+        parts.append("(no accuracy)")
+    return " ".join(parts)
+
+
+def _header(benchmark: str, scenario: str) -> str:
+    unit = "ms" if scenario in ("SingleStream", "MultiStream") else "samples/s"
+    return f"{benchmark} {scenario} ({unit})"
+
+
+def _grid(cells: Sequence[CellResult]) -> tuple[list[str], list[list[str]]]:
+    columns = _columns(cells)
+    by_key = {(c.system, c.benchmark, c.scenario): c for c in cells}
+    systems = list(dict.fromkeys(c.system for c in cells))
+    header = ["system", *(_header(b, s) for b, s in columns)]
+    rows = [[system, *(_cell_text(by_key.get((system, b, s))) for b, s in columns)] for system in systems]
+    return header, rows
+
+
+def render_markdown(cells: Sequence[CellResult]) -> str:
+    """The MLPerf-results-page-shaped table: a row per system, a column per benchmark and scenario."""
+    header, rows = _grid(cells)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    note = (
+        "\nLatency: early-stopping estimate (90th percentile SingleStream, 99th MultiStream). "
+        "Results of edgeperf's own load generator are not official MLPerf results.\n"
+    )
+    return "\n".join(lines) + "\n" + note
+
+
+def render_csv(cells: Sequence[CellResult]) -> str:
+    header, rows = _grid(cells)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _scenarios_for(benchmark: str, options: SuiteOptions) -> tuple[str, ...]:
+    if options.scenarios is not None:
+        return options.scenarios
+    return tuple(registry.get(benchmark).spec.edge_scenarios)
+
+
+def _lookup(mapping: dict[str, str] | None, benchmark: str, default: str) -> str:
+    if not mapping:
+        return default
+    return mapping.get(benchmark, mapping.get("*", default))
+
+
+async def _run_one(runner: Runner, options: RunOptions, log: Callable[[str], None]) -> bool:
+    """One run; True when it finished VALID (and, for accuracy, with accuracy.txt and a PASS)."""
+    try:
+        outcome = await runner(options)
+    except (EdgeperfClientError, OSError, ValueError, KeyError) as exc:
+        log(f"  FAILED to run: {type(exc).__name__}: {exc}")
+        return False
+    ok = outcome.validity == "VALID"
+    if outcome.accuracy is not None:
+        accuracy_txt = options.out_dir / "accuracy.txt"
+        if not accuracy_txt.is_file():
+            accuracy_txt.write_text(outcome.accuracy.text, encoding="utf-8")
+        ok = ok and outcome.accuracy.passed
+        log(f"  accuracy: {outcome.accuracy.text.strip().splitlines()[-1]}")
+    elif options.mode is TestMode.ACCURACY_ONLY:
+        log("  accuracy: no report (the benchmark has no metric for this dataset)")
+        ok = False
+    log(f"  {outcome.validity}" + ("" if ok else f" {'; '.join(outcome.invalid_reasons)}"))
+    return ok
+
+
+async def run_suite_options(
+    options: SuiteOptions, *, runner: Runner = run_benchmark, log: Callable[[str], None] = print
+) -> tuple[bool, list[CellResult]]:
+    """Run every target x benchmark x scenario x mode in turn; write the layout and the tables.
+
+    Returns:
+        `(all runs valid and every accuracy gate passed, the cells of the results table)`.
+    """
+    all_ok = True
+    for target in options.targets:
+        for benchmark in options.benchmarks:
+            model = _lookup(options.models, benchmark, benchmark)
+            dataset = _lookup(options.datasets, benchmark, "synthetic")
+            for scenario in _scenarios_for(benchmark, options):
+                base = options.out_dir / target.system / benchmark / scenario
+                for mode in options.modes:
+                    out_dir = base / "accuracy" if mode == "accuracy" else base / "performance" / "run_1"
+                    out_dir.mkdir(parents=True, exist_ok=True)
+                    log(f"{target.system} {benchmark} {scenario} {mode} -> {out_dir}")
+                    run_options = RunOptions(
+                        server=target.address,
+                        model=model,
+                        scenario=Scenario(scenario),
+                        mode=TestMode.ACCURACY_ONLY if mode == "accuracy" else TestMode.PERFORMANCE_ONLY,
+                        out_dir=out_dir,
+                        rules=options.rules,
+                        user_conf=options.user_conf,
+                        benchmark=benchmark,
+                        benchmark_size=options.size,
+                        dataset=dataset,
+                        batch_size=options.batch_size,
+                        system_name=target.system,
+                    )
+                    all_ok = await _run_one(runner, run_options, log) and all_ok
+    cells = collect_results(options.out_dir)
+    (options.out_dir / "results.md").write_text(render_markdown(cells), encoding="utf-8")
+    (options.out_dir / "results.csv").write_text(render_csv(cells), encoding="utf-8")
+    return all_ok, cells
+
+
+def _targets(servers: Sequence[str], system: str | None) -> tuple[SuiteTarget, ...]:
+    targets: list[SuiteTarget] = []
+    for item in servers:
+        name, sep, address = item.partition("=")
+        if not sep:
+            name, address = system or ("edgeperf" if len(servers) == 1 else item.replace(":", "_")), item
+        if not name or ":" not in address:
+            raise ValueError(f"--server {item!r}: expected HOST:PORT or NAME=HOST:PORT")
+        targets.append(SuiteTarget(system=name, address=address))
+    if len({t.system for t in targets}) != len(targets):
+        raise ValueError("two --server options have the same system name")
+    return tuple(targets)
+
+
+def _pairs(items: Sequence[str] | None, option: str) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if sep and key in registry.names():
+            mapping[key] = value
+        elif option == "--dataset" and not sep:
+            mapping["*"] = item
+        else:
+            raise ValueError(f"{option} {item!r}: expected BENCHMARK=VALUE with a known benchmark")
+    return mapping
+
+
+def options_from_args(args: argparse.Namespace) -> SuiteOptions:
+    """The suite options an `edgeperf suite` command line gives (ValueError names the bad option)."""
+    benchmarks = tuple(args.benchmarks or registry.MLPERF_BENCHMARKS)
+    for name in benchmarks:
+        if name not in registry.names():
+            raise ValueError(
+                f"--benchmarks: unknown benchmark {name!r}; known: {', '.join(registry.names())}"
+            )
+    if args.scenarios:
+        for scenario in args.scenarios:
+            Scenario(scenario)
+    return SuiteOptions(
+        targets=_targets(args.server, args.system),
+        benchmarks=benchmarks,
+        scenarios=tuple(args.scenarios) if args.scenarios else None,
+        datasets=_pairs(args.dataset, "--dataset"),
+        models=_pairs(args.model, "--model"),
+        out_dir=args.out,
+        user_conf=args.user_conf,
+        rules=args.rules,
+        size=args.size,
+        batch_size=args.batch_size,
+        modes=tuple(args.modes),
+    )
+
+
+async def run_suite(args: argparse.Namespace) -> int:
+    """`edgeperf suite`: 0 when every run is VALID and every accuracy gate passes, 1 otherwise, 2 on bad options."""
+    if args.compare:
+        cells = [cell for folder in args.compare for cell in collect_results(folder)]
+        if not cells:
+            print("no results found in " + ", ".join(str(f) for f in args.compare))
+            return 2
+        print(render_markdown(cells), end="")
+        return 0
+    try:
+        options = options_from_args(args)
+    except ValueError as exc:
+        print(f"edgeperf suite: {exc}")
+        return 2
+    ok, cells = await run_suite_options(options)
+    print(render_markdown(cells), end="")
+    print(f"written: {options.out_dir / 'results.md'}, {options.out_dir / 'results.csv'}")
+    return 0 if ok else 1
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `suite` subcommand to the `edgeperf` CLI; its handler is `run_suite` (args.handler)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "suite",
+        help="run the MLPerf Edge benchmarks and required scenarios, write the submission layout",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--server",
+        action="append",
+        default=[],
+        metavar="[NAME=]HOST:PORT",
+        help="server to test; repeat with NAME=HOST:PORT to compare several devices",
+    )
+    parser.add_argument("--system", help="system name for a single --server (default: edgeperf)")
+    parser.add_argument(
+        "--benchmarks",
+        nargs="+",
+        metavar="NAME",
+        help=f"benchmarks to run (default: {' '.join(registry.MLPERF_BENCHMARKS)})",
+    )
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        metavar="SCENARIO",
+        help="scenarios for every benchmark (default: each one's Edge set)",
+    )
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        metavar="[BENCHMARK=]SOURCE",
+        help="synthetic[:COUNT] or a path in the published format; BENCHMARK=SOURCE for one benchmark",
+    )
+    parser.add_argument(
+        "--model", action="append", metavar="BENCHMARK=MODEL", help="model name on the server"
+    )
+    parser.add_argument(
+        "--user-conf", type=Path, help="user.conf with overrides (short runs for development)"
+    )
+    parser.add_argument(
+        "--rules", default="v2.1", choices=("v2.1", "current"), help="rule preset (default v2.1)"
+    )
+    parser.add_argument(
+        "--size", default="full", choices=("full", "small"), help="stand-in size the server runs"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=1, help="samples per request for Offline/MultiStream"
+    )
+    parser.add_argument(
+        "--modes", nargs="+", default=["accuracy", "performance"], choices=("accuracy", "performance")
+    )
+    parser.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="print the table of existing results folders; run nothing",
+    )
+    parser.set_defaults(handler=run_suite)
+    return parser

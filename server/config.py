@@ -42,6 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from edgeperf.server.config_schema import Ctx, normalize_text, normalize_yaml
+from edgeperf.server.errors import ModelConfigError
+from edgeperf.server.types import DATATYPES
+
 __all__ = [
     "DynamicBatchingConfig",
     "ModelConfig",
@@ -66,6 +70,14 @@ class TensorConfig:
     dims: tuple[int, ...]
     """Shape without the batch dimension when max_batch_size > 0; -1 is variable."""
     optional: bool = False
+    reshape: tuple[int, ...] | None = None
+    """Triton's `reshape`: the shape (without batch dimension) the model itself uses, when it differs
+    from `dims` (e.g. dims [1] with reshape [] for one scalar per sample)."""
+
+    @property
+    def model_dims(self) -> tuple[int, ...]:
+        """The per-sample shape the runtime sees."""
+        return self.dims if self.reshape is None else self.reshape
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,13 +155,26 @@ class ModelConfig:
         return next((t for t in self.outputs if t.name == name), None)
 
 
+CONFIG_FILES: tuple[str, ...] = ("config.pbtxt", "config.yaml", "config.yml")
+
+
 def load_model_config(model_dir: Path) -> ModelConfig:
     """Read `<model_dir>/config.pbtxt` or `<model_dir>/config.yaml`.
 
     Raises:
         ModelConfigError: missing or both files present, or any invalid field.
     """
-    raise NotImplementedError
+    found = [model_dir / n for n in CONFIG_FILES if (model_dir / n).is_file()]
+    if not found:
+        raise ModelConfigError(model_dir / "config.pbtxt", "<file>", "no config.pbtxt or config.yaml")
+    if len(found) > 1:
+        names = " and ".join(p.name for p in found)
+        raise ModelConfigError(found[0], "<file>", f"{names} both exist; keep one")
+    try:
+        text = found[0].read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelConfigError(found[0], "<file>", f"cannot read: {exc}") from exc
+    return parse_model_config(text, path=found[0], model_name=model_dir.name)
 
 
 def parse_model_config(text: str, *, path: Path, model_name: str) -> ModelConfig:
@@ -158,4 +183,227 @@ def parse_model_config(text: str, *, path: Path, model_name: str) -> ModelConfig
     Raises:
         ModelConfigError: naming `path`, `model_name` and the field.
     """
-    raise NotImplementedError
+    ctx = Ctx(path, model_name)
+    yaml_form = path.suffix in (".yaml", ".yml")
+    return _build(normalize_yaml(text, ctx) if yaml_form else normalize_text(text, ctx), ctx)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Semantic checks and the frozen dataclasses.
+
+_TRITON_TO_KSERVE = {f"TYPE_{n}": n for n in DATATYPES if n != "BYTES"} | {"TYPE_STRING": "BYTES"}
+_GRAPH_LEVELS: dict[int, GraphOptimizationLevel] = {0: "all", -1: "basic", 1: "extended", 2: "disabled"}
+_PROVIDERS = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+    "migraphx": "MIGraphXExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "dnnl": "DnnlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "qnn": "QNNExecutionProvider",
+    "xnnpack": "XnnpackExecutionProvider",
+    "acl": "ACLExecutionProvider",
+    "armnn": "ArmNNExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+_ORT_PARAMETERS = ("intra_op_thread_count", "inter_op_thread_count", "execution_mode", "execution_providers")
+_PLATFORM_BACKEND: dict[str, str] = {"onnxruntime_onnx": "onnxruntime", "edgeperf_pipeline": "edgeperf"}
+
+
+def _build(doc: dict[str, Any], ctx: Ctx) -> ModelConfig:
+    name = doc.get("name", "")
+    if name and name != ctx.model:
+        ctx.fail("name", f"'{name}' must equal the model folder name '{ctx.model}'")
+    platform = doc.get("platform", "")
+    backend = doc.get("backend", "")
+    if not platform:
+        matches = [p for p, b in _PLATFORM_BACKEND.items() if b == (backend or "onnxruntime")]
+        if not matches:
+            ctx.fail("backend", f"unknown backend '{backend}'; expected onnxruntime or edgeperf")
+        platform = matches[0]
+    if platform not in _PLATFORM_BACKEND:
+        ctx.fail("platform", f"unknown platform '{platform}'; expected {' or '.join(_PLATFORM_BACKEND)}")
+    if backend and backend != _PLATFORM_BACKEND[platform]:
+        ctx.fail("backend", f"'{backend}' does not match platform '{platform}'")
+    backend = _PLATFORM_BACKEND[platform]
+    max_batch_size = doc.get("max_batch_size", 0)
+    if max_batch_size < 0:
+        ctx.fail("max_batch_size", f"must be >= 0, found {max_batch_size}")
+    inputs = _tensors(doc.get("input", []), "input", ctx)
+    outputs = _tensors(doc.get("output", []), "output", ctx)
+    parameters = {k: v["string_value"] for k, v in doc.get("parameters", {}).items()}
+    if platform == "edgeperf_pipeline":
+        if not parameters.get("pipeline"):
+            ctx.fail("parameters.pipeline", "platform edgeperf_pipeline needs 'module:factory'")
+    elif "pipeline" in parameters:
+        ctx.fail("parameters.pipeline", "only allowed with platform edgeperf_pipeline")
+    if doc.get("model_transaction_policy", {}).get("decoupled", False):
+        ctx.fail("model_transaction_policy.decoupled", "decoupled models are not supported")
+    document = {**doc, "name": ctx.model, "platform": platform, "backend": backend}
+    return ModelConfig(
+        name=ctx.model,
+        platform=platform,
+        backend=backend,
+        max_batch_size=max_batch_size,
+        inputs=inputs,
+        outputs=outputs,
+        dynamic_batching=_dynamic_batching(doc, max_batch_size, ctx),
+        instance_count=_instance_count(doc.get("instance_group", []), ctx),
+        version_policy=_version_policy(doc.get("version_policy"), ctx),
+        default_model_filename=doc.get("default_model_filename", "") or "model.onnx",
+        ort=_ort_options(doc.get("optimization", {}), parameters, ctx),
+        parameters=parameters,
+        source=ctx.path,
+        document=document,
+    )
+
+
+def _tensors(docs: list[dict[str, Any]], kind: str, ctx: Ctx) -> tuple[TensorConfig, ...]:
+    if not docs:
+        ctx.fail(kind, f"at least one {kind} is required")
+    seen: set[str] = set()
+    tensors = []
+    for i, t in enumerate(docs):
+        where = f"{kind}[{i}]"
+        name = t.get("name", "")
+        if not name:
+            ctx.fail(f"{where}.name", "missing")
+        if name in seen:
+            ctx.fail(f"{where}.name", f"duplicate {kind} name '{name}'")
+        seen.add(name)
+        where = f"{kind}[{name}]"
+        data_type = t.get("data_type", "TYPE_INVALID")
+        if data_type not in _TRITON_TO_KSERVE:
+            ctx.fail(f"{where}.data_type", f"{data_type} is not a supported datatype")
+        if "dims" not in t:
+            ctx.fail(f"{where}.dims", "missing (use dims: [ -1 ] for a variable dimension)")
+        dims = tuple(t["dims"])
+        if any(d == 0 or d < -1 for d in dims):
+            ctx.fail(f"{where}.dims", f"each dim must be > 0 or -1, found {list(dims)}")
+        if t.get("is_shape_tensor") or t.get("allow_ragged_batch"):
+            ctx.fail(where, "shape tensors and ragged batching are not supported")
+        reshape = tuple(t["reshape"].get("shape", [])) if "reshape" in t else None
+        if reshape is not None and _elements(reshape) != _elements(dims):
+            ctx.fail(
+                f"{where}.reshape", f"shape {list(reshape)} does not hold the elements of dims {list(dims)}"
+            )
+        tensors.append(
+            TensorConfig(
+                name=name,
+                datatype=_TRITON_TO_KSERVE[data_type],
+                dims=dims,
+                optional=t.get("optional", False),
+                reshape=reshape,
+            )
+        )
+    return tuple(tensors)
+
+
+def _elements(shape: tuple[int, ...]) -> int | None:
+    """Element count of a fixed shape; None when a dimension is variable."""
+    count = 1
+    for d in shape:
+        if d < 0:
+            return None
+        count *= d
+    return count
+
+
+def _dynamic_batching(doc: dict[str, Any], max_batch_size: int, ctx: Ctx) -> DynamicBatchingConfig | None:
+    db = doc.get("dynamic_batching")
+    if db is None:
+        return None
+    if max_batch_size == 0:
+        ctx.fail("dynamic_batching", "needs max_batch_size > 0")
+    preferred = tuple(db.get("preferred_batch_size", []))
+    for size in preferred:
+        if not 0 < size <= max_batch_size:
+            ctx.fail(
+                "dynamic_batching.preferred_batch_size",
+                f"{size} must be between 1 and max_batch_size ({max_batch_size})",
+            )
+    if db.get("priority_levels", 0) > 1 or db.get("default_priority_level", 0) > 1:
+        ctx.fail("dynamic_batching.priority_levels", "priority levels are not supported")
+    policy = db.get("default_queue_policy", {})
+    if policy.get("timeout_action", "REJECT") != "REJECT":
+        ctx.fail("dynamic_batching.default_queue_policy.timeout_action", "only REJECT is supported")
+    return DynamicBatchingConfig(
+        preferred_batch_sizes=tuple(sorted(set(preferred))),
+        max_queue_delay_us=db.get("max_queue_delay_microseconds", 0),
+        max_queue_size=policy.get("max_queue_size", 0) or None,
+        default_timeout_us=policy.get("default_timeout_microseconds", 0) or None,
+        allow_timeout_override=policy.get("allow_timeout_override", False),
+        preserve_ordering=db.get("preserve_ordering", False),
+    )
+
+
+def _instance_count(groups: list[dict[str, Any]], ctx: Ctx) -> int:
+    total = 0
+    for i, group in enumerate(groups):
+        count = group.get("count", 1)
+        if count < 1:
+            ctx.fail(f"instance_group[{i}].count", f"must be >= 1, found {count}")
+        total += count
+    return total or 1
+
+
+def _version_policy(doc: dict[str, Any] | None, ctx: Ctx) -> VersionPolicy:
+    if not doc:
+        return VersionPolicy()
+    if len(doc) > 1:
+        ctx.fail("version_policy", "choose one of latest, all, specific")
+    if "all" in doc:
+        return VersionPolicy(kind="all")
+    if "specific" in doc:
+        versions = tuple(doc["specific"].get("versions", []))
+        if not versions or any(v < 0 for v in versions):
+            ctx.fail("version_policy.specific.versions", "needs one or more versions >= 0")
+        return VersionPolicy(kind="specific", versions=versions)
+    num = doc["latest"].get("num_versions", 1)
+    if num < 1:
+        ctx.fail("version_policy.latest.num_versions", f"must be >= 1, found {num}")
+    return VersionPolicy(kind="latest", num_versions=num)
+
+
+def _ort_options(optimization: dict[str, Any], parameters: Mapping[str, str], ctx: Ctx) -> OrtOptions:
+    def count(key: str) -> int:
+        text = parameters.get(key, "0")
+        if not text.isdigit():
+            ctx.fail(f"parameters.{key}", f"expected an integer >= 0, found '{text}'")
+        return int(text)
+
+    mode = parameters.get("execution_mode", "0")
+    if mode not in ("0", "1"):
+        ctx.fail("parameters.execution_mode", f"expected 0 (sequential) or 1 (parallel), found '{mode}'")
+    level = optimization.get("graph", {}).get("level", 0)
+    if level not in _GRAPH_LEVELS:
+        ctx.fail("optimization.graph.level", f"expected -1, 0, 1 or 2, found {level}")
+    accelerators = optimization.get("execution_accelerators", {})
+    named = [
+        a.get("name", "")
+        for kind in ("gpu_execution_accelerator", "cpu_execution_accelerator")
+        for a in accelerators.get(kind, [])
+    ]
+    if "execution_providers" in parameters:
+        named += [p.strip() for p in parameters["execution_providers"].split(",") if p.strip()]
+    providers: list[str] = []
+    for name in named:
+        provider = _PROVIDERS.get(name.lower(), name)
+        if not provider.endswith("ExecutionProvider"):
+            ctx.fail(
+                "optimization.execution_accelerators",
+                f"unknown accelerator '{name}'; use {', '.join(_PROVIDERS)} or an ORT provider name",
+            )
+        if provider not in providers:
+            providers.append(provider)
+    if "CPUExecutionProvider" in providers:
+        providers.remove("CPUExecutionProvider")
+    providers.append("CPUExecutionProvider")
+    return OrtOptions(
+        intra_op_threads=count("intra_op_thread_count"),
+        inter_op_threads=count("inter_op_thread_count"),
+        parallel_execution=mode == "1",
+        graph_optimization_level=_GRAPH_LEVELS[level],
+        execution_providers=tuple(providers),
+    )

@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import functools
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+from edgeperf.server.batching import Clock, DynamicBatcher, MonotonicClock
 from edgeperf.server.config import ModelConfig
-from edgeperf.server.stats import ModelStatistics, StatsObserver
+from edgeperf.server.errors import (
+    EdgeperfServerError,
+    ModelConfigError,
+    ModelNotFound,
+    ShuttingDown,
+)
+from edgeperf.server.instances import InstancePool
+from edgeperf.server.repository import ModelSource, scan_repository
+from edgeperf.server.runtime.base import Runtime
+from edgeperf.server.runtime.onnx import OnnxRuntime
+from edgeperf.server.runtime.pipeline import load_pipeline
+from edgeperf.server.runtime.reshape import with_reshape
+from edgeperf.server.stats import ModelStatistics, StatsObserver, StatsRecorder
 from edgeperf.server.types import InferRequest, InferResponse
+from edgeperf.server.validation import validate_request, warmup_inputs
 
 __all__ = ["CoreState", "InferenceCore", "LoadedModel", "ModelInfo"]
+
+_log = logging.getLogger(__name__)
 
 
 class CoreState(enum.Enum):
     UNOPENED = "UNOPENED"
     OPENED = "OPENED"
-    DRAINING = "DRAINING"
     CLOSED = "CLOSED"
 
 
@@ -34,20 +54,32 @@ class ModelInfo:
 
 
 class LoadedModel:
-    """One served version of a model."""
+    """One served version of a model: its config, instances, batcher and statistics."""
 
-    name: str
-    version: str
-    versions: tuple[str, ...]
-    """Every served version of this model, ascending."""
-    config: ModelConfig
+    def __init__(
+        self,
+        *,
+        source: ModelSource,
+        version: int,
+        pool: InstancePool,
+        batcher: DynamicBatcher,
+        stats: StatsRecorder,
+    ) -> None:
+        self.name = source.name
+        self.version = str(version)
+        self.versions = tuple(str(v) for v in source.versions)
+        self.config: ModelConfig = source.config
+        self.pool = pool
+        self.batcher = batcher
+        self.stats = stats
 
 
 class InferenceCore:
     """Loads a model repository and serves inferences through per-model dynamic batchers.
 
-    An async context manager: entering loads every model (sessions built in threads), warms each up and
-    starts the batchers; leaving drains and closes. `infer` is the only hot path.
+    An async context manager: entering loads every model (sessions built on the instance threads), warms
+    each up and starts the batchers; leaving closes (drain first with `stop_accepting` and `drain`).
+    Loading is strict: a bad repository or config raises ModelConfigError from `__aenter__`.
     """
 
     def __init__(
@@ -56,34 +88,106 @@ class InferenceCore:
         *,
         warmup: bool = True,
         observer: StatsObserver | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        raise NotImplementedError
+        self._repository = Path(model_repository)
+        self._warmup = warmup
+        self._observer = observer
+        self._clock: Clock = clock or MonotonicClock()
+        self._state = CoreState.UNOPENED
+        self._accepting = False
+        self._models: dict[str, dict[str, LoadedModel]] = {}
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def state(self) -> CoreState:
-        raise NotImplementedError
+        return self._state
 
     @property
     def live(self) -> bool:
-        """True from enter until close."""
-        raise NotImplementedError
+        """True from a successful enter until close."""
+        return self._state is CoreState.OPENED
 
     @property
     def ready(self) -> bool:
-        """True while opened, every model loaded and not draining."""
-        raise NotImplementedError
+        """True while opened, every model loaded, and accepting requests."""
+        return self._state is CoreState.OPENED and self._accepting
 
     async def __aenter__(self) -> InferenceCore:
-        raise NotImplementedError
+        if self._state is not CoreState.UNOPENED:
+            raise RuntimeError(f"InferenceCore cannot be opened in state {self._state.name}")
+        self._state = CoreState.OPENED
+        try:
+            sources = await asyncio.to_thread(scan_repository, self._repository)
+            loaded: list[LoadedModel] = []
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    for source in sources:
+                        for version in source.versions:
+                            tg.create_task(self._load(source, version, loaded))
+            except BaseExceptionGroup as group:
+                for model in loaded:
+                    await model.batcher.close(reject_queued=True)
+                    await model.pool.close()
+                raise group.exceptions[0] from None
+        except BaseException:
+            self._state = CoreState.CLOSED
+            raise
+        for model in loaded:
+            self._models.setdefault(model.name, {})[model.version] = model
+            model.batcher.start()
+        self._accepting = True
+        _log.info("loaded %d model version(s) from %s", len(loaded), self._repository)
+        return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        raise NotImplementedError
+        await self.close()
+
+    async def _load(self, source: ModelSource, version: int, loaded: list[LoadedModel]) -> None:
+        config = source.config
+        version_dir = source.version_dir(version)
+        factory: Callable[[], Runtime]
+        if config.platform == "edgeperf_pipeline":
+            factory = functools.partial(load_pipeline, version_dir, config)
+        else:
+            factory = functools.partial(OnnxRuntime.load, version_dir / config.default_model_filename, config)
+        pool = await InstancePool.create(
+            f"{source.name}-{version}", config.instance_count, lambda: with_reshape(factory(), config)
+        )
+        try:
+            if self._warmup:
+                await self._warm_up(config, pool)
+        except BaseException:
+            await pool.close()
+            raise
+        stats = StatsRecorder(source.name, str(version), self._observer)
+        batcher = DynamicBatcher(config=config, pool=pool, stats=stats, clock=self._clock)
+        loaded.append(LoadedModel(source=source, version=version, pool=pool, batcher=batcher, stats=stats))
+
+    async def _warm_up(self, config: ModelConfig, pool: InstancePool) -> None:
+        outputs = [t.name for t in config.outputs]
+        for inputs in warmup_inputs(config):
+            for instance in pool.instances:
+                try:
+                    await instance.call(lambda rt, inputs=inputs: rt.run(inputs, outputs))  # type: ignore[misc]
+                except Exception as exc:
+                    batch = next(iter(inputs.values())).shape[:1]
+                    raise ModelConfigError(
+                        config.source, "<warm-up>", f"warm-up run with batch {list(batch)} failed: {exc}"
+                    ) from exc
 
     def models(self) -> list[ModelInfo]:
-        """Every model in the repository, sorted by name."""
-        raise NotImplementedError
+        """Every model of the repository, sorted by name."""
+        state = "READY" if self._state is CoreState.OPENED else "UNAVAILABLE"
+        reason = "" if state == "READY" else "server is not running"
+        return [
+            ModelInfo(name=name, versions=tuple(sorted(versions, key=int)), state=state, reason=reason)
+            for name, versions in sorted(self._models.items())
+        ]
 
     def model(self, name: str, version: str = "") -> LoadedModel:
         """A served model version; "" is the highest served version.
@@ -91,15 +195,68 @@ class InferenceCore:
         Raises:
             ModelNotFound: unknown model or version.
         """
-        raise NotImplementedError
+        versions = self._models.get(name)
+        if versions is None:
+            raise ModelNotFound(f"Request for unknown model: '{name}' is not found")
+        if not version:
+            return versions[max(versions, key=int)]
+        model = versions.get(version)
+        if model is None:
+            served = ", ".join(sorted(versions, key=int))
+            raise ModelNotFound(
+                f"Request for unknown model: '{name}' version {version} is not found (served: {served})"
+            )
+        return model
 
     async def infer(self, request: InferRequest) -> InferResponse:
         """Validate, queue, batch, run and answer one request.
 
         Raises:
-            ModelNotFound, InvalidInput, Overloaded, QueueTimeout, ShuttingDown, RuntimeFailed.
+            ModelNotFound, InvalidInput, Overloaded, QueueTimeout, DeadlineExceeded, ShuttingDown,
+            RuntimeFailed.
         """
-        raise NotImplementedError
+        if not self.ready:
+            raise ShuttingDown("GRPC server is shutting down and has stopped accepting new requests.")
+        start = self._clock.now_ns()
+        model = self.model(request.model_name, request.model_version)
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            batch, outputs = validate_request(model.config, request)
+            result = await model.batcher.submit(
+                request.inputs,
+                batch=batch,
+                outputs=outputs,
+                timeout_us=request.timeout_us,
+                deadline_ns=request.deadline_ns,
+            )
+        except EdgeperfServerError as exc:
+            model.stats.record_failure(request_ns=self._clock.now_ns() - start, reason=exc.reason)
+            raise
+        except asyncio.CancelledError:
+            model.stats.record_failure(request_ns=self._clock.now_ns() - start, reason="CANCELED")
+            raise
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+        model.stats.record_success(
+            request_ns=self._clock.now_ns() - start,
+            queue_ns=result.queue_ns,
+            compute_input_ns=result.compute_input_ns,
+            compute_infer_ns=result.compute_infer_ns,
+            compute_output_ns=result.compute_output_ns,
+        )
+        return InferResponse(
+            model_name=model.name,
+            model_version=model.version,
+            id=request.id,
+            outputs=result.outputs,
+            queue_ns=result.queue_ns,
+            compute_input_ns=result.compute_input_ns,
+            compute_infer_ns=result.compute_infer_ns,
+            compute_output_ns=result.compute_output_ns,
+        )
 
     def statistics(self, name: str = "", version: str = "") -> list[ModelStatistics]:
         """Statistics of one model version, all versions of a model ("" version) or every model ("" name).
@@ -107,20 +264,51 @@ class InferenceCore:
         Raises:
             ModelNotFound: unknown model or version.
         """
-        raise NotImplementedError
+        if not name:
+            chosen = [
+                m for _, vs in sorted(self._models.items()) for _, m in sorted(vs.items(), key=_by_version)
+            ]
+        elif version:
+            chosen = [self.model(name, version)]
+        else:
+            self.model(name)
+            chosen = [m for _, m in sorted(self._models[name].items(), key=_by_version)]
+        return [m.stats.snapshot() for m in chosen]
 
     def queue_depth(self, name: str, version: str = "") -> int:
         """Requests waiting in the model's queue (not yet executing)."""
-        raise NotImplementedError
+        return self.model(name, version).batcher.queue_depth
 
     def stop_accepting(self) -> None:
         """From now on `infer` raises ShuttingDown and `ready` is False."""
-        raise NotImplementedError
+        self._accepting = False
 
-    async def drain(self, grace_s: float) -> None:
-        """Wait up to `grace_s` for requests already accepted to finish."""
-        raise NotImplementedError
+    async def drain(self, grace_s: float) -> bool:
+        """Wait up to `grace_s` for requests already accepted to finish; True if all did."""
+        try:
+            async with asyncio.timeout(grace_s):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self, grace_s: float = 30.0) -> None:
-        """stop_accepting, drain, then stop batchers and release sessions. Idempotent."""
-        raise NotImplementedError
+        """stop_accepting, drain for up to `grace_s`, then stop the batchers and release sessions.
+
+        Requests still queued after the grace period fail with ShuttingDown. Idempotent.
+        """
+        if self._state is not CoreState.OPENED:
+            self._state = CoreState.CLOSED
+            return
+        self.stop_accepting()
+        drained = await self.drain(grace_s)
+        models = [m for vs in self._models.values() for m in vs.values()]
+        for model in models:
+            await model.batcher.close(reject_queued=not drained)
+        for model in models:
+            await model.pool.close()
+        self._state = CoreState.CLOSED
+
+
+def _by_version(item: tuple[str, Any]) -> int:
+    return int(item[0])

@@ -6,6 +6,7 @@ EdgeperfServerError                       INTERNAL
 ├── Overloaded                            UNAVAILABLE        ("<request> Exceeds maximum queue size")
 ├── QueueTimeout                          UNAVAILABLE        ("Request timeout expired")
 ├── ShuttingDown                          UNAVAILABLE        (new work refused while draining)
+├── DeadlineExceeded                      DEADLINE_EXCEEDED  (the caller's deadline passed while queued)
 ├── MessageTooLarge                       RESOURCE_EXHAUSTED (message over the configured limit)
 ├── Unsupported                           UNIMPLEMENTED
 ├── RuntimeFailed                         INTERNAL           (ONNX Runtime failed; carries its message)
@@ -24,6 +25,7 @@ from typing import ClassVar
 import grpc
 
 __all__ = [
+    "DeadlineExceeded",
     "EdgeperfServerError",
     "InvalidInput",
     "MessageTooLarge",
@@ -77,6 +79,13 @@ class ShuttingDown(EdgeperfServerError):
 
     grpc_code = grpc.StatusCode.UNAVAILABLE
     reason = "REJECTED"
+
+
+class DeadlineExceeded(EdgeperfServerError):
+    """The request's deadline passed before it ran; it was dropped from the queue."""
+
+    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "CANCELED"
 
 
 class MessageTooLarge(EdgeperfServerError):

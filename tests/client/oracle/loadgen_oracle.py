@@ -10,6 +10,8 @@ counter; MLPERF_LOADGEN.md §13.2). The spec holds:
 - "conf" (optional): {"path", "model", "scenario", "conf_type"}: a FromConfig call; its return code
   and every TestSettings attribute afterwards are recorded, and no test is started if "run" is false
 - "settings": TestSettings attributes set after FromConfig ("scenario" and "mode" by name)
+- "conf_batch" (optional): [{"path", "model", "scenario"}]: for each, a fresh TestSettings with the
+  built-in mlperf.conf and then the file (if any); the return codes and attributes are recorded
 - "run": start a test (default true)
 
 The result holds "from_config" (return code), "attributes", "issued" (the s.index list of every
@@ -86,6 +88,17 @@ def main(spec_path: str, result_path: str) -> None:
             value = getattr(lg.TestMode, value)
         setattr(settings, name, value)
     result["attributes"] = _attributes(settings)
+
+    batch = []
+    for item in spec.get("conf_batch", []):
+        # NOTE: conf_type 0 applies the built-in mlperf.conf; a later conf_type 1 call in the same
+        # process only logs "Multiple conf files" (nothing is started, so nothing is logged).
+        each = lg.TestSettings()
+        rc = each.FromConfig("", item["model"], item["scenario"], 0)
+        if item.get("path"):
+            rc = each.FromConfig(item["path"], item["model"], item["scenario"], 1)
+        batch.append({"rc": rc, "attributes": _attributes(each)})
+    result["conf_batch"] = batch
 
     if spec.get("run", True):
         issued: list[list[int]] = []

@@ -1,0 +1,479 @@
+"""mlperf.conf / user.conf: LoadGen's file format and lookup order, read strictly (MLPERF_LOADGEN.md §4).
+
+Values are read exactly as LoadGen's `TestSettings::FromConfig` reads them (tokens, `model.scenario.key`
+lookup with `*`, C `strtoull` base 0 and `strtod`, ms and percent units, the rule preset first and then
+one user.conf). Unlike LoadGen, a line that LoadGen would ignore, reject or read differently from what
+it says raises `ConfigError(path, line_no, key, reason)`. With `strict=False` those lines are read as
+LoadGen reads them and reported as warnings instead; lines that make LoadGen reject the whole file
+always raise.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.resources
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from edgeperf.client.errors import EdgeperfClientError
+from edgeperf.client.settings import Rules, Scenario, TestMode, TestSettings
+
+__all__ = [
+    "ConfigError",
+    "ConfigSource",
+    "ResolvedSettings",
+    "load_test_settings",
+    "preset_path",
+    "resolve_test_settings",
+]
+
+_UINT64_MAX = 2**64 - 1
+_SCENARIO_TOKENS = frozenset(s.value for s in Scenario)
+
+
+class ConfigError(EdgeperfClientError):
+    """A conf-file line that edgeperf cannot use, named by file, line and key."""
+
+    def __init__(self, path: str | Path, line_no: int, key: str | None, reason: str) -> None:
+        self.path = str(path)
+        """The file."""
+        self.line_no = line_no
+        """1-based line number; 0 when the problem is the file itself."""
+        self.key = key
+        """The `model.scenario.key` of the line, or None when there is no key."""
+        self.reason = reason
+        """What is wrong, and what LoadGen would do with the line."""
+        where = f"{self.path}:{line_no}" if line_no else self.path
+        super().__init__(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
+
+
+class _Kind(enum.Enum):
+    INT = "int"
+    DOUBLE = "double"
+    FLAG = "flag"  # 0 false, anything else true
+    FLAG_ONE = "flag_one"  # only 1 is true
+    MODE = "mode"
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    name: str
+    """The last part of the conf key."""
+    field: str
+    """The TestSettings field it sets."""
+    kind: _Kind
+    scenario: Scenario | None = None
+    """Scenario-specific keys are looked up with this fixed scenario, whatever the run's scenario."""
+    multiplier: float = 1.0
+    current_only: bool = False
+    preset_only_current: bool = False
+    """Current LoadGen reads it only from the built-in mlperf.conf."""
+    needs: str | None = None
+    """Read only when this TestSettings flag is already true."""
+    none_if_zero: bool = False
+    check: str = ""
+    """Value check: "positive", "percent", "count" (at least 1), "probability"."""
+
+
+_MS = 1_000_000.0
+_S = Scenario
+# NOTE: the order is LoadGen's (current): the flag keys precede the keys they enable.
+_KEYS: tuple[_Key, ...] = (
+    _Key("mode", "mode", _Kind.MODE),
+    _Key("qsl_rng_seed", "qsl_rng_seed", _Kind.INT, preset_only_current=True),
+    _Key("sample_index_rng_seed", "sample_index_rng_seed", _Kind.INT, preset_only_current=True),
+    _Key("schedule_rng_seed", "schedule_rng_seed", _Kind.INT, preset_only_current=True),
+    _Key("accuracy_log_probability", "accuracy_log_probability", _Kind.DOUBLE, multiplier=0.01,
+         preset_only_current=True, check="probability"),
+    _Key("test05", "test05", _Kind.FLAG_ONE, current_only=True, preset_only_current=True),
+    _Key("test05_qsl_rng_seed", "test05_qsl_rng_seed", _Kind.INT, current_only=True, preset_only_current=True),
+    _Key("test05_sample_index_rng_seed", "test05_sample_index_rng_seed", _Kind.INT, current_only=True,
+         preset_only_current=True),
+    _Key("test05_schedule_rng_seed", "test05_schedule_rng_seed", _Kind.INT, current_only=True,
+         preset_only_current=True),
+    _Key("use_token_latencies", "use_token_latencies", _Kind.FLAG_ONE, current_only=True),
+    _Key("ttft_latency", "server_ttft_latency_ns", _Kind.INT, _S.SERVER, _MS, current_only=True,
+         needs="use_token_latencies"),
+    _Key("tpot_latency", "server_tpot_latency_ns", _Kind.INT, _S.SERVER, _MS, current_only=True,
+         needs="use_token_latencies"),
+    _Key("infer_token_latencies", "infer_token_latencies", _Kind.FLAG_ONE, current_only=True),
+    _Key("token_latency_scaling_factor", "token_latency_scaling_factor", _Kind.INT, current_only=True,
+         needs="infer_token_latencies"),
+    _Key("target_latency_percentile", "single_stream_target_latency_percentile", _Kind.DOUBLE,
+         _S.SINGLE_STREAM, 0.01, check="percent"),
+    _Key("target_latency_percentile", "multi_stream_target_latency_percentile", _Kind.DOUBLE,
+         _S.MULTI_STREAM, 0.01, check="percent"),
+    _Key("samples_per_query", "multi_stream_samples_per_query", _Kind.INT, _S.MULTI_STREAM, check="count"),
+    _Key("target_latency_percentile", "server_target_latency_percentile", _Kind.DOUBLE, _S.SERVER, 0.01,
+         check="percent"),
+    _Key("target_latency", "server_target_latency_ns", _Kind.INT, _S.SERVER, _MS),
+    _Key("performance_issue_unique", "performance_issue_unique", _Kind.FLAG),
+    _Key("performance_issue_same", "performance_issue_same", _Kind.FLAG),
+    _Key("performance_issue_same_index", "performance_issue_same_index", _Kind.INT),
+    _Key("sample_concatenate_permutation", "sample_concatenate_permutation", _Kind.FLAG_ONE),
+    _Key("coalesce_queries", "server_coalesce_queries", _Kind.FLAG, _S.SERVER),
+    _Key("max_async_queries", "server_max_async_queries", _Kind.INT, _S.SERVER, none_if_zero=True),
+    _Key("min_duration", "min_duration_ms", _Kind.INT),
+    _Key("max_duration", "max_duration_ms", _Kind.INT, none_if_zero=True),
+    _Key("min_query_count", "min_query_count", _Kind.INT),
+    _Key("max_query_count", "max_query_count", _Kind.INT, none_if_zero=True),
+    _Key("performance_sample_count_override", "performance_sample_count_override", _Kind.INT,
+         none_if_zero=True),
+    _Key("accuracy_sample_count_override", "accuracy_sample_count_override", _Kind.INT, current_only=True,
+         none_if_zero=True),
+    _Key("target_latency", "single_stream_expected_latency_ns", _Kind.DOUBLE, _S.SINGLE_STREAM, _MS,
+         check="positive"),
+    _Key("target_latency", "multi_stream_expected_latency_ns", _Kind.DOUBLE, _S.MULTI_STREAM, _MS,
+         check="positive"),
+    _Key("target_qps", "server_target_qps", _Kind.DOUBLE, _S.SERVER, check="positive"),
+    _Key("target_qps", "offline_expected_qps", _Kind.DOUBLE, _S.OFFLINE, check="positive"),
+    _Key("print_timestamps", "print_timestamps", _Kind.FLAG),
+    _Key("accuracy_log_rng_seed", "accuracy_log_rng_seed", _Kind.INT),
+    _Key("accuracy_log_sampling_target", "accuracy_log_sampling_target", _Kind.INT, none_if_zero=True),
+)  # fmt: skip
+_BY_NAME: dict[str, list[_Key]] = {}
+for _k in _KEYS:
+    _BY_NAME.setdefault(_k.name, []).append(_k)
+
+# C literals as strtoull (base 0) and strtod accept them, whole token.
+_C_INT = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_C_DEC_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_C_HEX_FLOAT = re.compile(r"[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)([pP][+-]?\d+)?")
+_C_SPECIAL = re.compile(r"[+-]?(inf|infinity|nan(\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
+
+
+def _strtod(token: str) -> float:
+    if _C_HEX_FLOAT.fullmatch(token):
+        sign = -1.0 if token.startswith("-") else 1.0
+        return sign * float.fromhex(token.lstrip("+-"))
+    return float(token.split("(")[0])
+
+
+def _c_int(text: str) -> int:
+    """The exact value of a whole C integer literal (decimal, 0x hex or 0 octal), sign included."""
+    digits = text.lstrip("+-")
+    if digits[:2].lower() == "0x":
+        value = int(digits[2:], 16)
+    elif len(digits) > 1 and digits.startswith("0"):
+        value = int(digits, 8)
+    else:
+        value = int(digits, 10)
+    return -value if text.startswith("-") else value
+
+
+def _strtoull(token: str) -> int:
+    """C strtoull(token, nullptr, 0): the longest valid prefix, 0 if none; negatives wrap."""
+    match = _C_INT.match(token)
+    if not match:
+        return 0
+    value = _c_int(match.group(0))
+    if abs(value) > _UINT64_MAX:
+        return _UINT64_MAX
+    return value % 2**64
+
+
+def _loadgen_accepts(token: str) -> bool:
+    """Whether FromConfig's parser takes the token as a value (a full strtoul or strtod parse)."""
+    return bool(
+        _C_INT.fullmatch(token)
+        or _C_DEC_FLOAT.fullmatch(token)
+        or _C_HEX_FLOAT.fullmatch(token)
+        or _C_SPECIAL.fullmatch(token)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSource:
+    """Where one setting came from."""
+
+    path: str
+    line_no: int
+    key: str
+    """The `model.scenario.key` written in the file."""
+    text: str
+    """The value as written."""
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line_no} ({self.key} = {self.text})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    line_no: int
+    key: str
+    model: str
+    scenario: str
+    name: str
+    value: str
+
+
+@dataclass(slots=True)
+class _File:
+    path: str
+    entries: dict[str, _Line] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolvedSettings:
+    """The requested settings and why each field has its value."""
+
+    settings: TestSettings
+    sources: Mapping[str, ConfigSource | str]
+    """Field name -> the conf line that set it, or a note ("default", "argument")."""
+    warnings: tuple[str, ...] = ()
+    """With strict=False: the lines LoadGen reads differently from what they say, as "path:line: ..."."""
+
+    def explain(self) -> Iterator[str]:
+        """One "field = value  <- source" line per field, in TestSettings order."""
+        for f in fields(TestSettings):
+            name = f.name
+            yield f"{name} = {getattr(self.settings, name)!r}  <- {self.sources.get(name, 'default')}"
+
+
+class _Problems:
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self.warnings: list[str] = []
+
+    def report(self, path: str, line_no: int, key: str | None, reason: str) -> None:
+        error = ConfigError(path, line_no, key, reason)
+        if self.strict:
+            raise error
+        self.warnings.append(str(error))
+
+
+def _parse(path: str, text: str, rules: Rules, is_preset: bool, problems: _Problems) -> _File:
+    parsed = _File(path)
+    seen: dict[str, int] = {}
+    # NOTE: getline splits on "\n" only; split() then drops "\r" and the other C whitespace.
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        tokens = line.split()
+        if not tokens or tokens[0] == "#":
+            continue
+        key = tokens[0]
+        if key.startswith("#"):
+            if len(tokens) > 1:
+                raise ConfigError(
+                    path, line_no, None, "'#' must be followed by a space; LoadGen rejects the file"
+                )
+            problems.report(path, line_no, None, "'#' must be followed by a space; LoadGen ignores the line")
+            continue
+        if len(tokens) == 1:
+            why = "'k=v' needs spaces around '='" if "=" in key else "key without '= value'"
+            problems.report(path, line_no, key, f"{why}; LoadGen silently ignores the line")
+            continue
+        if tokens[1] == "#":
+            problems.report(path, line_no, key, "'#' where '=' belongs; LoadGen silently ignores the line")
+            continue
+        if tokens[1] != "=":
+            raise ConfigError(path, line_no, key, "expected 'key = value'; LoadGen rejects the whole file")
+        values = tokens[2:]
+        if not values:
+            problems.report(path, line_no, key, "missing value; LoadGen silently ignores the line")
+            continue
+        for value in values:
+            if not _loadgen_accepts(value):
+                what = "trailing comment" if value.startswith("#") else f"value {value!r} is not a number"
+                raise ConfigError(path, line_no, key, f"{what}; LoadGen rejects the whole file")
+        if len(values) > 1:
+            problems.report(path, line_no, key, f"{len(values)} values; LoadGen keeps the last, {values[-1]}")
+        parts = key.rsplit(".", 2)
+        if len(parts) != 3 or not all(parts):
+            problems.report(path, line_no, key, "key must be 'model.scenario.name'; LoadGen never reads it")
+            continue
+        model, scenario, name = parts
+        if scenario != "*" and scenario not in _SCENARIO_TOKENS:
+            known = ", ".join(sorted(_SCENARIO_TOKENS))
+            problems.report(path, line_no, key, f"unknown scenario {scenario!r} (known: {known}, *)")
+            continue
+        reason = _key_problem(name, scenario, rules, is_preset)
+        if reason:
+            problems.report(path, line_no, key, reason)
+            continue
+        if key in seen:
+            problems.report(path, line_no, key, f"repeats line {seen[key]}; LoadGen keeps the last")
+        seen[key] = line_no
+        parsed.entries[key] = _Line(line_no, key, model, scenario, name, values[-1])
+    return parsed
+
+
+def _key_problem(name: str, scenario: str, rules: Rules, is_preset: bool) -> str:
+    specs = _BY_NAME.get(name)
+    if not specs:
+        return f"unknown key {name!r}; LoadGen never reads it"
+    if rules is Rules.V2_1 and specs[0].current_only:
+        return f"{name!r} is not a key of LoadGen v2.1"
+    if scenario != "*" and all(s.scenario is not None and s.scenario.value != scenario for s in specs):
+        wanted = "/".join(s.scenario.value for s in specs if s.scenario is not None)
+        return f"LoadGen reads {name!r} only for {wanted}, never for {scenario}"
+    if rules is Rules.CURRENT and specs[0].preset_only_current and not is_preset:
+        return f"current LoadGen reads {name!r} only from its built-in mlperf.conf; this line has no effect"
+    return ""
+
+
+def _lookup(parsed: _File, model: str, scenario: str, name: str) -> _Line | None:
+    for candidate in (
+        f"{model}.{scenario}.{name}",
+        f"*.{scenario}.{name}",
+        f"{model}.*.{name}",
+        f"*.*.{name}",
+    ):
+        if candidate in parsed.entries:
+            return parsed.entries[candidate]
+    return None
+
+
+def _convert(spec: _Key, line: _Line, path: str, problems: _Problems) -> object:
+    """The value LoadGen stores for the line, after reporting anything surprising about it."""
+    token, key = line.value, line.key
+    if spec.kind is _Kind.DOUBLE:
+        value = _strtod(token) * spec.multiplier
+        if not math.isfinite(value):
+            raise ConfigError(path, line.line_no, key, f"{token!r} is not a finite number")
+        bad = {
+            "positive": not value > 0,
+            "percent": not 0 < value <= 1,
+            "probability": not 0 <= value <= 1,
+        }.get(spec.check, value < 0)
+        if bad:
+            raise ConfigError(path, line.line_no, key, f"value {token} is out of range for {spec.field}")
+        return value
+    integer = _strtoull(token)
+    if not _C_INT.fullmatch(token):
+        problems.report(
+            path, line.line_no, key, f"{token!r} is not an integer; LoadGen reads it as {integer}"
+        )
+    elif not 0 <= _c_int(token) <= _UINT64_MAX:
+        problems.report(
+            path, line.line_no, key, f"{token!r} is outside uint64; LoadGen reads it as {integer}"
+        )
+    if spec.kind is _Kind.MODE:
+        if integer > 3:
+            problems.report(
+                path, line.line_no, key, "mode must be 0-3; LoadGen logs an error and keeps the mode"
+            )
+            return None
+        return TestMode.from_conf_value(integer)
+    if spec.kind in (_Kind.FLAG, _Kind.FLAG_ONE):
+        if integer > 1:
+            reads = integer != 0 if spec.kind is _Kind.FLAG else integer == 1
+            problems.report(path, line.line_no, key, f"a flag is 0 or 1; LoadGen reads {token} as {reads}")
+        return integer != 0 if spec.kind is _Kind.FLAG else integer == 1
+    value = (integer * int(spec.multiplier)) % 2**64
+    if spec.check == "count" and value == 0:
+        raise ConfigError(path, line.line_no, key, f"{spec.field} must be at least 1")
+    if spec.field == "server_max_async_queries" and value >= 2**31:
+        problems.report(
+            path, line.line_no, key, "LoadGen casts max_async_queries to int; keep it below 2**31"
+        )
+    if spec.none_if_zero and value == 0:
+        return None
+    return value
+
+
+def _apply(
+    settings: TestSettings,
+    parsed: _File,
+    model: str,
+    scenario: Scenario,
+    sources: dict[str, ConfigSource | str],
+    problems: _Problems,
+) -> TestSettings:
+    changes: dict[str, object] = {}
+    for spec in _KEYS:
+        if spec.needs and not changes.get(spec.needs, getattr(settings, spec.needs)):
+            line = _lookup(parsed, model, (spec.scenario or scenario).value, spec.name)
+            if line is not None:
+                problems.report(
+                    parsed.path, line.line_no, line.key, f"LoadGen reads it only when {spec.needs} = 1"
+                )
+            continue
+        line = _lookup(parsed, model, (spec.scenario or scenario).value, spec.name)
+        if line is None:
+            continue
+        value = _convert(spec, line, parsed.path, problems)
+        if spec.kind is _Kind.MODE and value is None:
+            continue
+        changes[spec.field] = value
+        sources[spec.field] = ConfigSource(parsed.path, line.line_no, line.key, line.value)
+    return replace(settings, **changes)  # type: ignore[arg-type]
+
+
+def preset_path(rules: Rules | str) -> Path:
+    """The rule preset shipped with edgeperf: `mlperf-v2.1.conf` or `mlperf-current.conf`."""
+    rules = Rules(rules)
+    name = "mlperf-v2.1.conf" if rules is Rules.V2_1 else "mlperf-current.conf"
+    return Path(str(importlib.resources.files("edgeperf.client").joinpath("conf", name)))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, 0, None, f"cannot read the file: {exc.strerror or exc}") from exc
+
+
+def resolve_test_settings(
+    model: str,
+    scenario: Scenario,
+    *,
+    rules: Rules | str = Rules.V2_1,
+    user_conf: Path | None = None,
+    mode: TestMode | None = None,
+    audit_conf: Path | None = None,
+    strict: bool = True,
+) -> ResolvedSettings:
+    """Read the rule preset, then `user_conf`, then `audit_conf`, as LoadGen does (§4.4).
+
+    Args:
+        model: the model name for `model.scenario.key` lookups ("resnet50", "3d-unet", ...).
+        scenario: the scenario; it selects the generic keys and is stored in the settings.
+        rules: "v2.1" (default) or "current": which preset and which LoadGen semantics.
+        user_conf: an optional user.conf.
+        mode: overrides any `mode` key.
+        audit_conf: an optional audit.config (compliance tests), looked up with model "*".
+        strict: raise ConfigError for every line LoadGen would ignore or misread; False reads such
+            lines as LoadGen does and lists them in `warnings`.
+
+    Raises:
+        ConfigError: for an unreadable file or an unusable line.
+    """
+    rules = Rules(rules)
+    problems = _Problems(strict)
+    sources: dict[str, ConfigSource | str] = {"scenario": "argument", "rules": "argument"}
+    settings = TestSettings(scenario=scenario, rules=rules)
+    preset = preset_path(rules)
+    files: list[tuple[Path, bool, str]] = [(preset, True, model)]
+    if user_conf is not None:
+        files.append((Path(user_conf), False, model))
+    if audit_conf is not None:
+        files.append((Path(audit_conf), False, "*"))
+    for path, is_preset, lookup_model in files:
+        parsed = _parse(str(path), _read(path), rules, is_preset, problems)
+        try:
+            settings = _apply(settings, parsed, lookup_model, scenario, sources, problems)
+        except ValueError as exc:
+            raise ConfigError(path, 0, None, str(exc)) from exc
+    if mode is not None:
+        settings = replace(settings, mode=mode)
+        sources["mode"] = "argument"
+    return ResolvedSettings(settings=settings, sources=sources, warnings=tuple(problems.warnings))
+
+
+def load_test_settings(
+    model: str,
+    scenario: Scenario,
+    *,
+    rules: Rules | str = "v2.1",
+    user_conf: Path | None = None,
+    mode: TestMode | None = None,
+) -> TestSettings:
+    """The requested settings from the rule preset and an optional user.conf (strict).
+
+    Raises:
+        ConfigError: for an unreadable file or any line LoadGen would ignore, reject or misread.
+    """
+    return resolve_test_settings(model, scenario, rules=rules, user_conf=user_conf, mode=mode).settings

@@ -123,11 +123,17 @@ class EdgeperfServer:
         self._state = ServerState.OPENED
         config = self.config
         started_ns = time.monotonic_ns()
+        credentials = None
+        if config.tls_cert is not None and config.tls_key is not None:
+            try:  # NOTE: before loading models, which can take minutes, so a bad file fails at once
+                credentials = server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
+            except OSError as err:
+                raise SettingsError(f"TLS: cannot read a PEM file: {err}") from err
         core = InferenceCore(config.model_repository, warmup=config.warmup, observer=self._metrics)
         await core.__aenter__()
         self._core = core
         try:
-            await self._start_serving(core)
+            await self._start_serving(core, credentials)
         except BaseException:
             await self.shutdown()
             raise
@@ -149,7 +155,7 @@ class EdgeperfServer:
             },
         )
 
-    async def _start_serving(self, core: InferenceCore) -> None:
+    async def _start_serving(self, core: InferenceCore, credentials: grpc.ServerCredentials | None) -> None:
         config = self.config
         self._metrics.set_queue_depths(
             lambda: [(m.name, v, core.queue_depth(m.name, v)) for m in core.models() for v in m.versions]
@@ -177,13 +183,10 @@ class EdgeperfServer:
             server,
         )
         try:
-            if config.tls_cert is not None and config.tls_key is not None:
-                credentials = server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
+            if credentials is not None:
                 self._port = server.add_secure_port(config.listen, credentials)
             else:
                 self._port = server.add_insecure_port(config.listen)
-        except OSError as err:
-            raise SettingsError(f"TLS: cannot read a PEM file: {err}") from err
         except RuntimeError as err:
             raise SettingsError(f"listen: cannot bind {config.listen}: {err}") from err
         if self._port == 0:

@@ -50,6 +50,8 @@ class QuerySampleResponse:
     """Server-reported queue time (`edgeperf_queue_ns`), -1 when the server does not report it."""
     compute_ns: int = -1
     """Server-reported compute time (input + infer + output), -1 when unknown."""
+    sent_ns: int = -1
+    """`time.perf_counter_ns()` when the request carrying the sample was sent, -1 when unknown."""
 
 
 class QuerySamplesComplete(Protocol):

@@ -1,0 +1,405 @@
+"""The issue loop: wait for each query's time, hand it to the SUT, track completions, decide the end.
+
+`end_of_run` holds every end-of-run condition of LoadGen's issue loop (§6.3) in one pure function.
+`CompletionTracker` is the `QuerySamplesComplete` the SUT calls: it records each sample in the
+`RunRecorder`, counts failures and wakes the SingleStream/MultiStream scheduler. `issue_queries` runs one
+schedule through a scheduler and a SUT and always returns: a dead or hung SUT ends the drain at its
+timeout, leaving the missing samples INCOMPLETE in the results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from edgeperf.client.results import RunRecorder
+from edgeperf.client.scenarios.base import Clock, Scheduler
+from edgeperf.client.scenarios.server import ServerScheduler
+from edgeperf.client.settings import EffectiveSettings, Scenario
+from edgeperf.client.sut import STATUS_OK, QuerySample, QuerySampleResponse, SystemUnderTest
+
+__all__ = ["CompletionTracker", "EndOfRun", "EndReason", "end_of_run", "issue_queries"]
+
+_RAN_OUT = (
+    "Ending early: Ran out of generated queries to issue before the minimum query count and test "
+    "duration were reached. Please update the relevant expected latency or target qps in the "
+    "TestSettings so they are more accurate."
+)
+_ERRORS_LOGGED = 10
+"""Failed samples logged one by one; the rest are counted in one message at the end."""
+
+
+class EndReason(enum.Enum):
+    """Why the issue loop stopped."""
+
+    NATURAL = "natural"
+    """SingleStream/MultiStream: min query count and min duration met."""
+    ALL_ISSUED = "all_issued"
+    """Every generated query was issued (Server, Offline, accuracy mode)."""
+    RAN_OUT = "ran_out"
+    TOO_MANY_OUTSTANDING = "too_many_outstanding"
+    MAX_QUERY_COUNT = "max_query_count"
+    MAX_DURATION = "max_duration"
+    STALLED = "stalled"
+    """edgeperf: SingleStream/MultiStream waited too long for the previous query; not a LoadGen condition."""
+    TOO_MANY_ERRORS = "too_many_errors"
+    """edgeperf: the SUT failed this many samples in a row (a dead server); not a LoadGen condition."""
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndOfRun:
+    """The end condition met, with the detail-log message LoadGen writes for it."""
+
+    reason: EndReason
+    message: str
+    is_error: bool
+    """LoadGen logs early ends as `error_runtime` with `is_error: true`."""
+
+
+def end_of_run(
+    settings: EffectiveSettings,
+    *,
+    accuracy: bool,
+    issued_queries: int,
+    outstanding_queries: int,
+    last_issue_offset_ns: int,
+) -> EndOfRun | None:
+    """LoadGen's checks after each issue, in its order (§6.3); None to keep issuing.
+
+    Args:
+        issued_queries: queries issued so far (coalesced queries count one by one).
+        outstanding_queries: issued queries not yet fully completed.
+        last_issue_offset_ns: the last issue time relative to the test start.
+    """
+    if accuracy:
+        return None
+    if settings.scenario is Scenario.SERVER:
+        limit = settings.max_async_queries
+        if limit is not None and outstanding_queries > limit:
+            return EndOfRun(
+                reason=EndReason.TOO_MANY_OUTSTANDING,
+                message=(
+                    "IssueQueryThread 0 Ending early: Too many outstanding queries. "
+                    f"issued {issued_queries} outstanding {outstanding_queries}"
+                ),
+                is_error=True,
+            )
+    elif (
+        issued_queries >= settings.min_query_count
+        and last_issue_offset_ns >= settings.target_duration_ms * 1_000_000
+    ):
+        return EndOfRun(
+            reason=EndReason.NATURAL,
+            message="Ending naturally: Minimum query count and test duration met.",
+            is_error=False,
+        )
+    if settings.max_query_count is not None and issued_queries >= settings.max_query_count:
+        return EndOfRun(
+            reason=EndReason.MAX_QUERY_COUNT,
+            message=f"IssueQueryThread 0 Ending early: Max query count reached. query_count {issued_queries}",
+            is_error=True,
+        )
+    if settings.max_duration_ms is not None and last_issue_offset_ns > settings.max_duration_ms * 1_000_000:
+        return EndOfRun(
+            reason=EndReason.MAX_DURATION,
+            message=(
+                f"IssueQueryThread 0 Ending early: Max test duration reached. duration_ns {last_issue_offset_ns}"
+            ),
+            is_error=True,
+        )
+    return None
+
+
+class CompletionTracker:
+    """Routes completions into the recorder and follows which queries are done.
+
+    Sample ids are the recorder's flat sample slots. Call `note_issued` before handing a query to the
+    SUT. Call only from the event loop thread.
+
+    Args:
+        recorder: where samples are recorded.
+        query_sizes: samples per query, uniform (int) or one per query, in the recorder's query order.
+        n_queries: number of queries when `query_sizes` is an int.
+        keep_data: pass response bytes to the recorder (accuracy log).
+        abort_after_errors: consecutive failed samples after which `should_abort` turns true; None: never.
+        stall_timeout_s: how long `wait_query_done` waits before it gives up and sets `stalled`
+            (a SUT that never answers must not hang SingleStream or MultiStream).
+    """
+
+    def __init__(
+        self,
+        recorder: RunRecorder,
+        *,
+        query_sizes: int | Sequence[int],
+        n_queries: int | None = None,
+        keep_data: bool = False,
+        abort_after_errors: int | None = None,
+        stall_timeout_s: float = 60.0,
+    ) -> None:
+        self._recorder = recorder
+        self._stall_timeout_s = stall_timeout_s
+        self.stalled = False
+        if isinstance(query_sizes, int):
+            assert n_queries is not None, "n_queries is required with a uniform query size"
+            self._spq = query_sizes
+            self._offsets: list[int] | None = None
+            total = n_queries
+            n_samples = query_sizes * n_queries
+        else:
+            self._spq = 0
+            self._offsets = [0, *np.cumsum(np.asarray(query_sizes, dtype=np.int64)).tolist()]
+            total = len(query_sizes)
+            n_samples = self._offsets[-1]
+        self._remaining = [0] * total
+        self._scheduled = [0] * total
+        self._done = bytearray(n_samples)
+        self._keep_data = keep_data
+        self._abort_after = abort_after_errors
+        self._waiter: tuple[int, asyncio.Future[None]] | None = None
+        self._all_done: asyncio.Future[None] | None = None
+        self.issued_queries = 0
+        self.issued_samples = 0
+        self.completed_queries = 0
+        self.completed_samples = 0
+        self.failed_samples = 0
+        self.consecutive_errors = 0
+        self.last_error = ""
+        self.window_latency_sum_ns = 0
+        self.window_latency_count = 0
+        self.events: list[tuple[int, str, bool]] = []
+        """(absolute ns, message, is_error) for the detail log."""
+
+    def query_size(self, query: int) -> int:
+        if self._offsets is None:
+            return self._spq
+        return self._offsets[query + 1] - self._offsets[query]
+
+    def first_slot(self, query: int) -> int:
+        if self._offsets is None:
+            return query * self._spq
+        return self._offsets[query]
+
+    def _locate(self, slot: int) -> tuple[int, int]:
+        if self._offsets is None:
+            return divmod(slot, self._spq)
+        query = bisect.bisect_right(self._offsets, slot) - 1
+        return query, slot - self._offsets[query]
+
+    def note_issued(self, query: int, scheduled_ns: int) -> None:
+        size = self.query_size(query)
+        self._remaining[query] = size
+        self._scheduled[query] = scheduled_ns
+        self.issued_queries += 1
+        self.issued_samples += size
+
+    @property
+    def outstanding_queries(self) -> int:
+        return self.issued_queries - self.completed_queries
+
+    @property
+    def outstanding_samples(self) -> int:
+        return self.issued_samples - self.completed_samples
+
+    @property
+    def should_abort(self) -> bool:
+        return self._abort_after is not None and self.consecutive_errors >= self._abort_after
+
+    def complete(self, responses: Sequence[QuerySampleResponse], completed_ns: int) -> None:
+        """`QuerySamplesComplete`: record each response; `completed_ns` was taken on arrival."""
+        recorder = self._recorder
+        for response in responses:
+            slot = response.id
+            if not 0 <= slot < len(self._done) or self._done[slot]:
+                what = "twice" if 0 <= slot < len(self._done) else "that was never issued"
+                self.events.append((completed_ns, f"Attempted to complete a sample {what}: id {slot}", True))
+                continue
+            self._done[slot] = 1
+            query, pos = self._locate(slot)
+            if response.status == STATUS_OK:
+                recorder.record_sample_complete(
+                    query,
+                    pos,
+                    response.sent_ns,
+                    completed_ns,
+                    response.queue_ns,
+                    response.compute_ns,
+                    response.data if self._keep_data else None,
+                )
+                self.consecutive_errors = 0
+                self.window_latency_sum_ns += completed_ns - self._scheduled[query]
+                self.window_latency_count += 1
+            else:
+                recorder.record_error(
+                    query, pos, response.sent_ns, completed_ns, response.status, response.error
+                )
+                self.failed_samples += 1
+                self.consecutive_errors += 1
+                self.last_error = f"{response.status}: {response.error}"
+                if self.failed_samples <= _ERRORS_LOGGED:
+                    self.events.append(
+                        (completed_ns, f"Sample {slot} (query {query}) failed: {self.last_error}", True)
+                    )
+            self.completed_samples += 1
+            remaining = self._remaining[query] - 1
+            self._remaining[query] = remaining
+            if remaining == 0:
+                self.completed_queries += 1
+                waiter = self._waiter
+                if waiter is not None and waiter[0] == query and not waiter[1].done():
+                    waiter[1].set_result(None)
+        all_done = self._all_done
+        if all_done is not None and self.outstanding_samples == 0 and not all_done.done():
+            all_done.set_result(None)
+
+    async def wait_query_done(self, query: int) -> None:
+        if self._remaining[query] == 0:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiter = (query, future)
+        try:
+            await asyncio.wait_for(future, self._stall_timeout_s)
+        except TimeoutError:
+            self.stalled = True
+        finally:
+            self._waiter = None
+
+    async def wait_all(self, timeout_s: float) -> bool:
+        """Wait until every issued sample has completed; False if `timeout_s` passed first."""
+        if self.outstanding_samples == 0:
+            return True
+        self._all_done = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._all_done), timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            self._all_done = None
+        return True
+
+    def take_latency_window(self) -> tuple[int, int]:
+        """(sum of latencies in ns, count) of OK samples since the last call; for the progress display."""
+        out = (self.window_latency_sum_ns, self.window_latency_count)
+        self.window_latency_sum_ns = 0
+        self.window_latency_count = 0
+        return out
+
+
+async def issue_queries(
+    sut: SystemUnderTest,
+    *,
+    scheduler: Scheduler,
+    sample_indices: npt.NDArray[np.int64],
+    settings: EffectiveSettings,
+    tracker: CompletionTracker,
+    recorder: RunRecorder,
+    clock: Clock,
+    start_ns: int,
+    accuracy: bool,
+    first_query: int = 0,
+    drain_timeout_s: float = 30.0,
+) -> EndOfRun:
+    """Issue the queries of one schedule (one loadable set), then flush and drain the completions.
+
+    Args:
+        sample_indices: [n_queries, samples_per_query] QSL indices of the schedule.
+        first_query: recorder index of this schedule's first query (accuracy mode runs one schedule
+            per loadable set into one recorder).
+        drain_timeout_s: after the last issue, how long to wait for outstanding samples.
+
+    Returns:
+        Why issuing stopped. Cancelling the task that runs it stops issuing (INTERRUPTED) and still drains.
+    """
+    indices = sample_indices.tolist()
+    n_queries = len(indices)
+    coalesce = settings.server_coalesce_queries and isinstance(scheduler, ServerScheduler)
+    end: EndOfRun | None = None
+    q = 0
+    try:
+        while q < n_queries:
+            scheduled_ns = await scheduler.wait(q)
+            if tracker.stalled:
+                end = EndOfRun(
+                    reason=EndReason.STALLED,
+                    message=f"Ending early: query {first_query + q - 1} had no response for the stall timeout",
+                    is_error=True,
+                )
+                break
+            batch = [(q, scheduled_ns)]
+            if coalesce:
+                assert isinstance(scheduler, ServerScheduler)
+                now_ns = clock.now_ns()
+                while q + len(batch) < n_queries and scheduler.scheduled_ns(q + len(batch)) <= now_ns:
+                    nxt = q + len(batch)
+                    batch.append((nxt, scheduler.scheduled_ns(nxt)))
+            samples: list[QuerySample] = []
+            issued_ns = clock.now_ns()
+            for local, sched in batch:
+                query = first_query + local
+                slot = tracker.first_slot(query)
+                samples.extend(QuerySample(slot + k, idx) for k, idx in enumerate(indices[local]))
+                recorder.record_issue(query, sched, issued_ns)
+                tracker.note_issued(query, sched)
+            await sut.issue_query(samples, tracker.complete)
+            q += len(batch)
+            end = end_of_run(
+                settings,
+                accuracy=accuracy,
+                issued_queries=first_query + q,
+                outstanding_queries=tracker.outstanding_queries,
+                last_issue_offset_ns=issued_ns - start_ns,
+            )
+            if end is None and tracker.should_abort:
+                end = EndOfRun(
+                    reason=EndReason.TOO_MANY_ERRORS,
+                    message=(
+                        f"Ending early: {tracker.consecutive_errors} samples in a row failed "
+                        f"(last: {tracker.last_error})"
+                    ),
+                    is_error=True,
+                )
+            if end is not None:
+                break
+    except asyncio.CancelledError:
+        # NOTE: the caller cancels us to stop (Ctrl-C); the samples in flight are still drained.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        end = EndOfRun(
+            reason=EndReason.INTERRUPTED, message="Ending early: the run was interrupted", is_error=True
+        )
+    if end is None:
+        ran_out = not accuracy and settings.scenario in (Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM)
+        end = (
+            EndOfRun(reason=EndReason.RAN_OUT, message=_RAN_OUT, is_error=True)
+            if ran_out
+            else EndOfRun(
+                reason=EndReason.ALL_ISSUED, message="All generated queries issued.", is_error=False
+            )
+        )
+    await sut.flush_queries()
+    timeout_s = min(drain_timeout_s, 2.0) if end.reason is EndReason.INTERRUPTED else drain_timeout_s
+    if not await tracker.wait_all(timeout_s):
+        tracker.events.append(
+            (
+                clock.now_ns(),
+                f"Encountered incomplete samples: {tracker.outstanding_samples} samples had no response "
+                f"{timeout_s:g} s after the last issue",
+                True,
+            )
+        )
+    if tracker.failed_samples > _ERRORS_LOGGED:
+        tracker.events.append(
+            (
+                clock.now_ns(),
+                f"{tracker.failed_samples} samples failed in all (first {_ERRORS_LOGGED} logged)",
+                True,
+            )
+        )
+    return end

@@ -129,8 +129,8 @@ async def test_every_scenario_runs_to_a_natural_end_with_every_sample_ok(scenari
 async def test_server_latency_counts_from_the_ideal_time() -> None:
     settings = effective(Scenario.SERVER, min_query_count=20)
     sut = FakeSut(FakeSutConfig(latency_ns=500_000))
-    end, result, _ = await run_once(settings, sut)
-    indices, offsets = simple_schedule(settings)
+    _, result, _ = await run_once(settings, sut)
+    _, offsets = simple_schedule(settings)
     assert np.array_equal(result.scheduled_ns, offsets)
     delay = result.issued_ns - result.scheduled_ns
     assert np.all(delay >= 0)
@@ -187,6 +187,8 @@ async def test_hung_server_ends_at_the_drain_timeout_with_samples_incomplete(sce
     t0 = time.perf_counter()
     end, result, tracker = await run_once(settings, sut, drain_timeout_s=0.3)
     assert time.perf_counter() - t0 < 5.0
+    if scenario in (Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM):
+        assert end.reason is EndReason.STALLED and end.is_error
     incomplete = int(np.count_nonzero(result.sample_status == STATUS_INCOMPLETE))
     assert incomplete == tracker.issued_samples - min(5, tracker.issued_samples) > 0
     assert result.n_samples == tracker.issued_samples or scenario is not Scenario.OFFLINE

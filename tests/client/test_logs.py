@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -262,3 +265,162 @@ def test_atomic_write_failure_leaves_the_old_file_and_no_partial_file(tmp_path: 
     with pytest.raises(OSError):
         atomic_write(fresh, chunks())
     assert not fresh.exists()
+
+
+# --- oracle: the official mlperf_loadgen, in fresh subprocesses (MLPERF_LOADGEN.md §13) -------------
+
+# NOTE: SingleStream and MultiStream run out of generated queries long before their 10 s minimum
+# duration, and Server's duration check reads exact scheduled offsets, so no result sits on a timing edge.
+_ORACLE_SETTINGS: dict[str, object] = {
+    "min_duration_ms": 10_000,
+    "min_query_count": 100,
+    "single_stream_expected_latency_ns": 10_000_000,
+    "multi_stream_expected_latency_ns": 20_000_000,
+    "server_target_qps": 4000,
+    "server_target_latency_ns": 300_000,
+    "offline_expected_qps": 2000,
+    "accuracy_log_probability": 0.05,
+    "accuracy_log_rng_seed": 7,
+}
+
+
+def _oracle_settings(scenario: Scenario) -> dict[str, object]:
+    if scenario in (Scenario.SERVER, Scenario.OFFLINE):
+        return {**_ORACLE_SETTINGS, "min_duration_ms": 200}
+    return _ORACLE_SETTINGS
+
+
+_ORACLE_SCRIPT = """
+import array, sys
+import mlperf_loadgen as lg
+
+scenario, outdir, settings = sys.argv[1], sys.argv[2], eval(sys.argv[3])
+keep = []
+
+def issue(samples):
+    bufs = [array.array("B", [s.index % 256, 0xAB, 0x0C]) for s in samples]
+    keep.append(bufs)
+    lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, b.buffer_info()[0], len(b)) for s, b in zip(samples, bufs)])
+
+sut = lg.ConstructSUT(issue, lambda: None)
+qsl = lg.ConstructQSL(64, 64, lambda x: None, lambda x: None)
+ts = lg.TestSettings()
+ts.scenario = getattr(lg.TestScenario, scenario)
+ts.mode = lg.TestMode.PerformanceOnly
+for key, value in settings.items():
+    setattr(ts, key, value)
+out = lg.LogOutputSettings()
+out.outdir = outdir
+log = lg.LogSettings()
+log.log_output = out
+log.enable_trace = True
+lg.StartTestWithLogSettings(sut, qsl, ts, log)
+lg.DestroyQSL(qsl)
+lg.DestroySUT(sut)
+"""
+_SAMPLE_EVENT = re.compile(
+    r'"ts":([0-9.]+),"args":\{"sample_seq":(\d+),"query_seq":(\d+),"sample_idx":(\d+),'
+    r'"issue_start_ns":(\d+),"complete_ns":(\d+)\}'
+)
+
+
+@pytest.fixture(scope="module")
+def oracle_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[Scenario, Path]:
+    root = tmp_path_factory.mktemp("oracle")
+    procs = {}
+    for scenario in Scenario:
+        out = root / scenario.value
+        out.mkdir()
+        cmd = [
+            sys.executable,
+            "-c",
+            _ORACLE_SCRIPT,
+            scenario.value,
+            str(out),
+            repr(_oracle_settings(scenario)),
+        ]
+        procs[scenario] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    for proc in procs.values():
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, output.decode(errors="replace")
+    return {scenario: root / scenario.value for scenario in Scenario}
+
+
+def _oracle_run(directory: Path) -> RunResult:
+    """Rebuilds the oracle's raw results from its trace: per sample the scheduled time, issue and completion."""
+    rows = sorted(
+        _SAMPLE_EVENT.findall((directory / "mlperf_log_trace.json").read_text()), key=lambda r: int(r[1])
+    )
+    sizes = np.bincount([int(r[2]) for r in rows]).tolist()
+    rec = RunRecorder(samples_per_query=sizes, sample_indices=[int(r[3]) for r in rows])
+    # NOTE: the first query's scheduled time is the test start for Server and Offline; for SingleStream and
+    # MultiStream it is the moment the issue thread woke, a few hundred ns after the start.
+    origin = int(Decimal(rows[0][0]) * 1000)
+    rec.mark_start(T0)
+    slot = [0] * len(sizes)
+    for ts, _seq, query, _idx, issue_ns, complete_ns in rows:
+        q = int(query)
+        scheduled = T0 + int(Decimal(ts) * 1000) - origin
+        if slot[q] == 0:
+            rec.record_issue(q, scheduled, scheduled + int(issue_ns))
+        rec.record_sample_complete(q, slot[q], scheduled + int(issue_ns), scheduled + int(complete_ns))
+        slot[q] += 1
+    return rec.finish(T0 + 10**10)
+
+
+def _raw_detail(lines: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in lines:
+        m = re.match(r':::MLLOG \{"key": "([^"]+)", "value": (.*), "time_ms": ', line)
+        assert m is not None, line
+        out.setdefault(m.group(1), m.group(2))
+    return out
+
+
+_TIMING_APPROXIMATE = {"result_qps_with_loadgen_overhead"}
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("scenario", list(Scenario))
+def test_summary_and_logs_match_the_official_loadgen(
+    oracle_dirs: dict[Scenario, Path], scenario: Scenario
+) -> None:
+    directory = oracle_dirs[scenario]
+    req = TestSettings(scenario=scenario, rules=Rules.CURRENT, **_oracle_settings(scenario))  # type: ignore[arg-type]
+    settings = EffectiveSettings.from_requested(req, total_sample_count=64, performance_sample_count=64)
+    run = _oracle_run(directory)
+    summary = summarize(settings, run)
+    info = RunInfo(sut_name="PySUT", test_datetime=datetime.now(UTC))
+    oracle_lines = (directory / "mlperf_log_detail.txt").read_text().splitlines(keepends=True)
+    oracle = _raw_detail(oracle_lines)
+    mine = _raw_detail(detail_lines(settings, info, performance=run, summary=summary))
+    compared = [k for k in oracle if k.startswith(("result_", "early_stopping", "requested_", "effective_"))]
+    assert "result_validity" in compared and "early_stopping_met" in compared
+    assert [k for k in mine if k.startswith("result_") and k not in oracle] == []
+    for key in compared:
+        if key in _TIMING_APPROXIMATE:
+            assert float(mine[key]) == pytest.approx(float(oracle[key]), rel=1e-3), key
+        else:
+            assert mine[key] == oracle[key], key
+
+    parsed = _parse_detail(oracle_lines)
+    warnings = len([o for o in parsed if o["metadata"]["is_warning"]])  # type: ignore[index]
+    errors = len([o for o in parsed if o["metadata"]["is_error"]])  # type: ignore[index]
+    expected = (directory / "mlperf_log_summary.txt").read_text().split("\n")
+    got = summary_text(settings, info, summary, warnings=warnings, errors=errors).split("\n")
+    assert got[-3:] == ["", NOT_OFFICIAL_NOTICE, ""]
+    got = got[:-2]
+    assert len(got) == len(expected)
+    for ours, theirs in zip(got, expected, strict=True):
+        if theirs.startswith("QPS w/ loadgen overhead"):
+            assert float(ours.split(": ")[1]) == pytest.approx(float(theirs.split(": ")[1]), rel=1e-3)
+        else:
+            assert ours == theirs
+
+    acc_text = (directory / "mlperf_log_accuracy.json").read_text()
+    entries = [
+        AccuracyEntry(seq_id=e["seq_id"], qsl_idx=e["qsl_idx"], data=bytes.fromhex(e["data"]))
+        for e in json.loads(acc_text)
+    ]
+    assert entries, "the oracle logged no accuracy entries"
+    assert "".join(accuracy_log_lines(entries)) == acc_text

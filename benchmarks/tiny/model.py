@@ -49,12 +49,14 @@ def config_text(
     parameters: dict[str, str] | None = None,
 ) -> str:
     """config.pbtxt for the tiny model (or its delay variant)."""
+    # NOTE: without batching the graph's leading dimension becomes an ordinary variable dimension.
+    dims = f"[ {FEATURES} ]" if max_batch_size > 0 else f"[ -1, {FEATURES} ]"
     lines = [
         f'name: "{name}"',
         f'platform: "{platform}"',
         f"max_batch_size: {max_batch_size}",
-        f'input [ {{ name: "{INPUT_NAME}" data_type: TYPE_FP32 dims: [ {FEATURES} ] }} ]',
-        f'output [ {{ name: "{OUTPUT_NAME}" data_type: TYPE_FP32 dims: [ {FEATURES} ] }} ]',
+        f'input [ {{ name: "{INPUT_NAME}" data_type: TYPE_FP32 dims: {dims} }} ]',
+        f'output [ {{ name: "{OUTPUT_NAME}" data_type: TYPE_FP32 dims: {dims} }} ]',
     ]
     if max_batch_size > 0:
         lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {max_queue_delay_us} }}")

@@ -70,7 +70,6 @@ def server_process(repository: Path, *args: str, timeout_s: float = 120.0) -> It
         "--model-repository", str(repository), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", *args,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEPERF_")}
-    env["OMP_NUM_THREADS"] = "1"
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     lines: list[str] = []
     pump: threading.Thread | None = None

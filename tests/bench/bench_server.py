@@ -1,0 +1,343 @@
+"""`make bench`, server part: the edgeperf server against its peers, measured side by side in one run.
+
+    python -m tests.bench.bench_server [--quick] [--skip-resnet50]
+
+(a) ResNet50 throughput through the server over loopback gRPC (several channels, batch-1 requests, the
+    dynamic batcher on) against the same ONNX model run in-process by ONNX Runtime at its best batch size.
+    Goal: ratio >= 0.95.
+(b) tiny-model inferences per second, unary and streaming, against a bare grpc.aio echo server answering
+    with the same payload sizes. Goals: unary >= 0.6 of echo; streaming faster than unary.
+(c) ResNet50 batch-1 latency, one request at a time, through the server against in-process.
+    Goal: under 1 ms added at the median.
+
+Servers run as subprocesses (as deployed); clients here send pre-serialized request bytes, so the echo
+and edgeperf runs cost the client exactly the same and the difference is the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+import onnxruntime
+
+from edgeperf.protos import grpc_service_pb2 as pb
+from tests.server.edge_process import server_process
+
+INFER = "/inference.GRPCInferenceService/ModelInfer"
+STREAM = "/inference.GRPCInferenceService/ModelStreamInfer"
+ECHO = "/edgeperf.bench.Echo/Echo"
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", 2**31 - 1),
+    ("grpc.max_receive_message_length", 2**31 - 1),
+]
+
+RESNET_INPUT = "input_tensor:0"
+RESNET_OUTPUT = "ArgMax:0"
+
+
+@dataclass(frozen=True, slots=True)
+class Durations:
+    measure_s: float
+    resnet_measure_s: float
+    resnet_batch_s: float
+    latency_runs: int
+
+
+FULL = Durations(measure_s=5.0, resnet_measure_s=15.0, resnet_batch_s=4.0, latency_runs=40)
+QUICK = Durations(measure_s=2.0, resnet_measure_s=6.0, resnet_batch_s=2.0, latency_runs=15)
+
+
+def infer_request_bytes(model: str, input_name: str, data: np.ndarray, outputs: Sequence[str] = ()) -> bytes:
+    message = pb.ModelInferRequest(model_name=model)
+    message.inputs.add(name=input_name, datatype="FP32", shape=data.shape)
+    message.raw_input_contents.append(np.ascontiguousarray(data, dtype="<f4").tobytes())
+    for name in outputs:
+        message.outputs.add(name=name)
+    return message.SerializeToString()
+
+
+# ---------------------------------------------------------------- load drivers (pre-serialized bytes)
+
+
+async def unary_rate(
+    address: str, path: str, payload: bytes, *, channels: int, concurrency: int, duration_s: float
+) -> float:
+    """Requests per second with `concurrency` outstanding calls spread over `channels` connections."""
+    opened = [
+        grpc.aio.insecure_channel(address, options=[*CHANNEL_OPTIONS, ("edgeperf.bench.channel", i)])
+        for i in range(channels)
+    ]
+    try:
+        calls = [channel.unary_unary(path) for channel in opened]
+        await asyncio.gather(*(calls[i % channels](payload) for i in range(2 * concurrency)))  # warm up
+        loop = asyncio.get_running_loop()
+        stop_at = loop.time() + duration_s
+        done = 0
+
+        async def worker(index: int) -> None:
+            nonlocal done
+            call = calls[index % channels]
+            while loop.time() < stop_at:
+                await call(payload)
+                done += 1
+
+        start = time.perf_counter_ns()
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        return done / ((time.perf_counter_ns() - start) / 1e9)
+    finally:
+        for channel in opened:
+            await channel.close()
+
+
+async def stream_rate(address: str, payload: bytes, *, window: int, duration_s: float) -> float:
+    """Responses per second on one ModelStreamInfer stream keeping `window` requests outstanding."""
+    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        call = channel.stream_stream(STREAM)()
+        credit = asyncio.Semaphore(window)
+        loop = asyncio.get_running_loop()
+        stop_at = loop.time() + duration_s
+        sent = received = 0
+
+        async def writer() -> None:
+            nonlocal sent
+            while loop.time() < stop_at:
+                await credit.acquire()
+                await call.write(payload)
+                sent += 1
+            await call.done_writing()
+
+        async def reader() -> None:
+            nonlocal received
+            while received < sent or loop.time() < stop_at:
+                if await call.read() is grpc.aio.EOF:
+                    return
+                received += 1
+                credit.release()
+
+        start = time.perf_counter_ns()
+        await asyncio.gather(writer(), reader())
+        return received / ((time.perf_counter_ns() - start) / 1e9)
+
+
+async def sequential_latencies_ns(address: str, payload: bytes, runs: int) -> tuple[list[int], list[int]]:
+    """End-to-end latency of `runs` requests sent one at a time, and the server's queue time of each."""
+    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        call = channel.unary_unary(INFER)
+        for _ in range(3):
+            await call(payload)
+        latencies, queues = [], []
+        for _ in range(runs):
+            start = time.perf_counter_ns()
+            reply = await call(payload)
+            latencies.append(time.perf_counter_ns() - start)
+            queues.append(pb.ModelInferResponse.FromString(reply).parameters["edgeperf_queue_ns"].int64_param)
+        return latencies, queues
+
+
+# ---------------------------------------------------------------- the echo peer
+
+
+def run_echo_server(response_bytes: int) -> None:
+    """A bare grpc.aio server whose one method answers every request with `response_bytes` bytes."""
+    import uvloop
+
+    answer = b"\x01" * response_bytes
+
+    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return answer
+
+    async def main() -> None:
+        server = grpc.aio.server(options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)])
+        handler = grpc.unary_unary_rpc_method_handler(echo)
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("edgeperf.bench.Echo", {"Echo": handler}),)
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        print(port, flush=True)
+        await server.wait_for_termination()
+
+    uvloop.run(main())
+
+
+class EchoServer:
+    def __init__(self, response_bytes: int) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.bench_server", "--echo-server", str(response_bytes)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        self.address = f"127.0.0.1:{int(self._process.stdout.readline())}"
+
+    def close(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=30)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
+# ---------------------------------------------------------------- the three parts
+
+
+def _line(label: str, value: str, goal: str, met: bool | None) -> str:
+    verdict = "" if met is None else ("MET" if met else "MISSED")
+    return f"  {label:<48} {value:<42} {goal:<22} {verdict}"
+
+
+async def part_b(durations: Durations, workdir: Path) -> list[str]:
+    from edgeperf.benchmarks import registry
+
+    repository = workdir / "tiny-repo"
+    registry.get("tiny").write_model(repository / "tiny", size="small")
+    data = np.linspace(-1, 1, 16, dtype=np.float32).reshape(1, 16)
+    payload = infer_request_bytes("tiny", "INPUT0", data)
+    concurrency = 16
+    with server_process(repository, "--no-metrics") as server:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            reply = await asyncio.wait_for(channel.unary_unary(INFER)(payload), 30)
+        unary = await unary_rate(
+            server.address,
+            INFER,
+            payload,
+            channels=1,
+            concurrency=concurrency,
+            duration_s=durations.measure_s,
+        )
+        streaming = await stream_rate(
+            server.address, payload, window=concurrency, duration_s=durations.measure_s
+        )
+    echo = EchoServer(len(reply))
+    try:
+        echo_rate = await unary_rate(
+            echo.address, ECHO, payload, channels=1, concurrency=concurrency, duration_s=durations.measure_s
+        )
+    finally:
+        echo.close()
+    ratio = unary / echo_rate
+    return [
+        f"(b) tiny model, {len(payload)} B requests / {len(reply)} B responses, {concurrency} outstanding, one connection",
+        _line("edgeperf unary inferences/s", f"{unary:,.0f}", "", None),
+        _line("bare grpc.aio echo requests/s (same sizes)", f"{echo_rate:,.0f}", "", None),
+        _line("unary / echo", f"{ratio:.2f}", "goal >= 0.60", ratio >= 0.6),
+        _line(
+            "edgeperf streaming inferences/s (one stream)",
+            f"{streaming:,.0f}",
+            "goal > unary",
+            streaming > unary,
+        ),
+    ]
+
+
+def _inprocess_best(model_path: Path, durations: Durations, max_batch: int) -> tuple[float, int, list[str]]:
+    session = onnxruntime.InferenceSession(str(model_path))
+    rng = np.random.default_rng(0)
+    best_rate, best_batch, rows = 0.0, 1, []
+    for batch in (b for b in (1, 4, 8, 16, 32) if b <= max_batch):
+        data = rng.standard_normal((batch, 3, 224, 224)).astype(np.float32)
+        session.run([RESNET_OUTPUT], {RESNET_INPUT: data})
+        runs, start = 0, time.perf_counter_ns()
+        while runs < 2 or time.perf_counter_ns() - start < durations.resnet_batch_s * 1e9:
+            session.run([RESNET_OUTPUT], {RESNET_INPUT: data})
+            runs += 1
+        rate = runs * batch / ((time.perf_counter_ns() - start) / 1e9)
+        rows.append(f"{batch}: {rate:.1f}")
+        if rate > best_rate:
+            best_rate, best_batch = rate, batch
+    return best_rate, best_batch, rows
+
+
+def _inprocess_latencies_ns(model_path: Path, runs: int) -> list[int]:
+    session = onnxruntime.InferenceSession(str(model_path))
+    data = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    for _ in range(3):
+        session.run([RESNET_OUTPUT], {RESNET_INPUT: data})
+    latencies = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        session.run([RESNET_OUTPUT], {RESNET_INPUT: data})
+        latencies.append(time.perf_counter_ns() - start)
+    return latencies
+
+
+async def parts_a_c(durations: Durations, workdir: Path) -> list[str]:
+    from edgeperf.benchmarks import registry
+
+    repository = workdir / "resnet-repo"
+    registry.get("resnet50").write_model(repository / "resnet50", size="full")
+    model_path = repository / "resnet50" / "1" / "model.onnx"
+    max_batch = 32
+    best_rate, best_batch, rows = _inprocess_best(model_path, durations, max_batch)
+    local_lat = _inprocess_latencies_ns(model_path, durations.latency_runs)
+
+    image = np.random.default_rng(2).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    payload = infer_request_bytes("resnet50", RESNET_INPUT, image, outputs=[RESNET_OUTPUT])
+    channels, concurrency = 4, 2 * max_batch
+    with server_process(repository, "--no-metrics", timeout_s=600) as server:
+        served = await unary_rate(server.address, INFER, payload, channels=channels, concurrency=concurrency,
+                                  duration_s=durations.resnet_measure_s)  # fmt: skip
+        served_lat, queue_ns = await sequential_latencies_ns(server.address, payload, durations.latency_runs)
+    ratio = served / best_rate
+    added_ms = (statistics.median(served_lat) - statistics.median(local_lat)) / 1e6
+    return [
+        f"(a) ResNet50 v1.5 stand-in (FP32, 224x224), {os.cpu_count()} CPU cores",
+        _line("in-process ORT images/s by batch size", ", ".join(rows), "", None),
+        _line(f"in-process best (batch {best_batch}) images/s", f"{best_rate:.1f}", "", None),
+        _line(
+            f"server images/s ({channels} channels, {concurrency} outstanding batch-1)",
+            f"{served:.1f}",
+            "",
+            None,
+        ),
+        _line("server / in-process", f"{ratio:.3f}", "goal >= 0.95", ratio >= 0.95),
+        f"(c) ResNet50 batch-1 latency, one request at a time ({durations.latency_runs} runs)",
+        _line("in-process median ms", f"{statistics.median(local_lat) / 1e6:.2f}", "", None),
+        _line("server median ms (client-measured)", f"{statistics.median(served_lat) / 1e6:.2f}", "", None),
+        _line("  of which server queue median ms", f"{statistics.median(queue_ns) / 1e6:.2f}", "", None),
+        _line("added at the median ms", f"{added_ms:.2f}", "goal < 1 ms", added_ms < 1.0),
+    ]
+
+
+async def main_async(durations: Durations, skip_resnet50: bool) -> int:
+    started = time.monotonic()
+    print(f"edgeperf server benchmark: python {sys.version.split()[0]}, grpcio {grpc.__version__}, "
+          f"onnxruntime {onnxruntime.__version__}, {os.cpu_count()} CPU cores", flush=True)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="edgeperf-bench-") as tmp:
+        for line in await part_b(durations, Path(tmp)):
+            print(line, flush=True)
+        if not skip_resnet50:
+            for line in await parts_a_c(durations, Path(tmp)):
+                print(line, flush=True)
+    print(f"total {time.monotonic() - started:.0f} s", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_server")
+    parser.add_argument("--quick", action="store_true", help="shorter measurement windows")
+    parser.add_argument("--skip-resnet50", action="store_true", help="only part (b)")
+    parser.add_argument("--echo-server", type=int, metavar="RESPONSE_BYTES", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.echo_server is not None:
+        run_echo_server(args.echo_server)
+        return 0
+    import uvloop
+
+    result: int = uvloop.run(main_async(QUICK if args.quick else FULL, args.skip_resnet50))
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

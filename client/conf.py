@@ -242,7 +242,8 @@ class _Problems:
         error = ConfigError(path, line_no, key, reason)
         if self.strict:
             raise error
-        self.warnings.append(str(error))
+        if str(error) not in self.warnings:
+            self.warnings.append(str(error))
 
 
 def _parse(path: str, text: str, rules: Rules, is_preset: bool, problems: _Problems) -> _File:
@@ -296,7 +297,12 @@ def _parse(path: str, text: str, rules: Rules, is_preset: bool, problems: _Probl
         if key in seen:
             problems.report(path, line_no, key, f"repeats line {seen[key]}; LoadGen keeps the last")
         seen[key] = line_no
-        parsed.entries[key] = _Line(line_no, key, model, scenario, name, values[-1])
+        entry = _Line(line_no, key, model, scenario, name, values[-1])
+        # NOTE: values are checked on every line, not only on the lines this model looks up.
+        for spec in _BY_NAME[name]:
+            if scenario == "*" or spec.scenario is None or spec.scenario.value == scenario:
+                _convert(spec, entry, path, problems)
+        parsed.entries[key] = entry
     return parsed
 
 

@@ -169,111 +169,112 @@ def _zero(value: int | None) -> int:
     return 0 if value is None else value
 
 
+_SCENARIO_REQUESTED: dict[Scenario, tuple[str, ...]] = {
+    Scenario.SINGLE_STREAM: ("single_stream_expected_latency_ns", "single_stream_target_latency_percentile"),
+    Scenario.MULTI_STREAM: (
+        "multi_stream_expected_latency_ns",
+        "multi_stream_target_latency_percentile",
+        "multi_stream_samples_per_query",
+    ),
+    Scenario.SERVER: (
+        "server_target_qps",
+        "server_target_latency_ns",
+        "server_target_latency_percentile",
+        "server_coalesce_queries",
+        "server_find_peak_qps_decimals_of_precision",
+        "server_find_peak_qps_boundary_step_size",
+        "server_max_async_queries",
+        "server_num_issue_query_threads",
+    ),
+    Scenario.OFFLINE: ("offline_expected_qps",),
+}
+_COMMON_REQUESTED = [
+    "min_duration_ms",
+    "max_duration_ms",
+    "min_query_count",
+    "max_query_count",
+    "qsl_rng_seed",
+    "sample_index_rng_seed",
+    "schedule_rng_seed",
+    "accuracy_log_rng_seed",
+    "accuracy_log_probability",
+    "accuracy_log_sampling_target",
+    "print_timestamps",
+    "performance_issue_unique",
+    "performance_issue_same",
+    "performance_issue_same_index",
+    "performance_sample_count_override",
+]
+_EFFECTIVE = [
+    "samples_per_query",
+    "target_qps",
+    "target_latency_ns",
+    "target_latency_percentile",
+    "max_async_queries",
+    "target_duration_ms",
+    "min_duration_ms",
+    "max_duration_ms",
+    "min_query_count",
+    "max_query_count",
+    "min_sample_count",
+    "qsl_rng_seed",
+    "sample_index_rng_seed",
+    "schedule_rng_seed",
+    "accuracy_log_rng_seed",
+    "accuracy_log_probability",
+    "accuracy_log_sampling_target",
+    "print_timestamps",
+    "performance_issue_unique",
+    "performance_issue_same",
+    "performance_issue_same_index",
+    "performance_sample_count",
+]
+_CURRENT_REQUESTED = ("accuracy_sample_count_override", "sample_concatenate_permutation")
+_CURRENT_EFFECTIVE = ("accuracy_sample_count", "sample_concatenate_permutation")
+_DOUBLES = frozenset(
+    [
+        "single_stream_expected_latency_ns",
+        "single_stream_target_latency_percentile",
+        "multi_stream_expected_latency_ns",
+        "multi_stream_target_latency_percentile",
+        "server_target_qps",
+        "server_target_latency_percentile",
+        "server_find_peak_qps_boundary_step_size",
+        "offline_expected_qps",
+        "accuracy_log_probability",
+        "target_qps",
+        "target_latency_percentile",
+    ]
+)
+
+
+def _setting(obj: object, name: str) -> object:
+    # NOTE: LoadGen's log types: doubles print as doubles even when a conf value was integral, and
+    # edgeperf's None ("unlimited", "not set") is LoadGen's 0.
+    value = getattr(obj, name)
+    if value is None:
+        return 0
+    if isinstance(value, enum.Enum):
+        return value.value
+    return float(value) if name in _DOUBLES else value
+
+
 def _settings_lines(s: EffectiveSettings) -> list[_Line]:
     r = s.requested
     current = s.rules is Rules.CURRENT
+    names = [*_SCENARIO_REQUESTED[r.scenario], *_COMMON_REQUESTED, *(_CURRENT_REQUESTED if current else ())]
     out = [_Line("requested_scenario", r.scenario.value), _Line("requested_test_mode", r.mode.value)]
-    match r.scenario:
-        case Scenario.SINGLE_STREAM:
-            out += [
-                _Line(
-                    "requested_single_stream_expected_latency_ns", float(r.single_stream_expected_latency_ns)
-                ),
-                _Line(
-                    "requested_single_stream_target_latency_percentile",
-                    r.single_stream_target_latency_percentile,
-                ),
-            ]
-        case Scenario.MULTI_STREAM:
-            out += [
-                _Line(
-                    "requested_multi_stream_expected_latency_ns", float(r.multi_stream_expected_latency_ns)
-                ),
-                _Line(
-                    "requested_multi_stream_target_latency_percentile",
-                    r.multi_stream_target_latency_percentile,
-                ),
-                _Line("requested_multi_stream_samples_per_query", r.multi_stream_samples_per_query),
-            ]
-        case Scenario.SERVER:
-            out += [
-                _Line("requested_server_target_qps", float(r.server_target_qps)),
-                _Line("requested_server_target_latency_ns", r.server_target_latency_ns),
-                _Line("requested_server_target_latency_percentile", r.server_target_latency_percentile),
-                _Line("requested_server_coalesce_queries", r.server_coalesce_queries),
-                _Line(
-                    "requested_server_find_peak_qps_decimals_of_precision",
-                    r.server_find_peak_qps_decimals_of_precision,
-                ),
-                _Line(
-                    "requested_server_find_peak_qps_boundary_step_size",
-                    float(r.server_find_peak_qps_boundary_step_size),
-                ),
-                _Line("requested_server_max_async_queries", _zero(r.server_max_async_queries)),
-                _Line("requested_server_num_issue_query_threads", r.server_num_issue_query_threads),
-            ]
-        case Scenario.OFFLINE:
-            out.append(_Line("requested_offline_expected_qps", float(r.offline_expected_qps)))
+    out += [_Line(f"requested_{n}", _setting(r, n)) for n in names]
+    if current and r.use_token_latencies:
+        out.append(_Line("requested_use_token_latencies", True))
+        if r.scenario is not Scenario.OFFLINE:
+            out.append(_Line("requested_server_ttft_latency", r.server_ttft_latency_ns))
+            out.append(_Line("requested_server_tpot_latency", r.server_tpot_latency_ns))
+    out += [_Line("effective_scenario", s.scenario.value), _Line("effective_test_mode", s.mode.value)]
     out += [
-        _Line("requested_min_duration_ms", r.min_duration_ms),
-        _Line("requested_max_duration_ms", _zero(r.max_duration_ms)),
-        _Line("requested_min_query_count", r.min_query_count),
-        _Line("requested_max_query_count", _zero(r.max_query_count)),
-        _Line("requested_qsl_rng_seed", r.qsl_rng_seed),
-        _Line("requested_sample_index_rng_seed", r.sample_index_rng_seed),
-        _Line("requested_schedule_rng_seed", r.schedule_rng_seed),
-        _Line("requested_accuracy_log_rng_seed", r.accuracy_log_rng_seed),
-        _Line("requested_accuracy_log_probability", float(r.accuracy_log_probability)),
-        _Line("requested_accuracy_log_sampling_target", _zero(r.accuracy_log_sampling_target)),
-        _Line("requested_print_timestamps", r.print_timestamps),
-        _Line("requested_performance_issue_unique", r.performance_issue_unique),
-        _Line("requested_performance_issue_same", r.performance_issue_same),
-        _Line("requested_performance_issue_same_index", r.performance_issue_same_index),
-        _Line("requested_performance_sample_count_override", _zero(r.performance_sample_count_override)),
+        _Line(f"effective_{n}", _setting(s, n))
+        for n in (*_EFFECTIVE, *(_CURRENT_EFFECTIVE if current else ()))
     ]
-    if current:
-        out += [
-            _Line("requested_accuracy_sample_count_override", _zero(r.accuracy_sample_count_override)),
-            _Line("requested_sample_concatenate_permutation", r.sample_concatenate_permutation),
-        ]
-        if r.use_token_latencies:
-            out.append(_Line("requested_use_token_latencies", True))
-            if r.scenario is not Scenario.OFFLINE:
-                out += [
-                    _Line("requested_server_ttft_latency", r.server_ttft_latency_ns),
-                    _Line("requested_server_tpot_latency", r.server_tpot_latency_ns),
-                ]
-    out += [
-        _Line("effective_scenario", s.scenario.value),
-        _Line("effective_test_mode", s.mode.value),
-        _Line("effective_samples_per_query", s.samples_per_query),
-        _Line("effective_target_qps", float(s.target_qps)),
-        _Line("effective_target_latency_ns", _zero(s.target_latency_ns)),
-        _Line("effective_target_latency_percentile", float(s.target_latency_percentile)),
-        _Line("effective_max_async_queries", _zero(s.max_async_queries)),
-        _Line("effective_target_duration_ms", s.target_duration_ms),
-        _Line("effective_min_duration_ms", s.min_duration_ms),
-        _Line("effective_max_duration_ms", _zero(s.max_duration_ms)),
-        _Line("effective_min_query_count", s.min_query_count),
-        _Line("effective_max_query_count", _zero(s.max_query_count)),
-        _Line("effective_min_sample_count", s.min_sample_count),
-        _Line("effective_qsl_rng_seed", s.qsl_rng_seed),
-        _Line("effective_sample_index_rng_seed", s.sample_index_rng_seed),
-        _Line("effective_schedule_rng_seed", s.schedule_rng_seed),
-        _Line("effective_accuracy_log_rng_seed", s.accuracy_log_rng_seed),
-        _Line("effective_accuracy_log_probability", float(s.accuracy_log_probability)),
-        _Line("effective_accuracy_log_sampling_target", _zero(s.accuracy_log_sampling_target)),
-        _Line("effective_print_timestamps", s.print_timestamps),
-        _Line("effective_performance_issue_unique", s.performance_issue_unique),
-        _Line("effective_performance_issue_same", s.performance_issue_same),
-        _Line("effective_performance_issue_same_index", s.performance_issue_same_index),
-        _Line("effective_performance_sample_count", s.performance_sample_count),
-    ]
-    if current:
-        out += [
-            _Line("effective_accuracy_sample_count", s.accuracy_sample_count),
-            _Line("effective_sample_concatenate_permutation", s.sample_concatenate_permutation),
-        ]
     return out
 
 

@@ -169,6 +169,12 @@ class InferenceCore:
         loaded.append(LoadedModel(source=source, version=version, pool=pool, batcher=batcher, stats=stats))
 
     async def _warm_up(self, config: ModelConfig, pool: InstancePool) -> None:
+        if config.platform == "edgeperf_pipeline":
+            # NOTE: zero inputs may not be valid for a pipeline (3D-UNet needs real volume sizes); a
+            # pipeline warms itself up through an optional warmup() method instead.
+            for instance in pool.instances:
+                await instance.call(_pipeline_warmup)
+            return
         outputs = [t.name for t in config.outputs]
         for inputs in warmup_inputs(config):
             for instance in pool.instances:
@@ -308,6 +314,12 @@ class InferenceCore:
         for model in models:
             await model.pool.close()
         self._state = CoreState.CLOSED
+
+
+def _pipeline_warmup(runtime: Runtime) -> None:
+    warmup = getattr(runtime, "warmup", None)
+    if callable(warmup):
+        warmup()
 
 
 def _by_version(item: tuple[str, Any]) -> int:

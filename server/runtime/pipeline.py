@@ -7,7 +7,9 @@ config.pbtxt:
 
 The factory is called as `factory(version_dir, make_session)`; `make_session(path)` builds an ONNX Runtime
 session with the model's ORT options (threads, optimisation level, providers). It returns an object with
-the Runtime methods `run(inputs, output_names)` and `close()`.
+the Runtime methods `run(inputs, output_names)` and `close()`, and optionally `warmup()`, which the core
+calls once per instance at load instead of the zero-input warm-up ONNX models get (zeros are not valid
+input for every pipeline).
 """
 
 from __future__ import annotations

@@ -38,6 +38,12 @@ class ReshapingRuntime:
             for name, a in outputs.items()
         }
 
+    def warmup(self) -> None:
+        """Forward a pipeline's optional warmup()."""
+        warmup = getattr(self._inner, "warmup", None)
+        if callable(warmup):
+            warmup()
+
     def close(self) -> None:
         self._inner.close()
 

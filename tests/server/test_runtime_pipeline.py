@@ -34,8 +34,14 @@ class TwoStagePipeline:
         (twice,) = self.session.run(["OUTPUT0"], {"INPUT0": once})
         return {"OUTPUT0": twice}
 
+    def warmup(self) -> None:
+        WARMED.append(id(self))
+
     def close(self) -> None:
         self.closed = True
+
+
+WARMED: list[int] = []
 
 
 def build_two_stage(
@@ -102,7 +108,9 @@ def test_bad_factories_are_config_errors(tmp_path: Path, factory: str, reason: s
 
 async def test_pipeline_model_is_served_and_batched_by_the_core(tmp_path: Path) -> None:
     pipeline_config(tmp_path / "p", f"{__name__}:build_two_stage", "dynamic_batching { }")
+    WARMED.clear()
     async with InferenceCore(tmp_path) as core:
+        assert len(WARMED) == 1  # the pipeline's own warmup(), once per instance
         x = np.full((3, 16), 2.0, np.float32)
         response = await core.infer(InferRequest(model_name="p", inputs={"INPUT0": x}))
         np.testing.assert_array_equal(response.outputs["OUTPUT0"], 4 * x + 3)

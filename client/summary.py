@@ -200,6 +200,8 @@ class PerformanceSummary:
         """edgeperf's reason for failed samples, e.g. ``3 of 1024 samples failed (UNAVAILABLE: 3).``"""
         if self.samples_ok_met:
             return ""
+        if self.samples_failed == 0:
+            return "No sample completed."
         parts = ", ".join(f"{name}: {count}" for name, count in self.errors_by_status.items())
         return f"{self.samples_failed} of {self.samples_issued} samples failed ({parts})."
 

@@ -424,3 +424,28 @@ def test_summary_and_logs_match_the_official_loadgen(
     ]
     assert entries, "the oracle logged no accuracy entries"
     assert "".join(accuracy_log_lines(entries)) == acc_text
+
+
+def test_v2_1_server_summary_and_detail_layout() -> None:
+    req = TestSettings(
+        scenario=Scenario.SERVER, server_target_latency_ns=10_000_000, min_duration_ms=1, min_query_count=1
+    )
+    st = EffectiveSettings.from_requested(req, total_sample_count=64, performance_sample_count=64)
+    rec = RunRecorder(samples_per_query=1, n_queries=600)
+    rec.mark_start(T0)
+    for q in range(600):
+        rec.record_issue(q, T0 + q * 1_000_000, T0 + q * 1_000_000 + 50)
+        rec.record_sample_complete(q, 0, T0 + q * 1_000_000 + 50, T0 + q * 1_000_000 + 2_000_000)
+    res = rec.finish(T0 + 601_000_000)
+    s = summarize(st, res)
+    text = summary_text(st, INFO, s, warnings=0, errors=0)
+    assert (
+        "\nScheduled samples per second : 1000.00\nResult is : VALID\n  Performance constraints satisfied : Yes\n"
+        in text
+    )
+    assert "\nCompleted samples per second    : 996.67\n\nMin latency (ns)                : 2000000\n" in text
+    assert "Early Stopping Result:\n * Run successful.\n" in text and "accuracy_sample_count" not in text
+    keys = [_raw_key(ln) for ln in detail_lines(st, INFO, performance=res, summary=s)]
+    assert "num_errors" not in keys and "requested_sample_concatenate_permutation" not in keys
+    assert keys.index("result_perf_constraints_met") == keys.index("result_validity") + 1
+    assert keys.index("result_overlatency_query_count") == keys.index("result_query_count") + 1

@@ -171,3 +171,12 @@ def test_every_scenario_summarizes_an_all_failed_run_as_invalid(scenario):
     res = _run([0], [0], [[10]], failures={(0, 0): "UNAVAILABLE"})
     s = summarize(_settings(scenario, min_duration_ms=0, min_query_count=1), res)
     assert s.result_validity == "INVALID" and s.sample_latency is None
+
+
+@pytest.mark.parametrize("scenario", list(Scenario))
+def test_a_run_that_issued_nothing_is_invalid_with_a_reason(scenario):
+    rec = RunRecorder(samples_per_query=1, n_queries=5)
+    rec.mark_start(T0)
+    s = summarize(_settings(scenario), rec.finish(T0 + 10))
+    assert s.queries_issued == 0 and not s.valid and not s.min_queries_met
+    assert s.invalid_reason.endswith("No sample completed.")

@@ -116,6 +116,8 @@ class _Pending:
     deadline_ns: int | None
     future: asyncio.Future[BatchResult]
     state: Literal["queued", "taken", "gone"] = "queued"
+    outcome: BatchResult | BaseException | None = None
+    """With preserve_ordering: the answer, held until every earlier request has its own."""
 
 
 @dataclass(slots=True)
@@ -150,6 +152,8 @@ class DynamicBatcher:
         self._default_timeout_us = db.default_timeout_us if db else None
         self._allow_override = db.allow_timeout_override if db else False
         self._all_outputs = tuple(t.name for t in config.outputs)
+        self._ordered = db.preserve_ordering if db else False
+        self._in_order: deque[_Pending] = deque()
         self._queue: deque[_Pending] = deque()
         self._live = 0
         self._closing = False
@@ -174,8 +178,8 @@ class DynamicBatcher:
         self._closing = True
         if reject_queued:
             for p in self._queue:
-                if p.state == "queued" and not p.future.done():
-                    p.future.set_exception(ShuttingDown("server shut down before the request ran"))
+                if p.state == "queued":
+                    self._finish(p, ShuttingDown("server shut down before the request ran"))
                 self._retire(p)
             self._queue.clear()
         self._notify()
@@ -229,6 +233,8 @@ class DynamicBatcher:
             future=asyncio.get_running_loop().create_future(),
         )
         self._queue.append(pending)
+        if self._ordered:
+            self._in_order.append(pending)
         self._live += 1
         self._notify()
         try:
@@ -237,15 +243,29 @@ class DynamicBatcher:
                 if not done and pending.state == "queued":
                     self._retire(pending)
                     pending.future.cancel()
+                    self._finish(pending, QueueTimeout("Request timeout expired"))
                     raise QueueTimeout("Request timeout expired")
             return await pending.future
         except asyncio.CancelledError:
             self._retire(pending)
+            self._finish(pending, asyncio.CancelledError())
             raise
 
     def _notify(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
+
+    def _finish(self, p: _Pending, outcome: BatchResult | BaseException) -> None:
+        """Answer `p`; with preserve_ordering, only once every earlier request is answered."""
+        if not self._ordered:
+            _resolve(p.future, outcome)
+            return
+        if p.outcome is None:
+            p.outcome = outcome
+        while self._in_order and self._in_order[0].outcome is not None:
+            head = self._in_order.popleft()
+            assert head.outcome is not None
+            _resolve(head.future, head.outcome)
 
     def _retire(self, p: _Pending) -> None:
         if p.state == "queued":
@@ -259,8 +279,8 @@ class DynamicBatcher:
             except Exception as exc:  # NOTE: a bug here must not stop the instance; fail the batch instead.
                 _log.exception("batch on %s failed outside the runtime", instance.name)
                 for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(RuntimeFailed(f"{type(exc).__name__}: {exc}"))
+                    if p.outcome is None and not p.future.done():
+                        self._finish(p, RuntimeFailed(f"{type(exc).__name__}: {exc}"))
 
     async def _next_batch(self, thread: Executor) -> list[_Pending] | None:
         loop = asyncio.get_running_loop()
@@ -328,9 +348,9 @@ class DynamicBatcher:
             self._retire(p)
             return True
         if p.expires_ns is not None and now >= p.expires_ns:
-            p.future.set_exception(QueueTimeout("Request timeout expired"))
+            self._finish(p, QueueTimeout("Request timeout expired"))
         elif p.deadline_ns is not None and time.monotonic_ns() >= p.deadline_ns:
-            p.future.set_exception(DeadlineExceeded("the request's deadline passed while it was queued"))
+            self._finish(p, DeadlineExceeded("the request's deadline passed while it was queued"))
         else:
             return False
         self._retire(p)
@@ -347,23 +367,32 @@ class DynamicBatcher:
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(RuntimeFailed(message))
+                self._finish(p, RuntimeFailed(message))
             return
         total = sum(sizes) if self._batching else len(batch)
         self._stats.record_execution(total, timings.input_ns, timings.infer_ns, timings.output_ns)
         for p, outputs in zip(batch, timings.outputs, strict=True):
-            if not p.future.done():
-                p.future.set_result(
-                    BatchResult(
-                        outputs={n: outputs[n] for n in p.outputs},
-                        queue_ns=max(0, start - p.enqueue_ns),
-                        compute_input_ns=timings.input_ns,
-                        compute_infer_ns=timings.infer_ns,
-                        compute_output_ns=timings.output_ns,
-                        batch_size=total,
-                    )
-                )
+            self._finish(
+                p,
+                BatchResult(
+                    outputs={n: outputs[n] for n in p.outputs},
+                    queue_ns=max(0, start - p.enqueue_ns),
+                    compute_input_ns=timings.input_ns,
+                    compute_infer_ns=timings.infer_ns,
+                    compute_output_ns=timings.output_ns,
+                    batch_size=total,
+                ),
+            )
+
+
+def _resolve(future: asyncio.Future[BatchResult], outcome: BatchResult | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        if not isinstance(outcome, asyncio.CancelledError):
+            future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _run_batch(

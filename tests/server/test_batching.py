@@ -308,3 +308,22 @@ async def test_close_rejects_what_is_queued_and_everything_after() -> None:
         r.runtime.gate.set()
         await done(first)
         await asyncio.wait_for(closing, 5)
+
+
+@pytest.mark.parametrize(("preserve", "expected"), [(False, [0, 1, 3, 2, 4]), (True, [0, 1, 2, 3, 4])])
+async def test_preserve_ordering_answers_in_request_order(preserve: bool, expected: list[int]) -> None:
+    dynamic = f"dynamic_batching {{ preserve_ordering: {str(preserve).lower()} }}"
+    async with rig(dims="[ -1 ]", dynamic=dynamic) as r:
+        r.runtime.gate.clear()
+        answered: list[int] = []
+        tasks = [r.submit(0.0, features=3)]
+        await r.running()
+        # Request 1 (shape 5) heads the queue and takes request 3 with it; 2 and 4 (shape 3) run after.
+        tasks += [r.submit(float(i), features=f) for i, f in enumerate((5, 3, 5, 3), start=1)]
+        for i, task in enumerate(tasks):
+            task.add_done_callback(lambda _, i=i: answered.append(i))
+        await settle()
+        r.runtime.gate.set()
+        await done(*tasks)
+    assert r.runtime.batches == [(1, 3), (2, 5), (2, 3)]
+    assert answered == expected

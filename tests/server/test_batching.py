@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -321,9 +322,13 @@ async def test_preserve_ordering_answers_in_request_order(preserve: bool, expect
         # Request 1 (shape 5) heads the queue and takes request 3 with it; 2 and 4 (shape 3) run after.
         tasks += [r.submit(float(i), features=f) for i, f in enumerate((5, 3, 5, 3), start=1)]
         for i, task in enumerate(tasks):
-            task.add_done_callback(lambda _, i=i: answered.append(i))
+            task.add_done_callback(functools.partial(_note, answered, i))
         await settle()
         r.runtime.gate.set()
         await done(*tasks)
     assert r.runtime.batches == [(1, 3), (2, 5), (2, 3)]
     assert answered == expected
+
+
+def _note(answered: list[int], index: int, _: object) -> None:
+    answered.append(index)

@@ -44,15 +44,16 @@ _PYTHON_SERIES_MAX = 48
 def _load_lgamma() -> Callable[[float], float]:
     # NOTE: CPython's math.lgamma is its own Lanczos code and differs from glibc's in the last bits;
     # LoadGen calls std::lgamma, i.e. the C library's, so use that one where it can be found.
-    name = ctypes.util.find_library("m")
-    try:
-        libm = ctypes.CDLL(name)
-        fn = libm.lgamma
-    except (OSError, AttributeError, TypeError):
-        return math.lgamma
-    fn.restype = ctypes.c_double
-    fn.argtypes = [ctypes.c_double]
-    return fn  # type: ignore[no-any-return]
+    for candidate in ("libm.so.6", None, "find"):
+        try:
+            name = ctypes.util.find_library("m") if candidate == "find" else candidate
+            fn = ctypes.CDLL(name).lgamma
+        except (OSError, AttributeError, TypeError):
+            continue
+        fn.restype = ctypes.c_double
+        fn.argtypes = [ctypes.c_double]
+        return fn  # type: ignore[no-any-return]
+    return math.lgamma
 
 
 _lgamma = _load_lgamma()

@@ -666,8 +666,8 @@ def result_json(
             "official": {"key": key, "value": value, "unit": unit},
             "queries_issued": summary.queries_issued,
             "sample_count": summary.sample_count,
-            "sample_latency_ns": _jsonable(summary.sample_latency),
-            "query_latency_ns": _jsonable(summary.query_latency),
+            "sample_latency_ns": _latency_json(summary.sample_latency),
+            "query_latency_ns": _latency_json(summary.query_latency),
             "qps_with_loadgen_overhead": summary.qps_with_loadgen_overhead,
             "qps_without_loadgen_overhead": summary.qps_without_loadgen_overhead,
             "scheduled_samples_per_sec": summary.scheduled_samples_per_sec,
@@ -694,6 +694,20 @@ def result_json(
             c.name: {"description": c.description, **_stats(c.stats)} for c in summary.breakdown
         }
     return out
+
+
+def _latency_json(stats: LatencyStats | None) -> dict[str, object] | None:
+    if stats is None:
+        return None
+    return {
+        "count": stats.count,
+        "min": stats.min_ns,
+        "max": stats.max_ns,
+        "mean": stats.mean_ns,
+        "target_percentile": stats.target_percentile,
+        "at_target_percentile": stats.target_ns,
+        "percentiles": {_fixed(p * 100): v for p, v in stats.percentiles_ns},
+    }
 
 
 def _stats(stats: object) -> dict[str, object]:

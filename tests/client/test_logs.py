@@ -245,6 +245,20 @@ def test_write_logs_writes_every_file(tmp_path: Path) -> None:
     assert doc["latency_breakdown_ns"]["server_compute"]["mean_ns"] == 200
     assert doc["issue_delay_ns"]["p99_ns"] == 0
     assert doc["metrics"]["official"]["key"] == "early_stopping_latency_ss"
+    lat = doc["metrics"]["sample_latency_ns"]
+    assert (
+        lat["count"] == 199
+        and lat["min"] == 1_000_001
+        and set(lat["percentiles"])
+        == {
+            "50.00",
+            "90.00",
+            "95.00",
+            "97.00",
+            "99.00",
+            "99.90",
+        }
+    )
     assert doc["notice"] == NOT_OFFICIAL_NOTICE
     assert "1 ERROR encountered" in files.summary.read_text()
 

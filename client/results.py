@@ -3,8 +3,8 @@
 `RunResult` holds plain values and knows nothing about scenarios or settings, like LoadGen's
 `PerformanceResult`; `edgeperf.client.summary` turns it into metrics. A `RunRecorder` builds one
 incrementally: the issue loop and the SUT call its `record_*` methods, which are O(1), take absolute
-`time.perf_counter_ns()` timestamps and write into pre-sized compact arrays (no per-sample objects,
-except the response bytes kept for the accuracy log). `finish()` converts every timestamp to
+`time.perf_counter_ns()` timestamps and store them in pre-sized slots (no per-sample objects, except
+the response bytes kept for the accuracy log). `finish()` converts every timestamp to
 nanoseconds relative to the test start.
 
 Sample status codes index `RunResult.status_table`: 0 is ``("OK", "")``, 1 is ``("INCOMPLETE", ...)``
@@ -185,8 +185,8 @@ def _count_by(
 class RunRecorder:
     """Builds a `RunResult` while the run is in progress.
 
-    Pre-sized from the schedule; every ``record_*`` method is O(1) (the ``*_range`` variants do one
-    numpy slice assignment). Timestamps passed in are absolute ``time.perf_counter_ns()`` values;
+    Pre-sized from the schedule; every ``record_*`` method is O(1) per sample (the batch variants
+    `record_samples_complete` and `record_errors` do one slice assignment per field). Timestamps passed in are absolute ``time.perf_counter_ns()`` values;
     ``finish`` makes them relative to ``start_ns``. Queries must be issued in index order (as every
     LoadGen scenario does); queries never issued are left out of the result.
 

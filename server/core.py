@@ -222,6 +222,8 @@ class InferenceCore:
             RuntimeFailed.
         """
         if not self.ready:
+            if self._state is CoreState.UNOPENED:
+                raise ShuttingDown("the inference core is not open yet")
             raise ShuttingDown("GRPC server is shutting down and has stopped accepting new requests.")
         start = self._clock.now_ns()
         model = self.model(request.model_name, request.model_version)

@@ -73,9 +73,12 @@ class InstancePool:
             async with asyncio.TaskGroup() as tg:
                 for instance in pool.instances:
                     tg.create_task(instance.load(factory))
-        except BaseExceptionGroup as group:
+        except BaseException as exc:
+            # NOTE: also on cancellation, so no instance thread outlives a failed load.
             await pool.close()
-            raise group.exceptions[0] from None
+            if isinstance(exc, BaseExceptionGroup):
+                raise exc.exceptions[0] from None
+            raise
         return pool
 
     async def close(self) -> None:

@@ -238,7 +238,8 @@ _FRACTIONS = (
 class EffectiveSettings:
     """The settings one run uses: LoadGen's `TestSettingsInternal` (§2.2), computed once.
 
-    Build it with `from_requested`. Fields named as LoadGen's `effective_*` detail-log keys.
+    Build it with `from_requested`. Fields are named as LoadGen's `effective_*` detail-log keys; a
+    field without its own docstring carries the requested value unchanged (see `TestSettings`).
     """
 
     requested: TestSettings

@@ -127,7 +127,8 @@ class CompletionTracker:
         recorder: where samples are recorded.
         query_sizes: samples per query, uniform (int) or one per query, in the recorder's query order.
         n_queries: number of queries when `query_sizes` is an int.
-        keep_data: pass response bytes to the recorder (accuracy log).
+        keep_data: pass response bytes to the recorder (accuracy log): for every sample (True), for
+            none (False), or per sample slot (a boolean mask).
         abort_after_errors: consecutive failed samples after which `should_abort` turns true; None: never.
         stall_timeout_s: how long `wait_query_done` waits before it gives up and sets `stalled`
             (a SUT that never answers must not hang SingleStream or MultiStream).
@@ -139,7 +140,7 @@ class CompletionTracker:
         *,
         query_sizes: int | Sequence[int],
         n_queries: int | None = None,
-        keep_data: bool = False,
+        keep_data: bool | npt.NDArray[np.bool_] | None = False,
         abort_after_errors: int | None = None,
         stall_timeout_s: float = 60.0,
     ) -> None:
@@ -160,7 +161,12 @@ class CompletionTracker:
         self._remaining = [0] * total
         self._scheduled = [0] * total
         self._done = bytearray(n_samples)
-        self._keep_data = keep_data
+        self._keep_all = keep_data is True
+        self._keep_mask: list[bool] | None = (
+            None
+            if isinstance(keep_data, bool) or keep_data is None
+            else np.asarray(keep_data, dtype=bool).tolist()
+        )
         self._abort_after = abort_after_errors
         self._waiter: tuple[int, asyncio.Future[None]] | None = None
         self._all_done: asyncio.Future[None] | None = None
@@ -230,7 +236,7 @@ class CompletionTracker:
                     completed_ns,
                     response.queue_ns,
                     response.compute_ns,
-                    response.data if self._keep_data else None,
+                    response.data if self._keep_all or (self._keep_mask and self._keep_mask[slot]) else None,
                 )
                 self.consecutive_errors = 0
                 self.window_latency_sum_ns += completed_ns - self._scheduled[query]

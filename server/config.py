@@ -49,6 +49,7 @@ from edgeperf.server.types import DATATYPES
 __all__ = [
     "DynamicBatchingConfig",
     "ModelConfig",
+    "ModelConfigError",
     "OrtOptions",
     "TensorConfig",
     "VersionPolicy",

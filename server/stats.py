@@ -13,6 +13,7 @@ The core calls it on the event loop thread, after every request (`on_request_don
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ __all__ = [
     "StatsRecorder",
     "wall_clock_ms",
 ]
+
+
+_log = logging.getLogger(__name__)
 
 
 def wall_clock_ms() -> int:
@@ -149,7 +153,10 @@ class StatsRecorder:
         self._inference_count += batch_size
         self._last_inference_ms = self.wall_ms()
         if self.observer is not None:
-            self.observer.on_batch(self.name, self.version, batch_size)
+            try:
+                self.observer.on_batch(self.name, self.version, batch_size)
+            except Exception:  # NOTE: metrics must never fail an inference.
+                _log.exception("statistics observer failed in on_batch")
 
     def record_success(
         self,
@@ -166,34 +173,39 @@ class StatsRecorder:
         self._compute_input = self._compute_input.plus(compute_input_ns)
         self._compute_infer = self._compute_infer.plus(compute_infer_ns)
         self._compute_output = self._compute_output.plus(compute_output_ns)
-        if self.observer is not None:
-            self.observer.on_request_done(
-                self.name,
-                self.version,
-                success=True,
-                reason="",
-                queue_ns=queue_ns,
-                compute_input_ns=compute_input_ns,
-                compute_infer_ns=compute_infer_ns,
-                compute_output_ns=compute_output_ns,
-                request_ns=request_ns,
-            )
+        self._observe(True, "", queue_ns, compute_input_ns, compute_infer_ns, compute_output_ns, request_ns)
 
     def record_failure(self, *, request_ns: int, reason: str, queue_ns: int = 0) -> None:
         """A request failed (rejected, timed out, runtime error, cancelled)."""
         self._fail = self._fail.plus(request_ns)
-        if self.observer is not None:
+        self._observe(False, reason, queue_ns, 0, 0, 0, request_ns)
+
+    def _observe(
+        self,
+        success: bool,
+        reason: str,
+        queue_ns: int,
+        input_ns: int,
+        infer_ns: int,
+        output_ns: int,
+        request_ns: int,
+    ) -> None:
+        if self.observer is None:
+            return
+        try:
             self.observer.on_request_done(
                 self.name,
                 self.version,
-                success=False,
+                success=success,
                 reason=reason,
                 queue_ns=queue_ns,
-                compute_input_ns=0,
-                compute_infer_ns=0,
-                compute_output_ns=0,
+                compute_input_ns=input_ns,
+                compute_infer_ns=infer_ns,
+                compute_output_ns=output_ns,
                 request_ns=request_ns,
             )
+        except Exception:  # NOTE: metrics must never fail an inference.
+            _log.exception("statistics observer failed in on_request_done")
 
     def snapshot(self) -> ModelStatistics:
         """An immutable copy of the current values."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from edgeperf.server.stats import BatchStatistics, Duration, StatsRecorder, wall_clock_ms
 
 
@@ -80,3 +82,27 @@ def test_snapshots_are_independent_of_later_updates() -> None:
 def test_wall_clock_is_milliseconds_since_the_epoch() -> None:
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     assert abs(wall_clock_ms() - now_ms) < 5_000
+
+
+class Broken:
+    def on_request_done(self, model: str, version: str, **kw: object) -> None:
+        raise KeyError("label")
+
+    def on_batch(self, model: str, version: str, batch_size: int) -> None:
+        raise KeyError("label")
+
+
+def test_a_failing_observer_is_logged_and_never_fails_the_recording(caplog: pytest.LogCaptureFixture) -> None:
+    recorder = StatsRecorder("m", "1", Broken())
+    recorder.record_execution(1, 1, 1, 1)
+    recorder.record_success(
+        request_ns=5, queue_ns=1, compute_input_ns=1, compute_infer_ns=1, compute_output_ns=1
+    )
+    recorder.record_failure(request_ns=5, reason="OTHER")
+    snap = recorder.snapshot()
+    assert (snap.execution_count, snap.inference_stats.success.count, snap.inference_stats.fail.count) == (
+        1,
+        1,
+        1,
+    )
+    assert caplog.text.count("statistics observer failed") == 3

@@ -90,6 +90,16 @@ class InferenceCore:
         observer: StatsObserver | None = None,
         clock: Clock | None = None,
     ) -> None:
+        """Prepare; nothing is loaded before `async with` / `__aenter__`.
+
+        Args:
+            model_repository: folder in Triton's layout (server/repository.py).
+            warmup: run every ONNX model once per instance at each warm-up batch size before serving
+                (validation.warmup_batch_sizes); pipelines get their own optional `warmup()` instead.
+            observer: receives every request and execution (server/stats.py `StatsObserver`), e.g. the
+                Prometheus exporter.
+            clock: monotonic time for queue delays, timeouts and durations; tests inject a fake one.
+        """
         self._repository = Path(model_repository)
         self._warmup = warmup
         self._observer = observer

@@ -105,6 +105,32 @@ class GraphBuilder:
         return self.rng.standard_normal(shape, dtype=np.float32) * std
 
     # -- layers ---------------------------------------------------------------------------------------
+    def conv_params(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        *,
+        group: int = 1,
+        gain: float = 2.0,
+        bias: npt.NDArray[np.float32] | None = None,
+    ) -> tuple[str, str]:
+        """Weight and bias initializers of a conv, for layers applied to several inputs (shared heads)."""
+        fan_in = (c_in // group) * kernel * kernel
+        w = self.const(self.he_weight((c_out, c_in // group, kernel, kernel), fan_in, gain), "w")
+        b = self.const(np.zeros(c_out, np.float32) if bias is None else bias.astype(np.float32), "b")
+        return w, b
+
+    def conv_apply(
+        self, x: str, params: tuple[str, str], kernel: int, *, stride: int = 1, group: int = 1, out: str | None = None
+    ) -> str:
+        """Conv with existing parameters; same padding for odd kernels."""
+        pad = kernel // 2
+        return self.op(
+            "Conv", x, *params, out=out, kernel_shape=[kernel, kernel], strides=[stride, stride],
+            pads=[pad, pad, pad, pad], group=group,
+        )  # fmt: skip
+
     def conv(
         self,
         x: str,
@@ -115,23 +141,12 @@ class GraphBuilder:
         stride: int = 1,
         group: int = 1,
         gain: float = 2.0,
-        bias_std: float = 0.0,
         bias: npt.NDArray[np.float32] | None = None,
         out: str | None = None,
     ) -> str:
         """Conv (same padding for odd kernels) with its batch norm folded into the bias."""
-        fan_in = (c_in // group) * kernel * kernel
-        w = self.const(self.he_weight((c_out, c_in // group, kernel, kernel), fan_in, gain), "w")
-        if bias is None:
-            bias = (self.rng.standard_normal(c_out, dtype=np.float32) * np.float32(bias_std)).astype(
-                np.float32
-            )
-        b = self.const(bias.astype(np.float32), "b")
-        pad = kernel // 2
-        return self.op(
-            "Conv", x, w, b, out=out, kernel_shape=[kernel, kernel], strides=[stride, stride],
-            pads=[pad, pad, pad, pad], group=group,
-        )  # fmt: skip
+        params = self.conv_params(c_in, c_out, kernel, group=group, gain=gain, bias=bias)
+        return self.conv_apply(x, params, kernel, stride=stride, group=group, out=out)
 
     def conv_relu(self, x: str, c_in: int, c_out: int, kernel: int, **kw: Any) -> str:
         return self.relu(self.conv(x, c_in, c_out, kernel, **kw))

@@ -27,6 +27,12 @@ Execution providers are tried in the order written (accelerators: gpu ones, then
 tensorrt, cuda, rocm, openvino, dnnl, coreml, qnn, xnnpack or full ORT provider names); CPU is always last.
 A provider that this ONNX Runtime build lacks is dropped with a logged warning (runtime/onnx.py).
 
+Differences from Triton, on purpose: the instance count is the sum of `instance_group` counts, each
+defaulting to 1 (Triton's onnxruntime backend makes 2 for a KIND_CPU group without a count); priority
+levels, sequence batching, ensembles, warm-up files and decoupled models are rejected rather than ignored
+(so request `priority` has no effect); config auto-complete does not exist, so inputs and outputs are
+required.
+
 config.yaml holds the same fields as a mapping; `parameters` may map names straight to strings, and
 `data_type` may be written as TYPE_FP32 or FP32.
 

@@ -2,7 +2,8 @@
 
 Each free instance forms its own next batch, so in-flight batches never exceed the instance count:
 
-* requests are taken in arrival order; only requests whose non-batch shapes, dtypes and input names
+* requests are taken by priority level (1 first, when `priority_levels` > 1), then in arrival order;
+  only requests whose non-batch shapes, dtypes and input names
   match the oldest one join its batch (the others wait their turn);
 * if `max_batch_size` samples are there (or the next request would overflow it), or a preferred batch
   size can be formed (the largest one wins), the batch goes at once;
@@ -154,7 +155,9 @@ class DynamicBatcher:
         self._all_outputs = tuple(t.name for t in config.outputs)
         self._ordered = db.preserve_ordering if db else False
         self._in_order: deque[_Pending] = deque()
-        self._queue: deque[_Pending] = deque()
+        self._levels = db.priority_levels if db and db.priority_levels > 1 else 1
+        self._default_level = db.default_priority_level if self._levels > 1 and db else 1
+        self._queues: list[deque[_Pending]] = [deque() for _ in range(self._levels)]
         self._live = 0
         self._closing = False
         self._wakeup: asyncio.Future[None] | None = None
@@ -177,11 +180,12 @@ class DynamicBatcher:
         """Stop accepting; run what is queued (or fail it with ShuttingDown) and wait for the workers."""
         self._closing = True
         if reject_queued:
-            for p in self._queue:
-                if p.state == "queued":
-                    self._finish(p, ShuttingDown("server shut down before the request ran"))
-                self._retire(p)
-            self._queue.clear()
+            for queue in self._queues:
+                for p in queue:
+                    if p.state == "queued":
+                        self._finish(p, ShuttingDown("server shut down before the request ran"))
+                    self._retire(p)
+                queue.clear()
         self._notify()
         await asyncio.gather(*self._tasks)
 
@@ -200,6 +204,7 @@ class DynamicBatcher:
         outputs: tuple[str, ...] = (),
         timeout_us: int | None = None,
         deadline_ns: int | None = None,
+        priority: int = 0,
     ) -> BatchResult:
         """Queue one validated request and wait for its share of a batch.
 
@@ -209,6 +214,8 @@ class DynamicBatcher:
             outputs: outputs to return; () is all.
             timeout_us: the request's `timeout` parameter (see `timeout_us`).
             deadline_ns: absolute monotonic time after which the request is dropped unrun.
+            priority: Triton's request priority: 1 is the highest level; 0 or a value above
+                `priority_levels` means the default level.
 
         Raises:
             ShuttingDown, Overloaded, QueueTimeout, DeadlineExceeded, RuntimeFailed.
@@ -232,7 +239,8 @@ class DynamicBatcher:
             deadline_ns=deadline_ns,
             future=asyncio.get_running_loop().create_future(),
         )
-        self._queue.append(pending)
+        level = priority if 1 <= priority <= self._levels else self._default_level
+        self._queues[level - 1].append(pending)
         if self._ordered:
             self._in_order.append(pending)
         self._live += 1
@@ -297,33 +305,33 @@ class DynamicBatcher:
 
     def _plan(self, now: int) -> tuple[list[_Pending], int | None]:
         """The batch to run now, or ([], when to look again)."""
-        queue = self._queue
-        while queue and queue[0].state != "queued":
-            queue.popleft()
         chosen: list[_Pending] = []
         total = 0
         sums: list[int] = []
         full = False
-        scanned = 0
+        scanned = [0] * len(self._queues)
         head: _Pending | None = None
-        for p in queue:
-            scanned += 1
-            if p.state != "queued":
-                continue
-            if self._expire(p, now):
-                continue
-            if head is None:
-                head = p
-            elif p.key != head.key:
-                continue
-            if total + p.batch > self._max_batch and self._batching:
-                full = True
-                break
-            chosen.append(p)
-            total += p.batch
-            sums.append(total)
-            if total == self._max_batch or not self._batching:
-                full = True
+        for level, queue in enumerate(self._queues):
+            while queue and queue[0].state != "queued":
+                queue.popleft()
+            for p in queue:
+                scanned[level] += 1
+                if p.state != "queued" or self._expire(p, now):
+                    continue
+                if head is None:
+                    head = p
+                elif p.key != head.key:
+                    continue
+                if total + p.batch > self._max_batch and self._batching:
+                    full = True
+                    break
+                chosen.append(p)
+                total += p.batch
+                sums.append(total)
+                if total == self._max_batch or not self._batching:
+                    full = True
+                    break
+            if full:
                 break
         if head is None:
             return [], None
@@ -339,8 +347,9 @@ class DynamicBatcher:
             self._retire(p)
             p.state = "taken"
         # Drop what was scanned and taken or dead; keep the rest in arrival order.
-        prefix = [queue.popleft() for _ in range(scanned)]
-        queue.extendleft(reversed([p for p in prefix if p.state == "queued"]))
+        for queue, count in zip(self._queues, scanned, strict=True):
+            prefix = [queue.popleft() for _ in range(count)]
+            queue.extendleft(reversed([p for p in prefix if p.state == "queued"]))
         return batch, None
 
     def _expire(self, p: _Pending, now: int) -> bool:

@@ -28,10 +28,9 @@ tensorrt, cuda, rocm, openvino, dnnl, coreml, qnn, xnnpack or full ORT provider 
 A provider that this ONNX Runtime build lacks is dropped with a logged warning (runtime/onnx.py).
 
 Differences from Triton, on purpose: the instance count is the sum of `instance_group` counts, each
-defaulting to 1 (Triton's onnxruntime backend makes 2 for a KIND_CPU group without a count); priority
-levels, sequence batching, ensembles, warm-up files and decoupled models are rejected rather than ignored
-(so request `priority` has no effect); config auto-complete does not exist, so inputs and outputs are
-required.
+defaulting to 1 (Triton's onnxruntime backend makes 2 for a KIND_CPU group without a count); per-level
+queue policies, sequence batching, ensembles, warm-up files and decoupled models are rejected rather
+than ignored; config auto-complete does not exist, so inputs and outputs are required.
 
 config.yaml holds the same fields as a mapping; `parameters` may map names straight to strings, and
 `data_type` may be written as TYPE_FP32 or FP32.
@@ -113,6 +112,10 @@ class DynamicBatchingConfig:
     allow_timeout_override: bool = False
     """Whether a request's `timeout` parameter may lower default_timeout_us (or set one)."""
     preserve_ordering: bool = False
+    priority_levels: int = 0
+    """0 or 1: one queue. N > 1: level 1 is served first, then 2, ...; FIFO within a level."""
+    default_priority_level: int = 0
+    """Level of requests whose `priority` is 0 or above priority_levels (required when levels > 1)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -330,8 +333,14 @@ def _dynamic_batching(doc: dict[str, Any], max_batch_size: int, ctx: Ctx) -> Dyn
                 "dynamic_batching.preferred_batch_size",
                 f"{size} must be between 1 and max_batch_size ({max_batch_size})",
             )
-    if db.get("priority_levels", 0) > 1 or db.get("default_priority_level", 0) > 1:
-        ctx.fail("dynamic_batching.priority_levels", "priority levels are not supported")
+    levels = db.get("priority_levels", 0)
+    default_level = db.get("default_priority_level", 0)
+    if levels > 1 and not 1 <= default_level <= levels:
+        ctx.fail(
+            "dynamic_batching.default_priority_level", f"must be between 1 and priority_levels ({levels})"
+        )
+    if levels <= 1 and default_level > 1:
+        ctx.fail("dynamic_batching.default_priority_level", "needs priority_levels >= this level")
     policy = db.get("default_queue_policy", {})
     if policy.get("timeout_action", "REJECT") != "REJECT":
         ctx.fail("dynamic_batching.default_queue_policy.timeout_action", "only REJECT is supported")
@@ -342,6 +351,8 @@ def _dynamic_batching(doc: dict[str, Any], max_batch_size: int, ctx: Ctx) -> Dyn
         default_timeout_us=policy.get("default_timeout_microseconds", 0) or None,
         allow_timeout_override=policy.get("allow_timeout_override", False),
         preserve_ordering=db.get("preserve_ordering", False),
+        priority_levels=levels if levels > 1 else 0,
+        default_priority_level=default_level if levels > 1 else 0,
     )
 
 

@@ -247,6 +247,7 @@ class InferenceCore:
                 outputs=outputs,
                 timeout_us=request.timeout_us,
                 deadline_ns=request.deadline_ns,
+                priority=request.priority,
             )
         except EdgeperfServerError as exc:
             model.stats.record_failure(request_ns=self._clock.now_ns() - start, reason=exc.reason)

@@ -100,6 +100,7 @@ class GatedRuntime:
         self.gate = threading.Event()
         self.gate.set()
         self.batches: list[tuple[int, ...]] = []
+        self.first_values: list[float] = []
         self.started = threading.Event()
         self.fail_on = fail_on
         self.closed = False
@@ -111,6 +112,7 @@ class GatedRuntime:
         self.gate.wait(10)
         x = inputs["INPUT0"]
         self.batches.append(tuple(x.shape))
+        self.first_values.append(float(x.flat[0]))
         if self.fail_on is not None and bool(np.any(x == self.fail_on)):
             raise ValueError(f"poisoned input {self.fail_on}")
         return {"OUTPUT0": x * 2 + 1}

@@ -332,3 +332,18 @@ async def test_preserve_ordering_answers_in_request_order(preserve: bool, expect
 
 def _note(answered: list[int], index: int, _: object) -> None:
     answered.append(index)
+
+
+async def test_higher_priority_levels_run_first_fifo_within_a_level() -> None:
+    dynamic = "dynamic_batching { priority_levels: 3 default_priority_level: 2 }"
+    async with rig(max_batch_size=1, dynamic=dynamic) as r:
+        r.runtime.gate.clear()
+        tasks = [r.submit(0.0)]
+        await r.running()
+        # values encode the expected run order: priority 1 first, then default (2), then 3
+        for value, priority in ((5.0, 3), (2.0, 0), (3.0, 2), (1.0, 1), (4.0, 9)):
+            tasks.append(r.submit(value, priority=priority))
+        await settle()
+        r.runtime.gate.set()
+        await done(*tasks)
+    assert r.runtime.first_values == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]

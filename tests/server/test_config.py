@@ -156,6 +156,14 @@ def test_execution_providers_parameter_keeps_order_and_ends_with_cpu() -> None:
     assert config.ort.execution_providers == ("OpenVINOExecutionProvider", "CPUExecutionProvider")
 
 
+def test_priority_levels() -> None:
+    config = parse(
+        "max_batch_size: 8\n" + IO + "\ndynamic_batching { priority_levels: 2 default_priority_level: 2 }"
+    )
+    assert config.dynamic_batching is not None
+    assert (config.dynamic_batching.priority_levels, config.dynamic_batching.default_priority_level) == (2, 2)
+
+
 def test_pipeline_platform_needs_its_factory() -> None:
     config = parse(
         """platform: "edgeperf_pipeline"
@@ -216,6 +224,21 @@ BAD: list[tuple[str, str, str]] = [
         "only REJECT",
     ),
     (IO + "\nsequence_batching { }", "sequence_batching", "does not support"),
+    (
+        "max_batch_size: 8\n" + IO + "\ndynamic_batching { priority_levels: 3 default_priority_level: 4 }",
+        "dynamic_batching.default_priority_level",
+        "must be between 1 and priority_levels (3)",
+    ),
+    (
+        "max_batch_size: 8\n" + IO + "\ndynamic_batching { priority_levels: 3 }",
+        "dynamic_batching.default_priority_level",
+        "must be between 1 and priority_levels (3)",
+    ),
+    (
+        "max_batch_size: 8\n" + IO + "\ndynamic_batching { priority_queue_policy { } }",
+        "dynamic_batching.priority_queue_policy",
+        "does not support",
+    ),
     (IO + "\ninstance_group [ { count: 0 } ]", "instance_group[0].count", "must be >= 1"),
     (IO + "\noptimization { graph { level: 3 } }", "optimization.graph.level", "expected -1, 0, 1 or 2"),
     (

@@ -412,7 +412,8 @@ def preset_path(rules: Rules | str) -> Path:
     """The rule preset shipped with edgeperf: `mlperf-v2.1.conf` or `mlperf-current.conf`."""
     rules = Rules(rules)
     name = "mlperf-v2.1.conf" if rules is Rules.V2_1 else "mlperf-current.conf"
-    return Path(str(importlib.resources.files("edgeperf.client").joinpath("conf", name)))
+    # NOTE: the folder is not called "conf": mypy would resolve edgeperf.client.conf to it.
+    return Path(str(importlib.resources.files("edgeperf.client").joinpath("presets", name)))
 
 
 def _read(path: Path) -> str:

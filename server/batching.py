@@ -15,7 +15,7 @@ Each free instance forms its own next batch, so in-flight batches never exceed t
 * a runtime failure fails only that batch's requests (RuntimeFailed with the runtime's message).
 
 Models without dynamic batching (or with max_batch_size 0) run each request alone, in arrival order.
-Time comes from an injectable `Clock` (monotonic nanoseconds), so tests can drive it.
+Time comes from an injectable `Clock` (server/clock.py, monotonic nanoseconds), so tests can drive it.
 """
 
 from __future__ import annotations
@@ -24,73 +24,27 @@ import asyncio
 import functools
 import itertools
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.server.clock import Clock, MonotonicClock
 from edgeperf.server.config import ModelConfig
 from edgeperf.server.errors import DeadlineExceeded, Overloaded, QueueTimeout, RuntimeFailed, ShuttingDown
 from edgeperf.server.instances import Instance, InstancePool
 from edgeperf.server.runtime.base import Runtime
 from edgeperf.server.stats import StatsRecorder
 
-__all__ = ["BatchResult", "Clock", "DynamicBatcher", "MonotonicClock"]
+__all__ = ["BatchResult", "DynamicBatcher"]
 
 Arrays = Mapping[str, npt.NDArray[Any]]
 _log = logging.getLogger(__name__)
-
-
-class Clock(Protocol):
-    """Monotonic time for the batcher's delays and timeouts."""
-
-    def now_ns(self) -> int:
-        """The current monotonic time in nanoseconds."""
-        ...
-
-    async def wait(
-        self, future: asyncio.Future[Any], deadline_ns: int | None, *, thread: Executor | None = None
-    ) -> bool:
-        """Wait until `future` is done (True) or `deadline_ns` passes (False); never cancels `future`.
-
-        `thread`, when given, is an idle executor the wait may block in for sub-millisecond precision
-        (event-loop timers round up to whole milliseconds).
-        """
-        ...
-
-
-class MonotonicClock:
-    """`time.monotonic_ns()` and asyncio timers."""
-
-    def now_ns(self) -> int:
-        return time.monotonic_ns()
-
-    async def wait(
-        self, future: asyncio.Future[Any], deadline_ns: int | None, *, thread: Executor | None = None
-    ) -> bool:
-        if future.done():
-            return True
-        if deadline_ns is None:
-            await asyncio.wait([future])
-            return True
-        timeout_s = (deadline_ns - time.monotonic_ns()) / 1e9
-        if timeout_s <= 0:
-            return False
-        if thread is not None:
-            # NOTE: epoll and libuv timers have millisecond resolution, which would turn a 100 us queue
-            # delay into 1 ms; a threading.Event wait in the idle instance thread is precise to ~50 us.
-            flag = threading.Event()
-            future.add_done_callback(lambda _: flag.set())
-            await asyncio.get_running_loop().run_in_executor(thread, flag.wait, timeout_s)
-            return future.done()
-        await asyncio.wait([future], timeout=timeout_s)
-        return future.done()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

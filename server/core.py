@@ -12,7 +12,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from edgeperf.server.batching import Clock, DynamicBatcher, MonotonicClock
+from edgeperf.server.batching import DynamicBatcher
+from edgeperf.server.clock import Clock, MonotonicClock
 from edgeperf.server.config import ModelConfig
 from edgeperf.server.errors import (
     EdgeperfServerError,

@@ -52,7 +52,7 @@ def write_reshape_model(repo: Path, name: str = "fragile", max_batch_size: int =
 
 
 class FakeClock:
-    """A `batching.Clock` whose time moves only when the test calls `advance`."""
+    """A `clock.Clock` whose time moves only when the test calls `advance`."""
 
     def __init__(self) -> None:
         self.now = 1_000_000_000

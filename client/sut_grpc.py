@@ -31,6 +31,8 @@ from edgeperf.protos import grpc_service_pb2 as pb
 __all__ = ["GrpcSut", "GrpcSutConfig", "SutState", "TlsFiles"]
 
 _SERVICE = "/inference.GRPCInferenceService/"
+_FAIL_FAST_AFTER = 16
+"""Unary requests answered UNAVAILABLE in a row after which the rest of a query is failed unsent."""
 _COMPUTE_PARAMS = ("edgeperf_compute_input_ns", "edgeperf_compute_infer_ns", "edgeperf_compute_output_ns")
 _TYPED_CONTENTS: dict[str, tuple[str, str]] = {
     "BOOL": ("bool_contents", "bool"),
@@ -117,6 +119,8 @@ class GrpcSut:
         self._qsl: SerializedQsl | None = None
         self._max_batch = 0
         self._watchdog: asyncio.Task[None] | None = None
+        self._unavailable_in_a_row = 0
+        self._last_unavailable = ""
 
     @property
     def name(self) -> str:
@@ -295,6 +299,16 @@ class GrpcSut:
         assert self._qsl is not None, "use_qsl() before issue_query()"
         encoder = self._qsl.encoder
         for group, encoded in self._chunks(samples):
+            if self._unavailable_in_a_row >= _FAIL_FAST_AFTER:
+                # NOTE: the server is gone; the rest of a large (Offline) query fails now, not request by request.
+                self._complete_failed(
+                    group,
+                    time.perf_counter_ns(),
+                    complete,
+                    "UNAVAILABLE",
+                    "not sent: " + self._last_unavailable,
+                )
+                continue
             request = encoder.batch_request(encoded)
             if self._window is not None:
                 await self._window.acquire()
@@ -316,7 +330,11 @@ class GrpcSut:
         try:
             raw = await self._infer[channel](request, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as exc:
-            self._complete_failed(samples, sent_ns, complete, exc.code().name, exc.details() or "")
+            status = exc.code().name
+            if status == "UNAVAILABLE":
+                self._unavailable_in_a_row += 1
+                self._last_unavailable = exc.details() or "UNAVAILABLE"
+            self._complete_failed(samples, sent_ns, complete, status, exc.details() or "")
             return
         except asyncio.CancelledError:
             self._complete_failed(samples, sent_ns, complete, "CANCELLED", "the request was cancelled")
@@ -328,6 +346,7 @@ class GrpcSut:
             if self._window is not None:
                 self._window.release()
         completed_ns = time.perf_counter_ns()
+        self._unavailable_in_a_row = 0
         complete(self._decode(pb.ModelInferResponse.FromString(raw), samples, sent_ns), completed_ns)
 
     async def _send_stream(

@@ -1,0 +1,291 @@
+"""`edgeperf`: the load generator's command line (`run`, and `suite` when edgeperf.client.suite exists).
+
+Signal handlers are installed here and nowhere else: the first Ctrl-C (or SIGTERM) stops the run
+cleanly, the samples in flight are drained and complete logs are written, marked INVALID; a second
+Ctrl-C abandons the run.
+
+Exit status: 0 VALID, 3 INVALID (the run finished but does not pass), 130 interrupted, 1 an error
+before or during the run (unreachable server, bad conf file), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from edgeperf.client.errors import EdgeperfClientError
+from edgeperf.client.run import RunOptions, run_benchmark
+from edgeperf.client.settings import Scenario, TestMode
+
+__all__ = ["build_parser", "main"]
+
+EXIT_VALID = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INVALID = 3
+EXIT_INTERRUPTED = 130
+
+_SCENARIOS = {s.value.lower(): s for s in Scenario}
+_MODES = {m.value.lower(): m for m in TestMode}
+
+
+def _scenario(text: str) -> Scenario:
+    try:
+        return _SCENARIOS[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario {text!r}; choose from {', '.join(s.value for s in Scenario)}"
+        ) from None
+
+
+def _mode(text: str) -> TestMode:
+    try:
+        return _MODES[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(
+            f"unknown mode {text!r}; choose from {', '.join(m.value for m in TestMode)}"
+        ) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _address(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return text
+
+
+def _add_run(subparsers: Any) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="run one MLPerf scenario against a KServe v2 gRPC server",
+        description=(
+            "Run one MLPerf LoadGen scenario against a KServe v2 / Triton gRPC server and write "
+            "mlperf_log_summary.txt, mlperf_log_detail.txt, mlperf_log_accuracy.json and result.json "
+            "under --out. Results from edgeperf are not official MLPerf results."
+        ),
+    )
+    target = run.add_argument_group("what to test")
+    target.add_argument("--server", required=True, type=_address, metavar="HOST:PORT", help="the gRPC server")
+    target.add_argument(
+        "--model", help="model name on the server (default: the --benchmark name; required without it)"
+    )
+    target.add_argument(
+        "--scenario",
+        required=True,
+        type=_scenario,
+        metavar="SCENARIO",
+        help="SingleStream, MultiStream, Server or Offline",
+    )
+    target.add_argument(
+        "--mode",
+        type=_mode,
+        metavar="MODE",
+        help="PerformanceOnly (default), AccuracyOnly, SubmissionRun (accuracy then performance) or "
+        "FindPeakPerformance (Server: search the highest passing target QPS)",
+    )
+    target.add_argument(
+        "--benchmark",
+        metavar="NAME",
+        help="an MLPerf benchmark (resnet50, retinanet, 3d-unet, rnnt, bert, tiny): its dataset, "
+        "preprocessing, rules and accuracy metric; without it inputs are synthetic, shaped from the "
+        "server's model metadata",
+    )
+    target.add_argument(
+        "--dataset",
+        default="synthetic",
+        metavar="synthetic[:COUNT]|PATH",
+        help="generated samples (default; COUNT samples, 64 without --benchmark) or the dataset in its "
+        "published format (with --benchmark)",
+    )
+    target.add_argument(
+        "--size",
+        choices=("full", "small"),
+        default="full",
+        help="size of the benchmark stand-in the server runs (small: the scaled-down test model)",
+    )
+    rules = run.add_argument_group("settings")
+    rules.add_argument(
+        "--rules",
+        choices=("v2.1", "current"),
+        default="v2.1",
+        help="mlperf.conf preset: v2.1 (the Edge round, default) or current (LoadGen 6.0.17)",
+    )
+    rules.add_argument(
+        "--user-conf",
+        type=Path,
+        metavar="FILE",
+        help="a user.conf in LoadGen's format, read after the preset (short runs: min_duration, "
+        "min_query_count); a line edgeperf cannot use is an error naming file and line",
+    )
+    rules.add_argument(
+        "--mlperf-model",
+        metavar="NAME",
+        help="model name for conf lookups (default: the benchmark's MLPerf name, else --model)",
+    )
+    wire = run.add_argument_group("transport")
+    wire.add_argument(
+        "--streaming",
+        action="store_true",
+        help="send over one bidirectional ModelStreamInfer stream per channel (default: unary ModelInfer)",
+    )
+    wire.add_argument(
+        "--channels", type=_positive, default=1, metavar="N", help="separate gRPC connections (default 1)"
+    )
+    wire.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="samples per request for multi-sample queries (Offline, MultiStream); capped by the "
+        "model's max batch size (default 1)",
+    )
+    wire.add_argument(
+        "--max-in-flight",
+        type=_positive,
+        default=64,
+        metavar="N",
+        help="requests in flight at once, the Offline window (default 64)",
+    )
+    wire.add_argument(
+        "--deadline-ms",
+        type=_positive,
+        default=30_000,
+        metavar="MS",
+        help="per-request deadline; a request past it is recorded as DEADLINE_EXCEEDED (default 30000)",
+    )
+    wire.add_argument(
+        "--abort-after-errors",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="end the run after N failed samples in a row, e.g. a dead server (default 100)",
+    )
+    wire.add_argument("--tls-root-cert", type=Path, metavar="PEM", help="CA certificate: connect with TLS")
+    wire.add_argument("--tls-client-cert", type=Path, metavar="PEM", help="client certificate (mutual TLS)")
+    wire.add_argument("--tls-client-key", type=Path, metavar="PEM", help="client private key (mutual TLS)")
+    output = run.add_argument_group("output")
+    output.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="where the logs go (default results/)",
+    )
+    output.add_argument("--no-progress", action="store_true", help="no live progress display")
+    run.set_defaults(handler=_run_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `edgeperf` argument parser, with the `suite` subcommand when `edgeperf.client.suite` exists."""
+    parser = argparse.ArgumentParser(
+        prog="edgeperf",
+        description="MLPerf-style load generator for inference servers over KServe v2 gRPC. "
+        "Its results are not official MLPerf results (MLPerf is a trademark of MLCommons).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_run(subparsers)
+    if importlib.util.find_spec("edgeperf.client.suite") is not None:
+        from edgeperf.client import suite
+
+        suite.register(subparsers)
+    return parser
+
+
+def _options(args: argparse.Namespace) -> RunOptions:
+    model = args.model or args.benchmark
+    if model is None:
+        raise EdgeperfClientError("--model is required without --benchmark")
+    return RunOptions(
+        server=args.server,
+        model=model,
+        scenario=args.scenario,
+        mode=args.mode,
+        out_dir=args.out,
+        rules=args.rules,
+        user_conf=args.user_conf,
+        mlperf_model=args.mlperf_model,
+        benchmark=args.benchmark,
+        benchmark_size=args.size,
+        dataset=args.dataset,
+        streaming=args.streaming,
+        channels=args.channels,
+        batch_size=args.batch_size,
+        max_in_flight=args.max_in_flight,
+        deadline_ms=args.deadline_ms,
+        abort_after_errors=args.abort_after_errors,
+        tls_root_cert=args.tls_root_cert,
+        tls_client_cert=args.tls_client_cert,
+        tls_client_key=args.tls_client_key,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        extra_log_messages=("command line: edgeperf " + " ".join(sys.argv[1:]),),
+    )
+
+
+async def _run_command(args: argparse.Namespace) -> int:
+    options = _options(args)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and main_task is not None:
+            main_task.cancel()  # NOTE: the second Ctrl-C abandons the run
+            return
+        print("\nstopping: draining the requests in flight, then writing the logs", file=sys.stderr)
+        stop.set()
+
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # NOTE: not the main thread, or Windows
+            pass
+    try:
+        outcome = await run_benchmark(options, stop=stop, announce=lambda text: print(text, flush=True))
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    print(outcome.summary_text, flush=True)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_VALID if outcome.validity == "VALID" else EXIT_INVALID
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `edgeperf` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = cast(Callable[[argparse.Namespace], Awaitable[int]], args.handler)
+    try:
+        return asyncio.run(_call(handler, args))
+    except EdgeperfClientError as exc:
+        print(f"edgeperf: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("edgeperf: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+async def _call(handler: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:
+    return await handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

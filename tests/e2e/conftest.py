@@ -1,0 +1,45 @@
+"""Fixtures for the client-server tests: the tiny model repository and a server on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgeperf.benchmarks.tiny import write_model
+from tests.e2e._server import ServerProcess, serve
+
+SHORT_CONF = """\
+# short runs that still pass LoadGen's early-stopping floors on a busy 2-core machine
+*.*.min_duration = 200
+*.SingleStream.min_query_count = 64
+*.SingleStream.target_latency = 1
+*.MultiStream.min_query_count = 662
+*.MultiStream.target_latency = 1
+*.Server.min_query_count = 470
+*.Server.target_qps = 400
+*.Server.target_latency = 2000
+*.Offline.min_query_count = 1
+*.Offline.target_qps = 20000
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("repo")
+    write_model(repo / "tiny")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_repo: Path) -> Iterator[ServerProcess]:
+    with serve(tiny_repo) as server:
+        yield server
+
+
+@pytest.fixture
+def short_conf(tmp_path: Path) -> Path:
+    path = tmp_path / "user.conf"
+    path.write_text(SHORT_CONF, encoding="utf-8")
+    return path

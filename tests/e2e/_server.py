@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 READY_TIMEOUT_S = 60.0
@@ -76,10 +76,8 @@ def serve(model_repository: Path, *extra: str) -> Iterator[ServerProcess]:
         yield ServerProcess(process, found[0])
     finally:
         if process.poll() is None:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
             process.terminate()
             try:
                 process.wait(15)

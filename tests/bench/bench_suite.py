@@ -1,0 +1,206 @@
+"""`make bench` (suite part): what each full-size stand-in costs on this machine, and what the network adds.
+
+For each benchmark of the Edge suite: build the full-size stand-in (cached under `--build-dir`), then
+measure, in-process (edgeperf's InferenceCore: batcher + runtime, no gRPC) and through the server
+(`edgeperf-server serve` as a subprocess on 127.0.0.1, unary ModelInfer over gRPC):
+
+- batch-1 latency: sequential single-sample requests, median and p90 (ms);
+- best throughput: samples/s at growing batch sizes with two requests in flight, stopping when a
+  bigger batch no longer helps by 5% or the time budget is spent.
+
+Each benchmark gets `--seconds` per path. A benchmark whose builder is missing is skipped with a line
+saying so. Run: `python -m tests.bench.bench_suite [--seconds 20] [--benchmarks bert ...]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+
+from edgeperf.benchmarks import registry
+from edgeperf.benchmarks.base import Benchmark
+from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
+from edgeperf.server.config import load_model_config
+from edgeperf.server.core import InferenceCore
+from edgeperf.server.types import InferRequest, datatype_of
+
+Infer = Callable[[dict[str, np.ndarray]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PathResult:
+    latency_p50_ms: float
+    latency_p90_ms: float
+    best_samples_per_s: float
+    best_batch: int
+
+
+def _batch(samples: Sequence[dict[str, np.ndarray]], size: int) -> dict[str, np.ndarray]:
+    return {name: np.stack([samples[i % len(samples)][name] for i in range(size)]) for name in samples[0]}
+
+
+async def _worker(infer: Infer, request: dict[str, np.ndarray], batch: int, end_s: float) -> int:
+    """Send `request` back to back until `end_s` (perf_counter seconds), at least once; samples done."""
+    count = 0
+    while time.perf_counter() < end_s or count == 0:
+        await infer(request)
+        count += batch
+    return count
+
+
+async def _measure(
+    infer: Infer, samples: Sequence[dict[str, np.ndarray]], max_batch: int, seconds: float
+) -> PathResult:
+    await infer(_batch(samples, 1))  # warm-up, not counted
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds / 3
+    while len(latencies) < 3 or (time.perf_counter() < deadline and len(latencies) < 200):
+        one = {k: v[None] for k, v in samples[len(latencies) % len(samples)].items()}
+        start = time.perf_counter_ns()
+        await infer(one)
+        latencies.append((time.perf_counter_ns() - start) / 1e6)
+    best, best_batch = 0.0, 1
+    budget_end = time.perf_counter() + 2 * seconds / 3
+    batch = 1
+    while batch <= max_batch and time.perf_counter() < budget_end:
+        request = _batch(samples, batch)
+        phase_end = time.perf_counter() + max(seconds / 6, 0.5)
+        started = time.perf_counter()
+
+        done = sum(await asyncio.gather(*(_worker(infer, request, batch, phase_end) for _ in range(2))))
+        rate = done / (time.perf_counter() - started)
+        if rate < best * 1.05:
+            if rate > best:
+                best, best_batch = rate, batch
+            break
+        best, best_batch = rate, batch
+        batch *= 2
+    return PathResult(
+        latency_p50_ms=float(np.percentile(latencies, 50)),
+        latency_p90_ms=float(np.percentile(latencies, 90)),
+        best_samples_per_s=best,
+        best_batch=best_batch,
+    )
+
+
+async def _in_process(
+    repo: Path, name: str, samples: Sequence[dict[str, np.ndarray]], max_batch: int, seconds: float
+) -> PathResult:
+    async with InferenceCore(repo) as core:
+
+        async def infer(inputs: dict[str, np.ndarray]) -> None:
+            await core.infer(InferRequest(model_name=name, inputs=inputs))
+
+        return await _measure(infer, samples, max_batch, seconds)
+
+
+def _start_server(repo: Path) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "edgeperf.server.cli", "serve", "--model-repository", str(repo)]
+    command += ["--listen", "127.0.0.1:0", "--no-metrics", "--max-message-mb", "1024", "--log-format", "json"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    for line in process.stderr:
+        try:
+            record: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("event") == "ready":
+            return process, f"127.0.0.1:{record['port']}"
+    process.wait()
+    raise RuntimeError(f"edgeperf-server exited with {process.returncode} before it was ready")
+
+
+async def _through_server(
+    address: str, name: str, samples: Sequence[dict[str, np.ndarray]], max_batch: int, seconds: float
+) -> PathResult:
+    options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+    async with grpc.aio.insecure_channel(address, options=options) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
+
+        async def infer(inputs: dict[str, np.ndarray]) -> None:
+            request = pb.ModelInferRequest(model_name=name)
+            for tensor_name, array in inputs.items():
+                tensor = request.inputs.add()
+                tensor.name, tensor.datatype = tensor_name, datatype_of(array.dtype)
+                tensor.shape.extend(array.shape)
+                request.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
+            await stub.ModelInfer(request, timeout=600)
+
+        return await _measure(infer, samples, max_batch, seconds)
+
+
+def _prepare(name: str, benchmark: Benchmark, build_dir: Path) -> Path:
+    repo = build_dir / name
+    model_dir = repo / name
+    if not (model_dir / "config.pbtxt").is_file():
+        print(f"  building the full-size {name} stand-in in {model_dir} ...", flush=True)
+        started = time.perf_counter()
+        benchmark.write_model(model_dir, size="full")
+        print(f"  built in {time.perf_counter() - started:.1f} s", flush=True)
+    return repo
+
+
+def _row(name: str, where: str, result: PathResult) -> str:
+    return (
+        f"| {name} | {where} | {result.latency_p50_ms:.2f} | {result.latency_p90_ms:.2f} "
+        f"| {result.best_samples_per_s:.2f} | {result.best_batch} |"
+    )
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    rows: list[str] = []
+    for name in args.benchmarks:
+        print(f"== {name}", flush=True)
+        try:
+            benchmark = registry.get(name)
+            repo = _prepare(name, benchmark, args.build_dir)
+            samples = [dict(benchmark.open_dataset("synthetic:4", size="full").sample(i)) for i in range(4)]
+        except (ImportError, AttributeError, NotImplementedError) as exc:
+            print(f"  skipped: the {name} builder is missing ({type(exc).__name__}: {exc})", flush=True)
+            rows.append(f"| {name} | skipped: builder missing | | | | |")
+            continue
+        max_batch = max(1, load_model_config(repo / name).max_batch_size)
+        local = await _in_process(repo, name, samples, max_batch, args.seconds)
+        rows.append(_row(name, "in-process", local))
+        print("  " + rows[-1], flush=True)
+        process, address = _start_server(repo)
+        try:
+            remote = await _through_server(address, name, samples, max_batch, args.seconds)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+        rows.append(_row(name, f"server {address}", remote))
+        print("  " + rows[-1], flush=True)
+    print("\n| benchmark | path | batch-1 p50 (ms) | batch-1 p90 (ms) | best samples/s | at batch |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print("\n".join(rows))
+    print(f"\n(full-size stand-ins, synthetic weights; {os.cpu_count()} CPUs; {args.seconds:.0f} s per path)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--benchmarks", nargs="+", default=list(registry.MLPERF_BENCHMARKS))
+    parser.add_argument("--seconds", type=float, default=20.0, help="time budget per benchmark and path")
+    parser.add_argument("--build-dir", type=Path, default=Path("build/bench_suite"))
+    args, _ = parser.parse_known_args(argv)
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

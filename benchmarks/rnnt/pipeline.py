@@ -25,7 +25,7 @@ from edgeperf.benchmarks.rnnt.model import (
     PREDICTION_FILE,
     RnntConfig,
 )
-from edgeperf.benchmarks.rnnt.spec import SPEC
+from edgeperf.benchmarks.rnnt.spec import SAMPLE_RATE_HZ, SPEC
 
 __all__ = ["GreedyDecoder", "OrtSession", "RnntPipeline", "build"]
 
@@ -110,6 +110,11 @@ class RnntPipeline:
         if unknown:
             raise KeyError(f"unknown outputs {unknown}; this model has {OUTPUT_NAME!r}")
         return {OUTPUT_NAME: self.transcribe(inputs[INPUT_NAME])}
+
+    def warmup(self) -> None:
+        """Half a second of quiet noise through features, encoder and decoder."""
+        noise = np.random.default_rng(0).standard_normal(SAMPLE_RATE_HZ // 2).astype(np.float32) * 1e-3
+        self.transcribe(noise)
 
     def close(self) -> None:
         self._encoder = None

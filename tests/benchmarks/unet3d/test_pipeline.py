@@ -1,0 +1,55 @@
+"""The server-side pipeline through onnxruntime, and the gate on synthetic cases with FP32 ground truth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edgeperf.benchmarks.unet3d import BENCHMARK
+from edgeperf.benchmarks.unet3d.pipeline import build
+
+
+def test_pipeline_segments_a_case(
+    small_model: Path, make_session: Callable[[Path], Any], cache_dir: Path
+) -> None:
+    made: list[Path] = []
+
+    def tracking(path: Path) -> Any:
+        made.append(path)
+        return make_session(path)
+
+    pipeline = build(small_model / "1", tracking)
+    assert made == [small_model / "1" / "model.onnx"]
+    pipeline.warmup()
+    dataset = BENCHMARK.open_dataset("synthetic:2", size="small")
+    image = dataset.sample(0)["image"]
+    out = pipeline.run({"image": image}, ["segmentation"])
+    assert list(out) == ["segmentation"]
+    labels = out["segmentation"]
+    assert labels.shape == image.shape and labels.dtype == np.uint8
+    assert set(np.unique(labels)) <= {0, 1, 2} and len(np.unique(labels)) > 1
+    with pytest.raises(KeyError):
+        pipeline.run({"image": image}, ["output"])
+    pipeline.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        pipeline.run({"image": image}, ["segmentation"])
+
+
+def test_fp32_standin_passes_and_a_degraded_one_fails(
+    small_model: Path, make_session: Callable[[Path], Any], cache_dir: Path
+) -> None:
+    pipeline = build(small_model / "1", make_session)
+    dataset = BENCHMARK.open_dataset("synthetic:1", size="small")
+    outputs = [pipeline.run(dataset.sample(0), ["segmentation"])["segmentation"]]
+    assert (outputs[0] == 2).any()
+    fp32 = BENCHMARK.accuracy(dataset, [(i, o.tobytes()) for i, o in enumerate(outputs)], size="small")
+    assert fp32.passed and fp32.value == pytest.approx(1.0)
+    assert fp32.text.splitlines()[-1].startswith("PASS: DICE 1.00000 >= target 0.99000")
+    assert any(cache_dir.rglob("case_00000.npy"))  # ground truth cached for the next run
+    degraded = [np.where(o == 2, 1, o).astype(np.uint8) for o in outputs]  # tumour lost to kidney
+    worse = BENCHMARK.accuracy(dataset, [(i, o.tobytes()) for i, o in enumerate(degraded)], size="small")
+    assert not worse.passed and worse.value < 0.99

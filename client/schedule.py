@@ -51,6 +51,11 @@ class Schedule:
     generated_samples_per_query: int
     """LoadGen's `generated_samples_per_query` (v2.1 logs the effective value; current the one used)."""
 
+    def __post_init__(self) -> None:
+        # NOTE: frozen means frozen: the arrays are shared with the issue loop and the recorder.
+        self.sample_indices.flags.writeable = False
+        self.scheduled_offsets_ns.flags.writeable = False
+
     @property
     def query_count(self) -> int:
         """LoadGen's `generated_query_count`."""

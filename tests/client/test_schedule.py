@@ -71,6 +71,8 @@ def test_single_stream_example_checked_against_6_0_17() -> None:
     assert (schedule.query_count, schedule.generated_query_duration_ns) == (3001, 3_001_000_000)
     assert schedule.scheduled_offsets_ns[:3].tolist() == [0, 1_000_000, 2_000_000]
     assert schedule.sample_indices.shape == (3001, 1)
+    with pytest.raises(ValueError, match="read-only"):
+        schedule.scheduled_offsets_ns[0] = 5
 
 
 def test_min_queries_win_over_duration() -> None:

@@ -1,0 +1,161 @@
+"""The official MLPerf LoadGen (`mlperf_loadgen`) driving edgeperf's SUT and QSL, for runs that must come from it.
+
+`StartTest` blocks, so it runs on a worker thread while the asyncio event loop keeps serving the SUT.
+LoadGen calls `issue_cb` on its issue thread holding the GIL; the callback only hands the samples to the
+event loop (`call_soon_threadsafe`) and returns. Completions are reported to LoadGen with
+`QuerySamplesComplete` from the event loop thread (it releases the GIL and may be called from any
+thread). LoadGen takes its own completion timestamp on that call, so its latencies include the response
+decoding that edgeperf's own timestamps exclude. LoadGen's logger is process-wide: run one test per process.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import importlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from edgeperf.client.errors import RunSetupError
+from edgeperf.client.qsl import QuerySampleLibrary
+from edgeperf.client.settings import TestSettings
+from edgeperf.client.sut import STATUS_OK, QuerySample, QuerySampleResponse, SystemUnderTest
+
+__all__ = ["OfficialRun", "loadgen_settings", "read_detail_log", "run_official"]
+
+# edgeperf name -> LoadGen attribute, where they differ.
+_RENAMED = {"server_ttft_latency_ns": "ttft_latency", "server_tpot_latency_ns": "tpot_latency"}
+_NOT_LOADGEN = {"scenario", "mode", "rules"}
+
+
+def _module() -> Any:
+    try:
+        return importlib.import_module("mlperf_loadgen")
+    except ImportError as exc:
+        raise RunSetupError("the official LoadGen is not installed (pip install mlcommons-loadgen)") from exc
+
+
+def loadgen_settings(settings: TestSettings) -> Any:
+    """An `mlperf_loadgen.TestSettings` with the same requested values (None becomes LoadGen's 0)."""
+    lg = _module()
+    out = lg.TestSettings()
+    out.scenario = getattr(lg.TestScenario, settings.scenario.value)
+    out.mode = getattr(lg.TestMode, settings.mode.value)
+    for f in fields(settings):
+        if f.name in _NOT_LOADGEN or f.name.startswith("_"):
+            continue
+        name = _RENAMED.get(f.name, f.name)
+        if not hasattr(out, name):
+            continue
+        value = getattr(settings, f.name)
+        setattr(out, name, 0 if value is None else value)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfficialRun:
+    """Where the official LoadGen wrote its logs, and the detail log's `result_*` values."""
+
+    out_dir: Path
+    detail: dict[str, Any]
+    failed_samples: int
+    """Samples edgeperf's SUT reported as failed (LoadGen has no notion of a failed sample)."""
+
+
+def read_detail_log(path: Path) -> dict[str, Any]:
+    """The `key -> value` pairs of a LoadGen `mlperf_log_detail.txt` (the last value of each key)."""
+    out: dict[str, Any] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith(":::MLLOG "):
+            entry = json.loads(line[len(":::MLLOG ") :])
+            out[str(entry.get("key"))] = entry.get("value")
+    return out
+
+
+class _Bridge:
+    def __init__(self, lg: Any, sut: SystemUnderTest, loop: asyncio.AbstractEventLoop) -> None:
+        self._lg = lg
+        self._sut = sut
+        self._loop = loop
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.failed = 0
+
+    def issue(self, samples: Sequence[Any]) -> None:
+        # NOTE: LoadGen's issue thread, holding the GIL: copy what we need and hand over at once.
+        converted = [QuerySample(int(s.id), int(s.index)) for s in samples]
+        self._loop.call_soon_threadsafe(self._start, converted)
+
+    def _start(self, samples: list[QuerySample]) -> None:
+        task = self._loop.create_task(self._sut.issue_query(samples, self.complete))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def complete(self, responses: Sequence[QuerySampleResponse], completed_ns: int) -> None:
+        buffers: list[array.array[int]] = []
+        out = []
+        for response in responses:
+            if response.status != STATUS_OK:
+                self.failed += 1
+            buffer = array.array("B", response.data)
+            buffers.append(buffer)
+            address, length = buffer.buffer_info()
+            out.append(self._lg.QuerySampleResponse(response.id, address if length else 0, length))
+        self._lg.QuerySamplesComplete(out)
+        del buffers  # NOTE: the buffers had to live until LoadGen copied the data
+
+    def flush(self) -> None:
+        self._loop.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        task = self._loop.create_task(self._sut.flush_queries())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def run_official(
+    sut: SystemUnderTest, qsl: QuerySampleLibrary, settings: TestSettings, out_dir: Path
+) -> OfficialRun:
+    """Run `settings` with the official LoadGen against `sut`, its logs under `out_dir`.
+
+    The QSL's `load_samples`/`unload_samples` are called from LoadGen's thread while nothing is
+    being issued. Call from the event loop that serves `sut`.
+    """
+    lg = _module()
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+    loop = asyncio.get_running_loop()
+    bridge = _Bridge(lg, sut, loop)
+    sut_handle = lg.ConstructSUT(bridge.issue, bridge.flush)
+    qsl_handle = lg.ConstructQSL(
+        qsl.total_sample_count,
+        qsl.performance_sample_count,
+        lambda indices: qsl.load_samples([int(i) for i in indices]),
+        lambda indices: qsl.unload_samples([int(i) for i in indices]),
+    )
+    log_output = lg.LogOutputSettings()
+    log_output.outdir = str(out_dir)
+    log_output.copy_summary_to_stdout = False
+    log_settings = lg.LogSettings()
+    log_settings.log_output = log_output
+    log_settings.enable_trace = False
+    try:
+        # NOTE: a missing audit.config path keeps a stray file in the working directory from applying.
+        await asyncio.to_thread(
+            lg.StartTestWithLogSettings,
+            sut_handle,
+            qsl_handle,
+            loadgen_settings(settings),
+            log_settings,
+            str(out_dir / "no-audit.config"),
+        )
+    finally:
+        lg.DestroyQSL(qsl_handle)
+        lg.DestroySUT(sut_handle)
+    detail = await asyncio.to_thread(read_detail_log, out_dir / "mlperf_log_detail.txt")
+    return OfficialRun(
+        out_dir=out_dir,
+        detail=detail,
+        failed_samples=bridge.failed,
+    )

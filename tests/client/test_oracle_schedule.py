@@ -258,6 +258,7 @@ def test_queries_match_loadgen(name: str, oracle: dict[str, dict[str, Any]]) -> 
             schedules.append(schedule)
 
     assert detail["loaded_qsl_set"] == loaded
+    _assert_effective_keys(detail, settings)
     assert detail["generated_query_count"] == [s.query_count for s in schedules]
     assert detail["generated_samples_per_query"] == [s.generated_samples_per_query for s in schedules]
     assert detail["generated_query_duration"] == [s.generated_query_duration_ns for s in schedules]
@@ -284,6 +285,21 @@ def test_queries_match_loadgen(name: str, oracle: dict[str, dict[str, Any]]) -> 
             assert [t - times[0] for t in times] == schedule.scheduled_offsets_ns.tolist()
             first += schedule.sample_count
         assert first == len(starts)
+
+
+def _assert_effective_keys(detail: dict[str, list[Any]], settings: EffectiveSettings) -> None:
+    """Every effective_* key LoadGen logs equals the EffectiveSettings field (doubles print 6 digits)."""
+    keys = [k for k in detail if k.startswith("effective_")]
+    assert len(keys) >= 24
+    for key in keys:
+        name = key.removeprefix("effective_").replace("test_mode", "mode")
+        mine = getattr(settings, name)
+        mine = 0 if mine is None else getattr(mine, "value", mine)
+        theirs = detail[key][0]
+        if isinstance(mine, float):
+            assert theirs == pytest.approx(mine, rel=1e-5), key
+        else:
+            assert theirs == mine, key
 
 
 def test_the_cases_exercise_what_they_claim(oracle: dict[str, dict[str, Any]]) -> None:

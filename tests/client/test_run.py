@@ -1,0 +1,175 @@
+"""`run_with_sut`: every scenario and mode against FakeSut, logs written, interruption handled (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from edgeperf.client.errors import RunSetupError
+from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
+from edgeperf.client.run import run_with_sut
+from edgeperf.client.settings import Scenario, TestMode, TestSettings
+
+
+class ListQsl:
+    """A QSL over nothing: FakeSut needs only indices."""
+
+    name = "list-qsl"
+
+    def __init__(self, total: int = 48, performance: int = 32) -> None:
+        self.total_sample_count = total
+        self.performance_sample_count = performance
+        self.loads: list[list[int]] = []
+        self.unloads: list[list[int]] = []
+
+    def load_samples(self, indices: list[int]) -> None:
+        self.loads.append(list(indices))
+
+    def unload_samples(self, indices: list[int]) -> None:
+        self.unloads.append(list(indices))
+
+
+def settings(
+    scenario: Scenario, mode: TestMode = TestMode.PERFORMANCE_ONLY, **changes: object
+) -> TestSettings:
+    base: dict[str, object] = {
+        "scenario": scenario,
+        "mode": mode,
+        "min_duration_ms": 100,
+        "min_query_count": 700 if scenario is Scenario.MULTI_STREAM else 64,
+        "single_stream_expected_latency_ns": 300_000.0,
+        "multi_stream_expected_latency_ns": 300_000.0,
+        "multi_stream_samples_per_query": 2,
+        "server_target_qps": 3000.0,
+        "server_target_latency_ns": 200_000_000,
+        "offline_expected_qps": 5000.0,
+    }
+    if scenario is Scenario.SERVER:
+        base["min_query_count"] = 500
+    base.update(changes)
+    return TestSettings(**base)  # type: ignore[arg-type]
+
+
+def service_ns(scenario: Scenario) -> int:
+    # NOTE: the fake serves every sample in parallel, so Offline's one query takes one service time;
+    # it must outlast min_duration (100 ms) to be valid.
+    return 120_000_000 if scenario is Scenario.OFFLINE else 100_000
+
+
+@pytest.mark.parametrize("scenario", list(Scenario))
+async def test_performance_run_is_valid_and_writes_every_log(scenario: Scenario, tmp_path: Path) -> None:
+    qsl = ListQsl()
+    outcome = await run_with_sut(
+        FakeSut(FakeSutConfig(latency_ns=service_ns(scenario))),
+        qsl,
+        settings(scenario),
+        tmp_path,
+        drain_timeout_s=5,
+    )
+    assert outcome.validity == "VALID", outcome.summary_text
+    names = {p.name for p in outcome.files}
+    assert names == {
+        "mlperf_log_summary.txt",
+        "mlperf_log_detail.txt",
+        "mlperf_log_accuracy.json",
+        "result.json",
+    }
+    assert all(p.is_file() for p in outcome.files)
+    assert outcome.result_json["run"]["validity"] == "VALID"  # type: ignore[index]
+    assert json.loads((tmp_path / "result.json").read_text())["run"]["interrupted"] is False
+    assert "Official metric" in outcome.summary_text and "not official MLPerf results" in outcome.summary_text
+    # performance mode loads the performance set once and unloads it
+    assert len(qsl.loads) == 1 and qsl.unloads == qsl.loads
+    assert len(set(qsl.loads[0])) == 32
+
+
+@pytest.mark.parametrize("scenario", list(Scenario))
+async def test_submission_run_logs_every_accuracy_sample_then_measures(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    qsl = ListQsl()
+    sut = FakeSut(FakeSutConfig(latency_ns=service_ns(scenario)))
+    outcome = await run_with_sut(
+        sut, qsl, settings(scenario, TestMode.SUBMISSION_RUN), tmp_path, drain_timeout_s=5
+    )
+    entries = json.loads((tmp_path / "mlperf_log_accuracy.json").read_text())
+    accuracy_indices = sorted(e["qsl_idx"] for e in entries)
+    # v2.1: every QSL sample once, set by set (MultiStream may repeat padding entries)
+    assert set(accuracy_indices) == set(range(48))
+    if scenario is not Scenario.MULTI_STREAM:
+        assert accuracy_indices == list(range(48))
+    # two accuracy sets (32 + 16) then the performance set
+    assert [len(set(s)) for s in qsl.loads] == [32, 16, 32]
+    assert outcome.validity == "VALID", outcome.summary_text
+    for entry in entries:
+        assert bytes.fromhex(entry["data"]) == entry["qsl_idx"].to_bytes(4, "little")
+
+
+async def test_failed_samples_make_the_run_invalid_with_the_reason(tmp_path: Path) -> None:
+    sut = FakeSut(FakeSutConfig(latency_ns=50_000, fail=lambda i: "RESOURCE_EXHAUSTED" if i == 1 else None))
+    outcome = await run_with_sut(sut, ListQsl(), settings(Scenario.OFFLINE), tmp_path)
+    assert outcome.validity == "INVALID"
+    assert any("RESOURCE_EXHAUSTED" in r for r in outcome.invalid_reasons)
+    detail = (tmp_path / "mlperf_log_detail.txt").read_text()
+    assert "RESOURCE_EXHAUSTED" in detail
+
+
+async def test_stop_event_interrupts_with_complete_invalid_logs(tmp_path: Path) -> None:
+    stop = asyncio.Event()
+    long = settings(Scenario.SERVER, min_duration_ms=60_000, server_target_qps=500.0)
+
+    async def press_ctrl_c() -> None:
+        await asyncio.sleep(0.3)
+        stop.set()
+
+    presser = asyncio.create_task(press_ctrl_c())
+    outcome = await run_with_sut(
+        FakeSut(FakeSutConfig(latency_ns=100_000)), ListQsl(), long, tmp_path, stop=stop
+    )
+    await presser
+    assert outcome.interrupted and outcome.validity == "INVALID"
+    assert "The run was interrupted." in outcome.invalid_reasons
+    for line in (tmp_path / "mlperf_log_detail.txt").read_text().splitlines():
+        json.loads(line.removeprefix(":::MLLOG "))
+    assert "Result is : INVALID" in (tmp_path / "mlperf_log_summary.txt").read_text()
+
+
+async def test_find_peak_needs_the_server_scenario(tmp_path: Path) -> None:
+    with pytest.raises(RunSetupError):
+        await run_with_sut(
+            FakeSut(), ListQsl(), settings(Scenario.OFFLINE, TestMode.FIND_PEAK_PERFORMANCE), tmp_path
+        )
+
+
+async def test_find_peak_reports_the_highest_passing_qps(tmp_path: Path) -> None:
+    # The fake slows down above about 600 queries per second (measured over the last 100 ms).
+    recent: collections.deque[int] = collections.deque()
+
+    def latency(index: int) -> int:
+        now = time.perf_counter_ns()
+        recent.append(now)
+        while recent and recent[0] < now - 100_000_000:
+            recent.popleft()
+        return 20_000_000 if len(recent) > 60 else 100_000
+
+    s = settings(
+        Scenario.SERVER,
+        TestMode.FIND_PEAK_PERFORMANCE,
+        min_duration_ms=50,
+        min_query_count=50,
+        server_target_qps=200.0,
+        server_target_latency_ns=10_000_000,
+        server_target_latency_percentile=0.9,
+        server_find_peak_qps_decimals_of_precision=0,
+    )
+    outcome = await run_with_sut(FakeSut(FakeSutConfig(latency_ns=latency)), ListQsl(), s, tmp_path)
+    assert outcome.peak_qps is not None and 400.0 <= outcome.peak_qps < 800.0, outcome.summary_text
+    assert outcome.validity == "VALID"
+    assert (
+        "FindPeakPerformance: highest passing target_qps" in (tmp_path / "mlperf_log_detail.txt").read_text()
+    )

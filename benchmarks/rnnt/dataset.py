@@ -4,8 +4,8 @@ The reference (mlcommons/inference v2.1 `speech_recognition/rnnt`) converts dev-
 in `dev-clean-wav.json` (`utils/convert_librispeech.py`): entries with `files[0].fname`,
 `original_duration` and `transcript`; `QSL.py` keeps utterances of at most 15.0 s in manifest order and
 loads each as float32 samples (soundfile; integers scaled to [-1, 1]). Transcripts are normalised by
-`parts/manifest.py` (english_cleaners: lower case, punctuation other than the apostrophe to spaces, '&' to
-' and ', '+' to ' plus ', collapsed whitespace, characters outside the labels dropped).
+`parts/manifest.py` (english_cleaners: ASCII folding, lower case, punctuation other than the apostrophe
+to spaces, '&' to ' and ', '+' to ' plus ', collapsed whitespace, characters outside the labels dropped).
 
 `LibriSpeech` reads either that manifest (a `.json` path: exact reference order) or the published
 layout (`<speaker>/<chapter>/<speaker>-<chapter>.trans.txt` beside `<utterance>.flac`; utterances in
@@ -19,6 +19,7 @@ import json
 import os
 import re
 import string
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,9 @@ class LibriSpeechError(ValueError):
 
 def normalize_transcript(text: str) -> str:
     """The reference's transcript normalisation (see the module docstring)."""
-    cleaned = text.lower().translate(_TABLE)
+    # unidecode for accented Latin letters: decompose and drop the combining marks
+    ascii_text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    cleaned = ascii_text.lower().translate(_TABLE)
     cleaned = cleaned.replace("&", " and ").replace("+", " plus ")
     cleaned = re.sub(r"\s+", " ", cleaned).strip()
     return "".join(ch for ch in cleaned if ch in _ALLOWED)

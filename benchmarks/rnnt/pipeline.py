@@ -58,7 +58,7 @@ class GreedyDecoder:
     def decode(self, encoded: npt.NDArray[np.float32]) -> list[int]:
         """Label ids for encoder output [T, 1, H] (or [T, H])."""
         cfg = self._config
-        steps = encoded.reshape(encoded.shape[0], -1)
+        steps = encoded.reshape(encoded.shape[0], encoded.shape[-1])
         h = np.zeros((cfg.pred_layers, 1, cfg.pred_hidden), dtype=np.float32)
         c = np.zeros_like(h)
         g, h_next, c_next = self._predict(cfg.blank_index, h, c)  # start symbol

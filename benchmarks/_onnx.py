@@ -122,7 +122,14 @@ class GraphBuilder:
         return w, b
 
     def conv_apply(
-        self, x: str, params: tuple[str, str], kernel: int, *, stride: int = 1, group: int = 1, out: str | None = None
+        self,
+        x: str,
+        params: tuple[str, str],
+        kernel: int,
+        *,
+        stride: int = 1,
+        group: int = 1,
+        out: str | None = None,
     ) -> str:
         """Conv with existing parameters; same padding for odd kernels."""
         pad = kernel // 2

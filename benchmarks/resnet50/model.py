@@ -14,6 +14,7 @@ of the ReLU features otherwise decides every argmax, and the stand-in would name
 from __future__ import annotations
 
 import functools
+import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -180,6 +181,15 @@ def standin_labels(dataset: SyntheticImagenet, indices: Sequence[int]) -> npt.ND
     return np.concatenate(out).astype(np.int64) + LABEL_OFFSET
 
 
+class _QuietRootLogger:
+    def __enter__(self) -> None:
+        self._level = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().setLevel(self._level)
+
+
 def int8_variant(fp32_model: bytes, size: Size) -> bytes:
     """Static int8 quantisation (QDQ, per-channel weights) by ONNX Runtime, calibrated on synthetic images."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -196,7 +206,9 @@ def int8_variant(fp32_model: bytes, size: Size) -> bytes:
             self._next += 1
             return {INPUT_NAME: calib.batch([self._next - 1])}
 
-    with tempfile.TemporaryDirectory(prefix="edgeperf-int8-") as tmp:
+    # NOTE: the quantizer advises "pre-processing" through the root logger on every call; quiet it.
+    quiet = _QuietRootLogger()
+    with quiet, tempfile.TemporaryDirectory(prefix="edgeperf-int8-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(fp32_model)
         quantize_static(

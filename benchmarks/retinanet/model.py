@@ -15,10 +15,11 @@ The stand-in follows MLPerf's model (torchvision-style RetinaNet, `retinanet_fro
 `small` keeps the topology: 8-channel stem, widths / 8, 4 groups, one block per stage, 32-channel FPN,
 128x128 input and anchors scaled by 128/800.
 
-Random heads would score every anchor alike; three constants are therefore calibrated once on synthetic
-images: the scale of the class conv (logits of unit spread), its bias (each channel centred, then shifted
-so that even the weakest image has a few dozen candidates above 0.3) and the scale of the box-delta conv (deltas of standard deviation
-0.2, boxes near their anchors).
+Random heads would score every anchor alike, and a random backbone gives every image its own logit
+scale. The stand-in therefore standardises each level's class logits per image (a stand-in device, not
+part of RetinaNet) and calibrates once on synthetic images: the class-conv bias (each channel centred),
+one logit shift (so that even the weakest calibration image has a few dozen candidates above 0.3), and
+the scale of the box-delta conv (deltas of standard deviation 0.2, boxes near their anchors).
 """
 
 from __future__ import annotations
@@ -71,8 +72,6 @@ SEED = 26_400
 CALIBRATION_SEED = 26_401
 ANCHORS_PER_CELL = 9
 CALIBRATION_SCORE = 0.3
-CALIBRATION_CANDIDATES = 40
-"""Candidates per calibration image whose score should reach CALIBRATION_SCORE."""
 DELTA_STD = 0.2
 _BBOX_CLIP = float(np.log(1000.0 / 16))
 _MEAN = (0.485, 0.456, 0.406)
@@ -97,16 +96,18 @@ class Arch:
     image: int
     anchor_base: tuple[int, ...]
     calibration_images: int
+    calibration_candidates: int
+    """Candidates of the weakest calibration image that the logit shift puts above CALIBRATION_SCORE."""
     classes: int = NUM_CLASSES
 
 
 ARCH: dict[Size, Arch] = {
     "full": Arch(stem=64, widths=(128, 256, 512, 1024), outs=(256, 512, 1024, 2048), blocks=(3, 4, 6, 3),
                  groups=32, fpn=256, image=IMAGE_SIZE["full"], anchor_base=(32, 64, 128, 256, 512),
-                 calibration_images=3),
+                 calibration_images=3, calibration_candidates=300),
     "small": Arch(stem=8, widths=(16, 32, 64, 128), outs=(32, 64, 128, 256), blocks=(1, 1, 1, 1),
                   groups=4, fpn=32, image=IMAGE_SIZE["small"], anchor_base=(5, 10, 20, 41, 82),
-                  calibration_images=4),
+                  calibration_images=4, calibration_candidates=40),
 }  # fmt: skip
 
 
@@ -157,7 +158,7 @@ def _slice(g: GraphBuilder, x: str, start: int, end: int, axis: int) -> str:
 
 
 def _level(
-    g: GraphBuilder, arch: Arch, feature: str, grid: int, cls_head: list[tuple[str, str]],
+    g: GraphBuilder, arch: Arch, shift: str, feature: str, grid: int, cls_head: list[tuple[str, str]],
     reg_head: list[tuple[str, str]], level_anchors: npt.NDArray[np.float32],
 ) -> tuple[str, str, str, str, str]:  # fmt: skip
     """Head outputs of one level, its top candidates decoded: (boxes, scores, labels, raw logits, deltas)."""
@@ -171,7 +172,13 @@ def _level(
     reg = g.conv_apply(reg, reg_head[-1], 3)  # [1, A*4, H, W]
     # torchvision: view(N, A, K, H, W).permute(0, 3, 4, 1, 2).reshape(N, -1, K): rows in (y, x, anchor) order
     cls = g.op("Transpose", g.op("Reshape", cls, _i64(g, [1, a, k, grid, grid])), perm=[0, 3, 4, 1, 2])
-    logits = g.op("Reshape", cls, _i64(g, [-1]))
+    raw = g.op("Reshape", cls, _i64(g, [-1]))
+    # NOTE: stand-in calibration, not part of RetinaNet: the level's logits are standardised per image
+    # (random backbones give each image its own logit scale) and shifted by a calibrated constant.
+    centred = g.op("Sub", raw, g.op("ReduceMean", raw, axes=[0], keepdims=1))
+    spread = g.op("Sqrt", g.op("ReduceMean", g.op("Mul", centred, centred), axes=[0], keepdims=1))
+    eps = g.const(np.array(1e-6, np.float32), "eps")
+    logits = g.add(g.op("Div", centred, g.add(spread, eps)), shift)
     reg = g.op("Transpose", g.op("Reshape", reg, _i64(g, [1, a, 4, grid, grid])), perm=[0, 3, 4, 1, 2])
     deltas = g.op("Reshape", reg, _i64(g, [-1, 4]))
     topk = min(TOPK_CANDIDATES, grid * grid * a * k)
@@ -188,11 +195,11 @@ def _level(
     boxes = g.op("Concat", g.op("Sub", ctr, half), g.add(ctr, half), axis=1)
     zero, side = g.const(np.array(0.0, np.float32), "zero"), g.const(np.array(arch.image, np.float32), "side")
     boxes = g.op("Clip", boxes, zero, side)
-    return boxes, scores, labels, logits, deltas
+    return boxes, scores, labels, raw, deltas
 
 
 def _graph(arch: Arch) -> tuple[onnx.ModelProto, tuple[str, str], str]:
-    """The stand-in with two calibration outputs; returns (model, class conv params, box-delta weight name)."""
+    """The stand-in with two calibration outputs; returns (model, (class bias, logit shift), box-delta weight)."""
     g = GraphBuilder("retinanet_resnext50_32x4d_fpn_standin", seed=SEED)
     x = g.input(INPUT_NAME, "FP32", [1, 3, arch.image, arch.image])
     mean = g.const(np.array(_MEAN, np.float32).reshape(1, 3, 1, 1), "mean")
@@ -220,8 +227,9 @@ def _graph(arch: Arch) -> tuple[onnx.ModelProto, tuple[str, str], str]:
     cls_head.append(g.conv_params(arch.fpn, ANCHORS_PER_CELL * arch.classes, 3, gain=1.0))
     reg_head = [g.conv_params(arch.fpn, arch.fpn, 3) for _ in range(4)]
     reg_head.append(g.conv_params(arch.fpn, ANCHORS_PER_CELL * 4, 3, gain=1.0))
+    shift = g.const(np.array(0.0, np.float32), "cls_shift")
     levels = [
-        _level(g, arch, feature, grid, cls_head, reg_head, level_anchors)
+        _level(g, arch, shift, feature, grid, cls_head, reg_head, level_anchors)
         for feature, grid, level_anchors in zip(pyramid, _grid_sizes(arch.image), anchors(arch), strict=True)
     ]
     boxes = g.op("Concat", *(lv[0] for lv in levels), axis=0)
@@ -250,7 +258,7 @@ def _graph(arch: Arch) -> tuple[onnx.ModelProto, tuple[str, str], str]:
     g.output("labels", "INT64", ["detections"])
     g.output(_CLS, "FP32", ["candidates"])
     g.output(_REG, "FP32", ["anchors", 4])
-    return g.build(), cls_head[-1], reg_head[-1][0]
+    return g.build(), (cls_head[-1][1], shift), reg_head[-1][0]
 
 
 def session(model_bytes: bytes) -> Any:
@@ -267,7 +275,7 @@ def build_standin(size: Size = "full") -> onnx.ModelProto:
     from edgeperf.benchmarks.retinanet.dataset import SyntheticOpenImages
 
     arch = ARCH[size]
-    model, (cls_w_name, bias_name), reg_w_name = _graph(arch)
+    model, (bias_name, shift_name), reg_w_name = _graph(arch)
     calib = SyntheticOpenImages(arch.calibration_images, size=size, seed=CALIBRATION_SEED)
     sess = session(model.SerializeToString())
     logits, deltas = [], []
@@ -276,25 +284,31 @@ def build_standin(size: Size = "full") -> onnx.ModelProto:
         logits.append(cls)
         deltas.append(reg)
     # NOTE: each class-conv channel (anchor, class) is centred on its calibration mean, else the common
-    # part of the features picks the same few classes everywhere; then unit spread, since logits scale
-    # with image contrast (no biases before this conv); then one shift so that even the weakest
-    # calibration image has CALIBRATION_CANDIDATES candidates above CALIBRATION_SCORE.
+    # part of the features picks the same few classes everywhere. The graph then standardises each
+    # level's logits per image; the shift puts `calibration_candidates` candidates of the weakest
+    # calibration image above CALIBRATION_SCORE.
     channels = ANCHORS_PER_CELL * arch.classes
     channel_mean = np.concatenate([c.reshape(-1, channels) for c in logits]).mean(axis=0)
-    centred = [c.reshape(-1, channels) - channel_mean for c in logits]
-    cls_scale = 1.0 / float(np.concatenate([c.ravel() for c in centred]).std())
-    kth = CALIBRATION_CANDIDATES
-    pivot = cls_scale * min(
-        float(np.partition(c.ravel(), c.size - 1 - kth)[c.size - 1 - kth]) for c in centred
-    )
-    shift = np.log(CALIBRATION_SCORE / (1 - CALIBRATION_SCORE)) - pivot
-    bias = (shift - channel_mean * cls_scale).astype(np.float32)
+    sizes = [grid * grid * channels for grid in _grid_sizes(arch.image)]
+    kth = arch.calibration_candidates
+    tops = []
+    for raw in logits:
+        z = []
+        for level in np.split(raw, np.cumsum(sizes)[:-1]):
+            centred = level.reshape(-1, channels) - channel_mean
+            centred -= centred.mean()
+            z.append(centred.ravel() / (centred.std() + 1e-6))
+        flat = np.concatenate(z)
+        tops.append(float(np.partition(flat, flat.size - 1 - kth)[flat.size - 1 - kth]))
+    shift = np.float32(np.log(CALIBRATION_SCORE / (1 - CALIBRATION_SCORE)) - min(tops))
     delta_scale = DELTA_STD / float(np.concatenate(deltas).std())
     inits = {t.name: t for t in model.graph.initializer}
-    for name, scale in ((cls_w_name, cls_scale), (reg_w_name, delta_scale)):
-        w = numpy_helper.to_array(inits[name])
-        inits[name].CopyFrom(numpy_helper.from_array((w * np.float32(scale)).astype(np.float32), name))
-    inits[bias_name].CopyFrom(numpy_helper.from_array(bias, bias_name))
+    w = numpy_helper.to_array(inits[reg_w_name])
+    inits[reg_w_name].CopyFrom(
+        numpy_helper.from_array((w * np.float32(delta_scale)).astype(np.float32), reg_w_name)
+    )
+    inits[bias_name].CopyFrom(numpy_helper.from_array((-channel_mean).astype(np.float32), bias_name))
+    inits[shift_name].CopyFrom(numpy_helper.from_array(np.array(shift, np.float32), shift_name))
     outputs = [o for o in model.graph.output if o.name not in (_CLS, _REG)]
     del model.graph.output[:]
     model.graph.output.extend(outputs)

@@ -1,0 +1,60 @@
+"""ResNet50 accuracy through a real server on loopback: accuracy.txt and the gate, FP32 and int8 stand-ins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgeperf.benchmarks.resnet50 import BENCHMARK
+from edgeperf.client.run import RunOptions, run_benchmark
+from edgeperf.client.settings import Scenario, TestMode
+from tests.e2e._server import ServerProcess, serve
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def resnet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    repo = tmp_path_factory.mktemp("repo")
+    BENCHMARK.write_model(repo / "resnet50", size="small")
+    BENCHMARK.write_model(repo / "resnet50_int8", size="small", precision="int8")
+    with serve(repo) as server:
+        yield server
+
+
+async def _accuracy_run(server: ServerProcess, model: str, out: Path) -> str:
+    outcome = await run_benchmark(
+        RunOptions(
+            server=server.address,
+            model=model,
+            benchmark="resnet50",
+            benchmark_size="small",
+            dataset="synthetic:48",
+            scenario=Scenario.OFFLINE,
+            mode=TestMode.ACCURACY_ONLY,
+            out_dir=out,
+            batch_size=8,
+        )
+    )
+    assert outcome.accuracy is not None
+    text = (out / "accuracy.txt").read_text()
+    assert text == outcome.accuracy.text
+    return text
+
+
+async def test_fp32_standin_passes_its_own_gate(resnet_server: ServerProcess, tmp_path: Path) -> None:
+    text = await _accuracy_run(resnet_server, "resnet50", tmp_path / "fp32")
+    lines = text.splitlines()
+    assert lines[0] == "accuracy=100.000%, good=48, total=48"
+    assert lines[-1] == "PASS: top1=100.000% target=99.000% (99% of FP32 reference 100.000%)"
+
+
+async def test_int8_standin_is_gated_on_what_it_scores(resnet_server: ServerProcess, tmp_path: Path) -> None:
+    text = await _accuracy_run(resnet_server, "resnet50_int8", tmp_path / "int8")
+    first, last = text.splitlines()[0], text.splitlines()[-1]
+    value = float(first.split("=")[1].split("%")[0])
+    good, total = (int(part.split("=")[1]) for part in first.split(", ")[1:])
+    assert total == 48 and value == pytest.approx(100.0 * good / total, abs=5e-4)
+    assert last.startswith("PASS" if value >= 99.0 else "FAIL")

@@ -1,0 +1,126 @@
+"""`edgeperf run` as a user runs it: a short run, a benchmark accuracy run, and Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e._server import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def edgeperf(*args: str) -> list[str]:
+    return [sys.executable, "-m", "edgeperf.client.cli", "run", *args]
+
+
+def test_short_run_prints_the_explanation_and_the_summary(
+    tiny_server: ServerProcess, short_conf: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        edgeperf(
+            "--server",
+            tiny_server.address,
+            "--model",
+            "tiny",
+            "--scenario",
+            "SingleStream",
+            "--user-conf",
+            str(short_conf),
+            "--out",
+            str(out),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "early-stopping floor: 64 queries" in proc.stdout
+    assert "expected duration" in proc.stdout
+    assert "== edgeperf SingleStream / PerformanceOnly: VALID ==" in proc.stdout
+    assert "Official metric (early_stopping_latency_ss)" in proc.stdout
+    detail = (out / "mlperf_log_detail.txt").read_text()
+    assert "command line: edgeperf run --server" in detail
+
+
+def test_benchmark_accuracy_run_writes_accuracy_txt(
+    tiny_server: ServerProcess, short_conf: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "acc"
+    proc = subprocess.run(
+        edgeperf(
+            "--server",
+            tiny_server.address,
+            "--benchmark",
+            "tiny",
+            "--scenario",
+            "Offline",
+            "--mode",
+            "AccuracyOnly",
+            "--dataset",
+            "synthetic:40",
+            "--batch-size",
+            "8",
+            "--user-conf",
+            str(short_conf),
+            "--out",
+            str(out),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = (out / "accuracy.txt").read_text()
+    assert "PASS" in text.splitlines()[-1]
+    assert "Accuracy: match" in proc.stdout
+    entries = json.loads((out / "mlperf_log_accuracy.json").read_text())
+    assert sorted(e["qsl_idx"] for e in entries) == list(range(40))
+
+
+def test_ctrl_c_stops_cleanly_with_complete_invalid_logs(tiny_server: ServerProcess, tmp_path: Path) -> None:
+    conf = tmp_path / "long.conf"
+    conf.write_text("*.*.min_duration = 600000\n*.Server.target_qps = 200\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        edgeperf(
+            "--server",
+            tiny_server.address,
+            "--model",
+            "tiny",
+            "--scenario",
+            "Server",
+            "--user-conf",
+            str(conf),
+            "--out",
+            str(out),
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until the run has started
+        if "expected duration" in line:
+            break
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    assert "stopping" in stderr
+    assert "INVALID" in stdout and "The run was interrupted." in stdout
+    assert "Result is : INVALID" in (out / "mlperf_log_summary.txt").read_text()
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["run"]["interrupted"] is True
+    for line in (out / "mlperf_log_detail.txt").read_text().splitlines():
+        json.loads(line.removeprefix(":::MLLOG "))

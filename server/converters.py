@@ -56,6 +56,19 @@ _TYPED_FIELD: Final[Mapping[str, str]] = {
 
 _LENGTH = struct.Struct("<I")
 
+# NOTE: hot path: dtype objects and datatype strings are looked up, not rebuilt, for every tensor.
+_LITTLE_ENDIAN: Final[Mapping[str, np.dtype[Any]]] = {
+    name: numpy_dtype(name).newbyteorder("<") for name in _TYPED_FIELD if name != "BYTES"
+} | {"FP16": np.dtype("<f2")}
+_DATATYPE_CACHE: dict[np.dtype[Any], str] = {}
+
+
+def _datatype(dtype: np.dtype[Any]) -> str:
+    name = _DATATYPE_CACHE.get(dtype)
+    if name is None:
+        name = _DATATYPE_CACHE[dtype] = datatype_of(dtype)
+    return name
+
 
 def serialize_bytes_tensor(array: npt.NDArray[Any]) -> bytes:
     """Triton's BYTES raw encoding: each element as a 4-byte little-endian length, then its bytes."""
@@ -108,7 +121,9 @@ def _from_raw(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes) -> npt.
     shape = _shape(tensor)
     if tensor.datatype == "BYTES":
         return deserialize_bytes_tensor(tensor.name, raw, shape)
-    dtype = numpy_dtype(tensor.datatype).newbyteorder("<")
+    dtype = _LITTLE_ENDIAN.get(tensor.datatype)
+    if dtype is None:
+        dtype = numpy_dtype(tensor.datatype).newbyteorder("<")
     expected = math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
         raise InvalidInput(
@@ -188,7 +203,7 @@ def request_from_proto(message: pb.ModelInferRequest, *, deadline_ns: int | None
 
     timeout_us: int | None = None
     priority = 0
-    for name, parameter in message.parameters.items():
+    for name, parameter in message.parameters.items() if message.parameters else ():
         if name == "timeout":
             timeout_us = _int_parameter(name, parameter)
             if timeout_us < 0:
@@ -230,7 +245,7 @@ def response_to_proto(response: InferResponse) -> pb.ModelInferResponse:
         id=response.id,
         outputs=[
             pb.ModelInferResponse.InferOutputTensor(
-                name=name, datatype=datatype_of(array.dtype), shape=array.shape
+                name=name, datatype=_datatype(array.dtype), shape=array.shape
             )
             for name, array in response.outputs.items()
         ],

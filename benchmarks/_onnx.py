@@ -54,6 +54,8 @@ class TensorDecl:
     name: str
     datatype: str
     shape: tuple[int, ...]
+    known_rank: bool = True
+    """False when the file declares no shape at all (exporters may leave outputs unshaped)."""
 
 
 class GraphBuilder:
@@ -77,9 +79,10 @@ class GraphBuilder:
         self._inputs.append(helper.make_tensor_value_info(name, _ELEM[datatype], list(shape)))
         return name
 
-    def output(self, name: str, datatype: str, shape: Sequence[int | str]) -> None:
-        """Declare a graph output; a node must produce a tensor called `name`."""
-        self._outputs.append(helper.make_tensor_value_info(name, _ELEM[datatype], list(shape)))
+    def output(self, name: str, datatype: str, shape: Sequence[int | str] | None) -> None:
+        """Declare a graph output (`shape` None: undeclared); a node must produce a tensor called `name`."""
+        dims = None if shape is None else list(shape)
+        self._outputs.append(helper.make_tensor_value_info(name, _ELEM[datatype], dims))
 
     def const(self, array: npt.ArrayLike, hint: str = "const") -> str:
         name = self.fresh(hint)
@@ -228,7 +231,8 @@ def file_sha256(path: Path) -> str:
 def _decl(value: onnx.ValueInfoProto) -> TensorDecl:
     t = value.type.tensor_type
     dims = tuple(int(d.dim_value) if d.HasField("dim_value") else -1 for d in t.shape.dim)
-    return TensorDecl(name=value.name, datatype=_KSERVE.get(t.elem_type, f"ONNX:{t.elem_type}"), shape=dims)
+    datatype = _KSERVE.get(t.elem_type, f"ONNX:{t.elem_type}")
+    return TensorDecl(name=value.name, datatype=datatype, shape=dims, known_rank=t.HasField("shape"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

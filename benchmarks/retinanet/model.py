@@ -339,8 +339,9 @@ def _check_file(path: Path) -> None:
                 f"{path}: {kind}s are {[t.name for t in got]}, the RetinaNet spec wants {[t.name for t in want]}"
             )
         for gt, wt in zip(got, want, strict=True):
-            fits = len(gt.shape) == len(wt.shape) and all(
-                a == b or -1 in (a, b) for a, b in zip(gt.shape, wt.shape, strict=True)
+            fits = not gt.known_rank or (
+                len(gt.shape) == len(wt.shape)
+                and all(a == b or -1 in (a, b) for a, b in zip(gt.shape, wt.shape, strict=True))
             )
             if gt.datatype != wt.datatype or not fits:
                 raise ModelMismatch(

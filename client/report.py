@@ -102,7 +102,11 @@ def prerun_explanation(settings: EffectiveSettings, sources: Mapping[str, str] |
             )
     seconds, why = expected_duration_s(settings)
     lines.append(f"  expected duration  : ~{seconds:.1f} s ({why})")
-    lines.append(f"  performance samples: {settings.performance_sample_count} loaded")
+    loaded = min(settings.performance_sample_count, settings.qsl_total_sample_count)
+    lines.append(
+        f"  performance samples: {loaded} loaded (performance_sample_count "
+        f"{settings.performance_sample_count}, QSL size {settings.qsl_total_sample_count})"
+    )
     return "\n".join(lines)
 
 

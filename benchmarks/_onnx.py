@@ -8,11 +8,14 @@ their scale through ReLU stacks; residual branches take a smaller gain so deep s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+import logging
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -23,12 +26,18 @@ __all__ = [
     "OPSET",
     "GraphBuilder",
     "OrtModelCheck",
+    "Precision",
     "TensorDecl",
     "check_model_io",
     "config_pbtxt",
     "file_sha256",
+    "quantize_int8",
     "save_model",
+    "to_fp16",
 ]
+
+Precision = Literal["fp32", "fp16", "int8"]
+"""Stand-in variants: the FP32 reference, FP16 weights and compute, int8 static quantisation."""
 
 OPSET = 17
 """ONNX opset of the stand-ins: supported by every ONNX Runtime since 1.14."""
@@ -299,3 +308,47 @@ def config_pbtxt(
     for key, value in (parameters or {}).items():
         lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
     return "\n".join(lines) + "\n"
+
+
+def to_fp16(fp32_model: bytes) -> bytes:
+    """FP16 weights and compute with FP32 inputs and outputs kept (ONNX Runtime's float16 converter);
+    ops without FP16 kernels (NMS, TopK, Resize, ...) stay FP32 behind casts."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load_from_string(fp32_model), keep_io_types=True)
+    return bytes(model.SerializeToString())
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    # NOTE: the quantizer advises "pre-processing" through the root logger on every call.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def quantize_int8(
+    fp32_model: bytes, calibration: Sequence[Mapping[str, np.ndarray]], op_types: Sequence[str]
+) -> bytes:
+    """Static int8 quantisation by ONNX Runtime (QDQ, per-channel int8 weights, int8 activations),
+    its activation ranges calibrated (MinMax) on `calibration` feeds."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    feeds = iter(calibration)
+
+    class _Reader(CalibrationDataReader):  # type: ignore[misc]
+        def get_next(self) -> Mapping[str, np.ndarray] | None:
+            return next(feeds, None)
+
+    with _quiet_root_logger(), tempfile.TemporaryDirectory(prefix="edgeperf-int8-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(fp32_model)
+        quantize_static(
+            str(src), str(dst), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types),
+        )  # fmt: skip
+        return dst.read_bytes()

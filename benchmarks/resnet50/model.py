@@ -14,13 +14,10 @@ of the ReLU features otherwise decides every argmax, and the stand-in would name
 from __future__ import annotations
 
 import functools
-import logging
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -30,11 +27,14 @@ from onnx import numpy_helper
 from edgeperf.benchmarks._images import DatasetError
 from edgeperf.benchmarks._onnx import (
     GraphBuilder,
+    Precision,
     TensorDecl,
     check_model_io,
     config_pbtxt,
     file_sha256,
+    quantize_int8,
     save_model,
+    to_fp16,
 )
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.resnet50.dataset import SyntheticImagenet
@@ -62,7 +62,6 @@ __all__ = [
     "write_model",
 ]
 
-Precision = Literal["fp32", "int8"]
 SEED = 50_050
 """Seed of the stand-in's weights."""
 CALIBRATION_SEED = 50_051
@@ -168,6 +167,8 @@ def standin_bytes(size: Size = "full", precision: Precision = "fp32") -> bytes:
     """Serialized stand-in, built once per process and size."""
     if precision == "int8":
         return int8_variant(standin_bytes(size, "fp32"), size)
+    if precision == "fp16":
+        return to_fp16(standin_bytes(size, "fp32"))
     return build_standin(size).SerializeToString()
 
 
@@ -181,42 +182,11 @@ def standin_labels(dataset: SyntheticImagenet, indices: Sequence[int]) -> npt.ND
     return np.concatenate(out).astype(np.int64) + LABEL_OFFSET
 
 
-class _QuietRootLogger:
-    def __enter__(self) -> None:
-        self._level = logging.getLogger().level
-        logging.getLogger().setLevel(logging.ERROR)
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger().setLevel(self._level)
-
-
 def int8_variant(fp32_model: bytes, size: Size) -> bytes:
     """Static int8 quantisation (QDQ, per-channel weights) by ONNX Runtime, calibrated on synthetic images."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
     calib = SyntheticImagenet(ARCH[size].calibration_images, size=size, seed=CALIBRATION_SEED)
-
-    class _Reader(CalibrationDataReader):  # type: ignore[misc]
-        def __init__(self) -> None:
-            self._next = 0
-
-        def get_next(self) -> dict[str, npt.NDArray[np.float32]] | None:
-            if self._next >= len(calib):
-                return None
-            self._next += 1
-            return {INPUT_NAME: calib.batch([self._next - 1])}
-
-    # NOTE: the quantizer advises "pre-processing" through the root logger on every call; quiet it.
-    quiet = _QuietRootLogger()
-    with quiet, tempfile.TemporaryDirectory(prefix="edgeperf-int8-") as tmp:
-        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(fp32_model)
-        quantize_static(
-            str(src), str(dst), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            op_types_to_quantize=["Conv", "Gemm", "Add", "MaxPool", "GlobalAveragePool", "Relu"],
-        )  # fmt: skip
-        return dst.read_bytes()
+    feeds = [{INPUT_NAME: calib.batch([i])} for i in range(len(calib))]
+    return quantize_int8(fp32_model, feeds, ["Conv", "Gemm", "Add", "MaxPool", "GlobalAveragePool", "Relu"])
 
 
 def _spec_decls(size: Size) -> tuple[list[TensorDecl], list[TensorDecl]]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgeperf.benchmarks._images import DatasetError
+from edgeperf.benchmarks._onnx import Precision
 from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Size
 from edgeperf.benchmarks.retinanet.accuracy import score
 from edgeperf.benchmarks.retinanet.dataset import OpenImagesDataset, SyntheticOpenImages, open_dataset
@@ -16,12 +17,19 @@ __all__ = ["BENCHMARK", "SPEC", "RetinaNetBenchmark"]
 
 
 class RetinaNetBenchmark:
-    """`edgeperf.benchmarks.base.Benchmark` for RetinaNet."""
+    """`edgeperf.benchmarks.base.Benchmark` for RetinaNet; `write_model` also takes `precision`."""
 
     spec: BenchmarkSpec = SPEC
 
-    def write_model(self, model_dir: Path, *, size: Size = "full", from_file: Path | None = None) -> None:
-        write_model(model_dir, size=size, from_file=from_file)
+    def write_model(
+        self,
+        model_dir: Path,
+        *,
+        size: Size = "full",
+        from_file: Path | None = None,
+        precision: Precision = "fp32",
+    ) -> None:
+        write_model(model_dir, size=size, from_file=from_file, precision=precision)
 
     def open_dataset(self, source: str, *, size: Size = "full") -> Dataset:
         return open_dataset(source, size=size)

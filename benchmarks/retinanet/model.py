@@ -38,11 +38,14 @@ from onnx import numpy_helper
 from edgeperf.benchmarks._images import DatasetError
 from edgeperf.benchmarks._onnx import (
     GraphBuilder,
+    Precision,
     TensorDecl,
     check_model_io,
     config_pbtxt,
     file_sha256,
+    quantize_int8,
     save_model,
+    to_fp16,
 )
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.retinanet.spec import (
@@ -316,9 +319,18 @@ def build_standin(size: Size = "full") -> onnx.ModelProto:
     return model
 
 
-@functools.lru_cache(maxsize=2)
-def standin_bytes(size: Size = "full") -> bytes:
-    """Serialized FP32 stand-in, built once per process and size."""
+@functools.lru_cache(maxsize=4)
+def standin_bytes(size: Size = "full", precision: Precision = "fp32") -> bytes:
+    """Serialized stand-in, built once per process, size and precision."""
+    if precision == "fp16":
+        return to_fp16(standin_bytes(size, "fp32"))
+    if precision == "int8":
+        from edgeperf.benchmarks.retinanet.dataset import SyntheticOpenImages
+
+        calib = SyntheticOpenImages(ARCH[size].calibration_images, size=size, seed=CALIBRATION_SEED)
+        feeds = [calib.sample(i) for i in range(len(calib))]
+        # NOTE: the backbone, FPN and heads are quantised; decoding and NMS stay FP32 as on real int8 SUTs.
+        return quantize_int8(standin_bytes(size, "fp32"), feeds, ["Conv", "Add", "MaxPool", "Relu"])
     return build_standin(size).SerializeToString()
 
 
@@ -350,7 +362,9 @@ def _check_file(path: Path) -> None:
                 )
 
 
-def write_model(model_dir: Path, *, size: Size = "full", from_file: Path | None = None) -> None:
+def write_model(
+    model_dir: Path, *, size: Size = "full", from_file: Path | None = None, precision: Precision = "fp32"
+) -> None:
     """Write `<model_dir>/config.pbtxt` (max_batch_size 0, as the official batch-1 model) and `1/model.onnx`.
 
     Raises:
@@ -364,10 +378,10 @@ def write_model(model_dir: Path, *, size: Size = "full", from_file: Path | None 
         _check_file(from_file)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(from_file, target)
-        sha256, source, size = file_sha256(target), "file", "full"
+        sha256, source, size, precision = file_sha256(target), "file", "full", "fp32"
         division = "closed" if REFERENCE_SHA256 is not None and sha256 == REFERENCE_SHA256 else "open"
     else:
-        sha256 = save_model(onnx.load_from_string(standin_bytes(size)), target)
+        sha256 = save_model(onnx.load_from_string(standin_bytes(size, precision)), target)
         source, division = "stand-in", "open"
     inputs, outputs = _decls(size)
     text = config_pbtxt(
@@ -379,7 +393,7 @@ def write_model(model_dir: Path, *, size: Size = "full", from_file: Path | None 
             "edgeperf_benchmark": "retinanet",
             "edgeperf_model_source": source,
             "edgeperf_size": size,
-            "edgeperf_precision": "fp32",
+            "edgeperf_precision": precision,
             "edgeperf_model_sha256": sha256,
             "edgeperf_division": division,
         },

@@ -123,5 +123,19 @@ def test_int8_variant_is_scored_against_fp32_and_gated_honestly(tmp_path: Path):
     assert fp32_report.value == 100.0 and fp32_report.passed
 
 
+def test_fp16_variant_keeps_fp32_io_and_is_gated(tmp_path: Path):
+    model_dir = tmp_path / "resnet50_fp16"
+    BENCHMARK.write_model(model_dir, size="small", precision="fp16")
+    session = _session(model_dir / "1" / "model.onnx")
+    assert session.get_inputs()[0].type == "tensor(float)"
+    assert [o.type for o in session.get_outputs()] == ["tensor(int64)", "tensor(float)"]
+    ds = BENCHMARK.open_dataset("synthetic:48", size="small")
+    assert isinstance(ds, SyntheticImagenet)
+    argmax = session.run(["ArgMax:0"], {"input_tensor:0": ds.batch(range(48))})[0]
+    report = BENCHMARK.accuracy(ds, [(i, np.array([a], "<i8").tobytes()) for i, a in enumerate(argmax)])
+    assert report.value == pytest.approx(float((argmax - 1 == ds.labels(range(48))).mean()) * 100)
+    assert report.passed is (report.value >= 99.0)
+
+
 def _session_bytes(data: bytes) -> ort.InferenceSession:
     return ort.InferenceSession(data, providers=["CPUExecutionProvider"])

@@ -107,3 +107,21 @@ def test_fp32_standin_scores_100_on_its_own_synthetic_ground_truth():
     worse = BENCHMARK.accuracy(ds, jittered, size="small")
     assert worse.value < 99.0 and not worse.passed
     assert worse.text.splitlines()[-1].startswith("FAIL")
+
+
+def test_fp16_variant_is_gated_on_its_own_score(tmp_path: Path):
+    model_dir = tmp_path / "retinanet_fp16"
+    BENCHMARK.write_model(model_dir, size="small", precision="fp16")
+    assert '"edgeperf_precision" value: { string_value: "fp16" }' in (model_dir / "config.pbtxt").read_text()
+    model = onnx.load(str(model_dir / "1" / "model.onnx"))
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
+    session = ort.InferenceSession(str(model_dir / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    ds = BENCHMARK.open_dataset("synthetic:2", size="small")
+    results = [
+        (i, b"".join(np.ascontiguousarray(o).tobytes() for o in session.run(None, ds.sample(i))))
+        for i in range(2)
+    ]
+    report = BENCHMARK.accuracy(ds, results, size="small")
+    assert 0.0 < report.value <= 100.0
+    assert report.passed is (report.value >= report.target)
+    assert report.text.splitlines()[-1].startswith("PASS" if report.passed else "FAIL")

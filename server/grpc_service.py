@@ -44,12 +44,22 @@ from edgeperf.server.errors import (
 from edgeperf.server.stats import Duration, ModelStatistics
 from edgeperf.server.types import InferResponse
 
-__all__ = ["EXTENSIONS", "SHUTDOWN_MESSAGE", "EdgeperfServicer", "InferenceServicer", "server_version"]
+__all__ = [
+    "EXTENSIONS",
+    "SHUTDOWN_MESSAGE",
+    "STREAM_WINDOW",
+    "EdgeperfServicer",
+    "InferenceServicer",
+    "server_version",
+]
 
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_MESSAGE: Final = "GRPC server is shutting down and has stopped accepting new requests."
 """Triton's exact message for requests that arrive while the server drains."""
+
+STREAM_WINDOW: Final = 1024
+"""Requests one ModelStreamInfer stream may have in the server at once before reading pauses."""
 
 EXTENSIONS: Final = ("model_configuration", "model_repository", "schedule_policy", "parameters", "statistics")
 """ServerMetadata extensions; perf_analyzer collects server statistics only when "statistics" is listed."""
@@ -252,6 +262,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
             asyncio.Queue()
         )
         pending: set[asyncio.Task[None]] = set()
+        # NOTE: at most STREAM_WINDOW requests of one stream are in the server (running or answered but not
+        # yet written); beyond that reading pauses, and HTTP/2 flow control pushes back on the client.
+        window = asyncio.Semaphore(STREAM_WINDOW)
 
         async def one(message: pb.ModelInferRequest) -> None:
             try:
@@ -266,6 +279,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
 
         async def read_all() -> None:
             async for message in request_iterator:
+                await window.acquire()
                 task = asyncio.create_task(one(message))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
@@ -287,6 +301,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
                     )
                 else:
                     yield item
+                    window.release()
         finally:
             reader.cancel()
             for task in list(pending):

@@ -22,6 +22,7 @@ from edgeperf.protos import edgeperf_service_pb2_grpc as epb_grpc
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
 from edgeperf.server.app import EdgeperfServer
+from edgeperf.server.grpc_service import STREAM_WINDOW
 from edgeperf.server.settings import ServerConfig
 from tests.server.edge_process import build_repository
 
@@ -369,3 +370,10 @@ async def test_metrics_endpoint_counts_requests(stub, server):
     assert 'nv_inference_request_failure{model="tiny_slow",version="1",reason="REJECTED"} 1' in body
     assert 'edgeperf_request_duration_seconds_count{model="tiny",version="1"} 3.0' in body
     assert 'nv_inference_pending_request_count{model="tiny",version="1"} 0' in body
+
+
+async def test_stream_takes_more_requests_than_its_window(stub):
+    count = STREAM_WINDOW + 76
+    messages = (infer_request(GOOD, request_id=str(i)) for i in range(count))
+    ids = [answer.infer_response.id async for answer in stub.ModelStreamInfer(messages)]
+    assert sorted(ids, key=int) == [str(i) for i in range(count)]

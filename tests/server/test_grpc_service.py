@@ -24,7 +24,7 @@ from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
 from edgeperf.server.app import EdgeperfServer
 from edgeperf.server.grpc_service import STREAM_WINDOW
 from edgeperf.server.settings import ServerConfig
-from tests.server.edge_process import build_repository
+from tests.server.edge_process import SLOW_DELAY_US, build_repository
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -377,3 +377,21 @@ async def test_stream_takes_more_requests_than_its_window(stub):
     messages = (infer_request(GOOD, request_id=str(i)) for i in range(count))
     ids = [answer.infer_response.id async for answer in stub.ModelStreamInfer(messages)]
     assert sorted(ids, key=int) == [str(i) for i in range(count)]
+
+
+async def test_concurrent_requests_are_batched_and_the_delay_bounds_a_lone_wait(stub):
+    answers = await asyncio.gather(
+        *(stub.ModelInfer(infer_request(GOOD * i, model="tiny_slow")) for i in range(4))
+    )
+    for i, answer in enumerate(answers):
+        np.testing.assert_array_equal(output(answer), GOOD * i * 2 + 1)
+    stats = (await stub.ModelStatistics(pb.ModelStatisticsRequest(name="tiny_slow"))).model_stats[0]
+    # Four requests sent together wait in one queue window and run as one execution (a very slow machine
+    # might split them; they are still batched).
+    assert max(b.batch_size for b in stats.batch_stats) >= 2
+    assert sum(b.batch_size * b.compute_infer.count for b in stats.batch_stats) == stats.inference_count == 4
+    assert stats.execution_count < 4
+
+    lone = await stub.ModelInfer(infer_request(GOOD, model="tiny_slow"))
+    queue_ns = lone.parameters["edgeperf_queue_ns"].int64_param
+    assert SLOW_DELAY_US * 1000 <= queue_ns < SLOW_DELAY_US * 1000 + 250_000_000

@@ -3,13 +3,15 @@
 The reference (`vision/classification_and_detection/python/dataset.py`) reads files with `cv2.imread`
 (BGR, uint8), converts to RGB with `cv2.cvtColor` and resizes with `cv2.resize`; using OpenCV here too
 keeps the interpolation bit-exact with it (INTER_AREA for ImageNet, INTER_LINEAR for OpenImages).
+OpenCV is imported only where a real file is read or resized: stand-in builds and synthetic data (what
+the server side needs) use numpy alone.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -18,7 +20,7 @@ __all__ = [
     "ImageError",
     "center_crop",
     "read_rgb",
-    "resize_exact",
+    "resize_bilinear_float",
     "resize_with_aspectratio",
     "synthetic_rgb",
 ]
@@ -34,6 +36,12 @@ class ImageError(DatasetError):
     """An image file is missing or cannot be decoded; the message names the file."""
 
 
+def _cv2() -> Any:
+    import cv2
+
+    return cv2
+
+
 def read_rgb(path: Path) -> U8:
     """Decode an image file to RGB uint8 HWC; grayscale images get three equal channels."""
     # NOTE: cv2.imread silently returns None on failure; IMREAD_COLOR always yields 3 channels (the
@@ -41,6 +49,7 @@ def read_rgb(path: Path) -> U8:
     data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
     if data is None or data.size == 0:
         raise ImageError(f"{path}: no such image file")
+    cv2 = _cv2()
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if bgr is None:
         raise ImageError(f"{path}: cannot decode image")
@@ -62,6 +71,7 @@ def resize_with_aspectratio(img: U8, out_height: int, out_width: int, *, scale_p
     else:
         h = new_height
         w = int(new_width * width / height)
+    cv2 = _cv2()
     return np.asarray(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
@@ -73,11 +83,28 @@ def center_crop(img: U8, out_height: int, out_width: int) -> U8:
     return img[top : top + out_height, left : left + out_width]
 
 
-def resize_exact(img: U8, out_height: int, out_width: int) -> U8:
-    """Resize to exactly out_height x out_width with bilinear interpolation (cv2.INTER_LINEAR)."""
-    return np.asarray(
-        cv2.resize(img, (out_width, out_height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8
-    )
+def resize_bilinear_float(
+    img: npt.NDArray[np.float32], out_height: int, out_width: int
+) -> npt.NDArray[np.float32]:
+    """Resize a float32 HWC image to exactly out_height x out_width (cv2.INTER_LINEAR, no rounding)."""
+    cv2 = _cv2()
+    return np.asarray(cv2.resize(img, (out_width, out_height), interpolation=cv2.INTER_LINEAR), np.float32)
+
+
+def _upsample(grid: npt.NDArray[np.float32], height: int, width: int) -> npt.NDArray[np.float32]:
+    """Bilinear (align-corners) upsampling of a small HWC grid with numpy alone."""
+
+    def weights(n_out: int, n_in: int) -> npt.NDArray[np.float32]:
+        pos = np.linspace(0.0, n_in - 1, n_out)
+        lo = np.minimum(np.floor(pos).astype(np.int64), n_in - 2)
+        frac = pos - lo
+        w = np.zeros((n_out, n_in), np.float32)
+        w[np.arange(n_out), lo] = 1.0 - frac
+        w[np.arange(n_out), lo + 1] = frac
+        return w
+
+    out = np.einsum("hc,cdk,wd->hwk", weights(height, grid.shape[0]), grid, weights(width, grid.shape[1]))
+    return np.asarray(out, np.float32)
 
 
 def synthetic_rgb(rng: np.random.Generator, height: int, width: int) -> U8:
@@ -89,7 +116,7 @@ def synthetic_rgb(rng: np.random.Generator, height: int, width: int) -> U8:
     out = np.zeros((height, width, 3), np.float32)
     for cells, amplitude in ((3, 2.0), (9, 1.0)):
         grid = rng.normal(0.0, amplitude, (cells, cells, 3)).astype(np.float32)
-        out += cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
+        out += _upsample(grid, height, width)
     out += rng.normal(0.0, 0.25, (height, width, 3)).astype(np.float32)
     # NOTE: every image gets the same contrast (std 45 levels) around its own mean colour; stand-ins have
     # no normalisation layers, so their activations scale with contrast, and a fixed contrast keeps the

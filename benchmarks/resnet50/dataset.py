@@ -27,6 +27,7 @@ __all__ = [
     "SYNTHETIC_SEED",
     "ImagenetDataset",
     "SyntheticImagenet",
+    "normalize",
     "open_dataset",
     "parse_synthetic",
     "preprocess",
@@ -44,8 +45,12 @@ F32 = npt.NDArray[np.float32]
 def preprocess(rgb: npt.NDArray[np.uint8], side: int = 224) -> F32:
     """The reference's pre_process_vgg on an RGB uint8 HWC image: float32 CHW, minus the channel means."""
     img = resize_with_aspectratio(rgb, side, side, scale_percent=CROP_FRACTION * 100.0)
-    img = center_crop(img, side, side)
-    out = img.astype(np.float32) - np.asarray(MEANS_RGB, np.float32)
+    return normalize(center_crop(img, side, side))
+
+
+def normalize(rgb: npt.NDArray[np.uint8]) -> F32:
+    """The last steps of pre_process_vgg on a cropped image: float32, minus the channel means, CHW."""
+    out = rgb.astype(np.float32) - np.asarray(MEANS_RGB, np.float32)
     return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
@@ -117,17 +122,18 @@ class SyntheticImagenet:
         return self.count
 
     def image(self, index: int) -> npt.NDArray[np.uint8]:
-        """The RGB uint8 image behind sample `index` (already at the model's input size)."""
+        """The RGB uint8 image behind sample `index`, generated at the crop size (what a resized and
+        centre-cropped photo would be), so its preprocessing is `normalize` alone."""
         if not 0 <= index < self.count:
             raise IndexError(f"sample {index} outside 0..{self.count - 1}")
         return synthetic_rgb(np.random.default_rng((self.seed, index)), self.side, self.side)
 
     def sample(self, index: int) -> Sample:
-        return {INPUT_NAME: preprocess(self.image(index), self.side)}
+        return {INPUT_NAME: normalize(self.image(index))}  # generated at the crop size: no resize or crop
 
     def batch(self, indices: Sequence[int]) -> F32:
         """Preprocessed samples of `indices` stacked along a new batch dimension."""
-        return np.stack([preprocess(self.image(i), self.side) for i in indices])
+        return np.stack([normalize(self.image(i)) for i in indices])
 
     def labels(self, indices: Sequence[int]) -> npt.NDArray[np.int64]:
         """The FP32 stand-in's top-1 (val_map space: ArgMax + offset) for `indices`, computed once each."""

@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.benchmarks._images import DatasetError, read_rgb, synthetic_rgb
+from edgeperf.benchmarks._images import DatasetError, read_rgb, resize_bilinear_float, synthetic_rgb
 from edgeperf.benchmarks.base import Sample, Size
 from edgeperf.benchmarks.retinanet.spec import IMAGE_SIZE, INPUT_NAME
 
@@ -30,6 +29,7 @@ __all__ = [
     "SyntheticOpenImages",
     "open_dataset",
     "preprocess",
+    "scale",
 ]
 
 SYNTHETIC_SEED = 24_781
@@ -49,8 +49,12 @@ ImageInfo = tuple[int, int, int]
 def preprocess(rgb: npt.NDArray[np.uint8], side: int = 800) -> npt.NDArray[np.float32]:
     """The reference's pre_process_openimages_retinanet: float32 RGB, bilinear resize to side x side
     (on the float image, as `maybe_resize` does), / 255, CHW, with the model's batch of one in front."""
-    img = cv2.resize(rgb.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
-    img = np.asarray(img, np.float32) / np.float32(255.0)
+    return scale(resize_bilinear_float(rgb.astype(np.float32), side, side))
+
+
+def scale(rgb: npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:
+    """The last steps of the preprocessing on an image already at the input size: / 255, CHW, batch of one."""
+    img = np.asarray(rgb, np.float32) / np.float32(255.0)
     return np.ascontiguousarray(img.transpose(2, 0, 1)[None])
 
 
@@ -132,7 +136,7 @@ class SyntheticOpenImages:
         return synthetic_rgb(np.random.default_rng((self.seed, index)), self.side, self.side)
 
     def sample(self, index: int) -> Sample:
-        return {INPUT_NAME: preprocess(self.image(index), self.side)}
+        return {INPUT_NAME: scale(self.image(index))}  # generated at the input size: nothing to resize
 
     def image_info(self, index: int) -> ImageInfo:
         return (index + 1, self.side, self.side)

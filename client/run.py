@@ -185,6 +185,8 @@ async def _run_mode(
         abort_after_errors=ctx.abort_after_errors,
         stall_timeout_s=ctx.drain_timeout_s,
     )
+    # NOTE: samples are loaded before the test starts, as LoadGen does (later sets between passes).
+    ctx.qsl.load_samples(sets[0])
     start_ns = ctx.clock.now_ns()
     recorder.mark_start(start_ns)
     if ctx.display is not None:
@@ -192,7 +194,7 @@ async def _run_mode(
     end: EndOfRun | None = None
     first_query = 0
     set_logs: list[LoadableSetLog] = []
-    for loaded, schedule in zip(sets, schedules, strict=True):
+    for set_index, (loaded, schedule) in enumerate(zip(sets, schedules, strict=True)):
         set_logs.append(
             LoadableSetLog(
                 loaded_qsl_set=tuple(loaded),
@@ -201,8 +203,9 @@ async def _run_mode(
                 generated_query_duration_ns=schedule.generated_query_duration_ns,
             )
         )
-        ctx.qsl.load_samples(loaded)
-        set_start_ns = ctx.clock.now_ns()
+        if set_index > 0:
+            ctx.qsl.load_samples(loaded)
+        set_start_ns = start_ns if set_index == 0 else ctx.clock.now_ns()
         scheduler = make_scheduler(
             settings.scenario,
             start_ns=set_start_ns,

@@ -30,7 +30,8 @@ class VirtualClock:
         self.t += duration_ns
         await asyncio.sleep(0)
 
-    async def yield_now(self) -> None:
+    async def yield_now(self, remaining_ns: int) -> None:
+        assert remaining_ns > 0
         self.spins += 1
         self.t += self.spin_step_ns
         await asyncio.sleep(0)

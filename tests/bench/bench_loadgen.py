@@ -1,0 +1,237 @@
+"""`make bench` (load-generator part): edgeperf's Server scenario against a server with a known service time.
+
+    python -m tests.bench.bench_loadgen [--service-us 1000] [--duration-ms 3000] [--qps 250 500 1000 2000]
+
+Prints, in one run:
+  1. edgeperf's Server scenario at several target QPS: issue delay (issued - scheduled) p50/p99, latency
+     p90/p99 and scheduled/completed QPS (goal: issue delay p99 under 200 us at 1,000 QPS);
+  2. the highest target QPS edgeperf sustains without falling behind its schedule (issue delay p99 under
+     1 ms and completed QPS within 5 % of the target);
+  3. the official LoadGen (mlperf_loadgen, through `edgeperf.client.loadgen_bridge`) driving the same
+     gRPC SUT against the same server with the same settings and seeds, side by side with edgeperf
+     (goal: p90/p99 latency and QPS within 5 %).
+The server is `edgeperf-server serve` with the tiny model's fixed-delay variant
+(`edgeperf.benchmarks.tiny.write_delay_model`), so the expected latency is known.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeperf.benchmarks.tiny import write_delay_model
+from edgeperf.client.conf import resolve_test_settings
+from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
+from edgeperf.client.run import RunOptions, run_benchmark
+from edgeperf.client.settings import Scenario, TestSettings
+from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig
+from tests.e2e._server import serve
+
+MODEL = "delay"
+SAMPLES = 256
+
+
+def settings_for(qps: float, duration_ms: int) -> TestSettings:
+    """v2.1 seeds and rules, a short duration, a generous latency bound."""
+    base = resolve_test_settings(MODEL, Scenario.SERVER, rules="v2.1").settings
+    return base.with_changes(
+        server_target_qps=qps,
+        min_duration_ms=duration_ms,
+        min_query_count=max(100, int(qps * duration_ms / 1000)),
+        server_target_latency_ns=100_000_000,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    qps: float
+    delay_p50_us: float
+    delay_p99_us: float
+    lat_p90_ms: float
+    lat_p99_ms: float
+    scheduled_qps: float
+    completed_qps: float
+    failed: int
+
+    @property
+    def kept_up(self) -> bool:
+        return self.delay_p99_us < 1000 and self.completed_qps >= 0.95 * self.qps and self.failed == 0
+
+
+async def edgeperf_run(address: str, qps: float, duration_ms: int, out: Path) -> Row:
+    outcome = await run_benchmark(
+        RunOptions(
+            server=address,
+            model=MODEL,
+            scenario=Scenario.SERVER,
+            test_settings=settings_for(qps, duration_ms),
+            out_dir=out,
+            dataset=f"synthetic:{SAMPLES}",
+            max_in_flight=None,
+        )
+    )
+    doc: dict[str, Any] = outcome.result_json
+    metrics = doc["metrics"]
+    lat = metrics["sample_latency_ns"]["percentiles"]
+    delay = doc["issue_delay_ns"]
+    return Row(
+        qps=qps,
+        delay_p50_us=delay["p50_ns"] / 1e3,
+        delay_p99_us=delay["p99_ns"] / 1e3,
+        lat_p90_ms=lat["90.00"] / 1e6,
+        lat_p99_ms=lat["99.00"] / 1e6,
+        scheduled_qps=metrics["scheduled_samples_per_sec"],
+        completed_qps=metrics["completed_samples_per_sec"],
+        failed=doc["errors"]["performance"]["failed"],
+    )
+
+
+async def official_child(address: str, qps: float, duration_ms: int, out: Path) -> None:
+    """Runs in its own process (LoadGen's logger is process-wide) and prints the detail keys as JSON."""
+    from edgeperf.client.loadgen_bridge import run_official
+
+    async with GrpcSut(GrpcSutConfig(address=address, model=MODEL, collect_data=False)) as sut:
+        signature = await sut.model_signature()
+        qsl = SerializedQsl(SyntheticSource(signature, SAMPLES), RequestEncoder(signature))
+        sut.use_qsl(qsl)
+        run = await run_official(sut, qsl, settings_for(qps, duration_ms), out)
+    print(json.dumps({k: v for k, v in run.detail.items() if k.startswith("result_")}))
+
+
+def official_run(address: str, qps: float, duration_ms: int, out: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.bench.bench_loadgen",
+            "--official-child",
+            address,
+            str(qps),
+            str(duration_ms),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"official LoadGen run failed:\n{proc.stderr[-3000:]}")
+    doc: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return doc
+
+
+def _pct(a: float, b: float) -> str:
+    return f"{(a - b) / b * 100:+.1f}%" if b else "n/a"
+
+
+async def bench(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="edgeperf-bench-loadgen-") as tmp:
+        repo = Path(tmp) / "repo"
+        write_delay_model(repo / MODEL, args.service_us, max_batch_size=64, instance_count=2)
+        print(
+            f"server: edgeperf-server, model '{MODEL}' with a fixed service time of {args.service_us} us "
+            f"per batch (dynamic batching, 2 instances); Server scenario, {args.duration_ms} ms per run\n"
+        )
+        with serve(repo) as server:
+            address = server.address
+            # NOTE: a first short run warms the connection, the server's batcher and both interpreters.
+            await edgeperf_run(address, 200.0, 500, Path(tmp) / "warmup")
+            print("1. edgeperf issue accuracy (issue delay = issued - scheduled, per query)")
+            print(
+                f"{'target QPS':>10} {'delay p50 us':>13} {'delay p99 us':>13} {'lat p90 ms':>11} "
+                f"{'lat p99 ms':>11} {'sched QPS':>10} {'compl QPS':>10} {'failed':>7}"
+            )
+            rows: dict[float, Row] = {}
+            for qps in args.qps:
+                row = await edgeperf_run(address, qps, args.duration_ms, Path(tmp) / f"ep-{qps}")
+                rows[qps] = row
+                print(
+                    f"{qps:>10g} {row.delay_p50_us:>13.1f} {row.delay_p99_us:>13.1f} {row.lat_p90_ms:>11.3f} "
+                    f"{row.lat_p99_ms:>11.3f} {row.scheduled_qps:>10.1f} {row.completed_qps:>10.1f} "
+                    f"{row.failed:>7}",
+                    flush=True,
+                )
+            if 1000.0 in rows:
+                p99 = rows[1000.0].delay_p99_us
+                print(
+                    f"   goal issue delay p99 < 200 us at 1000 QPS: {p99:.1f} us -> {'MET' if p99 < 200 else 'NOT MET'}"
+                )
+
+            print(
+                "\n2. highest target QPS sustained without falling behind (delay p99 < 1 ms, completed >= 95%)"
+            )
+            best = 0.0
+            for qps in args.ramp:
+                row = await edgeperf_run(address, qps, args.ramp_duration_ms, Path(tmp) / f"ramp-{qps}")
+                print(
+                    f"   {qps:>7g} QPS: delay p99 {row.delay_p99_us:9.1f} us, completed {row.completed_qps:8.1f}/s "
+                    f"-> {'kept up' if row.kept_up else 'fell behind'}",
+                    flush=True,
+                )
+                if not row.kept_up:
+                    break
+                best = qps
+            print(
+                f"   highest sustained: {best:g} QPS" if best else "   none of the ramp rates was sustained"
+            )
+
+            print(
+                "\n3. official LoadGen through the same gRPC SUT vs edgeperf (same server, settings, seeds)"
+            )
+            print(
+                f"{'target QPS':>10} {'tool':>9} {'p90 ms':>9} {'p99 ms':>9} {'sched QPS':>10} {'compl QPS':>10}"
+            )
+            for qps in args.compare_qps:
+                ours = rows.get(qps) or await edgeperf_run(
+                    address, qps, args.duration_ms, Path(tmp) / f"cmp-{qps}"
+                )
+                theirs = official_run(address, qps, args.duration_ms, Path(tmp) / f"lg-{qps}")
+                lg90 = float(theirs.get("result_90.00_percentile_latency_ns", 0)) / 1e6
+                lg99 = float(theirs.get("result_99.00_percentile_latency_ns", 0)) / 1e6
+                lg_sched = float(theirs.get("result_scheduled_samples_per_sec", 0))
+                lg_done = float(theirs.get("result_completed_samples_per_sec", 0))
+                print(
+                    f"{qps:>10g} {'edgeperf':>9} {ours.lat_p90_ms:>9.3f} {ours.lat_p99_ms:>9.3f} "
+                    f"{ours.scheduled_qps:>10.1f} {ours.completed_qps:>10.1f}"
+                )
+                print(f"{'':>10} {'LoadGen':>9} {lg90:>9.3f} {lg99:>9.3f} {lg_sched:>10.1f} {lg_done:>10.1f}")
+                print(
+                    f"{'':>10} {'diff':>9} {_pct(ours.lat_p90_ms, lg90):>9} {_pct(ours.lat_p99_ms, lg99):>9} "
+                    f"{_pct(ours.scheduled_qps, lg_sched):>10} {_pct(ours.completed_qps, lg_done):>10}",
+                    flush=True,
+                )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--service-us", type=int, default=1000, help="fixed service time per batch (us)")
+    parser.add_argument("--duration-ms", type=int, default=3000, help="min duration of each run (ms)")
+    parser.add_argument("--qps", type=float, nargs="+", default=[250.0, 500.0, 1000.0, 2000.0])
+    parser.add_argument(
+        "--ramp", type=float, nargs="+", default=[1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0]
+    )
+    parser.add_argument("--ramp-duration-ms", type=int, default=2000)
+    parser.add_argument("--compare-qps", type=float, nargs="+", default=[500.0, 1000.0])
+    parser.add_argument("--official-child", nargs=4, metavar=("ADDRESS", "QPS", "DURATION_MS", "OUT"))
+    # NOTE: `make bench` passes its own arguments to every part; ignore what is not ours.
+    args, _ = parser.parse_known_args(argv)
+    if args.official_child:
+        address, qps, duration_ms, out = args.official_child
+        asyncio.run(official_child(address, float(qps), int(duration_ms), Path(out)))
+        return 0
+    return asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

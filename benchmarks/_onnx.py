@@ -31,6 +31,7 @@ __all__ = [
     "check_model_io",
     "config_pbtxt",
     "file_sha256",
+    "ort_session",
     "quantize_int8",
     "save_model",
     "to_fp16",
@@ -217,6 +218,15 @@ class GraphBuilder:
         if check:
             onnx.checker.check_model(model)
         return model
+
+
+def ort_session(model_bytes: bytes) -> Any:
+    """A quiet ONNX Runtime CPU session for a serialized model (stand-in calibration and ground truth)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
 def save_model(model: onnx.ModelProto, path: Path) -> str:

@@ -145,9 +145,10 @@ class SyntheticOpenImages:
         todo = sorted({int(i) for i in indices} - self._fp32.keys())
         if not todo:
             return
-        from edgeperf.benchmarks.retinanet.model import session, standin_bytes
+        from edgeperf.benchmarks._onnx import ort_session
+        from edgeperf.benchmarks.retinanet.model import standin_bytes
 
-        sess = session(standin_bytes(self.size))
+        sess = ort_session(standin_bytes(self.size))
         for index in todo:
             boxes, scores, labels = sess.run(["boxes", "scores", "labels"], self.sample(index))
             self._fp32[index] = boxes.tobytes() + scores.tobytes() + labels.tobytes()

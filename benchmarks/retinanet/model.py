@@ -28,7 +28,6 @@ import functools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +42,7 @@ from edgeperf.benchmarks._onnx import (
     check_model_io,
     config_pbtxt,
     file_sha256,
+    ort_session,
     quantize_int8,
     save_model,
     to_fp16,
@@ -66,7 +66,6 @@ __all__ = [
     "ModelMismatch",
     "anchors",
     "build_standin",
-    "session",
     "standin_bytes",
     "write_model",
 ]
@@ -264,15 +263,6 @@ def _graph(arch: Arch) -> tuple[onnx.ModelProto, tuple[str, str], str]:
     return g.build(), (cls_head[-1][1], shift), reg_head[-1][0]
 
 
-def session(model_bytes: bytes) -> Any:
-    """An ONNX Runtime CPU session for a serialized model."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-
-
 def build_standin(size: Size = "full") -> onnx.ModelProto:
     """The FP32 stand-in at `size` with its class bias and delta scale calibrated (deterministic)."""
     from edgeperf.benchmarks.retinanet.dataset import SyntheticOpenImages
@@ -280,7 +270,7 @@ def build_standin(size: Size = "full") -> onnx.ModelProto:
     arch = ARCH[size]
     model, (bias_name, shift_name), reg_w_name = _graph(arch)
     calib = SyntheticOpenImages(arch.calibration_images, size=size, seed=CALIBRATION_SEED)
-    sess = session(model.SerializeToString())
+    sess = ort_session(model.SerializeToString())
     logits, deltas = [], []
     for i in range(len(calib)):
         cls, reg = sess.run([_CLS, _REG], {INPUT_NAME: calib.sample(i)[INPUT_NAME]})

@@ -24,9 +24,9 @@ __all__ = [
     "wait_until",
 ]
 
-SPIN_NS = 2_000_000
+SPIN_NS = 1_200_000
 """Below this much time to a deadline the wait stops sleeping and spins: event-loop timers are only
-about a millisecond precise (uvloop's are whole milliseconds), spinning is a few microseconds."""
+about a millisecond precise (epoll and uvloop round to whole milliseconds), spinning is a few microseconds."""
 
 
 SPIN_PAUSE_S = 50e-6

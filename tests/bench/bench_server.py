@@ -111,7 +111,7 @@ async def unary_rate(
             await channel.close()
 
 
-async def stream_rate(address: str, payload: bytes, *, window: int, duration_s: float) -> float:
+async def stream_rate(address: str, payload: bytes, *, window: int, duration_s: float) -> tuple[float, int]:
     """Responses per second on one ModelStreamInfer stream keeping `window` requests outstanding."""
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         call = channel.stream_stream(STREAM)()
@@ -138,7 +138,7 @@ async def stream_rate(address: str, payload: bytes, *, window: int, duration_s: 
 
         start = time.perf_counter_ns()
         await asyncio.gather(writer(), reader())
-        return received / ((time.perf_counter_ns() - start) / 1e9)
+        return received / ((time.perf_counter_ns() - start) / 1e9), received
 
 
 async def paired_latencies_ns(
@@ -214,6 +214,7 @@ class EchoServer:
         )
         assert self._process.stdout is not None
         self.address = f"127.0.0.1:{int(self._process.stdout.readline())}"
+        self.pid = self._process.pid
 
     def close(self) -> None:
         self._process.terminate()
@@ -239,42 +240,53 @@ async def part_b(durations: Durations, workdir: Path) -> list[str]:
     payload = infer_request_bytes("tiny", "INPUT0", data)
     concurrency, rounds = 16, 5
     window_s = durations.measure_s / rounds
-    unary: list[float] = []
-    streaming: list[float] = []
-    echo_rates: list[float] = []
+    rates: dict[str, list[float]] = {"echo": [], "unary": [], "stream": []}
+    cpu_s: dict[str, float] = dict.fromkeys(rates, 0.0)
+    served: dict[str, int] = dict.fromkeys(rates, 0)
     with server_process(repository, "--no-metrics") as server:
         async with grpc.aio.insecure_channel(server.address) as channel:
             reply = await asyncio.wait_for(channel.unary_unary(INFER)(payload), 30)
         echo = EchoServer(len(reply))
         try:
-            # NOTE: short alternating windows, so that both servers see the same machine load.
+            # NOTE: short alternating windows, so that both servers see the same machine load; the servers'
+            # CPU time per request is reported too, as it depends far less on what else the machine runs.
             for _ in range(rounds):
-                rate, _ = await unary_rate(echo.address, ECHO, payload, channels=1, concurrency=concurrency,
-                                           duration_s=window_s)  # fmt: skip
-                echo_rates.append(rate)
-                rate, _ = await unary_rate(server.address, INFER, payload, channels=1, concurrency=concurrency,
-                                           duration_s=window_s)  # fmt: skip
-                unary.append(rate)
-                streaming.append(
-                    await stream_rate(server.address, payload, window=concurrency, duration_s=window_s)
-                )
+                for kind, pid in (
+                    ("echo", echo.pid),
+                    ("unary", server.process.pid),
+                    ("stream", server.process.pid),
+                ):
+                    before = process_cpu_s(pid)
+                    if kind == "stream":
+                        rate, count = await stream_rate(
+                            server.address, payload, window=concurrency, duration_s=window_s
+                        )
+                    else:
+                        address, path = (echo.address, ECHO) if kind == "echo" else (server.address, INFER)
+                        rate, count = await unary_rate(address, path, payload, channels=1, concurrency=concurrency,
+                                                       duration_s=window_s)  # fmt: skip
+                    after = process_cpu_s(pid)
+                    rates[kind].append(rate)
+                    served[kind] += count
+                    cpu_s[kind] += (after or 0.0) - (before or 0.0)
         finally:
             echo.close()
-    ratio = statistics.median(u / e for u, e in zip(unary, echo_rates, strict=True))
-    stream_gain = statistics.median(s / u for s, u in zip(streaming, unary, strict=True))
+    ratio = statistics.median(u / e for u, e in zip(rates["unary"], rates["echo"], strict=True))
+    stream_gain = statistics.median(s / u for s, u in zip(rates["stream"], rates["unary"], strict=True))
+    cpu_us = {kind: 1e6 * cpu_s[kind] / max(served[kind], 1) for kind in rates}
     return [
         f"(b) tiny model, {len(payload)} B requests / {len(reply)} B responses, {concurrency} outstanding, "
         f"one connection, medians of {rounds} alternating windows",
-        _line("edgeperf unary inferences/s", f"{statistics.median(unary):,.0f}", "", None),
-        _line(
-            "bare grpc.aio echo requests/s (same sizes)", f"{statistics.median(echo_rates):,.0f}", "", None
-        ),
+        _line("edgeperf unary inferences/s", f"{statistics.median(rates['unary']):,.0f}", "", None),
+        _line("bare grpc.aio echo requests/s (same sizes)", f"{statistics.median(rates['echo']):,.0f}", "", None),
         _line("unary / echo", f"{ratio:.2f}", "goal >= 0.60", ratio >= 0.6),
-        _line(
-            "edgeperf streaming inferences/s (one stream)", f"{statistics.median(streaming):,.0f}", "", None
-        ),
+        _line("edgeperf streaming inferences/s (one stream)", f"{statistics.median(rates['stream']):,.0f}", "", None),
         _line("streaming / unary", f"{stream_gain:.2f}", "goal > 1", stream_gain > 1.0),
-    ]
+        _line("server CPU us/request: echo, unary, streaming",
+              f"{cpu_us['echo']:.0f}, {cpu_us['unary']:.0f}, {cpu_us['stream']:.0f}", "", None),
+        _line("CPU: echo / edgeperf unary (load-independent)", f"{cpu_us['echo'] / cpu_us['unary']:.2f}", "goal >= 0.60",
+              cpu_us["echo"] / cpu_us["unary"] >= 0.6),
+    ]  # fmt: skip
 
 
 def _inprocess_rate(session: onnxruntime.InferenceSession, batch: int, seconds: float) -> tuple[float, float]:

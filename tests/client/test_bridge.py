@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,7 @@ CHILD = textwrap.dedent(
 )
 
 
-def run_child(tmp_path: Path, scenario: str, mode: str) -> dict[str, object]:
+def run_child(tmp_path: Path, scenario: str, mode: str) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(tmp_path), scenario, mode],
         capture_output=True,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import numpy as np
 import pytest
 
 from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
-from edgeperf.client.issue import CompletionTracker, EndReason, end_of_run, issue_queries
-from edgeperf.client.results import STATUS_INCOMPLETE, STATUS_OK, RunRecorder
+from edgeperf.client.issue import CompletionTracker, EndOfRun, EndReason, end_of_run, issue_queries
+from edgeperf.client.results import STATUS_INCOMPLETE, STATUS_OK, RunRecorder, RunResult
 from edgeperf.client.scenarios import LoopClock, make_scheduler
 from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
 from edgeperf.client.sut import QuerySampleResponse
@@ -60,7 +61,7 @@ async def run_once(
     *,
     drain_timeout_s: float = 5.0,
     abort_after_errors: int | None = None,
-):
+) -> tuple[EndOfRun, RunResult, CompletionTracker]:
     indices, offsets = simple_schedule(settings)
     recorder = RunRecorder.for_schedule(indices)
     tracker = CompletionTracker(
@@ -244,7 +245,7 @@ def test_completion_tracker_rejects_duplicates_and_unknown_ids() -> None:
 class TestEndOfRun:
     def test_natural_end_needs_both_count_and_duration(self) -> None:
         s = effective(Scenario.SINGLE_STREAM, min_query_count=100, min_duration_ms=1000)
-        kw = {"accuracy": False, "outstanding_queries": 0}
+        kw: dict[str, Any] = {"accuracy": False, "outstanding_queries": 0}
         assert end_of_run(s, issued_queries=99, last_issue_offset_ns=2_000_000_000, **kw) is None
         assert end_of_run(s, issued_queries=100, last_issue_offset_ns=999_999_999, **kw) is None
         end = end_of_run(s, issued_queries=100, last_issue_offset_ns=1_000_000_000, **kw)
@@ -266,7 +267,7 @@ class TestEndOfRun:
 
     def test_server_outstanding_limit_checked_first_and_no_natural_end(self) -> None:
         s = effective(Scenario.SERVER, server_max_async_queries=3, max_query_count=10)
-        kw = {"accuracy": False, "last_issue_offset_ns": 10**12}
+        kw: dict[str, Any] = {"accuracy": False, "last_issue_offset_ns": 10**12}
         assert end_of_run(s, issued_queries=5, outstanding_queries=3, **kw) is None
         end = end_of_run(s, issued_queries=10, outstanding_queries=4, **kw)
         assert end is not None and end.reason is EndReason.TOO_MANY_OUTSTANDING

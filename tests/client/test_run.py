@@ -6,6 +6,7 @@ import asyncio
 import collections
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,10 @@ class ListQsl:
         self.loads: list[list[int]] = []
         self.unloads: list[list[int]] = []
 
-    def load_samples(self, indices: list[int]) -> None:
+    def load_samples(self, indices: Sequence[int]) -> None:
         self.loads.append(list(indices))
 
-    def unload_samples(self, indices: list[int]) -> None:
+    def unload_samples(self, indices: Sequence[int]) -> None:
         self.unloads.append(list(indices))
 
 

@@ -240,7 +240,7 @@ async def test_signature_readiness_and_lifecycle(service: tuple[Service, str]) -
         signature = await sut.model_signature()
         assert signature.max_batch_size == 3
         assert [(t.name, t.shape) for t in signature.inputs] == [("INPUT0", (4,))]
-    assert sut.state is SutState.CLOSED
+    assert sut.state.value == SutState.CLOSED.value
     await sut.close()  # closing twice is fine
     async with GrpcSut(GrpcSutConfig(address=address, model="missing")) as missing:
         with pytest.raises(ServerUnavailable, match="not ready"):

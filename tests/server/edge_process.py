@@ -21,7 +21,7 @@ from pathlib import Path
 
 from edgeperf.benchmarks import registry
 
-SLOW_DELAY_US = 300_000
+SLOW_DELAY_US = 500_000
 """Queue delay of the `tiny_slow` model: a lone request waits this long for a fuller batch."""
 
 

@@ -19,7 +19,7 @@ from tests.server.edge_process import build_repository, server_process
 
 pytestmark = pytest.mark.timeout(120)
 
-DELAY_US = 1_500_000
+DELAY_US = 2_500_000
 SHUTDOWN_MESSAGE = "GRPC server is shutting down and has stopped accepting new requests."
 
 

@@ -21,7 +21,7 @@ from edgeperf.protos import edgeperf_service_pb2 as epb
 from edgeperf.protos import edgeperf_service_pb2_grpc as epb_grpc
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
-from edgeperf.server.app import EdgeperfServer
+from edgeperf.server.app import EdgeperfServer, ServerState
 from edgeperf.server.grpc_service import STREAM_WINDOW
 from edgeperf.server.settings import ServerConfig
 from tests.server.edge_process import SLOW_DELAY_US, build_repository
@@ -395,3 +395,25 @@ async def test_concurrent_requests_are_batched_and_the_delay_bounds_a_lone_wait(
     lone = await stub.ModelInfer(infer_request(GOOD, model="tiny_slow"))
     queue_ns = lone.parameters["edgeperf_queue_ns"].int64_param
     assert SLOW_DELAY_US * 1000 <= queue_ns < SLOW_DELAY_US * 1000 + 250_000_000
+
+
+async def test_drain_delay_keeps_serving_while_health_says_not_serving(repository):
+    server = EdgeperfServer(_config(repository, drain_delay_s=1.0))
+    await server.start()
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
+        health = health_pb2_grpc.HealthStub(channel)
+        shutdown = asyncio.create_task(server.shutdown())
+        await asyncio.sleep(0.2)
+        assert server.state is ServerState.DRAINING
+        status = (
+            await health.Check(health_pb2.HealthCheckRequest(service="inference.GRPCInferenceService"))
+        ).status
+        assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert output(await stub.ModelInfer(infer_request(GOOD))).shape == (1, 16)
+        await shutdown
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.ModelInfer(infer_request(GOOD), timeout=5)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert server.state.value == ServerState.CLOSED.value
+    await server.shutdown()

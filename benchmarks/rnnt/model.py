@@ -95,17 +95,19 @@ FULL = RnntConfig(encoder_hidden=1024, pred_hidden=320, joint_hidden=512)
 SMALL = RnntConfig(encoder_hidden=64, pred_hidden=32, joint_hidden=96)
 
 # Stand-in weight scales: LSTM outputs of a random network have about this standard deviation; the
+# encoder's recurrent weights are halved so that rounding errors fade instead of growing over time; the
 # prediction network's LSTMs forget fast so its output says which label came last (see build_joint).
 _HIDDEN_STD = 0.3
+_ENCODER_RECURRENT_GAIN = 0.5
 _PRED_RECURRENT_GAIN = 0.2
 _PRED_FORGET_BIAS = -2.0
-# The joint network's structure (see build_joint): the share of encoder steps that vote for a label, what
-# share of them vote for space (label 0), and the logit scales.
-_TAIL_SHARE = 0.8
+# The joint network's structure (see build_joint): width of a vote's ramp and of the dead zone at each bin
+# edge (in standard deviations of the projection), logit scales.
 _BIN_RAMP = 0.02
-_SPACE_SHARE = 0.2
+_DEAD_ZONE = 0.05
 _VOTE_GAIN = 2.0
-_BLANK_BIAS = 1.0
+_BLANK_BIAS = 3.0
+"""A label needs both of its votes (up to 2 x _VOTE_GAIN) to beat blank."""
 _MATCH_THRESHOLD = 0.5
 _REPEAT_PENALTY = 16.0
 
@@ -135,11 +137,8 @@ class _Graph:
         self.nodes.append(helper.make_node(op, inputs, outs, name=self.name(op.lower()), **attrs))
         return outs
 
-    def choice(self, n: int, count: int, first_share: float) -> npt.NDArray[np.int64]:
-        """`count` draws from range(n), value 0 with probability `first_share`, the others uniformly."""
-        p = np.full(n, (1.0 - first_share) / (n - 1))
-        p[0] = first_share
-        return self._rng.choice(n, size=count, p=p).astype(np.int64)
+    def permutation(self, n: int) -> npt.NDArray[np.int64]:
+        return self._rng.permutation(n).astype(np.int64)
 
     def normal(self, shape: tuple[int, ...], std: float) -> npt.NDArray[np.float32]:
         return (std * self._rng.standard_normal(shape)).astype(np.float32)
@@ -194,7 +193,7 @@ def build_encoder(size: Size = "full") -> onnx.ModelProto:
     g = _Graph(_SEED)
     x, width, std = "features", c.feature_size, 1.0  # features are normalised per feature
     for _ in range(c.pre_layers):
-        x, _, _ = g.lstm(x, width, c.encoder_hidden, input_std=std)
+        x, _, _ = g.lstm(x, width, c.encoder_hidden, input_std=std, recurrent_gain=_ENCODER_RECURRENT_GAIN)
         width, std = c.encoder_hidden, _HIDDEN_STD
     # StackTime: pad T with zero frames to a multiple of the factor, then fold frames into features.
     (shape,) = g.node("Shape", [x])
@@ -210,7 +209,7 @@ def build_encoder(size: Size = "full") -> onnx.ModelProto:
     (x,) = g.node("Reshape", [x, g.const("shape", np.array([-1, 1, stacked], dtype=np.int64))])
     width = stacked
     for _ in range(c.post_layers):
-        x, _, _ = g.lstm(x, width, c.encoder_hidden)
+        x, _, _ = g.lstm(x, width, c.encoder_hidden, recurrent_gain=_ENCODER_RECURRENT_GAIN)
         width = c.encoder_hidden
     _rename_last(g, "encoded")
     return g.model(
@@ -271,6 +270,17 @@ def build_prediction(size: Size = "full") -> onnx.ModelProto:
     )
 
 
+def _grid(labels: int, audio_units: int) -> tuple[int, int]:
+    """Bins per projection: the squarest grid with a cell per label that fits 4 ReLUs per bin."""
+    rows = int(np.ceil(np.sqrt(labels)))
+    cols = int(np.ceil(labels / rows))
+    if 4 * (rows + cols) > audio_units:
+        raise ValueError(
+            f"joint_hidden leaves {audio_units} audio units, a {rows}x{cols} grid needs {4 * (rows + cols)}"
+        )
+    return rows, cols
+
+
 def _last_label_templates(
     prediction: onnx.ModelProto, config: RnntConfig, seed: int
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
@@ -315,10 +325,11 @@ def build_joint(
 
     Random weights alone make greedy decoding repeat labels up to 30 times a step, so the stand-in's
     joint weights get the structure a trained model learns, built from its own encoder and prediction
-    graphs: audio hidden units each vote for one label and fire on rare encoder patterns (thresholds
-    from the encoder's output on calibration audio, about one firing every other step); label hidden
-    units fire when the prediction output says that label was just emitted (a template of the
-    prediction network's output after it) and veto that label, so greedy decoding moves on to blank.
+    graphs: audio hidden units place the encoder output in a cell of a grid (two projections, a few bins
+    each, thresholds from calibration audio) and vote for that cell's label; label hidden units fire when
+    the prediction output says that label was just emitted (a template of the prediction network's output
+    after it) and veto that label, so greedy decoding moves on to blank until the audio moves to another
+    cell: about one label every three encoder steps.
     """
     c = config_for(size)
     prediction = prediction if prediction is not None else build_prediction(size)
@@ -338,29 +349,39 @@ def build_joint(
     w1[:labels, c.encoder_hidden :] = templates / norms**2
     b1[:labels] = -(templates / norms**2) @ mean - _MATCH_THRESHOLD
     w2[np.arange(labels), np.arange(labels)] = -_REPEAT_PENALTY
-    # audio units: one standardised random projection z of the encoder output is cut into bins in its two
-    # tails (equal shares of calibration frames); each bin votes for one label through four ReLUs,
-    # relu(z-a) - relu(z-a-d) - relu(z-b) + relu(z-b-d) (1 inside [a+d, b], 0 outside [a, b+d]), so at most
-    # one label is voted for at a time and a change of bin while z is in a tail emits a new label.
-    bins = min(labels, audio_units // 4) // 2 * 2
+    # audio units: two standardised random projections (z1, z2) of the encoder output are each cut into a
+    # few wide bins of equal share on calibration frames; the grid of bin pairs is a grid of cells, one
+    # label per cell. Each bin is a vote of four ReLUs, relu(z-a) - relu(z-a-r) - relu(z-b) + relu(z-b-r)
+    # (1 inside the bin, 0 outside), and a label's logit is the sum of its row's and its column's votes, so
+    # only the label of the current cell (2 votes) beats blank; a move to another cell emits its label.
+    # Dead zones at the bin edges keep decisions clear of rounding errors (FP16, int8).
     frames = _encoder_outputs(encoder).astype(np.float64)
-    projection = g.normal((c.encoder_hidden,), 1.0).astype(np.float64)
-    z = frames @ projection
-    mu, sd = round(float(z.mean()), 3), round(float(z.std()), 3) + 1e-3
-    half = _TAIL_SHARE / 2.0
-    lower = np.quantile((z - mu) / sd, np.linspace(0.0, half, bins // 2 + 1))
-    upper = np.quantile((z - mu) / sd, np.linspace(1.0 - half, 1.0, bins // 2 + 1))
-    lower, upper = np.round(lower, 3), np.round(upper, 3)
-    lower[0], upper[-1] = -1e4, 1e4
-    edges = [(float(a), float(b)) for edges in (lower, upper) for a, b in itertools.pairwise(edges)]
-    votes = g.choice(labels, bins, _SPACE_SHARE)
-    d = _BIN_RAMP
-    for i, ((a, b), label) in enumerate(zip(edges, votes, strict=True)):
-        for j, (shift, sign) in enumerate(((a, 1.0), (a + d, -1.0), (b, -1.0), (b + d, 1.0))):
-            unit = labels + 4 * i + j
-            w1[unit, : c.encoder_hidden] = projection / sd / d
-            b1[unit] = -(mu / sd + shift) / d
-            w2[label, unit] = sign * _VOTE_GAIN
+    offset = labels
+    grid = _grid(labels, audio_units)
+    cells = g.permutation(grid[0] * grid[1])
+    for axis, count in enumerate(grid):
+        projection = g.normal((c.encoder_hidden,), 1.0).astype(np.float64)
+        z = frames @ projection
+        mu, sd = round(float(z.mean()), 3), round(float(z.std()), 3) + 1e-3
+        cuts = np.round(np.quantile((z - mu) / sd, np.linspace(0.0, 1.0, count + 1)[1:-1]), 3)
+        edges = list(itertools.pairwise([-np.inf, *cuts.tolist(), np.inf]))
+        for index, (low, high) in enumerate(edges):
+            members = [
+                int(cell) for k, cell in enumerate(cells) if (k // grid[1], k % grid[1])[axis] == index
+            ]
+            members = [m for m in members if m < labels]  # spare cells vote for nothing
+            ramps: list[tuple[float, float]] = []
+            if np.isfinite(low):
+                ramps += [(low + _DEAD_ZONE, 1.0), (low + _DEAD_ZONE + _BIN_RAMP, -1.0)]
+            else:  # open below: the vote is 1 - ramp(high); its constant goes into the output bias
+                b2[members] += _VOTE_GAIN
+            if np.isfinite(high):
+                ramps += [(high - _DEAD_ZONE - _BIN_RAMP, -1.0), (high - _DEAD_ZONE, 1.0)]
+            for shift, sign in ramps:
+                w1[offset, : c.encoder_hidden] = projection / sd / _BIN_RAMP
+                b1[offset] = -(mu / sd + shift) / _BIN_RAMP
+                w2[members, offset] = sign * _VOTE_GAIN
+                offset += 1
     b2[c.blank_index] = _BLANK_BIAS
     (x,) = g.node("Concat", ["f", "g"], axis=1)
     (x,) = g.node("Gemm", [x, g.const("W", w1), g.const("b", b1)], transB=1)

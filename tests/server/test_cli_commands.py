@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,19 @@ def test_serve_prints_the_bound_port_and_tls_needs_readable_files(tmp_path: Path
     )  # fmt: skip
     last = run.stderr.strip().splitlines()[-1]
     assert run.returncode == 2 and "cannot read a PEM file" in last and "no." in last
+
+
+def test_serve_on_a_busy_port_exits_2(tmp_path: Path) -> None:
+    repository = build_repository(tmp_path, slow=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEPERF_")}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "edgeperf.server.cli", "serve", "--model-repository", str(repository),
+             "--listen", f"127.0.0.1:{port}", "--no-metrics", "--no-warmup"],
+            capture_output=True, text=True, timeout=60, env=env, check=False,
+        )  # fmt: skip
+    errors = [line for line in run.stderr.splitlines() if line.startswith("edgeperf-server: error:")]
+    assert run.returncode == 2 and len(errors) == 1 and f"cannot bind 127.0.0.1:{port}" in errors[0]

@@ -132,6 +132,9 @@ class CompletionTracker:
         abort_after_errors: consecutive failed samples after which `should_abort` turns true; None: never.
         stall_timeout_s: how long `wait_query_done` waits before it gives up and sets `stalled`
             (a SUT that never answers must not hang SingleStream or MultiStream).
+        abort_after_silence_ns: `should_abort` also turns true when samples keep failing and nothing
+            succeeded for this long (a hung server: its requests time out one deadline after the last
+            success); None: never.
     """
 
     def __init__(
@@ -143,9 +146,13 @@ class CompletionTracker:
         keep_data: bool | npt.NDArray[np.bool_] | None = False,
         abort_after_errors: int | None = None,
         stall_timeout_s: float = 60.0,
+        abort_after_silence_ns: int | None = None,
     ) -> None:
         self._recorder = recorder
         self._stall_timeout_s = stall_timeout_s
+        self._silence_ns = abort_after_silence_ns
+        self._last_ok_ns = 0
+        self._last_error_ns = 0
         self.stalled = False
         if isinstance(query_sizes, int):
             assert n_queries is not None, "n_queries is required with a uniform query size"
@@ -199,6 +206,8 @@ class CompletionTracker:
         return query, slot - self._offsets[query]
 
     def note_issued(self, query: int, scheduled_ns: int) -> None:
+        if self._last_ok_ns == 0:
+            self._last_ok_ns = scheduled_ns
         size = self.query_size(query)
         self._remaining[query] = size
         self._scheduled[query] = scheduled_ns
@@ -215,7 +224,11 @@ class CompletionTracker:
 
     @property
     def should_abort(self) -> bool:
-        return self._abort_after is not None and self.consecutive_errors >= self._abort_after
+        if self.consecutive_errors == 0:
+            return False
+        if self._abort_after is not None and self.consecutive_errors >= self._abort_after:
+            return True
+        return self._silence_ns is not None and self._last_error_ns - self._last_ok_ns >= self._silence_ns
 
     def complete(self, responses: Sequence[QuerySampleResponse], completed_ns: int) -> None:
         """`QuerySamplesComplete`: record each response; `completed_ns` was taken on arrival."""
@@ -239,6 +252,7 @@ class CompletionTracker:
                     response.data if self._keep_all or (self._keep_mask and self._keep_mask[slot]) else None,
                 )
                 self.consecutive_errors = 0
+                self._last_ok_ns = completed_ns
                 self.window_latency_sum_ns += completed_ns - self._scheduled[query]
                 self.window_latency_count += 1
             else:
@@ -247,6 +261,7 @@ class CompletionTracker:
                 )
                 self.failed_samples += 1
                 self.consecutive_errors += 1
+                self._last_error_ns = completed_ns
                 self.last_error = f"{response.status}: {response.error}"
                 if self.failed_samples <= _ERRORS_LOGGED:
                     self.events.append(
@@ -365,8 +380,8 @@ async def issue_queries(
                 end = EndOfRun(
                     reason=EndReason.TOO_MANY_ERRORS,
                     message=(
-                        f"Ending early: {tracker.consecutive_errors} samples in a row failed "
-                        f"(last: {tracker.last_error})"
+                        f"Ending early: {tracker.consecutive_errors} samples in a row failed and none "
+                        f"succeeded since (last: {tracker.last_error})"
                     ),
                     is_error=True,
                 )

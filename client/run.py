@@ -184,6 +184,7 @@ async def _run_mode(
         keep_data=keep,
         abort_after_errors=ctx.abort_after_errors,
         stall_timeout_s=ctx.drain_timeout_s,
+        abort_after_silence_ns=None if ctx.abort_after_errors is None else int(ctx.drain_timeout_s * 1e9),
     )
     # NOTE: samples are loaded before the test starts, as LoadGen does (later sets between passes).
     ctx.qsl.load_samples(sets[0])
@@ -270,6 +271,7 @@ async def run_with_sut(
     display: ProgressDisplay | None = None,
     info_messages: tuple[str, ...] = (),
     score: Callable[[Path], AccuracyReport] | None = None,
+    system_name: str = "edgeperf",
 ) -> RunOutcome:
     """Run `requested.mode` against `sut` and write the logs under `out_dir`.
 
@@ -300,7 +302,11 @@ async def run_with_sut(
     if mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN):
         accuracy_run = await _run_mode(ctx, settings, seq, accuracy=True)
         interrupted = accuracy_run.end.reason is EndReason.INTERRUPTED
-    if mode in (TestMode.PERFORMANCE_ONLY, TestMode.SUBMISSION_RUN) and not interrupted:
+    accuracy_aborted = accuracy_run is not None and accuracy_run.end.reason in (
+        EndReason.TOO_MANY_ERRORS,
+        EndReason.STALLED,
+    )
+    if mode in (TestMode.PERFORMANCE_ONLY, TestMode.SUBMISSION_RUN) and not (interrupted or accuracy_aborted):
         performance_run = await _run_mode(ctx, settings, seq, accuracy=False)
         interrupted = performance_run.end.reason is EndReason.INTERRUPTED
     if mode is TestMode.FIND_PEAK_PERFORMANCE:
@@ -337,7 +343,7 @@ async def run_with_sut(
         if interrupted and summary.valid:
             # NOTE: a stopped run is never reported as VALID, even if what it measured would pass.
             summary = dataclasses.replace(summary, samples_ok_met=False)
-    messages = list(info_messages)
+    messages = [f"system: {system_name}", *info_messages]
     for qps, passed in probes:
         messages.append(f"FindPeakPerformance: target_qps {qps:g} {'passed' if passed else 'failed'}")
     if peak_qps is not None:
@@ -378,6 +384,8 @@ async def run_with_sut(
         reasons.append(f"{accuracy_run.result.error_count} accuracy-mode samples failed.")
     if interrupted:
         reasons.append("The run was interrupted.")
+    if accuracy_aborted and mode is TestMode.SUBMISSION_RUN:
+        reasons.append("The accuracy pass ended early, so the performance pass was not run.")
     if mode is TestMode.FIND_PEAK_PERFORMANCE and peak_qps is None:
         reasons.append("No target QPS passed.")
     validity = "INVALID" if reasons else "VALID"
@@ -560,6 +568,7 @@ async def run_benchmark(
                 display=display,
                 info_messages=messages,
                 score=score,
+                system_name=options.system_name,
             )
         finally:
             if display is not None:

@@ -61,6 +61,7 @@ async def run_once(
     *,
     drain_timeout_s: float = 5.0,
     abort_after_errors: int | None = None,
+    abort_after_silence_ns: int | None = None,
 ) -> tuple[EndOfRun, RunResult, CompletionTracker]:
     indices, offsets = simple_schedule(settings)
     recorder = RunRecorder.for_schedule(indices)
@@ -70,6 +71,7 @@ async def run_once(
         n_queries=indices.shape[0],
         abort_after_errors=abort_after_errors,
         stall_timeout_s=drain_timeout_s,
+        abort_after_silence_ns=abort_after_silence_ns,
     )
     clock = LoopClock()
     start = clock.now_ns()
@@ -207,6 +209,16 @@ async def test_dead_server_ends_the_run_after_consecutive_errors(scenario: Scena
     assert "UNAVAILABLE" in end.message
     assert tracker.outstanding_samples == 0
     assert result.errors_by_status()["UNAVAILABLE"] == tracker.failed_samples >= 20
+
+
+async def test_failures_with_no_success_for_the_silence_window_end_the_run() -> None:
+    settings = effective(Scenario.SINGLE_STREAM, min_duration_ms=5_000, min_query_count=5_000)
+    sut = FakeSut(FakeSutConfig(latency_ns=1_000_000, dead_after_samples=5, dead_status="DEADLINE_EXCEEDED"))
+    end, _, tracker = await run_once(
+        settings, sut, abort_after_errors=10_000, abort_after_silence_ns=50_000_000
+    )
+    assert end.reason is EndReason.TOO_MANY_ERRORS
+    assert 0 < tracker.consecutive_errors < 10_000
 
 
 async def test_single_stream_ran_out_of_generated_queries() -> None:

@@ -21,7 +21,8 @@ SHORT_CONF = """\
 *.Server.target_qps = 400
 *.Server.target_latency = 2000
 *.Offline.min_query_count = 1
-*.Offline.target_qps = 20000
+*.Offline.target_qps = 200000
+*.Offline.min_duration = 50
 """
 
 

@@ -30,7 +30,7 @@ import grpc
 import numpy as np
 
 from edgeperf.benchmarks import registry
-from edgeperf.benchmarks.base import Benchmark
+from edgeperf.benchmarks.base import Benchmark, Size
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
 from edgeperf.server.config import load_model_config
@@ -107,20 +107,25 @@ async def _in_process(
         return await _measure(infer, samples, max_batch, seconds)
 
 
-def _start_server(repo: Path) -> tuple[subprocess.Popen[str], str]:
+def _start_server(repo: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `edgeperf-server serve` on a free port; its log goes to `log_path` (a pipe could fill up)."""
     command = [sys.executable, "-m", "edgeperf.server.cli", "serve", "--model-repository", str(repo)]
     command += ["--listen", "127.0.0.1:0", "--no-metrics", "--max-message-mb", "1024", "--log-format", "json"]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    for line in process.stderr:
-        try:
-            record: dict[str, Any] = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("event") == "ready":
-            return process, f"127.0.0.1:{record['port']}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        for line in log_path.read_text(errors="replace").splitlines():
+            try:
+                record: dict[str, Any] = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("event") == "ready":
+                return process, f"127.0.0.1:{record['port']}"
+        time.sleep(0.2)
+    process.kill()
     process.wait()
-    raise RuntimeError(f"edgeperf-server exited with {process.returncode} before it was ready")
+    raise RuntimeError(f"edgeperf-server was not ready (exit {process.returncode}); see {log_path}")
 
 
 async def _through_server(
@@ -142,13 +147,13 @@ async def _through_server(
         return await _measure(infer, samples, max_batch, seconds)
 
 
-def _prepare(name: str, benchmark: Benchmark, build_dir: Path) -> Path:
-    repo = build_dir / name
+def _prepare(name: str, benchmark: Benchmark, build_dir: Path, size: Size) -> Path:
+    repo = build_dir / f"{name}-{size}"
     model_dir = repo / name
     if not (model_dir / "config.pbtxt").is_file():
-        print(f"  building the full-size {name} stand-in in {model_dir} ...", flush=True)
+        print(f"  building the {size} {name} stand-in in {model_dir} ...", flush=True)
         started = time.perf_counter()
-        benchmark.write_model(model_dir, size="full")
+        benchmark.write_model(model_dir, size=size)
         print(f"  built in {time.perf_counter() - started:.1f} s", flush=True)
     return repo
 
@@ -166,8 +171,10 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"== {name}", flush=True)
         try:
             benchmark = registry.get(name)
-            repo = _prepare(name, benchmark, args.build_dir)
-            samples = [dict(benchmark.open_dataset("synthetic:4", size="full").sample(i)) for i in range(4)]
+            repo = _prepare(name, benchmark, args.build_dir, args.size)
+            samples = [
+                dict(benchmark.open_dataset("synthetic:4", size=args.size).sample(i)) for i in range(4)
+            ]
         except (ImportError, AttributeError, NotImplementedError) as exc:
             print(f"  skipped: the {name} builder is missing ({type(exc).__name__}: {exc})", flush=True)
             rows.append(f"| {name} | skipped: builder missing | | | | |")
@@ -176,7 +183,7 @@ async def main_async(args: argparse.Namespace) -> int:
         local = await _in_process(repo, name, samples, max_batch, args.seconds)
         rows.append(_row(name, "in-process", local))
         print("  " + rows[-1], flush=True)
-        process, address = _start_server(repo)
+        process, address = _start_server(repo, args.build_dir / f"{name}-server.log")
         try:
             remote = await _through_server(address, name, samples, max_batch, args.seconds)
         finally:
@@ -187,7 +194,9 @@ async def main_async(args: argparse.Namespace) -> int:
     print("\n| benchmark | path | batch-1 p50 (ms) | batch-1 p90 (ms) | best samples/s | at batch |")
     print("| --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
-    print(f"\n(full-size stand-ins, synthetic weights; {os.cpu_count()} CPUs; {args.seconds:.0f} s per path)")
+    print(
+        f"\n({args.size} stand-ins, synthetic weights; {os.cpu_count()} CPUs; {args.seconds:.0f} s per path)"
+    )
     return 0
 
 
@@ -198,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--benchmarks", nargs="+", default=list(registry.MLPERF_BENCHMARKS))
     parser.add_argument("--seconds", type=float, default=20.0, help="time budget per benchmark and path")
     parser.add_argument("--build-dir", type=Path, default=Path("build/bench_suite"))
+    parser.add_argument("--size", choices=("full", "small"), default="full", help="small: a quick smoke run")
     args, _ = parser.parse_known_args(argv)
     return asyncio.run(main_async(args))
 

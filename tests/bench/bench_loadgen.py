@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,6 +129,11 @@ def official_run(address: str, qps: float, duration_ms: int, out: Path) -> dict[
     return doc
 
 
+def _median(rows: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
+    a, b, c, d = (statistics.median(column) for column in zip(*rows, strict=True))
+    return a, b, c, d
+
+
 def _pct(a: float, b: float) -> str:
     return f"{(a - b) / b * 100:+.1f}%" if b else "n/a"
 
@@ -184,28 +190,33 @@ async def bench(args: argparse.Namespace) -> int:
             )
 
             print(
-                "\n3. official LoadGen through the same gRPC SUT vs edgeperf (same server, settings, seeds)"
+                "\n3. official LoadGen through the same gRPC SUT vs edgeperf (same server, settings and "
+                f"seeds; runs interleaved, median of {args.repeats})"
             )
             print(
                 f"{'target QPS':>10} {'tool':>9} {'p90 ms':>9} {'p99 ms':>9} {'sched QPS':>10} {'compl QPS':>10}"
             )
             for qps in args.compare_qps:
-                ours = rows.get(qps) or await edgeperf_run(
-                    address, qps, args.duration_ms, Path(tmp) / f"cmp-{qps}"
-                )
-                theirs = official_run(address, qps, args.duration_ms, Path(tmp) / f"lg-{qps}")
-                lg90 = float(theirs.get("result_90.00_percentile_latency_ns", 0)) / 1e6
-                lg99 = float(theirs.get("result_99.00_percentile_latency_ns", 0)) / 1e6
-                lg_sched = float(theirs.get("result_scheduled_samples_per_sec", 0))
-                lg_done = float(theirs.get("result_completed_samples_per_sec", 0))
+                ours: list[tuple[float, float, float, float]] = []
+                theirs: list[tuple[float, float, float, float]] = []
+                for r in range(args.repeats):
+                    row = await edgeperf_run(address, qps, args.duration_ms, Path(tmp) / f"cmp-{qps}-{r}")
+                    ours.append((row.lat_p90_ms, row.lat_p99_ms, row.scheduled_qps, row.completed_qps))
+                    lg = official_run(address, qps, args.duration_ms, Path(tmp) / f"lg-{qps}-{r}")
+                    theirs.append(
+                        (
+                            float(lg.get("result_90.00_percentile_latency_ns", 0)) / 1e6,
+                            float(lg.get("result_99.00_percentile_latency_ns", 0)) / 1e6,
+                            float(lg.get("result_scheduled_samples_per_sec", 0)),
+                            float(lg.get("result_completed_samples_per_sec", 0)),
+                        )
+                    )
+                a, b = _median(ours), _median(theirs)
+                print(f"{qps:>10g} {'edgeperf':>9} {a[0]:>9.3f} {a[1]:>9.3f} {a[2]:>10.1f} {a[3]:>10.1f}")
+                print(f"{'':>10} {'LoadGen':>9} {b[0]:>9.3f} {b[1]:>9.3f} {b[2]:>10.1f} {b[3]:>10.1f}")
                 print(
-                    f"{qps:>10g} {'edgeperf':>9} {ours.lat_p90_ms:>9.3f} {ours.lat_p99_ms:>9.3f} "
-                    f"{ours.scheduled_qps:>10.1f} {ours.completed_qps:>10.1f}"
-                )
-                print(f"{'':>10} {'LoadGen':>9} {lg90:>9.3f} {lg99:>9.3f} {lg_sched:>10.1f} {lg_done:>10.1f}")
-                print(
-                    f"{'':>10} {'diff':>9} {_pct(ours.lat_p90_ms, lg90):>9} {_pct(ours.lat_p99_ms, lg99):>9} "
-                    f"{_pct(ours.scheduled_qps, lg_sched):>10} {_pct(ours.completed_qps, lg_done):>10}",
+                    f"{'':>10} {'diff':>9} {_pct(a[0], b[0]):>9} {_pct(a[1], b[1]):>9} "
+                    f"{_pct(a[2], b[2]):>10} {_pct(a[3], b[3]):>10}",
                     flush=True,
                 )
     return 0
@@ -223,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ramp-duration-ms", type=int, default=2000)
     parser.add_argument("--compare-qps", type=float, nargs="+", default=[500.0, 1000.0])
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per tool in the comparison")
     parser.add_argument("--official-child", nargs=4, metavar=("ADDRESS", "QPS", "DURATION_MS", "OUT"))
     # NOTE: `make bench` passes its own arguments to every part; ignore what is not ours.
     args, _ = parser.parse_known_args(argv)

@@ -514,6 +514,13 @@ async def run_benchmark(
         signature = await sut.model_signature()
         dataset: Dataset | None = None
         if bench is not None:
+            served = {t.name for t in signature.inputs}
+            wanted = [t.name for t in bench.spec.inputs]
+            if not set(wanted) <= served:
+                raise RunSetupError(
+                    f"model {options.model!r} on {options.server} has inputs {sorted(served)}, but benchmark "
+                    f"{options.benchmark!r} sends {wanted}: is --model the right model?"
+                )
             try:
                 dataset = bench.open_dataset(options.dataset, size=options.benchmark_size)
             except (OSError, ValueError) as exc:

@@ -124,3 +124,21 @@ def test_ctrl_c_stops_cleanly_with_complete_invalid_logs(tiny_server: ServerProc
     assert doc["run"]["interrupted"] is True
     for line in (out / "mlperf_log_detail.txt").read_text().splitlines():
         json.loads(line.removeprefix(":::MLLOG "))
+
+
+def test_benchmark_that_does_not_fit_the_model_is_refused_before_the_run(
+    tiny_server: ServerProcess, tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        edgeperf(
+            "--server", tiny_server.address, "--benchmark", "resnet50", "--model", "tiny",
+            "--scenario", "Offline", "--out", str(tmp_path / "out"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "is --model the right model?" in proc.stderr
+    assert not (tmp_path / "out").exists()

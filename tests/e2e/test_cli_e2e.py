@@ -131,8 +131,16 @@ def test_benchmark_that_does_not_fit_the_model_is_refused_before_the_run(
 ) -> None:
     proc = subprocess.run(
         edgeperf(
-            "--server", tiny_server.address, "--benchmark", "resnet50", "--model", "tiny",
-            "--scenario", "Offline", "--out", str(tmp_path / "out"),
+            "--server",
+            tiny_server.address,
+            "--benchmark",
+            "resnet50",
+            "--model",
+            "tiny",
+            "--scenario",
+            "Offline",
+            "--out",
+            str(tmp_path / "out"),
         ),
         capture_output=True,
         text=True,

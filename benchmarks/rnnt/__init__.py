@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeperf.benchmarks._onnx import Precision
 from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Size
 from edgeperf.benchmarks.rnnt.accuracy import report
 from edgeperf.benchmarks.rnnt.dataset import LibriSpeech, SyntheticSpeech
@@ -22,8 +23,16 @@ class RnntBenchmark:
 
     spec: BenchmarkSpec = SPEC
 
-    def write_model(self, model_dir: Path, *, size: Size = "full", from_file: Path | None = None) -> None:
-        write_model(model_dir, size=size, from_file=from_file)
+    def write_model(
+        self,
+        model_dir: Path,
+        *,
+        size: Size = "full",
+        from_file: Path | None = None,
+        precision: Precision = "fp32",
+    ) -> None:
+        """See `edgeperf.benchmarks.rnnt.model.write_model`; `precision` picks an FP16 or int8 variant."""
+        write_model(model_dir, size=size, from_file=from_file, precision=precision)
 
     def open_dataset(self, source: str, *, size: Size = "full") -> Dataset:
         """`synthetic[:COUNT]` (default COUNT: the QSL size for full, 8 for small), a LibriSpeech folder

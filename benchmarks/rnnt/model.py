@@ -31,6 +31,7 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeperf.benchmarks._onnx import Precision, to_fp16
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.rnnt.features import FEATURES
 from edgeperf.benchmarks.rnnt.spec import BLANK_INDEX, MAX_SYMBOLS_PER_STEP, NUM_CLASSES
@@ -49,6 +50,7 @@ __all__ = [
     "build_joint",
     "build_prediction",
     "config_for",
+    "standin_graphs",
     "write_model",
 ]
 
@@ -446,11 +448,53 @@ def check_graphs(models: dict[str, onnx.ModelProto]) -> RnntConfig:
     )
 
 
-def write_model(model_dir: Path, *, size: Size = "full", from_file: Path | None = None) -> str:
+def _quantize_lstm_int8(fp32: bytes) -> bytes:
+    """LSTM weights to int8 (ONNX Runtime's dynamic quantisation: DynamicQuantizeLSTM)."""
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="edgeperf-rnnt-int8-") as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(fp32)
+        quantize_dynamic(str(src), str(dst), op_types_to_quantize=["LSTM"], weight_type=QuantType.QInt8)
+        return dst.read_bytes()
+
+
+def standin_graphs(size: Size = "full", precision: Precision = "fp32") -> dict[str, bytes]:
+    """The three serialized stand-in graphs in `precision`, by file name.
+
+    fp16: every graph FP16 inside, FP32 at its inputs and outputs. int8: the LSTMs of the encoder and
+    the prediction network with int8 weights (dynamic quantisation); the joint network, under 1% of the
+    work and the most sensitive part, stays FP32.
+    """
+    encoder, prediction = build_encoder(size), build_prediction(size)
+    graphs = {
+        ENCODER_FILE: encoder.SerializeToString(),
+        PREDICTION_FILE: prediction.SerializeToString(),
+        JOINT_FILE: build_joint(size, prediction, encoder).SerializeToString(),
+    }
+    if precision == "fp16":
+        return {name: to_fp16(data) for name, data in graphs.items()}
+    if precision == "int8":
+        return {
+            name: _quantize_lstm_int8(data) if name != JOINT_FILE else data for name, data in graphs.items()
+        }
+    return graphs
+
+
+def write_model(
+    model_dir: Path, *, size: Size = "full", from_file: Path | None = None, precision: Precision = "fp32"
+) -> str:
     """Write config.pbtxt and 1/{encoder,prediction,joint}.onnx + 1/pipeline.json.
+
+    The config's parameters record the model's provenance: `edgeperf_model_source` (`stand-in` or
+    `file`), `edgeperf_size`, `edgeperf_precision`, `edgeperf_model_sha256` and `edgeperf_division`
+    (`open` for stand-ins; `unverified` for files, as MLPerf publishes no ONNX RNN-T to compare with).
 
     Args:
         from_file: a folder with the three graphs (exported from the reference checkpoint).
+        precision: the stand-in's variant (see `standin_graphs`).
 
     Returns:
         SHA-256 over the three graph files, in the order encoder, prediction, joint.
@@ -465,35 +509,38 @@ def write_model(model_dir: Path, *, size: Size = "full", from_file: Path | None 
         config = check_graphs(models)
         for f in GRAPH_FILES:
             shutil.copyfile(from_file / f, version_dir / f)
+        provenance = {"edgeperf_model_source": "file", "edgeperf_size": "full", "edgeperf_precision": "fp32"}
+        division = "unverified"
     else:
         config = config_for(size)
-        encoder, prediction = build_encoder(size), build_prediction(size)
-        built = {
-            ENCODER_FILE: encoder,
-            PREDICTION_FILE: prediction,
-            JOINT_FILE: build_joint(size, prediction, encoder),
+        graphs = standin_graphs(size, precision)
+        check_graphs({name: onnx.load_from_string(data) for name, data in graphs.items()})
+        for f, data in graphs.items():
+            (version_dir / f).write_bytes(data)
+        provenance = {
+            "edgeperf_model_source": "stand-in",
+            "edgeperf_size": size,
+            "edgeperf_precision": precision,
         }
-        check_graphs(built)
-        for f, m in built.items():
-            (version_dir / f).write_bytes(m.SerializeToString())
-    (version_dir / PIPELINE_FILE).write_text(config.to_json() + "\n")
-    (model_dir / "config.pbtxt").write_text(_config_text(model_dir.name))
+        division = "open"
     digest = hashlib.sha256()
     for f in GRAPH_FILES:
         digest.update((version_dir / f).read_bytes())
+    provenance |= {"edgeperf_model_sha256": digest.hexdigest(), "edgeperf_division": division}
+    (version_dir / PIPELINE_FILE).write_text(config.to_json() + "\n")
+    (model_dir / "config.pbtxt").write_text(_config_text(model_dir.name, provenance))
     return digest.hexdigest()
 
 
-def _config_text(name: str) -> str:
-    return f"""name: "{name}"
-platform: "edgeperf_pipeline"
-max_batch_size: 0
-input [
-  {{ name: "audio" data_type: TYPE_FP32 dims: [ -1 ] }}
-]
-output [
-  {{ name: "tokens" data_type: TYPE_INT64 dims: [ -1 ] }}
-]
-instance_group [ {{ count: 1 kind: KIND_CPU }} ]
-parameters {{ key: "pipeline" value: {{ string_value: "{PIPELINE_FACTORY}" }} }}
-"""
+def _config_text(name: str, provenance: dict[str, str]) -> str:
+    parameters = {"pipeline": PIPELINE_FACTORY, "edgeperf_benchmark": "rnnt", **provenance}
+    lines = [
+        f'name: "{name}"',
+        'platform: "edgeperf_pipeline"',
+        "max_batch_size: 0",
+        'input [ { name: "audio" data_type: TYPE_FP32 dims: [ -1 ] } ]',
+        'output [ { name: "tokens" data_type: TYPE_INT64 dims: [ -1 ] } ]',
+        "instance_group [ { count: 1 kind: KIND_CPU } ]",
+    ]
+    lines += [f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}' for k, v in parameters.items()]
+    return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeperf.benchmarks.base import Size
-from edgeperf.benchmarks.rnnt.model import build_encoder, build_joint, build_prediction, config_for
+from edgeperf.benchmarks.rnnt.model import GRAPH_FILES, config_for, standin_graphs
 from edgeperf.benchmarks.rnnt.pipeline import RnntPipeline
 from edgeperf.benchmarks.rnnt.spec import LABELS
 
@@ -40,9 +40,8 @@ def tokens_to_text(tokens: np.ndarray[Any, Any] | list[int]) -> str:
 def _standin(size: Size) -> tuple[str, RnntPipeline]:
     import onnxruntime as ort
 
-    encoder, prediction = build_encoder(size), build_prediction(size)
-    graphs = [encoder, prediction, build_joint(size, prediction, encoder)]
-    data = [m.SerializeToString() for m in graphs]
+    graphs = standin_graphs(size, "fp32")
+    data = [graphs[name] for name in GRAPH_FILES]
     digest = hashlib.sha256(b"".join(data)).hexdigest()[:16]
     sessions: list[Any] = [ort.InferenceSession(d, providers=["CPUExecutionProvider"]) for d in data]
     return digest, RnntPipeline(sessions[0], sessions[1], sessions[2], config_for(size))

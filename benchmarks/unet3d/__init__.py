@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeperf.benchmarks._onnx import Precision
 from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Size
 from edgeperf.benchmarks.unet3d.accuracy import CaseScore, dice_scores, report
 from edgeperf.benchmarks.unet3d.dataset import KitsDataset, SyntheticKits
@@ -21,8 +22,16 @@ class Unet3dBenchmark:
 
     spec: BenchmarkSpec = SPEC
 
-    def write_model(self, model_dir: Path, *, size: Size = "full", from_file: Path | None = None) -> None:
-        write_model(model_dir, size=size, from_file=from_file)
+    def write_model(
+        self,
+        model_dir: Path,
+        *,
+        size: Size = "full",
+        from_file: Path | None = None,
+        precision: Precision = "fp32",
+    ) -> None:
+        """See `edgeperf.benchmarks.unet3d.model.write_model`; `precision` picks an FP16 or int8 variant."""
+        write_model(model_dir, size=size, from_file=from_file, precision=precision)
 
     def open_dataset(self, source: str, *, size: Size = "full") -> Dataset:
         """`synthetic[:COUNT]` (default COUNT: the QSL size for full, 4 for small) or the reference's

@@ -23,8 +23,9 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeperf.benchmarks._onnx import Precision, quantize_int8, to_fp16
 from edgeperf.benchmarks.base import Size
-from edgeperf.benchmarks.unet3d.spec import NUM_CLASSES, OVERLAP, PATCH_INPUT, PATCH_OUTPUT, ROI_SHAPE
+from edgeperf.benchmarks.unet3d.spec import NUM_CLASSES, OVERLAP, PATCH_INPUT, PATCH_OUTPUT, ROI_SHAPE, SPEC
 
 __all__ = [
     "FULL",
@@ -38,6 +39,7 @@ __all__ = [
     "build_standin",
     "check_patch_model",
     "config_for",
+    "standin_bytes",
     "write_model",
 ]
 
@@ -211,26 +213,54 @@ def check_patch_model(model: onnx.ModelProto) -> int:
     return first
 
 
-def _config_text(name: str) -> str:
-    return f"""name: "{name}"
-platform: "edgeperf_pipeline"
-max_batch_size: 0
-input [
-  {{ name: "image" data_type: TYPE_FP32 dims: [ 1, -1, -1, -1 ] }}
-]
-output [
-  {{ name: "segmentation" data_type: TYPE_UINT8 dims: [ 1, -1, -1, -1 ] }}
-]
-instance_group [ {{ count: 1 kind: KIND_CPU }} ]
-parameters {{ key: "pipeline" value: {{ string_value: "{PIPELINE_FACTORY}" }} }}
-"""
+def _config_text(name: str, provenance: dict[str, str]) -> str:
+    parameters = {"pipeline": PIPELINE_FACTORY, "edgeperf_benchmark": "3d-unet", **provenance}
+    lines = [
+        f'name: "{name}"',
+        'platform: "edgeperf_pipeline"',
+        "max_batch_size: 0",
+        'input [ { name: "image" data_type: TYPE_FP32 dims: [ 1, -1, -1, -1 ] } ]',
+        'output [ { name: "segmentation" data_type: TYPE_UINT8 dims: [ 1, -1, -1, -1 ] } ]',
+        "instance_group [ { count: 1 kind: KIND_CPU } ]",
+    ]
+    lines += [f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}' for k, v in parameters.items()]
+    return "\n".join(lines) + "\n"
 
 
-def write_model(model_dir: Path, *, size: Size = "full", from_file: Path | None = None) -> str:
+def _calibration_patches(size: Size, count: int = 4) -> list[dict[str, npt.NDArray[Any]]]:
+    """Patches of synthetic cases, for int8 activation ranges."""
+    from edgeperf.benchmarks.unet3d.dataset import SyntheticKits
+
+    roi = config_for(size).roi
+    feeds = []
+    for index in range(count):
+        image = SyntheticKits(count, size).sample(index)["image"]
+        feeds.append({PATCH_INPUT.name: np.ascontiguousarray(image[np.newaxis, :, :roi, :roi, :roi])})
+    return feeds
+
+
+def standin_bytes(size: Size = "full", precision: Precision = "fp32") -> bytes:
+    """The serialized stand-in patch network in `precision` (FP16 and int8 are made from the FP32 one)."""
+    fp32 = build_standin(size).SerializeToString()
+    if precision == "fp16":
+        return to_fp16(fp32)
+    if precision == "int8":
+        return quantize_int8(fp32, _calibration_patches(size), ("Conv", "ConvTranspose"))
+    return fp32
+
+
+def write_model(
+    model_dir: Path, *, size: Size = "full", from_file: Path | None = None, precision: Precision = "fp32"
+) -> str:
     """Write the pipeline model: config.pbtxt, 1/model.onnx and 1/pipeline.json.
 
+    The config's parameters record the model's provenance: `edgeperf_model_source` (`stand-in` or
+    `file`), `edgeperf_size`, `edgeperf_precision`, `edgeperf_model_sha256` and `edgeperf_division`
+    (`closed` for the official file, `open` for anything else; `unverified` for a file while no
+    official checksum is recorded in the spec).
+
     Returns:
-        The SHA-256 of the written model.onnx (the official file's checksum when `from_file` is given).
+        The SHA-256 of the written model.onnx.
 
     Raises:
         ModelCheckError: `from_file` is not a 3D-UNet patch model.
@@ -240,11 +270,23 @@ def write_model(model_dir: Path, *, size: Size = "full", from_file: Path | None 
     if from_file is not None:
         data = from_file.read_bytes()
         roi = check_patch_model(onnx.load_from_string(data))
+        digest = hashlib.sha256(data).hexdigest()
+        if SPEC.reference_model_sha256 is None:
+            division = "unverified"
+        else:
+            division = "closed" if digest == SPEC.reference_model_sha256 else "open"
+        provenance = {"edgeperf_model_source": "file", "edgeperf_size": "full", "edgeperf_precision": "fp32"}
     else:
-        model = build_standin(size)
-        roi = check_patch_model(model)
-        data = model.SerializeToString()
+        data = standin_bytes(size, precision)
+        roi = check_patch_model(onnx.load_from_string(data))
+        digest, division = hashlib.sha256(data).hexdigest(), "open"
+        provenance = {
+            "edgeperf_model_source": "stand-in",
+            "edgeperf_size": size,
+            "edgeperf_precision": precision,
+        }
+    provenance |= {"edgeperf_model_sha256": digest, "edgeperf_division": division}
     (version_dir / MODEL_FILENAME).write_bytes(data)
     (version_dir / PIPELINE_FILENAME).write_text(PipelineSettings(roi=roi).to_json() + "\n")
-    (model_dir / "config.pbtxt").write_text(_config_text(model_dir.name))
-    return hashlib.sha256(data).hexdigest()
+    (model_dir / "config.pbtxt").write_text(_config_text(model_dir.name, provenance))
+    return digest

@@ -81,9 +81,25 @@ def test_write_model_lays_out_a_pipeline_model(small_model: Path) -> None:
 
 def test_write_model_from_a_folder_of_graphs(tmp_path: Path, small_model: Path) -> None:
     digest = write_model(tmp_path / "copy", from_file=small_model / "1")
+    assert (
+        'key: "edgeperf_division" value: { string_value: "unverified" }'
+        in (tmp_path / "copy" / "config.pbtxt").read_text()
+    )
     assert digest == write_model(tmp_path / "again", size="small")  # deterministic stand-in
     partial = tmp_path / "partial"
     partial.mkdir()
     shutil.copy(small_model / "1" / "encoder.onnx", partial)
     with pytest.raises(ModelCheckError, match=r"prediction\.onnx: missing"):
         write_model(tmp_path / "bad", from_file=partial)
+
+
+def test_precision_variants_are_recorded(tmp_path: Path) -> None:
+    write_model(tmp_path / "fp16", size="small", precision="fp16")
+    config = (tmp_path / "fp16" / "config.pbtxt").read_text()
+    assert 'key: "edgeperf_precision" value: { string_value: "fp16" }' in config
+    encoder = onnx.load(str(tmp_path / "fp16" / "1" / "encoder.onnx"))
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in encoder.graph.initializer)
+    write_model(tmp_path / "int8", size="small", precision="int8")
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "int8" / "1" / "encoder.onnx")).graph.node}
+    assert "DynamicQuantizeLSTM" in ops
+    assert 'string_value: "stand-in"' in (tmp_path / "int8" / "config.pbtxt").read_text()

@@ -101,6 +101,10 @@ def test_write_model_from_file_checks_and_returns_the_checksum(tmp_path: Path, s
     digest = write_model(tmp_path / "unet", from_file=official)
     assert digest == hashlib.sha256(official.read_bytes()).hexdigest()
     assert (tmp_path / "unet" / "1" / "model.onnx").read_bytes() == official.read_bytes()
+    config = (tmp_path / "unet" / "config.pbtxt").read_text()
+    assert f'key: "edgeperf_model_sha256" value: {{ string_value: "{digest}" }}' in config
+    assert 'key: "edgeperf_model_source" value: { string_value: "file" }' in config
+    assert 'key: "edgeperf_division" value: { string_value: "unverified" }' in config
     wrong = tmp_path / "wrong.onnx"
     wrong.write_bytes(_graph("x", "y", [1, 1, 8, 8, 8], [1, 3, 8, 8, 8]).SerializeToString())
     with pytest.raises(ModelCheckError):

@@ -53,3 +53,17 @@ def test_fp32_standin_passes_and_a_degraded_one_fails(
     degraded = [np.where(o == 2, 1, o).astype(np.uint8) for o in outputs]  # tumour lost to kidney
     worse = BENCHMARK.accuracy(dataset, [(i, o.tobytes()) for i, o in enumerate(degraded)], size="small")
     assert not worse.passed and worse.value < 0.99
+
+
+def test_fp16_variant_keeps_99_percent_and_records_its_precision(
+    tmp_path: Path, make_session: Callable[[Path], Any], cache_dir: Path
+) -> None:
+    BENCHMARK.write_model(tmp_path / "3d-unet-fp16", size="small", precision="fp16")
+    config = (tmp_path / "3d-unet-fp16" / "config.pbtxt").read_text()
+    assert 'key: "edgeperf_precision" value: { string_value: "fp16" }' in config
+    assert 'key: "edgeperf_division" value: { string_value: "open" }' in config
+    pipeline = build(tmp_path / "3d-unet-fp16" / "1", make_session)
+    dataset = BENCHMARK.open_dataset("synthetic:1", size="small")
+    labels = pipeline.run(dataset.sample(0), ["segmentation"])["segmentation"]
+    result = BENCHMARK.accuracy(dataset, [(0, labels.tobytes())], size="small")
+    assert result.passed and 0.99 < result.value <= 1.0

@@ -35,10 +35,11 @@ class BertBenchmark:
         *,
         size: Size = "full",
         fraction: float = 0.99,
+        transposed: bool = True,
     ) -> AccuracyReport:
         if not isinstance(dataset, BertDataset):
             raise TypeError("BERT accuracy needs a dataset from BERT's open_dataset")
-        return accuracy_report(dataset, results, fraction=fraction)
+        return accuracy_report(dataset, results, fraction=fraction, transposed=transposed)
 
 
 BENCHMARK = BertBenchmark()

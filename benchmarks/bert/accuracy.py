@@ -100,8 +100,12 @@ def accuracy_report(
     results: Sequence[tuple[int, bytes]],
     *,
     fraction: float = 0.99,
+    transposed: bool = True,
 ) -> AccuracyReport:
     """Post-process logged responses into answers, score them, and gate F1 at `fraction` of FP32.
+
+    `transposed`: the response layout (see `postprocess.decode_logits`); edgeperf's SUT concatenates the
+    outputs, start logits then end logits.
 
     Real SQuAD is scored against its annotated answers with the reference F1 90.874; the synthetic set
     against the FP32 stand-in's answers (`ground_truth.py`), whose own F1 is 100 by construction.
@@ -110,7 +114,7 @@ def accuracy_report(
     logits: dict[int, Logits] = {}
     for qsl_idx, data in results:
         if 0 <= qsl_idx < len(dataset):
-            logits[qsl_idx] = decode_logits(data, seq)
+            logits[qsl_idx] = decode_logits(data, seq, transposed=transposed)
     predictions = predict_answers(dataset.examples, dataset.features, logits, dataset.tokenizer)
     if dataset.synthetic:
         from edgeperf.benchmarks.bert.ground_truth import reference_answers

@@ -33,9 +33,18 @@ class Logits:
     end: npt.NDArray[np.float64]
 
 
-def decode_logits(data: bytes, max_seq_length: int, *, dtype: type[np.generic] = np.float32) -> Logits:
-    """A response's bytes ([seq, 2] start/end interleaved) padded with -10000 to `max_seq_length`."""
-    values = np.frombuffer(data, dtype=dtype).reshape(-1, 2).astype(np.float64)
+def decode_logits(
+    data: bytes, max_seq_length: int, *, transposed: bool = True, dtype: type[np.generic] = np.float32
+) -> Logits:
+    """A response's logits, padded with -10000 to `max_seq_length` as `accuracy-squad.py` pads them.
+
+    Args:
+        transposed: True for edgeperf's layout, every output's bytes one after the other in the model's
+            output order (start logits then end logits, `[2, seq]`; the reference script's
+            `--output_transposed`); False for the reference SUT's `np.stack(..., axis=-1)`, `[seq, 2]`.
+    """
+    flat = np.frombuffer(data, dtype=dtype).astype(np.float64)
+    values = flat.reshape(2, -1).T if transposed else flat.reshape(-1, 2)
     start = np.full(max_seq_length, PAD_LOGIT)
     end = np.full(max_seq_length, PAD_LOGIT)
     n = min(values.shape[0], max_seq_length)

@@ -12,7 +12,7 @@ from edgeperf.benchmarks.bert import BENCHMARK
 from edgeperf.benchmarks.bert.accuracy import evaluate, exact_match_score, f1_score, normalize_answer
 from edgeperf.benchmarks.bert.dataset import BertDataset, open_dataset
 from edgeperf.benchmarks.bert.ground_truth import standin_logits
-from edgeperf.benchmarks.bert.postprocess import get_final_text
+from edgeperf.benchmarks.bert.postprocess import decode_logits, get_final_text
 from edgeperf.benchmarks.bert.tokenization import FullTokenizer, load_vocab
 
 
@@ -44,7 +44,17 @@ def test_final_text_projects_back_onto_original_words(squad_dir: Path) -> None:
 
 
 def _response(start: np.ndarray, end: np.ndarray) -> bytes:
-    return np.stack([start, end], axis=-1).astype(np.float32).tobytes()
+    # edgeperf's SUT concatenates the outputs in model order: start logits, then end logits.
+    return np.concatenate([start, end]).astype(np.float32).tobytes()
+
+
+def test_both_response_layouts_decode_to_the_same_logits() -> None:
+    start, end = np.arange(4.0), -np.arange(4.0)
+    concatenated = decode_logits(_response(start, end), 6)
+    stacked = decode_logits(np.stack([start, end], axis=-1).astype(np.float32).tobytes(), 6, transposed=False)
+    for logits in (concatenated, stacked):
+        assert logits.start.tolist() == [0, 1, 2, 3, -10000, -10000]
+        assert logits.end.tolist() == [0, -1, -2, -3, -10000, -10000]
 
 
 def test_crafted_logits_give_known_answers_and_accuracy_txt(squad_dir: Path) -> None:

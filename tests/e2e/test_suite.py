@@ -1,0 +1,89 @@
+"""`edgeperf suite` end to end: a real server on loopback with the small BERT stand-in, every required
+Edge scenario in accuracy and performance mode, the submission layout, accuracy.txt with the gate verdict,
+the results tables and `--compare`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgeperf.benchmarks import registry
+from edgeperf.client.cli import build_parser
+from tests.e2e._server import ServerProcess, serve
+
+pytestmark = pytest.mark.e2e
+
+# Short runs: SingleStream keeps LoadGen's early-stopping floor of 64 queries; Offline sends ~220 samples.
+SUITE_CONF = """\
+bert.SingleStream.min_duration = 100
+bert.SingleStream.min_query_count = 64
+bert.SingleStream.target_latency = 1
+bert.Offline.min_duration = 100
+bert.Offline.min_query_count = 1
+bert.Offline.target_qps = 2000
+"""
+
+
+@pytest.fixture(scope="module")
+def bert_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    repo = tmp_path_factory.mktemp("bert-repo")
+    registry.get("bert").write_model(repo / "bert", size="small")
+    with serve(repo, "--no-metrics") as server:
+        yield server
+
+
+async def _suite(argv: list[str]) -> int:
+    args = build_parser().parse_args(["suite", *argv])
+    code: int = await args.handler(args)
+    return code
+
+
+async def test_suite_writes_submission_layout_with_accuracy_gate(
+    bert_server: ServerProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("EDGEPERF_CACHE_DIR", str(tmp_path / "cache"))
+    conf = tmp_path / "user.conf"
+    conf.write_text(SUITE_CONF, encoding="utf-8")
+    out = tmp_path / "results"
+    argv = ["--server", f"edge-a={bert_server.address}", "--benchmarks", "bert", "--size", "small"]
+    argv += ["--dataset", "synthetic:24", "--user-conf", str(conf), "--out", str(out), "--batch-size", "8"]
+    code = await _suite(argv)
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    for scenario in ("SingleStream", "Offline"):
+        base = out / "edge-a" / "bert" / scenario
+        summary = (base / "performance" / "run_1" / "mlperf_log_summary.txt").read_text()
+        assert f"Scenario : {scenario}" in summary and "Result is : VALID" in summary
+        assert (base / "performance" / "run_1" / "mlperf_log_detail.txt").is_file()
+        accuracy_log = json.loads((base / "accuracy" / "mlperf_log_accuracy.json").read_text())
+        assert sorted({entry["qsl_idx"] for entry in accuracy_log}) == list(range(24))
+        accuracy = (base / "accuracy" / "accuracy.txt").read_text().splitlines()
+        # The FP32 stand-in served over gRPC reproduces its own in-process answers: F1 100, gate PASS.
+        scores = json.loads(accuracy[-3])
+        assert scores["f1"] == pytest.approx(100.0) and scores["exact_match"] == pytest.approx(100.0)
+        assert accuracy[-1].startswith("PASS F1 100.000 target 99.000")
+    table = (out / "results.md").read_text().splitlines()
+    assert table[0] == "| system | bert SingleStream (ms) | bert Offline (samples/s) |"
+    row = table[2].strip("| ").split(" | ")
+    assert row[0] == "edge-a" and all(float(cell) > 0 for cell in row[1:]), table[2]
+    assert (out / "results.csv").read_text().splitlines()[0].startswith("system,bert SingleStream (ms)")
+    assert table[2] in printed
+
+    # A second "device" (the same server under another name, Offline performance only), then --compare.
+    other = tmp_path / "results-b"
+    argv = ["--server", f"edge-b={bert_server.address}", "--benchmarks", "bert", "--scenarios", "Offline"]
+    argv += ["--modes", "performance", "--size", "small", "--dataset", "synthetic:24"]
+    argv += ["--user-conf", str(conf), "--out", str(other)]
+    assert await _suite(argv) == 0  # performance only, as asked: the table marks the missing accuracy
+    capsys.readouterr()
+    assert await _suite(["--compare", str(out), str(other)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| system | bert SingleStream (ms) | bert Offline (samples/s) |"
+    assert lines[2].startswith("| edge-a | ") and lines[3].startswith("| edge-b |  | ")
+    assert lines[3].endswith("(no accuracy) |")

@@ -1,7 +1,7 @@
 """The official MLPerf LoadGen (`mlperf_loadgen`) driving edgeperf's SUT and QSL, for runs that must come from it.
 
 `StartTest` blocks, so it runs on a worker thread while the asyncio event loop keeps serving the SUT.
-LoadGen calls `issue_cb` on its issue thread holding the GIL; the callback only hands the samples to the
+LoadGen calls the issue callback (`ConstructFastSUT`) on its issue thread holding the GIL; the callback only hands the samples to the
 event loop (`call_soon_threadsafe`) and returns. Completions are reported to LoadGen with
 `QuerySamplesComplete` from the event loop thread (it releases the GIL and may be called from any
 thread). LoadGen takes its own completion timestamp on that call, so its latencies include the response
@@ -83,9 +83,10 @@ class _Bridge:
         self._tasks: set[asyncio.Task[None]] = set()
         self.failed = 0
 
-    def issue(self, samples: Sequence[Any]) -> None:
+    def issue(self, ids: Sequence[int], indices: Sequence[int]) -> None:
         # NOTE: LoadGen's issue thread, holding the GIL: copy what we need and hand over at once.
-        converted = [QuerySample(int(s.id), int(s.index)) for s in samples]
+        # ConstructFastSUT passes plain integer lists, about 10x cheaper than QuerySample objects.
+        converted = [QuerySample(i, x) for i, x in zip(ids, indices, strict=True)]
         self._loop.call_soon_threadsafe(self._start, converted)
 
     def _start(self, samples: list[QuerySample]) -> None:
@@ -127,7 +128,7 @@ async def run_official(
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     loop = asyncio.get_running_loop()
     bridge = _Bridge(lg, sut, loop)
-    sut_handle = lg.ConstructSUT(bridge.issue, bridge.flush)
+    sut_handle = lg.ConstructFastSUT(bridge.issue, bridge.flush)
     qsl_handle = lg.ConstructQSL(
         qsl.total_sample_count,
         qsl.performance_sample_count,
@@ -152,7 +153,7 @@ async def run_official(
         )
     finally:
         lg.DestroyQSL(qsl_handle)
-        lg.DestroySUT(sut_handle)
+        lg.DestroyFastSUT(sut_handle)
     detail = await asyncio.to_thread(read_detail_log, out_dir / "mlperf_log_detail.txt")
     return OfficialRun(
         out_dir=out_dir,

@@ -112,7 +112,7 @@ def deserialize_bytes_tensor(name: str, raw: bytes, shape: tuple[int, ...]) -> n
 
 def _shape(tensor: pb.ModelInferRequest.InferInputTensor) -> tuple[int, ...]:
     shape = tuple(tensor.shape)
-    if any(dim < 0 for dim in shape):
+    if shape and min(shape) < 0:
         raise InvalidInput(f"input '{tensor.name}': shape {list(shape)} has a negative dimension")
     return shape
 
@@ -234,36 +234,42 @@ def _raw_bytes(array: npt.NDArray[Any]) -> bytes:
         return serialize_bytes_tensor(array)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
-    return np.ascontiguousarray(array).tobytes()
+    return array.tobytes()  # NOTE: row-major whatever the array's strides
 
 
-def response_to_proto(response: InferResponse) -> pb.ModelInferResponse:
-    """Convert the core's InferResponse; outputs go to `raw_output_contents` with name, datatype, shape."""
-    message = pb.ModelInferResponse(
-        model_name=response.model_name,
-        model_version=response.model_version,
-        id=response.id,
-        outputs=[
-            pb.ModelInferResponse.InferOutputTensor(
-                name=name, datatype=_datatype(array.dtype), shape=array.shape
-            )
-            for name, array in response.outputs.items()
-        ],
-        raw_output_contents=[_raw_bytes(array) for array in response.outputs.values()],
-    )
+def _fill(message: pb.ModelInferResponse, response: InferResponse) -> None:
+    # NOTE: filled in place with add()/append(): cheaper than constructor keywords, which copy submessages.
+    message.model_name = response.model_name
+    message.model_version = response.model_version
+    message.id = response.id
+    outputs = message.outputs
+    raw = message.raw_output_contents
+    for name, array in response.outputs.items():
+        tensor = outputs.add()
+        tensor.name = name
+        tensor.datatype = _datatype(array.dtype)
+        tensor.shape.extend(array.shape)
+        raw.append(_raw_bytes(array))
     parameters = message.parameters
     parameters["edgeperf_queue_ns"].int64_param = response.queue_ns
     parameters["edgeperf_compute_input_ns"].int64_param = response.compute_input_ns
     parameters["edgeperf_compute_infer_ns"].int64_param = response.compute_infer_ns
     parameters["edgeperf_compute_output_ns"].int64_param = response.compute_output_ns
+
+
+def response_to_proto(response: InferResponse) -> pb.ModelInferResponse:
+    """Convert the core's InferResponse; outputs go to `raw_output_contents` with name, datatype, shape."""
+    message = pb.ModelInferResponse()
+    _fill(message, response)
     return message
 
 
 def stream_response(response: InferResponse) -> pb.ModelStreamInferResponse:
     """A streamed answer: the response plus Triton's `triton_final_response` flag (always true here)."""
-    message = response_to_proto(response)
-    message.parameters["triton_final_response"].bool_param = True
-    return pb.ModelStreamInferResponse(infer_response=message)
+    stream = pb.ModelStreamInferResponse()
+    _fill(stream.infer_response, response)
+    stream.infer_response.parameters["triton_final_response"].bool_param = True
+    return stream
 
 
 def stream_error_response(request: pb.ModelInferRequest, error: str) -> pb.ModelStreamInferResponse:

@@ -214,3 +214,22 @@ def test_stream_messages_flag_final_response():
         "x7",
         "tiny",
     )
+
+
+def test_non_contiguous_outputs_are_sent_row_major():
+    transposed = np.arange(6, dtype=np.float32).reshape(2, 3).T
+    response = InferResponse(
+        model_name="m",
+        model_version="1",
+        id="",
+        outputs={"T": transposed},
+        queue_ns=0,
+        compute_input_ns=0,
+        compute_infer_ns=0,
+        compute_output_ns=0,
+    )
+    message = response_to_proto(response)
+    assert list(message.outputs[0].shape) == [3, 2]
+    np.testing.assert_array_equal(
+        np.frombuffer(message.raw_output_contents[0], "<f4").reshape(3, 2), transposed
+    )

@@ -12,6 +12,7 @@ sequence 384, vocabulary 30522; about 1.3 GB of FP32 weights, written as ONNX ex
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import shutil
 from dataclasses import dataclass
@@ -292,6 +293,16 @@ def _save(model: onnx.ModelProto, path: Path) -> None:
         onnx.save_model(model, str(path))
 
 
+def _model_sha256(target: Path) -> str:
+    # The graph file, then its external weights when it has them.
+    digest = hashlib.sha256(bytes.fromhex(file_sha256(target)))
+    data = target.with_name(target.name + ".data")
+    if data.is_file():
+        digest.update(bytes.fromhex(file_sha256(data)))
+        return digest.hexdigest()
+    return file_sha256(target)
+
+
 def write_model(
     model_dir: Path,
     *,
@@ -301,42 +312,63 @@ def write_model(
 ) -> None:
     """Write `<model_dir>/config.pbtxt` and `<model_dir>/1/model.onnx` (+ `.data` at full size).
 
+    The config's parameters record the provenance, as the other benchmarks do: `edgeperf_model_source`
+    (`stand-in` or `file`), `edgeperf_size`, `edgeperf_precision`, `edgeperf_model_sha256` and
+    `edgeperf_division` (`closed` only for the official file, recognised by its checksum).
+
     Args:
-        precision: `fp32`, or `int8` for onnxruntime's dynamic int8 quantisation of the stand-in
-            (needs onnxruntime); the int8 variant is what the accuracy gate is for.
+        precision: `fp32`; `fp16` (FP16 weights and compute, FP32 inputs/outputs kept, ONNX Runtime's
+            float16 converter); or `int8` (ONNX Runtime's dynamic int8 quantisation of the MatMuls, the
+            usual recipe for BERT on CPUs). The reduced-precision variants are what the gate is for.
 
     Raises:
         ModelCheckError: `from_file` does not match the spec.
-        ValueError: unknown precision.
+        ValueError: unknown precision, or a precision with `from_file`.
     """
-    if precision not in ("fp32", "int8"):
-        raise ValueError(f"precision must be fp32 or int8, not {precision!r}")
+    if precision not in ("fp32", "fp16", "int8"):
+        raise ValueError(f"precision must be fp32, fp16 or int8, not {precision!r}")
+    if from_file is not None and precision != "fp32":
+        raise ValueError("--from-file uses the file as it is; precision variants are for stand-ins")
     config = config_for(size)
     version_dir = model_dir / "1"
     version_dir.mkdir(parents=True, exist_ok=True)
     target = version_dir / "model.onnx"
-    parameters = {"edgeperf_benchmark": "bert", "edgeperf_precision": precision}
     if from_file is not None:
         model = onnx.load(str(from_file), load_external_data=False)
         renamed = _rename_quantized_inputs(model)
         check_model(model, source=str(from_file), max_seq_length=bert_spec.MAX_SEQ_LENGTH)
         config = FULL
         checksum = file_sha256(from_file)
-        parameters["edgeperf_model_sha256"] = checksum
-        parameters["edgeperf_reference_model"] = str(
-            checksum == bert_spec.SPEC.reference_model_sha256
-        ).lower()
         if renamed:
             onnx.save_model(model, str(target))
         else:
             shutil.copyfile(from_file, target)
+        closed = checksum == bert_spec.SPEC.reference_model_sha256
+        provenance = {"edgeperf_model_source": "file", "edgeperf_size": "full", "edgeperf_precision": "fp32"}
     else:
-        parameters["edgeperf_standin"] = size
         model = build_model(config)
         if precision == "int8":
             _quantize_int8(model, target)
+        elif precision == "fp16":
+            from edgeperf.benchmarks._onnx import to_fp16
+
+            fp16 = onnx.load_from_string(to_fp16(model.SerializeToString()))
+            del model
+            _save(fp16, target)
         else:
             _save(model, target)
+        checksum, closed = _model_sha256(target), False
+        provenance = {
+            "edgeperf_model_source": "stand-in",
+            "edgeperf_size": size,
+            "edgeperf_precision": precision,
+        }
+    parameters = {
+        "edgeperf_benchmark": "bert",
+        **provenance,
+        "edgeperf_model_sha256": checksum,
+        "edgeperf_division": "closed" if closed else "open",
+    }
     (model_dir / "config.pbtxt").write_text(
         _config_pbtxt(model_dir.name, config, parameters), encoding="utf-8"
     )
@@ -347,6 +379,10 @@ def _quantize_int8(model: onnx.ModelProto, target: Path) -> None:
 
     fp32_path = target.with_name("model_fp32.onnx")
     _save(model, fp32_path)
+    root = logging.getLogger()
+    level = root.level
+    # NOTE: the quantizer advises "pre-processing" through the root logger on every call.
+    root.setLevel(logging.ERROR)
     try:
         use_external = fp32_path.with_name(fp32_path.name + ".data").exists()
         quantize_dynamic(
@@ -357,5 +393,6 @@ def _quantize_int8(model: onnx.ModelProto, target: Path) -> None:
             use_external_data_format=use_external,
         )
     finally:
+        root.setLevel(level)
         fp32_path.unlink(missing_ok=True)
         fp32_path.with_name(fp32_path.name + ".data").unlink(missing_ok=True)

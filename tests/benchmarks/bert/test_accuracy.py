@@ -114,21 +114,25 @@ def test_synthetic_gate_fp32_passes_and_perturbed_fails(
     assert failed.text.splitlines()[-1].startswith("FAIL F1")
 
 
-def test_int8_variant_is_gated_against_fp32(synthetic: BertDataset, tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", ["int8", "fp16"])
+def test_reduced_precision_variants_are_gated_against_fp32(
+    synthetic: BertDataset, tmp_path: Path, precision: str
+) -> None:
     import onnxruntime as ort
 
-    BENCHMARK.write_model(tmp_path / "bert-int8", size="small", precision="int8")
-    assert 'string_value: "int8"' in (tmp_path / "bert-int8" / "config.pbtxt").read_text()
-    session = ort.InferenceSession(str(tmp_path / "bert-int8" / "1" / "model.onnx"))
+    BENCHMARK.write_model(tmp_path / "bert", size="small", precision=precision)
+    assert f'string_value: "{precision}"' in (tmp_path / "bert" / "config.pbtxt").read_text()
+    session = ort.InferenceSession(str(tmp_path / "bert" / "1" / "model.onnx"))
     feed = {
         name: np.stack([synthetic.sample(i)[name] for i in range(len(synthetic))])
         for name in synthetic.sample(0)
     }
     start, end = session.run(["output_start_logits", "output_end_logits"], feed)
+    assert start.dtype == np.float32  # FP32 inputs and outputs are kept
     report = BENCHMARK.accuracy(synthetic, [(i, _response(start[i], end[i])) for i in range(len(synthetic))])
-    # The int8 logits really differ from FP32's; its answers are scored against FP32's answers and the
-    # verdict follows the value (on a set this small it may keep every answer or lose some).
+    # The variant's logits really differ from FP32's; its answers are scored against FP32's answers and
+    # the verdict follows the value (on a set this small it may keep every answer or lose some).
     fp32 = standin_logits(synthetic)
-    assert not np.allclose(start[0], fp32[0].start, atol=1e-3)
+    assert not np.array_equal(start[0], fp32[0].start.astype(np.float32))
     assert 0.0 < report.value <= 100.0
     assert report.passed == (report.value >= report.target) and report.target == pytest.approx(99.0)

@@ -93,6 +93,8 @@ def test_write_model_triton_layout(tmp_path: Path) -> None:
     assert 'name: "bert-small"' in config and 'platform: "onnxruntime_onnx"' in config
     assert 'name: "input_mask" data_type: TYPE_INT64 dims: [ 64 ]' in config
     assert "max_batch_size: 32" in config and "dynamic_batching" in config
+    assert 'key: "edgeperf_model_source" value: { string_value: "stand-in" }' in config
+    assert 'key: "edgeperf_size" value: { string_value: "small" }' in config
     onnx.checker.check_model(str(tmp_path / "bert-small" / "1" / "model.onnx"))
 
 
@@ -122,6 +124,8 @@ def test_from_file_checks_renames_and_records_checksum(tmp_path: Path) -> None:
     assert [i.name for i in written.graph.input] == list(INPUT_NAMES)
     config = (tmp_path / "bert" / "config.pbtxt").read_text()
     assert "edgeperf_model_sha256" in config and "dims: [ 384 ]" in config
+    assert 'key: "edgeperf_model_source" value: { string_value: "file" }' in config
+    assert 'key: "edgeperf_division" value: { string_value: "open" }' in config  # not the official checksum
     wrong = _fake_reference(tmp_path / "short.onnx", INPUT_NAMES, seq=128)
     with pytest.raises(ModelCheckError, match=r"short\.onnx.*\[batch, 384\]"):
         registry.get("bert").write_model(tmp_path / "bert2", from_file=wrong)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from edgeperf.benchmarks import registry
+from edgeperf.benchmarks.bert import BENCHMARK
 from edgeperf.client.cli import build_parser
 from tests.e2e._server import ServerProcess, serve
 
@@ -31,6 +32,7 @@ bert.Offline.target_qps = 2000
 def bert_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     repo = tmp_path_factory.mktemp("bert-repo")
     registry.get("bert").write_model(repo / "bert", size="small")
+    BENCHMARK.write_model(repo / "bert-int8", size="small", precision="int8")
     with serve(repo, "--no-metrics") as server:
         yield server
 
@@ -87,3 +89,33 @@ async def test_suite_writes_submission_layout_with_accuracy_gate(
     assert lines[0] == "| system | bert SingleStream (ms) | bert Offline (samples/s) |"
     assert lines[2].startswith("| edge-a | ") and lines[3].startswith("| edge-b |  | ")
     assert lines[3].endswith("(no accuracy) |")
+
+
+async def test_suite_gates_an_int8_variant_served_under_another_name(
+    bert_server: ServerProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("EDGEPERF_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "results"
+    argv = ["--server", f"int8={bert_server.address}", "--benchmarks", "bert", "--model", "bert=bert-int8"]
+    argv += [
+        "--scenarios",
+        "SingleStream",
+        "--modes",
+        "accuracy",
+        "--size",
+        "small",
+        "--dataset",
+        "synthetic:48",
+    ]
+    code = await _suite([*argv, "--out", str(out)])
+    capsys.readouterr()
+    lines = (out / "int8" / "bert" / "SingleStream" / "accuracy" / "accuracy.txt").read_text().splitlines()
+    f1 = json.loads(lines[-3])["f1"]
+    # Scored against the FP32 stand-in's answers: the verdict and the exit status follow the int8 value.
+    assert 0.0 < f1 <= 100.0
+    passed = f1 >= 99.0
+    assert lines[-1].startswith(f"{'PASS' if passed else 'FAIL'} F1 {f1:.3f} target 99.000")
+    assert code == (0 if passed else 1)

@@ -124,13 +124,17 @@ class EdgeperfServer:
         config = self.config
         started_ns = time.monotonic_ns()
         credentials = None
-        if config.tls_cert is not None and config.tls_key is not None:
-            try:  # NOTE: before loading models, which can take minutes, so a bad file fails at once
-                credentials = server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
-            except OSError as err:
-                raise SettingsError(f"TLS: cannot read a PEM file: {err}") from err
-        core = InferenceCore(config.model_repository, warmup=config.warmup, observer=self._metrics)
-        await core.__aenter__()
+        try:
+            if config.tls_cert is not None and config.tls_key is not None:
+                try:  # NOTE: before loading models, which can take minutes, so a bad file fails at once
+                    credentials = server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
+                except OSError as err:
+                    raise SettingsError(f"TLS: cannot read a PEM file: {err}") from err
+            core = InferenceCore(config.model_repository, warmup=config.warmup, observer=self._metrics)
+            await core.__aenter__()
+        except BaseException:
+            self._state = ServerState.CLOSED
+            raise
         self._core = core
         try:
             await self._start_serving(core, credentials)

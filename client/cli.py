@@ -160,7 +160,7 @@ def _add_run(subparsers: Any) -> None:
         type=_positive,
         default=64,
         metavar="N",
-        help="requests in flight at once, the Offline window (default 64)",
+        help="requests in flight at once, the Offline window (default 64); Server stays open-loop",
     )
     wire.add_argument(
         "--deadline-ms",

@@ -86,7 +86,8 @@ class RunOptions:
     batch_size: int = 1
     """Samples per request for multi-sample queries (Offline, MultiStream); capped by the model's max batch."""
     max_in_flight: int | None = 64
-    """Requests in flight at once (the Offline window); None for unlimited."""
+    """Requests in flight at once in Offline and accuracy passes (the window); None for unlimited. The
+    Server scenario stays open-loop, as in LoadGen: its queries go out on schedule whatever is pending."""
     deadline_ms: int = 30_000
     """Per-request gRPC deadline; a sample past it is recorded as DEADLINE_EXCEEDED."""
     tls_root_cert: Path | None = None
@@ -504,7 +505,11 @@ async def run_benchmark(
         streaming=options.streaming,
         channels=options.channels,
         batch_size=options.batch_size,
-        max_in_flight=options.max_in_flight,
+        max_in_flight=(
+            None
+            if options.scenario is Scenario.SERVER and requested.mode is not TestMode.ACCURACY_ONLY
+            else options.max_in_flight
+        ),
         deadline_ms=options.deadline_ms,
         tls=tls,
         collect_data=keep_data,

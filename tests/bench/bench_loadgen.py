@@ -60,6 +60,8 @@ class Row:
     scheduled_qps: float
     completed_qps: float
     failed: int
+    errors: str
+    """Failed samples by gRPC status, e.g. `UNAVAILABLE:12`."""
 
     @property
     def kept_up(self) -> bool:
@@ -91,6 +93,7 @@ async def edgeperf_run(address: str, qps: float, duration_ms: int, out: Path) ->
         scheduled_qps=metrics["scheduled_samples_per_sec"],
         completed_qps=metrics["completed_samples_per_sec"],
         failed=doc["errors"]["performance"]["failed"],
+        errors=" ".join(f"{k}:{v}" for k, v in doc["errors"]["performance"]["by_status"].items()),
     )
 
 
@@ -162,7 +165,7 @@ async def bench(args: argparse.Namespace) -> int:
                 print(
                     f"{qps:>10g} {row.delay_p50_us:>13.1f} {row.delay_p99_us:>13.1f} {row.lat_p90_ms:>11.3f} "
                     f"{row.lat_p99_ms:>11.3f} {row.scheduled_qps:>10.1f} {row.completed_qps:>10.1f} "
-                    f"{row.failed:>7}",
+                    f"{row.failed:>7} {row.errors}",
                     flush=True,
                 )
             if 1000.0 in rows:

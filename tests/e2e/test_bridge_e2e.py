@@ -1,0 +1,65 @@
+"""The official LoadGen driving edgeperf's gRPC SUT against a real server (in a fresh process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.e2e._server import ServerProcess
+
+pytestmark = [pytest.mark.e2e, pytest.mark.oracle]
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from pathlib import Path
+    from edgeperf.client.loadgen_bridge import run_official
+    from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
+    from edgeperf.client.settings import Scenario, TestMode, TestSettings
+    from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig
+
+    async def main():
+        address, out, scenario, mode = sys.argv[1], Path(sys.argv[2]), Scenario(sys.argv[3]), TestMode(sys.argv[4])
+        async with GrpcSut(GrpcSutConfig(address=address, model="tiny", batch_size=16)) as sut:
+            await sut.check_ready()
+            signature = await sut.model_signature()
+            qsl = SerializedQsl(SyntheticSource(signature, 32), RequestEncoder(signature))
+            sut.use_qsl(qsl)
+            settings = TestSettings(scenario=scenario, mode=mode, min_duration_ms=200, min_query_count=64,
+                                    single_stream_expected_latency_ns=1_000_000.0, offline_expected_qps=20000.0)
+            run = await run_official(sut, qsl, settings, out)
+        print(json.dumps({"detail": run.detail, "failed": run.failed_samples}))
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "mode"), [("SingleStream", "PerformanceOnly"), ("Offline", "AccuracyOnly")]
+)
+def test_official_loadgen_through_the_grpc_sut(
+    tiny_server: ServerProcess, tmp_path: Path, scenario: str, mode: str
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, tiny_server.address, str(tmp_path), scenario, mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["failed"] == 0
+    if mode == "PerformanceOnly":
+        assert doc["detail"]["result_validity"] == "VALID"
+    else:
+        entries = json.loads((tmp_path / "mlperf_log_accuracy.json").read_text())
+        assert sorted(e["qsl_idx"] for e in entries) == list(range(32))
+        # the tiny model answers 16 float32 values per sample: 64 bytes, 128 hex digits
+        assert all(len(e["data"]) == 128 for e in entries)

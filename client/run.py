@@ -376,6 +376,9 @@ async def run_with_sut(
         accuracy_path = out_dir / "accuracy.txt"
         atomic_write(accuracy_path, [report.text if report.text.endswith("\n") else report.text + "\n"])
         written.append(accuracy_path)
+    else:
+        # NOTE: an accuracy.txt left from an earlier run in the same folder would describe other logs.
+        (out_dir / "accuracy.txt").unlink(missing_ok=True)
     reasons: list[str] = []
     if summary is not None and not summary.valid:
         reasons.extend(summary.recommendations)

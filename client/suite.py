@@ -220,11 +220,29 @@ def render_markdown(cells: Sequence[CellResult]) -> str:
 
 
 def render_csv(cells: Sequence[CellResult]) -> str:
-    header, rows = _grid(cells)
+    """The same grid for machines: per benchmark and scenario the raw value, the validity and the gate."""
+    columns = _columns(cells)
+    by_key = {(c.system, c.benchmark, c.scenario): c for c in cells}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    header = ["system"]
+    for benchmark, scenario in columns:
+        header += [
+            _header(benchmark, scenario),
+            f"{benchmark} {scenario} validity",
+            f"{benchmark} {scenario} accuracy",
+        ]
     writer.writerow(header)
-    writer.writerows(rows)
+    for system in dict.fromkeys(c.system for c in cells):
+        row = [system]
+        for benchmark, scenario in columns:
+            cell = by_key.get((system, benchmark, scenario))
+            if cell is None:
+                row += ["", "", ""]
+                continue
+            validity = "" if cell.valid is None else "VALID" if cell.valid else "INVALID"
+            row += ["" if cell.value is None else repr(cell.value), validity, cell.accuracy_verdict or ""]
+        writer.writerow(row)
     return buffer.getvalue()
 
 

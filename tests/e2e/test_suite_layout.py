@@ -134,7 +134,9 @@ async def test_suite_writes_the_submission_layout_and_tables(tmp_path: Path) -> 
         "| bert SingleStream (ms) | bert Offline (samples/s) |"
     )
     assert markdown.splitlines()[2] == "| jetson | 3.25 | 1234 | 3.25 | 1234 |"
-    assert (tmp_path / "results.csv").read_text().splitlines()[1] == "jetson,3.25,1234,3.25,1234"
+    csv_lines = (tmp_path / "results.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("system,3d-unet SingleStream (ms),3d-unet SingleStream validity,")
+    assert csv_lines[1] == "jetson" + ",3.25,VALID,PASS,1234.5,VALID,PASS" * 2
 
 
 async def test_failed_gate_or_invalid_run_fails_the_suite_and_marks_the_cell(tmp_path: Path) -> None:

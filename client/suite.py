@@ -87,6 +87,8 @@ class CellResult:
     accuracy_verdict: str | None = None
     """`PASS`, `FAIL`, or None when no accuracy.txt with a gate line exists."""
     accuracy_line: str | None = None
+    accuracy_present: bool = False
+    """accuracy.txt exists (an official-LoadGen folder has one without edgeperf's gate line)."""
 
 
 _NUMBER = r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
@@ -163,6 +165,7 @@ def collect_results(folder: Path) -> list[CellResult]:
                 valid=valid,
                 accuracy_verdict=verdict,
                 accuracy_line=line,
+                accuracy_present=acc.is_file(),
             )
     return list(cells.values())
 
@@ -189,7 +192,7 @@ def _cell_text(cell: CellResult | None) -> str:
     if cell.accuracy_verdict == "FAIL":
         parts.append("(accuracy FAIL)")
     elif cell.accuracy_verdict is None:
-        parts.append("(no accuracy)")
+        parts.append("(accuracy not gated)" if cell.accuracy_present else "(no accuracy)")
     return " ".join(parts)
 
 

@@ -172,6 +172,22 @@ async def test_compare_prints_one_row_per_device(tmp_path: Path, capsys: pytest.
     assert lines[2:4] == ["| jetson | 3.25 |", "| rpi | 3.25 (INVALID) |"]
 
 
+def test_official_loadgen_folders_without_a_gate_line_are_read(tmp_path: Path) -> None:
+    base = tmp_path / "dgx" / "bert" / "Offline"
+    (base / "performance" / "run_1").mkdir(parents=True)
+    (base / "accuracy").mkdir()
+    (base / "performance" / "run_1" / "mlperf_log_summary.txt").write_text(OFFLINE_SUMMARY)
+    (base / "accuracy" / "accuracy.txt").write_text('{"exact_match": 83.7, "f1": 90.9}\n')
+    (cell,) = suite.collect_results(tmp_path)
+    assert (cell.value, cell.valid, cell.accuracy_verdict, cell.accuracy_present) == (
+        1234.5,
+        True,
+        None,
+        True,
+    )
+    assert suite.render_markdown([cell]).splitlines()[2] == "| dgx | 1234 (accuracy not gated) |"
+
+
 def test_command_line_options() -> None:
     argv = (
         "suite --server a=10.0.0.1:8001 --server b=10.0.0.2:8001 --benchmarks bert rnnt --scenarios Offline"

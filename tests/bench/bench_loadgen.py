@@ -3,6 +3,7 @@
     python -m tests.bench.bench_loadgen [--service-us 1000] [--duration-ms 3000] [--qps 250 500 1000 2000]
 
 Prints, in one run:
+  0. the load generator alone against the in-process FakeSut: issue delay and the client's CPU share;
   1. edgeperf's Server scenario at several target QPS: issue delay (issued - scheduled) p50/p99, latency
      p90/p99 and scheduled/completed QPS (goal: issue delay p99 under 200 us at 1,000 QPS);
   2. the highest target QPS edgeperf sustains without falling behind its schedule (issue delay p99 under
@@ -23,14 +24,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeperf.benchmarks.tiny import write_delay_model
 from edgeperf.client.conf import resolve_test_settings
+from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
 from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
-from edgeperf.client.run import RunOptions, run_benchmark
+from edgeperf.client.run import RunOptions, run_benchmark, run_with_sut
 from edgeperf.client.settings import Scenario, TestSettings
 from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig
 from tests.e2e._server import serve
@@ -141,8 +145,46 @@ def _pct(a: float, b: float) -> str:
     return f"{(a - b) / b * 100:+.1f}%" if b else "n/a"
 
 
+class _IndexQsl:
+    """A QSL of indices only, for the in-process FakeSut."""
+
+    name = "index-qsl"
+    total_sample_count = SAMPLES
+    performance_sample_count = SAMPLES
+
+    def load_samples(self, indices: Sequence[int]) -> None:
+        return None
+
+    def unload_samples(self, indices: Sequence[int]) -> None:
+        return None
+
+
+async def generator_only(qps_list: list[float], duration_ms: int, tmp: Path) -> None:
+    """The load generator alone: Server scenario against FakeSut (1 ms service time, no network)."""
+    print("0. the load generator alone (in-process FakeSut, 1 ms service time, no server, no network)")
+    print(
+        f"{'target QPS':>10} {'delay p50 us':>13} {'delay p99 us':>13} {'compl QPS':>10} {'client CPU %':>13}"
+    )
+    for qps in qps_list:
+        settings = settings_for(qps, duration_ms)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        outcome = await run_with_sut(
+            FakeSut(FakeSutConfig(latency_ns=1_000_000)), _IndexQsl(), settings, tmp / f"fake-{qps}"
+        )
+        cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0) * 100
+        doc: dict[str, Any] = outcome.result_json
+        delay = doc["issue_delay_ns"]
+        print(
+            f"{qps:>10g} {delay['p50_ns'] / 1e3:>13.1f} {delay['p99_ns'] / 1e3:>13.1f} "
+            f"{doc['metrics']['completed_samples_per_sec']:>10.1f} {cpu:>13.0f}",
+            flush=True,
+        )
+    print()
+
+
 async def bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="edgeperf-bench-loadgen-") as tmp:
+        await generator_only(args.generator_qps, args.duration_ms, Path(tmp))
         repo = Path(tmp) / "repo"
         write_delay_model(repo / MODEL, args.service_us, max_batch_size=64, instance_count=2)
         print(
@@ -232,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--service-us", type=int, default=1000, help="fixed service time per batch (us)")
     parser.add_argument("--duration-ms", type=int, default=3000, help="min duration of each run (ms)")
     parser.add_argument("--qps", type=float, nargs="+", default=[250.0, 500.0, 1000.0, 2000.0])
+    parser.add_argument("--generator-qps", type=float, nargs="+", default=[1000.0, 5000.0, 10000.0, 20000.0])
     parser.add_argument(
         "--ramp", type=float, nargs="+", default=[1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0]
     )

@@ -23,6 +23,8 @@ __all__ = [
     "PRED_FORGET_BIAS",
     "PRED_RECURRENT_GAIN",
     "SEED",
+    "SLOW_FORGET_BIAS",
+    "SLOW_INPUT_STD",
     "SMALL",
     "GraphBuilder",
     "RnntConfig",
@@ -62,10 +64,14 @@ FULL = RnntConfig(encoder_hidden=1024, pred_hidden=320, joint_hidden=512)
 SMALL = RnntConfig(encoder_hidden=64, pred_hidden=32, joint_hidden=96)
 
 # Stand-in weight scales: LSTM outputs of a random network have about this standard deviation; the
-# encoder's recurrent weights are halved so that rounding errors fade instead of growing over time; the
-# prediction network's LSTMs forget fast so its output says which label came last (see build_joint).
+# encoder's recurrent weights are halved so that rounding errors fade instead of growing over time, and
+# its last layer (slow: long memory, soft input) moves smoothly, so that rounding rarely changes which
+# label the joint network picks; the prediction network's LSTMs forget fast so that their output says
+# which label came last (see joint.build_joint).
 HIDDEN_STD = 0.3
 ENCODER_RECURRENT_GAIN = 0.5
+SLOW_FORGET_BIAS = 3.0
+SLOW_INPUT_STD = 2 * HIDDEN_STD
 PRED_RECURRENT_GAIN = 0.2
 PRED_FORGET_BIAS = -2.0
 

@@ -36,6 +36,8 @@ from edgeperf.benchmarks.rnnt.layers import (
     PRED_FORGET_BIAS,
     PRED_RECURRENT_GAIN,
     SEED,
+    SLOW_FORGET_BIAS,
+    SLOW_INPUT_STD,
     SMALL,
     GraphBuilder,
     RnntConfig,
@@ -98,8 +100,17 @@ def build_encoder(size: Size = "full") -> onnx.ModelProto:
     stacked = c.stack_time * c.encoder_hidden
     (x,) = g.node("Reshape", [x, g.const("shape", np.array([-1, 1, stacked], dtype=np.int64))])
     width = stacked
-    for _ in range(c.post_layers):
-        x, _, _ = g.lstm(x, width, c.encoder_hidden, recurrent_gain=ENCODER_RECURRENT_GAIN)
+    for layer in range(c.post_layers):
+        last = layer == c.post_layers - 1
+        x, _, _ = g.lstm(
+            x,
+            width,
+            c.encoder_hidden,
+            recurrent_gain=ENCODER_RECURRENT_GAIN,
+            # the last layer remembers longer and takes its input softly, so its output moves smoothly
+            forget_bias=SLOW_FORGET_BIAS if last else 1.0,
+            input_std=SLOW_INPUT_STD if last else HIDDEN_STD,
+        )
         width = c.encoder_hidden
     _rename_last(g, "encoded")
     return g.model(

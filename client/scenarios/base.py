@@ -32,7 +32,7 @@ about a millisecond precise (epoll and uvloop round to whole milliseconds), spin
 SPIN_PAUSE_S = 50e-6
 """While more than `SPIN_PAUSE_UNTIL_NS` remain, each spin step of the real clock blocks this long
 (releasing the GIL and the CPU) before yielding to the loop; closer to the deadline it only yields."""
-SPIN_PAUSE_UNTIL_NS = 300_000
+SPIN_PAUSE_UNTIL_NS = 100_000
 
 
 class Clock(Protocol):

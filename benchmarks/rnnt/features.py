@@ -14,7 +14,9 @@ with the [input_eval] settings of `configs/rnnt.toml`:
 7. sequence length ceil(ceil(N / 160) / 3) frames; per-feature mean and unbiased std over those frames,
    (x - mean) / (std + 1e-5); frames beyond the length are dropped.
 
-The result is time-major [T, 240] float32, what the encoder takes.
+The result is time-major [T, 240] float32, what the encoder takes. Checked once against librosa 0.11
+(not a dependency): its mel filters differ by at most 2e-9, and the features computed with its STFT
+(same window, centring and reflect padding) by at most 3e-5.
 """
 
 from __future__ import annotations

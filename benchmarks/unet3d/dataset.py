@@ -111,11 +111,15 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             ("numpy._core.multiarray", "scalar"),
             ("numpy.core.numeric", "_frombuffer"),
             ("numpy._core.numeric", "_frombuffer"),
+            ("_codecs", "encode"),  # protocol 2 pickles carry array bytes as latin-1 text
         }
     )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._ALLOWED:
+            if module.startswith("numpy.core.") and hasattr(np, "_core"):
+                # NOTE: pickles from numpy 1 name numpy.core, which numpy 2 renamed (and warns about)
+                module = "numpy._core." + module.removeprefix("numpy.core.")
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a KiTS19 pickle")
 

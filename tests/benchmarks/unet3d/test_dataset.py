@@ -101,3 +101,13 @@ def test_synthetic_cases_are_deterministic_and_conform(cache_dir: Path) -> None:
     assert len(BENCHMARK.open_dataset("synthetic", size="small")) == 4
     with pytest.raises(ValueError, match="COUNT"):
         BENCHMARK.open_dataset("synthetic:x", size="small")
+
+
+def test_pickles_written_by_numpy_1_load(kits_dir: Path) -> None:
+    image, label = case_arrays(CASES[1])
+    data = pickle.dumps([image, label], protocol=2)
+    # protocol 2 names classes as text; numpy 1 wrote numpy.core where numpy 2 writes numpy._core
+    legacy = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"numpy.core.multiarray" in legacy
+    (kits_dir / f"{CASES[1]}.pkl").write_bytes(legacy)
+    assert np.array_equal(KitsDataset(kits_dir).sample(1)["image"], image)

@@ -97,7 +97,9 @@ class Benchmark(Protocol):
         """`synthetic[:COUNT]` for generated data, or a path to the dataset in its published format."""
         ...
 
-    def accuracy(self, dataset: Dataset, results: Sequence[tuple[int, bytes]], *, size: Size = "full") -> "AccuracyReport":
+    def accuracy(
+        self, dataset: Dataset, results: Sequence[tuple[int, bytes]], *, size: Size = "full"
+    ) -> AccuracyReport:
         """Score the responses `(qsl_index, raw response bytes)` from mlperf_log_accuracy.json."""
         ...
 

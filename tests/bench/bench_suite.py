@@ -48,8 +48,14 @@ class PathResult:
     best_batch: int
 
 
-def _batch(samples: Sequence[dict[str, np.ndarray]], size: int) -> dict[str, np.ndarray]:
-    return {name: np.stack([samples[i % len(samples)][name] for i in range(size)]) for name in samples[0]}
+def _batch(
+    samples: Sequence[dict[str, np.ndarray]], size: int, first: int, batching: bool
+) -> dict[str, np.ndarray]:
+    """`size` samples from `first` on, stacked; a model without batching (max_batch_size 0) takes one as is."""
+    if not batching:
+        return samples[first % len(samples)]
+    picked = [samples[(first + i) % len(samples)] for i in range(size)]
+    return {name: np.stack([sample[name] for sample in picked]) for name in samples[0]}
 
 
 async def _worker(infer: Infer, request: dict[str, np.ndarray], batch: int, end_s: float) -> int:
@@ -64,19 +70,21 @@ async def _worker(infer: Infer, request: dict[str, np.ndarray], batch: int, end_
 async def _measure(
     infer: Infer, samples: Sequence[dict[str, np.ndarray]], max_batch: int, seconds: float
 ) -> PathResult:
-    await infer(_batch(samples, 1))  # warm-up, not counted
+    """`max_batch` 0: the model does not batch; samples are sent as they are, one per request."""
+    batching = max_batch > 0
+    await infer(_batch(samples, 1, 0, batching))  # warm-up, not counted
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds / 3
     while len(latencies) < 3 or (time.perf_counter() < deadline and len(latencies) < 200):
-        one = {k: v[None] for k, v in samples[len(latencies) % len(samples)].items()}
+        one = _batch(samples, 1, len(latencies), batching)
         start = time.perf_counter_ns()
         await infer(one)
         latencies.append((time.perf_counter_ns() - start) / 1e6)
     best, best_batch = 0.0, 1
     budget_end = time.perf_counter() + 2 * seconds / 3
     batch = 1
-    while batch <= max_batch and time.perf_counter() < budget_end:
-        request = _batch(samples, batch)
+    while batch <= max(max_batch, 1) and time.perf_counter() < budget_end:
+        request = _batch(samples, batch, 0, batching)
         phase_end = time.perf_counter() + max(seconds / 6, 0.5)
         started = time.perf_counter()
 
@@ -167,6 +175,7 @@ def _row(name: str, where: str, result: PathResult) -> str:
 
 async def main_async(args: argparse.Namespace) -> int:
     rows: list[str] = []
+    failures = 0
     for name in args.benchmarks:
         print(f"== {name}", flush=True)
         try:
@@ -179,25 +188,30 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"  skipped: the {name} builder is missing ({type(exc).__name__}: {exc})", flush=True)
             rows.append(f"| {name} | skipped: builder missing | | | | |")
             continue
-        max_batch = max(1, load_model_config(repo / name).max_batch_size)
-        local = await _in_process(repo, name, samples, max_batch, args.seconds)
-        rows.append(_row(name, "in-process", local))
-        print("  " + rows[-1], flush=True)
-        process, address = _start_server(repo, args.build_dir / f"{name}-server.log")
+        max_batch = load_model_config(repo / name).max_batch_size
         try:
-            remote = await _through_server(address, name, samples, max_batch, args.seconds)
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
-        rows.append(_row(name, f"server {address}", remote))
-        print("  " + rows[-1], flush=True)
+            local = await _in_process(repo, name, samples, max_batch, args.seconds)
+            rows.append(_row(name, "in-process", local))
+            print("  " + rows[-1], flush=True)
+            process, address = _start_server(repo, args.build_dir / f"{name}-server.log")
+            try:
+                remote = await _through_server(address, name, samples, max_batch, args.seconds)
+            finally:
+                process.terminate()
+                process.wait(timeout=60)
+            rows.append(_row(name, f"server {address}", remote))
+            print("  " + rows[-1], flush=True)
+        except Exception as exc:  # NOTE: a bench reports a broken benchmark and goes on with the next
+            print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)
+            rows.append(f"| {name} | failed: {type(exc).__name__} | | | | |")
+            failures += 1
     print("\n| benchmark | path | batch-1 p50 (ms) | batch-1 p90 (ms) | best samples/s | at batch |")
     print("| --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
     print(
         f"\n({args.size} stand-ins, synthetic weights; {os.cpu_count()} CPUs; {args.seconds:.0f} s per path)"
     )
-    return 0
+    return 1 if failures else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

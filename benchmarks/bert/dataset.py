@@ -136,8 +136,10 @@ def synthetic_dataset(count: int, *, size: Size = "full") -> BertDataset:
     words = [t for t in vocab if t.isalpha()]
     pieces = [t[2:] for t in vocab if t.startswith("##")]
     rng = np.random.default_rng(SYNTHETIC_SEED + count)
-    # Paragraph lengths up to ~1.6 windows, so some questions need doc-stride windows.
-    max_words = int(config.max_seq_length * 1.6)
+    # Paragraph lengths as in SQuAD: most fit one window, one in eight needs doc-stride windows.
+    one_window_words = config.max_seq_length * 2 // 3
+    long_words = int(config.max_seq_length * 1.6)
+    documents: dict[tuple[str, ...], tuple[list[str], list[int]]] = {}
     examples: list[SquadExample] = []
     features: list[SquadFeature] = []
     paragraph: tuple[str, ...] = ()
@@ -145,7 +147,8 @@ def synthetic_dataset(count: int, *, size: Size = "full") -> BertDataset:
     while len(features) < count:
         room = count - len(features)
         if questions_left == 0 or room < 3:
-            n_words = int(rng.integers(config.max_seq_length // 4, max_words))
+            longest = long_words if rng.random() < 0.125 else one_window_words
+            n_words = int(rng.integers(config.max_seq_length // 4, longest))
             if room < 3:
                 n_words = config.max_seq_length // 4  # one window only, so the count comes out exact
             paragraph = tuple(_word(rng, words, pieces) for _ in range(n_words))
@@ -165,6 +168,7 @@ def synthetic_dataset(count: int, *, size: Size = "full") -> BertDataset:
             max_seq_length=config.max_seq_length,
             doc_stride=config.doc_stride,
             max_query_length=config.max_query_length,
+            document_cache=documents,
         )
         if len(new) > room:
             questions_left = 0

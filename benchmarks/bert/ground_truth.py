@@ -24,7 +24,7 @@ from edgeperf.benchmarks.bert.spec import INPUT_NAMES, OUTPUT_NAMES
 
 __all__ = ["cache_dir", "reference_answers", "standin_logits"]
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 BATCH = 8
 
 

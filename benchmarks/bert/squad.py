@@ -147,6 +147,16 @@ def _is_max_context(spans: Sequence[tuple[int, int]], current: int, position: in
     return current == best_index
 
 
+def _tokenize_document(words: Sequence[str], tokenizer: FullTokenizer) -> tuple[list[str], list[int]]:
+    pieces: list[str] = []
+    tok_to_orig: list[int] = []
+    for word_index, word in enumerate(words):
+        for piece in tokenizer.tokenize(word):
+            tok_to_orig.append(word_index)
+            pieces.append(piece)
+    return pieces, tok_to_orig
+
+
 def convert_examples_to_features(
     examples: Sequence[SquadExample],
     tokenizer: FullTokenizer,
@@ -154,8 +164,14 @@ def convert_examples_to_features(
     max_seq_length: int,
     doc_stride: int,
     max_query_length: int,
+    document_cache: dict[tuple[str, ...], tuple[list[str], list[int]]] | None = None,
 ) -> list[SquadFeature]:
-    """Every feature of every example, in example then window order, ids from 1000000000 up."""
+    """Every feature of every example, in example then window order, ids from 1000000000 up.
+
+    `document_cache` keeps paragraphs' WordPiece splits across calls (None: one cache for this call).
+    """
+    if document_cache is None:
+        document_cache = {}
     if max_seq_length - max_query_length - 3 <= 0:
         raise ValueError("max_seq_length leaves no room for the document after the query")
     features: list[SquadFeature] = []
@@ -163,12 +179,12 @@ def convert_examples_to_features(
     cls_sep = tokenizer.convert_tokens_to_ids(["[CLS]", "[SEP]"])
     for example_index, example in enumerate(examples):
         query = tokenizer.tokenize(example.question_text)[:max_query_length]
-        tok_to_orig: list[int] = []
-        doc_pieces: list[str] = []
-        for word_index, word in enumerate(example.doc_tokens):
-            for piece in tokenizer.tokenize(word):
-                tok_to_orig.append(word_index)
-                doc_pieces.append(piece)
+        # NOTE: SQuAD asks several questions per paragraph; its WordPiece split is computed once.
+        cached = document_cache.get(example.doc_tokens)
+        if cached is None:
+            cached = _tokenize_document(example.doc_tokens, tokenizer)
+            document_cache[example.doc_tokens] = cached
+        doc_pieces, tok_to_orig = cached
         spans = _doc_spans(len(doc_pieces), max_seq_length - len(query) - 3, doc_stride)
         query_ids = tokenizer.convert_tokens_to_ids(query)
         for span_index, (start, length) in enumerate(spans):

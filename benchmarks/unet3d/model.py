@@ -79,14 +79,23 @@ class PipelineSettings:
     roi: int
     overlap: float = OVERLAP
     model_file: str = MODEL_FILENAME
+    patch_batch: int = 1
+    """Patches per network run: 1 as the reference; raise it (for accelerators) when the graph's batch
+    dimension is dynamic, as the stand-in's and the official `_dynbatch` file's are."""
 
     def to_json(self) -> str:
-        return json.dumps({"roi": self.roi, "overlap": self.overlap, "model_file": self.model_file}, indent=2)
+        fields = {"roi": self.roi, "overlap": self.overlap, "model_file": self.model_file}
+        return json.dumps({**fields, "patch_batch": self.patch_batch}, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> PipelineSettings:
         raw = json.loads(text)
-        return cls(roi=int(raw["roi"]), overlap=float(raw["overlap"]), model_file=str(raw["model_file"]))
+        return cls(
+            roi=int(raw["roi"]),
+            overlap=float(raw["overlap"]),
+            model_file=str(raw["model_file"]),
+            patch_batch=int(raw.get("patch_batch", 1)),
+        )
 
 
 class _Graph:

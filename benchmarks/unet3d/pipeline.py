@@ -58,6 +58,7 @@ class SlidingWindowPipeline:
             roi=self._settings.roi,
             overlap=self._settings.overlap,
             num_classes=NUM_CLASSES,
+            patch_batch=self._settings.patch_batch,
         )
         return {OUTPUT_NAME: labels}
 

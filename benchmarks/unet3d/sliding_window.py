@@ -18,7 +18,7 @@ import numpy.typing as npt
 __all__ = ["PatchFn", "gaussian_importance", "sliding_window_inference", "window_origins"]
 
 PatchFn = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
-"""Runs the network on a [1, 1, R, R, R] patch and returns [1, C, R, R, R] scores."""
+"""Runs the network on [B, 1, R, R, R] patches and returns [B, C, R, R, R] scores."""
 
 
 def gaussian_importance(roi: int) -> npt.NDArray[np.float32]:
@@ -62,9 +62,19 @@ def check_volume_shape(shape: tuple[int, ...], roi: int, overlap: float) -> tupl
 
 
 def sliding_window_inference(
-    image: npt.NDArray[Any], run_patch: PatchFn, *, roi: int, overlap: float, num_classes: int = 3
+    image: npt.NDArray[Any],
+    run_patch: PatchFn,
+    *,
+    roi: int,
+    overlap: float,
+    num_classes: int = 3,
+    patch_batch: int = 1,
 ) -> npt.NDArray[np.uint8]:
     """Segment a preprocessed case [1, D, H, W] into uint8 labels [1, D, H, W].
+
+    Args:
+        patch_batch: patches per network run (1, as the reference; more for accelerators). The scores are
+            added in window order whatever the batch, so the result does not depend on it.
 
     Raises:
         ValueError: see `check_volume_shape`.
@@ -75,11 +85,17 @@ def sliding_window_inference(
     # NOTE: the reference keeps 3 identical channels of norm_map; one broadcast channel is the same maths.
     norm_map = np.zeros(spatial, dtype=np.float32)
     patch_weight = gaussian_importance(roi)
-    for i, j, k in window_origins(spatial, roi, overlap):
-        window = (slice(i, i + roi), slice(j, j + roi), slice(k, k + roi))
-        scores = run_patch(np.ascontiguousarray(volume[(..., *window)]))
-        result[(slice(None), *window)] += scores[0] * patch_weight
-        norm_map[window] += patch_weight
+    windows = [
+        (slice(i, i + roi), slice(j, j + roi), slice(k, k + roi))
+        for i, j, k in window_origins(spatial, roi, overlap)
+    ]
+    for start in range(0, len(windows), max(1, patch_batch)):
+        group = windows[start : start + max(1, patch_batch)]
+        patches = np.concatenate([volume[(..., *window)] for window in group])
+        scores = run_patch(np.ascontiguousarray(patches))
+        for n, window in enumerate(group):
+            result[(slice(None), *window)] += scores[n] * patch_weight
+            norm_map[window] += patch_weight
     result /= norm_map
     labels: npt.NDArray[np.uint8] = np.argmax(result, axis=0).astype(np.uint8)[np.newaxis]
     return labels

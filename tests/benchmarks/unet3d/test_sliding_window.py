@@ -71,3 +71,20 @@ def test_overlapping_windows_are_weighted_by_the_gaussian() -> None:
 def test_cases_the_windows_cannot_cover_are_refused(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="case"):
         sliding_window_inference(np.zeros(shape, np.float32), lambda p: p, roi=32, overlap=0.5)
+
+
+def test_batching_patches_changes_nothing() -> None:
+    rng = np.random.default_rng(2)
+    image = rng.standard_normal((1, 48, 48, 64)).astype(np.float32)
+    weights = rng.standard_normal(3).astype(np.float32)
+    shapes: list[tuple[int, ...]] = []
+
+    def patch_fn(patch: np.ndarray) -> np.ndarray:
+        shapes.append(patch.shape)
+        return np.concatenate([np.sin(patch * w) for w in weights], axis=1)
+
+    one = sliding_window_inference(image, patch_fn, roi=32, overlap=0.5)
+    shapes.clear()
+    four = sliding_window_inference(image, patch_fn, roi=32, overlap=0.5, patch_batch=4)
+    assert np.array_equal(one, four)
+    assert [s[0] for s in shapes] == [4, 4, 4] and all(s[1:] == (1, 32, 32, 32) for s in shapes)

@@ -78,6 +78,14 @@ class _Closed:
 
 
 def build(version_dir: Path, make_session: Callable[[Path], Any]) -> SlidingWindowPipeline:
-    """The pipeline factory the server calls with the model's version folder and its session maker."""
+    """The pipeline factory the server calls with the model's version folder and its session maker.
+
+    Raises:
+        ValueError: pipeline.json asks for batches of patches the graph's fixed batch size cannot take.
+    """
     settings = PipelineSettings.from_json((version_dir / PIPELINE_FILENAME).read_text())
-    return SlidingWindowPipeline(make_session(version_dir / settings.model_file), settings)
+    session = make_session(version_dir / settings.model_file)
+    batch = session.get_inputs()[0].shape[0] if settings.patch_batch > 1 else None
+    if isinstance(batch, int) and batch < settings.patch_batch:
+        raise ValueError(f"{settings.model_file} takes {batch} patch(es) a run; set patch_batch to 1")
+    return SlidingWindowPipeline(session, settings)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from onnx import load, save
 
 from edgeperf.benchmarks.unet3d import BENCHMARK
 from edgeperf.benchmarks.unet3d.pipeline import build
@@ -67,3 +70,18 @@ def test_fp16_variant_keeps_99_percent_and_records_its_precision(
     labels = pipeline.run(dataset.sample(0), ["segmentation"])["segmentation"]
     result = BENCHMARK.accuracy(dataset, [(0, labels.tobytes())], size="small")
     assert result.passed and 0.99 < result.value <= 1.0
+
+
+def test_patch_batches_need_a_graph_that_takes_them(
+    tmp_path: Path, small_model: Path, make_session: Callable[[Path], Any]
+) -> None:
+    version = tmp_path / "1"
+    shutil.copytree(small_model / "1", version)
+    settings = json.loads((version / "pipeline.json").read_text())
+    (version / "pipeline.json").write_text(json.dumps({**settings, "patch_batch": 2}))
+    build(version, make_session)  # the stand-in's batch dimension is dynamic
+    model = load(str(version / "model.onnx"))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1  # as the official fixed-batch file
+    save(model, str(version / "model.onnx"))
+    with pytest.raises(ValueError, match="patch_batch"):
+        build(version, make_session)

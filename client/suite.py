@@ -323,6 +323,8 @@ async def run_suite_options(
 
 
 def _targets(servers: Sequence[str], system: str | None) -> tuple[SuiteTarget, ...]:
+    if not servers:
+        raise ValueError("--server HOST:PORT is required (or --compare DIR... to tabulate results)")
     targets: list[SuiteTarget] = []
     for item in servers:
         name, sep, address = item.partition("=")

@@ -209,6 +209,7 @@ def test_command_line_options() -> None:
 @pytest.mark.parametrize(
     ("argv", "phrase"),
     [
+        ([], "--server HOST:PORT is required"),
         (["--server", "nohost"], "HOST:PORT"),
         (["--server", "a=h:1", "--server", "a=h:2"], "same system name"),
         (["--server", "h:1", "--benchmarks", "gpt"], "unknown benchmark 'gpt'"),

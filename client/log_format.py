@@ -1,0 +1,93 @@
+"""What every log writer shares: the run header, the not-official notice, LoadGen's number formats, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+__all__ = [
+    "MAX_ERROR_LINES",
+    "NOT_OFFICIAL_NOTICE",
+    "LoadableSetLog",
+    "RunInfo",
+    "atomic_write",
+    "cpp_double",
+    "fixed",
+]
+
+NOT_OFFICIAL_NOTICE = (
+    "NOTE - produced by edgeperf, a LoadGen-compatible load generator. These are not official MLPerf "
+    "results. MLPerf is a trademark of MLCommons; official results come only from the official MLPerf LoadGen."
+)
+MAX_ERROR_LINES = 100
+"""Distinct failure messages listed one by one; the rest are counted together."""
+
+
+def cpp_double(value: float) -> str:
+    """A double as a C++ ostream prints it by default (``%g``, 6 significant digits): 1e+06, 0.9, 835.116."""
+    return f"{value:g}"
+
+
+def fixed(value: float, decimals: int = 2) -> str:
+    """LoadGen's ``DoubleToString`` (fixed notation)."""
+    return f"{value:.{decimals}f}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadableSetLog:
+    """One loadable set and the queries generated for it (the detail log's ``loaded_qsl_set`` block)."""
+
+    loaded_qsl_set: tuple[int, ...]
+    generated_query_count: int
+    generated_samples_per_query: int
+    generated_query_duration_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunInfo:
+    """What the log header needs beyond settings and results.
+
+    Attributes:
+        sut_name: the SUT's name (``sut_name``, ``SUT name :``).
+        test_datetime: wall-clock start of the test, timezone-aware (logged only, never used for timing).
+        qsl_name, qsl_total_count, qsl_performance_count: what the QSL reported.
+        performance_set: the performance-mode loadable set, if a performance run happened.
+        accuracy_sets: the accuracy-mode loadable sets, in order, if an accuracy run happened.
+        version: edgeperf's version, written as ``loadgen_version``.
+        messages: extra ``generic_message`` lines (e.g. the command line).
+    """
+
+    sut_name: str
+    test_datetime: datetime
+    qsl_name: str = "edgeperf QSL"
+    qsl_total_count: int = 0
+    qsl_performance_count: int = 0
+    get_sut_name_duration_ns: int = 0
+    performance_set: LoadableSetLog | None = None
+    accuracy_sets: tuple[LoadableSetLog, ...] = ()
+    version: str = "edgeperf"
+    messages: tuple[str, ...] = field(default=())
+
+
+def atomic_write(path: Path, chunks: Iterable[str]) -> None:
+    """Writes ``chunks`` to ``path`` through a temporary file in the same directory and ``os.replace``.
+
+    On any exception (including one raised by the ``chunks`` iterator) the temporary file is removed
+    and ``path`` is left as it was.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -62,6 +62,8 @@ class BenchmarkSpec:
     multi_stream_samples_per_query: int = 8
     reference_model_sha256: str | None = None
     """Checksum of the official ONNX file; a match means closed-division model."""
+    response_outputs: tuple[str, ...] = ()
+    """Outputs the client requests and logs (the ones `accuracy` decodes); () = all."""
 
 
 Sample = Mapping[str, npt.NDArray[np.generic]]

@@ -31,8 +31,6 @@ _RAN_OUT = (
     "duration were reached. Please update the relevant expected latency or target qps in the "
     "TestSettings so they are more accurate."
 )
-_ERRORS_LOGGED = 10
-"""Failed samples logged one by one; the rest are counted in one message at the end."""
 
 
 class EndReason(enum.Enum):
@@ -61,6 +59,8 @@ class EndOfRun:
     message: str
     is_error: bool
     """LoadGen logs early ends as `error_runtime` with `is_error: true`."""
+    at_ns: int | None = None
+    """INTERRUPTED: when the stop arrived (absolute clock ns)."""
 
 
 def end_of_run(
@@ -262,11 +262,9 @@ class CompletionTracker:
                 self.failed_samples += 1
                 self.consecutive_errors += 1
                 self._last_error_ns = completed_ns
+                # NOTE: failures are logged by the writer, one line per distinct (status, message) with its
+                # count; an event per failed sample here would list them twice.
                 self.last_error = f"{response.status}: {response.error}"
-                if self.failed_samples <= _ERRORS_LOGGED:
-                    self.events.append(
-                        (completed_ns, f"Sample {slot} (query {query}) failed: {self.last_error}", True)
-                    )
             self.completed_samples += 1
             remaining = self._remaining[query] - 1
             self._remaining[query] = remaining
@@ -392,8 +390,12 @@ async def issue_queries(
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()
+        at_ns = clock.now_ns()
         end = EndOfRun(
-            reason=EndReason.INTERRUPTED, message="Ending early: the run was interrupted", is_error=True
+            reason=EndReason.INTERRUPTED,
+            message=f"Ending early: interrupted by the user after {(at_ns - start_ns) / 1e9:.1f} s",
+            is_error=True,
+            at_ns=at_ns,
         )
     if end is None:
         ran_out = not accuracy and settings.scenario in (Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM)
@@ -407,20 +409,13 @@ async def issue_queries(
     await sut.flush_queries()
     timeout_s = min(drain_timeout_s, 2.0) if end.reason is EndReason.INTERRUPTED else drain_timeout_s
     if not await tracker.wait_all(timeout_s):
+        # NOTE: not an error line: the writer reports the INCOMPLETE samples once, with their count.
         tracker.events.append(
             (
                 clock.now_ns(),
-                f"Encountered incomplete samples: {tracker.outstanding_samples} samples had no response "
-                f"{timeout_s:g} s after the last issue",
-                True,
-            )
-        )
-    if tracker.failed_samples > _ERRORS_LOGGED:
-        tracker.events.append(
-            (
-                clock.now_ns(),
-                f"{tracker.failed_samples} samples failed in all (first {_ERRORS_LOGGED} logged)",
-                True,
+                f"Stopped waiting for {tracker.outstanding_samples} samples with no response "
+                f"{timeout_s:g} s after the last issue (logged as INCOMPLETE)",
+                False,
             )
         )
     return end

@@ -12,7 +12,7 @@ from edgeperf.client.settings import EffectiveSettings, Scenario
 from edgeperf.client.summary import LatencyStats, PerformanceSummary
 
 if TYPE_CHECKING:
-    from edgeperf.client.run import RunOutcome
+    from edgeperf.client.outcome import RunOutcome
 
 __all__ = ["early_stopping_floor", "expected_duration_s", "prerun_explanation", "render_outcome"]
 

@@ -67,6 +67,7 @@ def result_json(
             "perf_constraints_met": summary.perf_constraints_met,
             "early_stopping_met": summary.early_stopping_met,
             "samples_ok_met": summary.samples_ok_met,
+            "interrupted_after_s": summary.interrupted_after_s,
             "invalid_reason": summary.invalid_reason,
             "recommendations": list(summary.recommendations),
         }

@@ -173,6 +173,8 @@ class PerformanceSummary:
     issue_delay: DelayStats | None
     """issued - scheduled per query (Server: lateness of the issue loop)."""
     breakdown: tuple[BreakdownComponent, ...]
+    interrupted_after_s: float | None = None
+    """edgeperf: the user stopped the run this long after its start (Ctrl-C); such a run is never VALID."""
 
     @property
     def has_perf_constraints(self) -> bool:
@@ -189,7 +191,7 @@ class PerformanceSummary:
 
     @property
     def valid(self) -> bool:
-        return self.loadgen_valid and self.samples_ok_met
+        return self.loadgen_valid and self.samples_ok_met and self.interrupted_after_s is None
 
     @property
     def result_validity(self) -> str:
@@ -206,6 +208,13 @@ class PerformanceSummary:
         return f"{self.samples_failed} of {self.samples_issued} samples failed ({parts})."
 
     @property
+    def interrupted_reason(self) -> str:
+        """``Run interrupted by the user after 12.3 s.``, or empty for a run that was not stopped."""
+        if self.interrupted_after_s is None:
+            return ""
+        return f"Run interrupted by the user after {self.interrupted_after_s:.1f} s."
+
+    @property
     def recommendations(self) -> tuple[str, ...]:
         """The summary's ``Recommendations:`` entries in LoadGen's order, then edgeperf's failure reason."""
         out: list[str] = []
@@ -217,6 +226,8 @@ class PerformanceSummary:
             out.append(RECOMMEND_MIN_QUERIES)
         if not self.samples_ok_met:
             out.append(self.failure_reason + " See the detailed log.")
+        if self.interrupted_after_s is not None:
+            out.append(self.interrupted_reason)
         return tuple(out)
 
     @property
@@ -231,6 +242,8 @@ class PerformanceSummary:
             text += MIN_QUERIES_REASON
         if not self.samples_ok_met:
             text += (" " if text and not text.endswith(" ") else "") + self.failure_reason
+        if self.interrupted_after_s is not None:
+            text += (" " if text and not text.endswith(" ") else "") + self.interrupted_reason
         return text.replace("\n", " ")
 
     @property
@@ -262,7 +275,9 @@ def _per_second(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else 0.0
 
 
-def summarize(settings: EffectiveSettings, result: RunResult) -> PerformanceSummary:
+def summarize(
+    settings: EffectiveSettings, result: RunResult, *, interrupted_after_s: float | None = None
+) -> PerformanceSummary:
     """The LoadGen summary of one performance-mode run, plus edgeperf's failure check and breakdown."""
     scenario = settings.scenario
     ok = result.ok_mask
@@ -351,6 +366,7 @@ def summarize(settings: EffectiveSettings, result: RunResult) -> PerformanceSumm
         perf_constraints_recommendation="" if perf_met else RECOMMEND_PERF_CONSTRAINTS,
         issue_delay=_delay_stats(result.issued_ns - result.scheduled_ns),
         breakdown=latency_breakdown(result),
+        interrupted_after_s=interrupted_after_s,
     )
 
 

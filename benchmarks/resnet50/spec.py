@@ -63,4 +63,7 @@ SPEC = BenchmarkSpec(
     server_latency_ns=None,
     multi_stream_samples_per_query=8,
     reference_model_sha256=REFERENCE_SHA256,
+    # NOTE: accuracy.decode_label reads ArgMax:0 alone (8 bytes); the 1001-float softmax would add ~4 KB
+    # a sample to the accuracy log (~8 KB as hex) and is not scored.
+    response_outputs=(ARGMAX_NAME,),
 )

@@ -120,6 +120,30 @@ async def test_failed_samples_make_the_run_invalid_with_the_reason(tmp_path: Pat
     assert "RESOURCE_EXHAUSTED" in detail
 
 
+async def test_each_failure_message_is_logged_once_with_its_count(tmp_path: Path) -> None:
+    def fail(index: int) -> str | None:
+        return "RESOURCE_EXHAUSTED" if index % 4 == 1 else "UNAVAILABLE" if index % 4 == 2 else None
+
+    sut = FakeSut(FakeSutConfig(latency_ns=50_000, fail=fail))
+    outcome = await run_with_sut(
+        sut, ListQsl(), settings(Scenario.SINGLE_STREAM), tmp_path, abort_after_errors=None
+    )
+    records = [
+        json.loads(line.removeprefix(":::MLLOG "))
+        for line in (tmp_path / "mlperf_log_detail.txt").read_text().splitlines()
+    ]
+    errors = [r["value"] for r in records if r["metadata"]["is_error"]]
+    by_status = outcome.result_json["errors"]["performance"]["by_status"]  # type: ignore[index]
+    assert set(by_status) == {"RESOURCE_EXHAUSTED", "UNAVAILABLE"}
+    for status, count in by_status.items():
+        assert [e for e in errors if status in e] == [
+            f"{count} samples failed with {status}: fake failure: {status}"
+        ]
+    assert len(errors) == len(by_status)  # nothing per sample, no "failed in all" total on top
+    summary_log = (tmp_path / "mlperf_log_summary.txt").read_text()
+    assert f"{len(errors)} ERRORS encountered" in summary_log
+
+
 async def test_stop_event_interrupts_with_complete_invalid_logs(tmp_path: Path) -> None:
     stop = asyncio.Event()
     long = settings(Scenario.SERVER, min_duration_ms=60_000, server_target_qps=500.0)
@@ -134,7 +158,12 @@ async def test_stop_event_interrupts_with_complete_invalid_logs(tmp_path: Path) 
     )
     await presser
     assert outcome.interrupted and outcome.validity == "INVALID"
-    assert "The run was interrupted." in outcome.invalid_reasons
+    reason = next(r for r in outcome.invalid_reasons if r.startswith("Run interrupted by the user after"))
+    assert 0.2 < float(reason.split("after ")[1].split(" s")[0]) < 5.0
+    summary_log = (tmp_path / "mlperf_log_summary.txt").read_text()
+    assert reason in summary_log and "samples failed" not in summary_log
+    doc = json.loads((tmp_path / "result.json").read_text())
+    assert doc["validity"]["interrupted_after_s"] == doc["run"]["interrupted_after_s"] > 0
     for line in (tmp_path / "mlperf_log_detail.txt").read_text().splitlines():
         json.loads(line.removeprefix(":::MLLOG "))
     assert "Result is : INVALID" in (tmp_path / "mlperf_log_summary.txt").read_text()

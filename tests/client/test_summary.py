@@ -180,3 +180,14 @@ def test_a_run_that_issued_nothing_is_invalid_with_a_reason(scenario):
     s = summarize(_settings(scenario), rec.finish(T0 + 10))
     assert s.queries_issued == 0 and not s.valid and not s.min_queries_met
     assert s.invalid_reason.endswith("No sample completed.")
+
+
+def test_an_interrupted_run_is_invalid_with_its_own_reason():
+    lat = np.full(1024, 1_500_000, dtype=np.int64)
+    settings = _settings(Scenario.SINGLE_STREAM, min_duration_ms=1000, min_query_count=1024)
+    s = summarize(settings, _single_stream(1024, lat), interrupted_after_s=12.34)
+    assert s.loadgen_valid and s.samples_ok_met  # what it measured would pass ...
+    assert s.result_validity == "INVALID"  # ... but a stopped run never is VALID
+    assert s.recommendations == ("Run interrupted by the user after 12.3 s.",)
+    assert s.invalid_reason == "Run interrupted by the user after 12.3 s."
+    assert "samples failed" not in s.invalid_reason

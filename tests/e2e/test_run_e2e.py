@@ -165,3 +165,31 @@ async def test_paused_server_times_out_at_the_deadline(tiny_repo: Path, tmp_path
     doc = check_logs(out)
     by_status = doc["errors"]["performance"]["by_status"]  # type: ignore[index]
     assert by_status.get("DEADLINE_EXCEEDED", 0) >= 1
+
+
+async def test_resnet50_logs_only_argmax_and_scores_it(tmp_path: Path) -> None:
+    from edgeperf.benchmarks import registry
+
+    repo = tmp_path / "repo"
+    registry.get("resnet50").write_model(repo / "resnet50", size="small")
+    out = tmp_path / "out"
+    with serve(repo) as server:
+        outcome = await run_benchmark(
+            RunOptions(
+                server=server.address,
+                model="resnet50",
+                benchmark="resnet50",
+                benchmark_size="small",
+                dataset="synthetic:8",
+                scenario=Scenario.OFFLINE,
+                mode=TestMode.ACCURACY_ONLY,
+                batch_size=4,
+                out_dir=out,
+            )
+        )
+    assert outcome.validity == "VALID", outcome.summary_text
+    entries = json.loads((out / "mlperf_log_accuracy.json").read_text())
+    assert sorted(e["qsl_idx"] for e in entries) == list(range(8))
+    # ArgMax:0 alone: one little-endian int64 (16 hex digits), not the 1001-float softmax
+    assert all(len(e["data"]) == 16 for e in entries)
+    assert outcome.accuracy is not None and outcome.accuracy.passed, outcome.accuracy

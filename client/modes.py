@@ -1,0 +1,280 @@
+"""The test modes against any `SystemUnderTest`: accuracy and performance passes and the Server peak search.
+
+`run_with_sut` runs `requested.mode` (AccuracyOnly, PerformanceOnly, SubmissionRun or
+FindPeakPerformance) pass by pass, each through the issue loop with its loadable sets, and hands what
+they produced to `edgeperf.client.outcome.finish_run`, which writes the logs. It always returns an
+outcome for a run that started; a dead server or a stop request gives an INVALID outcome with complete logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+
+from edgeperf.client.errors import RunSetupError
+from edgeperf.client.issue import CompletionTracker, EndOfRun, EndReason, issue_queries
+from edgeperf.client.log_format import LoadableSetLog
+from edgeperf.client.outcome import ModeResult, ModeRuns, RunOutcome, finish_run
+from edgeperf.client.qsl import QuerySampleLibrary
+from edgeperf.client.results import RunRecorder
+from edgeperf.client.scenarios import LoopClock, make_scheduler
+from edgeperf.client.scenarios.base import Clock
+from edgeperf.client.scenarios.server import find_peak_qps
+from edgeperf.client.schedule import (
+    Schedule,
+    SequenceGenerator,
+    accuracy_log_mask,
+    generate_queries,
+    loadable_sets,
+)
+from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
+from edgeperf.client.summary import summarize
+from edgeperf.client.sut import SystemUnderTest
+
+if TYPE_CHECKING:
+    from edgeperf.benchmarks.base import AccuracyReport
+    from edgeperf.client.progress import ProgressDisplay
+
+__all__ = ["effective_settings", "run_mode", "run_with_sut"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Context:
+    sut: SystemUnderTest
+    qsl: QuerySampleLibrary
+    clock: Clock
+    drain_timeout_s: float
+    abort_after_errors: int | None
+    keep_data: bool
+    stop: asyncio.Event | None
+    display: ProgressDisplay | None
+
+
+async def _until_stopped(work: Awaitable[T], stop: asyncio.Event | None) -> T:
+    """Await `work`; if `stop` is set first, cancel it (the issue loop then drains and returns)."""
+    task = asyncio.ensure_future(work)
+    if stop is None:
+        return await task
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            task.cancel()
+        return await task
+    finally:
+        stopper.cancel()
+
+
+def effective_settings(requested: TestSettings, qsl: QuerySampleLibrary) -> EffectiveSettings:
+    return EffectiveSettings.from_requested(
+        requested,
+        total_sample_count=qsl.total_sample_count,
+        performance_sample_count=qsl.performance_sample_count,
+    )
+
+
+async def run_mode(
+    ctx: _Context, settings: EffectiveSettings, seq: SequenceGenerator, *, accuracy: bool
+) -> ModeResult:
+    """One accuracy pass (every loadable set in turn) or one performance pass (the first set)."""
+    sets = loadable_sets(settings, ctx.qsl.total_sample_count, accuracy=accuracy)
+    if not accuracy:
+        sets = sets[:1]
+    schedules: list[Schedule] = []
+    masks: list[np.ndarray] = []
+    first_seq_id = -1
+    for loaded in sets:
+        # NOTE: LoadGen's distribution range excludes MultiStream's padding entries.
+        schedule = generate_queries(settings, loaded, accuracy=accuracy)
+        block = seq.assign(schedule)
+        if first_seq_id < 0:
+            first_seq_id = block.first_sample_id
+        schedules.append(schedule)
+        masks.append(accuracy_log_mask(settings, block.accuracy_log_values, accuracy=accuracy).reshape(-1))
+    sizes = [s.sample_indices.shape[1] for s in schedules for _ in range(s.query_count)]
+    flat_indices = np.concatenate([s.sample_indices.reshape(-1) for s in schedules])
+    recorder = RunRecorder(samples_per_query=sizes, sample_indices=flat_indices, first_seq_id=first_seq_id)
+    keep = np.concatenate(masks) if ctx.keep_data else None
+    tracker = CompletionTracker(
+        recorder,
+        query_sizes=sizes,
+        keep_data=keep,
+        abort_after_errors=ctx.abort_after_errors,
+        stall_timeout_s=ctx.drain_timeout_s,
+        abort_after_silence_ns=None if ctx.abort_after_errors is None else int(ctx.drain_timeout_s * 1e9),
+    )
+    # NOTE: samples are loaded before the test starts, as LoadGen does (later sets between passes).
+    ctx.qsl.load_samples(sets[0])
+    start_ns = ctx.clock.now_ns()
+    recorder.mark_start(start_ns)
+    if ctx.display is not None:
+        ctx.display.attach(tracker, settings, start_ns, total_queries=len(sizes), accuracy=accuracy)
+    end: EndOfRun | None = None
+    first_query = 0
+    set_logs: list[LoadableSetLog] = []
+    for set_index, (loaded, schedule) in enumerate(zip(sets, schedules, strict=True)):
+        set_logs.append(
+            LoadableSetLog(
+                loaded_qsl_set=tuple(loaded),
+                generated_query_count=schedule.query_count,
+                generated_samples_per_query=schedule.generated_samples_per_query,
+                generated_query_duration_ns=schedule.generated_query_duration_ns,
+            )
+        )
+        if set_index > 0:
+            ctx.qsl.load_samples(loaded)
+        set_start_ns = start_ns if set_index == 0 else ctx.clock.now_ns()
+        scheduler = make_scheduler(
+            settings.scenario,
+            start_ns=set_start_ns,
+            offsets_ns=schedule.scheduled_offsets_ns.tolist(),
+            progress=tracker,
+            clock=ctx.clock,
+        )
+        end = await _until_stopped(
+            issue_queries(
+                ctx.sut,
+                scheduler=scheduler,
+                sample_indices=schedule.sample_indices,
+                settings=settings,
+                tracker=tracker,
+                recorder=recorder,
+                clock=ctx.clock,
+                start_ns=set_start_ns,
+                accuracy=accuracy,
+                first_query=first_query,
+                drain_timeout_s=ctx.drain_timeout_s,
+            ),
+            ctx.stop,
+        )
+        ctx.qsl.unload_samples(loaded)
+        first_query += schedule.query_count
+        if end.reason in (EndReason.INTERRUPTED, EndReason.TOO_MANY_ERRORS, EndReason.STALLED):
+            break
+    assert end is not None
+    for t, message, is_error in tracker.events:
+        recorder.record_event(
+            t, "error_runtime" if is_error else "generic_message", message, is_error=is_error
+        )
+    recorder.record_event(
+        ctx.clock.now_ns(),
+        "error_runtime" if end.is_error else "generic_message",
+        end.message,
+        is_error=end.is_error,
+    )
+    if ctx.display is not None:
+        ctx.display.detach()
+    stopped_ns = end.at_ns if end.reason is EndReason.INTERRUPTED else None
+    return ModeResult(
+        result=recorder.finish(ctx.clock.now_ns()),
+        sets=tuple(set_logs),
+        end=end,
+        interrupted_after_s=None if stopped_ns is None else max(stopped_ns - start_ns, 0) / 1e9,
+    )
+
+
+async def _find_peak(ctx: _Context, requested: TestSettings) -> ModeRuns:
+    qsl = ctx.qsl
+    best: tuple[EffectiveSettings, ModeResult] | None = None
+    last: tuple[EffectiveSettings, ModeResult] | None = None
+
+    async def probe(qps: float) -> bool:
+        nonlocal best, last
+        if last is not None and last[1].interrupted:
+            return False
+        probe_settings = effective_settings(requested.with_changes(server_target_qps=qps), qsl)
+        run = await run_mode(ctx, probe_settings, SequenceGenerator(), accuracy=False)
+        last = (probe_settings, run)
+        passed = summarize(probe_settings, run.result).valid and not run.interrupted
+        if passed:
+            best = (probe_settings, run)
+        return passed
+
+    peak_qps, probes = await find_peak_qps(
+        probe,
+        start_qps=requested.server_target_qps,
+        boundary_step_size=requested.server_find_peak_qps_boundary_step_size,
+        decimals_of_precision=requested.server_find_peak_qps_decimals_of_precision,
+    )
+    chosen = best or last
+    assert chosen is not None and last is not None
+    settings, performance = chosen
+    if last[1].interrupted and performance is not last[1]:
+        # NOTE: the stop ends the whole search; the reported pass carries it so the result is INVALID.
+        performance = ModeResult(
+            result=performance.result,
+            sets=performance.sets,
+            end=performance.end,
+            interrupted_after_s=last[1].interrupted_after_s,
+        )
+    return ModeRuns(settings=settings, performance=performance, peak_qps=peak_qps, probes=tuple(probes))
+
+
+async def run_with_sut(
+    sut: SystemUnderTest,
+    qsl: QuerySampleLibrary,
+    requested: TestSettings,
+    out_dir: Path,
+    *,
+    clock: Clock | None = None,
+    drain_timeout_s: float = 30.0,
+    abort_after_errors: int | None = 100,
+    stop: asyncio.Event | None = None,
+    display: ProgressDisplay | None = None,
+    info_messages: tuple[str, ...] = (),
+    score: Callable[[Path], AccuracyReport] | None = None,
+    system_name: str = "edgeperf",
+) -> RunOutcome:
+    """Run `requested.mode` against `sut` and write the logs under `out_dir`.
+
+    Args:
+        score: reads the accuracy log written under `out_dir` and scores it (benchmarks); its text
+            becomes `accuracy.txt`.
+        stop: set it to end the run early (Ctrl-C); the outcome is then INVALID and marked interrupted.
+    """
+    settings = effective_settings(requested, qsl)
+    ctx = _Context(
+        sut=sut,
+        qsl=qsl,
+        clock=clock or LoopClock(),
+        drain_timeout_s=drain_timeout_s,
+        abort_after_errors=abort_after_errors,
+        keep_data=True,
+        stop=stop,
+        display=display,
+    )
+    test_datetime = datetime.now(UTC)
+    mode = settings.mode
+    if mode is TestMode.FIND_PEAK_PERFORMANCE:
+        if settings.scenario is not Scenario.SERVER:
+            raise RunSetupError("FindPeakPerformance applies to the Server scenario only")
+        runs = await _find_peak(ctx, requested)
+    else:
+        seq = SequenceGenerator()
+        accuracy: ModeResult | None = None
+        performance: ModeResult | None = None
+        if mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN):
+            accuracy = await run_mode(ctx, settings, seq, accuracy=True)
+        accuracy_ended = accuracy is not None and (accuracy.interrupted or accuracy.aborted)
+        if mode in (TestMode.PERFORMANCE_ONLY, TestMode.SUBMISSION_RUN) and not accuracy_ended:
+            performance = await run_mode(ctx, settings, seq, accuracy=False)
+        runs = ModeRuns(settings=settings, accuracy=accuracy, performance=performance)
+    return finish_run(
+        runs,
+        out_dir,
+        sut_name=sut.name,
+        qsl_name=qsl.name,
+        qsl_total_count=qsl.total_sample_count,
+        qsl_performance_count=qsl.performance_sample_count,
+        test_datetime=test_datetime,
+        messages=(f"system: {system_name}", *info_messages),
+        score=score,
+    )

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.benchmarks._common import DatasetError
+
 __all__ = [
     "DatasetError",
     "ImageError",
@@ -26,10 +28,6 @@ __all__ = [
 ]
 
 U8 = npt.NDArray[np.uint8]
-
-
-class DatasetError(ValueError):
-    """A vision dataset (ResNet50, RetinaNet) is missing, malformed or inconsistent; the message says where."""
 
 
 class ImageError(DatasetError):

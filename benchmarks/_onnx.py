@@ -15,12 +15,14 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from edgeperf.benchmarks._common import Precision
 
 __all__ = [
     "OPSET",
@@ -36,9 +38,6 @@ __all__ = [
     "save_model",
     "to_fp16",
 ]
-
-Precision = Literal["fp32", "fp16", "int8"]
-"""Stand-in variants: the FP32 reference, FP16 weights and compute, int8 static quantisation."""
 
 OPSET = 17
 """ONNX opset of the stand-ins: supported by every ONNX Runtime since 1.14."""

@@ -1,6 +1,6 @@
 """`edgeperf-server`: build a model repository from the built-in models, or serve one.
 
-    edgeperf-server build --out DIR [--size full|small] [--from-file PATH] MODEL...
+    edgeperf-server build --out DIR [--size full|small] [--precision fp32|fp16|int8] [--from-file PATH] MODEL...
     edgeperf-server serve --model-repository DIR [--listen HOST:PORT] [--metrics-listen HOST:PORT] ...
 
 Exit status: 0 on success (serve: after a clean drain on SIGTERM/SIGINT), 2 for bad arguments, a bad
@@ -10,13 +10,14 @@ repository or a bad model configuration (the message names the file, the model a
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from edgeperf.benchmarks import registry
-from edgeperf.benchmarks.base import Size
+from edgeperf.benchmarks.base import Benchmark, Size
 from edgeperf.server.errors import EdgeperfServerError
 from edgeperf.server.settings import ServerConfig
 
@@ -38,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("full", "small"),
         default="full",
         help="stand-in size: full architecture or a small one",
+    )
+    build.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "int8"),
+        default="fp32",
+        help="stand-in variant: fp32 (default), fp16, or int8 (static quantisation); not with --from-file",
     )
     build.add_argument(
         "--from-file",
@@ -108,6 +115,10 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
 def _build(args: argparse.Namespace) -> int:
     if args.from_file is not None and len(args.models) != 1:
         raise _UsageError("--from-file needs exactly one MODEL")
+    if args.from_file is not None and args.precision != "fp32":
+        raise _UsageError(
+            f"--precision {args.precision} is for stand-ins; --from-file uses the file as it is"
+        )
     benchmarks = []
     for name in args.models:
         try:
@@ -116,9 +127,29 @@ def _build(args: argparse.Namespace) -> int:
             raise _UsageError(str(err.args[0])) from None
     args.out.mkdir(parents=True, exist_ok=True)
     for name, benchmark in benchmarks:
-        benchmark.write_model(args.out / name, size=cast(Size, args.size), from_file=args.from_file)
+        try:
+            _write_model(name, benchmark, args)
+        except ValueError as err:  # every benchmark error: a bad model file, a precision it lacks
+            raise _UsageError(f"{name}: {err}") from None
         print(f"wrote {args.out / name}", flush=True)
     return 0
+
+
+class _WritesPrecision(Protocol):
+    def write_model(
+        self, model_dir: Path, *, size: Size = ..., from_file: Path | None = ..., precision: str = ...
+    ) -> None: ...
+
+
+def _write_model(name: str, benchmark: Benchmark, args: argparse.Namespace) -> None:
+    size = cast(Size, args.size)
+    if "precision" in inspect.signature(benchmark.write_model).parameters:
+        writer = cast(_WritesPrecision, benchmark)
+        writer.write_model(args.out / name, size=size, from_file=args.from_file, precision=args.precision)
+    elif args.precision == "fp32":
+        benchmark.write_model(args.out / name, size=size, from_file=args.from_file)
+    else:
+        raise _UsageError(f"{name} has no --precision variants (fp32 only)")
 
 
 def _serve(args: argparse.Namespace) -> int:

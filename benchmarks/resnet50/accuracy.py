@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgeperf.benchmarks._images import DatasetError
+from edgeperf.benchmarks._common import DatasetError, first_responses
 from edgeperf.benchmarks.base import AccuracyReport
 from edgeperf.benchmarks.resnet50.dataset import ImagenetDataset, SyntheticImagenet
 from edgeperf.benchmarks.resnet50.spec import LABEL_OFFSET, NUM_CLASSES, SPEC
@@ -57,14 +57,10 @@ def score(
     dataset: ImagenetDataset | SyntheticImagenet, results: Sequence[tuple[int, bytes]]
 ) -> AccuracyReport:
     """Top-1 over the first response of each QSL index, with the reference's output line and the gate."""
-    seen: dict[int, int] = {}
-    for qsl_idx, data in results:
-        if qsl_idx not in seen:
-            if not 0 <= qsl_idx < len(dataset):
-                raise DatasetError(
-                    f"response for QSL index {qsl_idx} outside the dataset (0..{len(dataset) - 1})"
-                )
-            seen[qsl_idx] = decode_label(data)
+    seen = {
+        qsl_idx: decode_label(data)
+        for qsl_idx, data in first_responses(results, dataset_size=len(dataset), unit="images")
+    }
     indices = list(seen)
     expected = dataset.labels(indices) if indices else np.zeros(0, np.int64)
     found = np.array([seen[i] for i in indices], np.int64)

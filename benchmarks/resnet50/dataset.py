@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.benchmarks._common import synthetic_count
 from edgeperf.benchmarks._images import (
     DatasetError,
     center_crop,
@@ -153,14 +154,7 @@ def parse_synthetic(source: str) -> int | None:
     Raises:
         DatasetError: `synthetic:` followed by something other than a positive integer.
     """
-    if source != "synthetic" and not source.startswith("synthetic:"):
-        return None
-    _, _, count_text = source.partition(":")
-    if not count_text:
-        return DEFAULT_SYNTHETIC_COUNT
-    if not count_text.isdigit() or int(count_text) <= 0:
-        raise DatasetError(f"{source!r}: expected synthetic:COUNT with a positive integer COUNT")
-    return int(count_text)
+    return synthetic_count(source, default=DEFAULT_SYNTHETIC_COUNT)
 
 
 def open_dataset(source: str, *, size: Size = "full") -> ImagenetDataset | SyntheticImagenet:

@@ -14,7 +14,6 @@ of the ReLU features otherwise decides every argmax, and the stand-in would name
 from __future__ import annotations
 
 import functools
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +23,14 @@ import numpy.typing as npt
 import onnx
 from onnx import numpy_helper
 
-from edgeperf.benchmarks._images import DatasetError
+from edgeperf.benchmarks._common import ModelMismatch
+from edgeperf.benchmarks._model_files import check_file_against_spec, tensor_decls, write_onnx_model
 from edgeperf.benchmarks._onnx import (
     GraphBuilder,
     Precision,
-    TensorDecl,
-    check_model_io,
     config_pbtxt,
-    file_sha256,
     ort_session,
     quantize_int8,
-    save_model,
     to_fp16,
 )
 from edgeperf.benchmarks.base import Size
@@ -71,10 +67,6 @@ MAX_BATCH_SIZE: dict[Size, int] = {"full": 32, "small": 8}
 MAX_QUEUE_DELAY_US = 500
 """Short batching window: enough to merge concurrent Offline/MultiStream requests, small next to a run."""
 _FEATURES = "edgeperf_features"
-
-
-class ModelMismatch(ValueError):
-    """A model file does not have the benchmark's tensors; the message names the file and the tensor."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,36 +172,6 @@ def int8_variant(fp32_model: bytes, size: Size) -> bytes:
     return quantize_int8(fp32_model, feeds, ["Conv", "Gemm", "Add", "MaxPool", "GlobalAveragePool", "Relu"])
 
 
-def _spec_decls(size: Size) -> tuple[list[TensorDecl], list[TensorDecl]]:
-    inputs, outputs = tensors(size)
-    return (
-        [TensorDecl(name=t.name, datatype=t.datatype, shape=t.shape) for t in inputs],
-        [TensorDecl(name=t.name, datatype=t.datatype, shape=t.shape) for t in outputs],
-    )
-
-
-def _check_file(path: Path) -> None:
-    """The official model's tensors: names, types and per-sample shapes of the spec, in the spec's order."""
-    declared = check_model_io(path)
-    want_in, want_out = _spec_decls("full")
-    for kind, got, want in (("input", declared.inputs, want_in), ("output", declared.outputs, want_out)):
-        if [t.name for t in got] != [t.name for t in want]:
-            raise ModelMismatch(
-                f"{path}: {kind}s are {[t.name for t in got]}, the ResNet50 spec wants {[t.name for t in want]}"
-            )
-        for g, w in zip(got, want, strict=True):
-            per_sample = g.shape[1:]
-            fits = not g.known_rank or (
-                len(per_sample) == len(w.shape)
-                and all(a in (-1, b) for a, b in zip(per_sample, w.shape, strict=True))
-            )
-            if g.datatype != w.datatype or not fits:
-                raise ModelMismatch(
-                    f"{path}: {kind} {g.name!r} is {g.datatype} {list(g.shape)}, the spec wants "
-                    f"{w.datatype} [N, {', '.join(map(str, w.shape))}]"
-                )
-
-
 def write_model(
     model_dir: Path, *, size: Size = "full", from_file: Path | None = None, precision: Precision = "fp32"
 ) -> None:
@@ -222,33 +184,26 @@ def write_model(
         ModelMismatch: `from_file` lacks the spec's tensors.
         DatasetError: `from_file` does not exist.
     """
-    target = model_dir / "1" / "model.onnx"
     if from_file is not None:
-        if not from_file.is_file():
-            raise DatasetError(f"{from_file}: no such model file")
-        _check_file(from_file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(from_file, target)
-        sha256 = file_sha256(target)
-        source, size, precision = "file", "full", "fp32"
-        division = "closed" if REFERENCE_SHA256 is not None and sha256 == REFERENCE_SHA256 else "open"
-    else:
-        sha256 = save_model(onnx.load_from_string(standin_bytes(size, precision)), target)
-        source, division = "stand-in", "open"
-    inputs, outputs = _spec_decls(size)
+        size, precision = "full", "fp32"  # the official file is the full-size FP32 model
+    parameters = write_onnx_model(
+        model_dir / "1" / "model.onnx",
+        size=size,
+        precision=precision,
+        from_file=from_file,
+        standin=standin_bytes,
+        check_file=lambda path: check_file_against_spec(
+            path, *tensors("full"), model="ResNet50", batched=True
+        ),
+        reference_sha256=REFERENCE_SHA256,
+    )
+    inputs, outputs = tensors(size)
     text = config_pbtxt(
         name=model_dir.name,
         max_batch_size=MAX_BATCH_SIZE[size],
-        inputs=inputs,
-        outputs=outputs,
+        inputs=tensor_decls(inputs),
+        outputs=tensor_decls(outputs),
         max_queue_delay_us=MAX_QUEUE_DELAY_US,
-        parameters={
-            "edgeperf_benchmark": "resnet50",
-            "edgeperf_model_source": source,
-            "edgeperf_size": size,
-            "edgeperf_precision": precision,
-            "edgeperf_model_sha256": sha256,
-            "edgeperf_division": division,
-        },
+        parameters={"edgeperf_benchmark": "resnet50", **parameters},
     )
     (model_dir / "config.pbtxt").write_text(text)

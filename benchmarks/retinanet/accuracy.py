@@ -22,7 +22,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from edgeperf.benchmarks._images import DatasetError
+from edgeperf.benchmarks._common import DatasetError, first_responses
 from edgeperf.benchmarks.base import AccuracyReport
 from edgeperf.benchmarks.resnet50.accuracy import gate_line
 from edgeperf.benchmarks.retinanet.dataset import OpenImagesDataset, SyntheticOpenImages
@@ -100,15 +100,10 @@ def _mean_ap(
 def _first_responses(
     dataset: OpenImagesDataset | SyntheticOpenImages, results: Sequence[tuple[int, bytes]]
 ) -> dict[int, Detections]:
-    seen: dict[int, Detections] = {}
-    for qsl_idx, data in results:
-        if qsl_idx not in seen:
-            if not 0 <= qsl_idx < len(dataset):
-                raise DatasetError(
-                    f"response for QSL index {qsl_idx} outside the dataset (0..{len(dataset) - 1})"
-                )
-            seen[qsl_idx] = decode_detections(data)
-    return seen
+    return {
+        qsl_idx: decode_detections(data)
+        for qsl_idx, data in first_responses(results, dataset_size=len(dataset), unit="images")
+    }
 
 
 def score(

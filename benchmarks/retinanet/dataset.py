@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.benchmarks._images import DatasetError, read_rgb, resize_bilinear_float, synthetic_rgb
+from edgeperf.benchmarks._common import DatasetError, synthetic_count
+from edgeperf.benchmarks._images import read_rgb, resize_bilinear_float, synthetic_rgb
 from edgeperf.benchmarks.base import Sample, Size
 from edgeperf.benchmarks.retinanet.spec import IMAGE_SIZE, INPUT_NAME
 
@@ -203,9 +204,7 @@ def _annotation(image_id: int, box: npt.NDArray[np.float32], label: int) -> dict
 
 def open_dataset(source: str, *, size: Size = "full") -> OpenImagesDataset | SyntheticOpenImages:
     """`synthetic[:COUNT]` or a folder (or the annotations JSON) in the published layout."""
-    if source == "synthetic" or source.startswith("synthetic:"):
-        _, _, count_text = source.partition(":")
-        if count_text and (not count_text.isdigit() or int(count_text) <= 0):
-            raise DatasetError(f"{source!r}: expected synthetic:COUNT with a positive integer COUNT")
-        return SyntheticOpenImages(int(count_text) if count_text else DEFAULT_SYNTHETIC_COUNT, size=size)
+    count = synthetic_count(source, default=DEFAULT_SYNTHETIC_COUNT)
+    if count is not None:
+        return SyntheticOpenImages(count, size=size)
     return OpenImagesDataset(Path(source), size=size)

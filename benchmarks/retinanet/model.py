@@ -25,7 +25,6 @@ the scale of the box-delta conv (deltas of standard deviation 0.2, boxes near th
 from __future__ import annotations
 
 import functools
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,17 +33,14 @@ import numpy.typing as npt
 import onnx
 from onnx import numpy_helper
 
-from edgeperf.benchmarks._images import DatasetError
+from edgeperf.benchmarks._common import ModelMismatch
+from edgeperf.benchmarks._model_files import check_file_against_spec, tensor_decls, write_onnx_model
 from edgeperf.benchmarks._onnx import (
     GraphBuilder,
     Precision,
-    TensorDecl,
-    check_model_io,
     config_pbtxt,
-    file_sha256,
     ort_session,
     quantize_int8,
-    save_model,
     to_fp16,
 )
 from edgeperf.benchmarks.base import Size
@@ -79,10 +75,6 @@ _BBOX_CLIP = float(np.log(1000.0 / 16))
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 _CLS, _REG = "edgeperf_cls_logits", "edgeperf_box_deltas"
-
-
-class ModelMismatch(ValueError):
-    """A model file does not have the benchmark's tensors; the message names the file and the tensor."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -324,34 +316,6 @@ def standin_bytes(size: Size = "full", precision: Precision = "fp32") -> bytes:
     return build_standin(size).SerializeToString()
 
 
-def _decls(size: Size) -> tuple[list[TensorDecl], list[TensorDecl]]:
-    inputs, outputs = tensors(size)
-    return (
-        [TensorDecl(name=t.name, datatype=t.datatype, shape=t.shape) for t in inputs],
-        [TensorDecl(name=t.name, datatype=t.datatype, shape=t.shape) for t in outputs],
-    )
-
-
-def _check_file(path: Path) -> None:
-    declared = check_model_io(path)
-    want_in, want_out = _decls("full")
-    for kind, got, want in (("input", declared.inputs, want_in), ("output", declared.outputs, want_out)):
-        if [t.name for t in got] != [t.name for t in want]:
-            raise ModelMismatch(
-                f"{path}: {kind}s are {[t.name for t in got]}, the RetinaNet spec wants {[t.name for t in want]}"
-            )
-        for gt, wt in zip(got, want, strict=True):
-            fits = not gt.known_rank or (
-                len(gt.shape) == len(wt.shape)
-                and all(a == b or -1 in (a, b) for a, b in zip(gt.shape, wt.shape, strict=True))
-            )
-            if gt.datatype != wt.datatype or not fits:
-                raise ModelMismatch(
-                    f"{path}: {kind} {gt.name!r} is {gt.datatype} {list(gt.shape)}, the spec wants "
-                    f"{wt.datatype} {list(wt.shape)}"
-                )
-
-
 def write_model(
     model_dir: Path, *, size: Size = "full", from_file: Path | None = None, precision: Precision = "fp32"
 ) -> None:
@@ -361,31 +325,25 @@ def write_model(
         ModelMismatch: `from_file` lacks the spec's tensors.
         DatasetError: `from_file` does not exist.
     """
-    target = model_dir / "1" / "model.onnx"
     if from_file is not None:
-        if not from_file.is_file():
-            raise DatasetError(f"{from_file}: no such model file")
-        _check_file(from_file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(from_file, target)
-        sha256, source, size, precision = file_sha256(target), "file", "full", "fp32"
-        division = "closed" if REFERENCE_SHA256 is not None and sha256 == REFERENCE_SHA256 else "open"
-    else:
-        sha256 = save_model(onnx.load_from_string(standin_bytes(size, precision)), target)
-        source, division = "stand-in", "open"
-    inputs, outputs = _decls(size)
+        size, precision = "full", "fp32"  # the official file is the full-size FP32 model
+    parameters = write_onnx_model(
+        model_dir / "1" / "model.onnx",
+        size=size,
+        precision=precision,
+        from_file=from_file,
+        standin=standin_bytes,
+        check_file=lambda path: check_file_against_spec(
+            path, *tensors("full"), model="RetinaNet", batched=False
+        ),
+        reference_sha256=REFERENCE_SHA256,
+    )
+    inputs, outputs = tensors(size)
     text = config_pbtxt(
         name=model_dir.name,
         max_batch_size=0,
-        inputs=inputs,
-        outputs=outputs,
-        parameters={
-            "edgeperf_benchmark": "retinanet",
-            "edgeperf_model_source": source,
-            "edgeperf_size": size,
-            "edgeperf_precision": precision,
-            "edgeperf_model_sha256": sha256,
-            "edgeperf_division": division,
-        },
+        inputs=tensor_decls(inputs),
+        outputs=tensor_decls(outputs),
+        parameters={"edgeperf_benchmark": "retinanet", **parameters},
     )
     (model_dir / "config.pbtxt").write_text(text)

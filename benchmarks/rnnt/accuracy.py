@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edgeperf.benchmarks.base import AccuracyReport
+import numpy as np
 
-__all__ = ["levenshtein", "report", "word_error_rate"]
+from edgeperf.benchmarks._common import DatasetError, first_responses
+from edgeperf.benchmarks.base import AccuracyReport
+from edgeperf.benchmarks.rnnt.dataset import LibriSpeech, SyntheticSpeech
+from edgeperf.benchmarks.rnnt.reference import tokens_to_text
+from edgeperf.benchmarks.rnnt.spec import SPEC
+
+__all__ = ["levenshtein", "report", "score", "word_error_rate"]
 
 
 def levenshtein(a: Sequence[str], b: Sequence[str]) -> int:
@@ -65,3 +71,28 @@ def report(
         f"({fraction * 100:g}% of {(1.0 - reference_wer) * 100:.3f}%)\n"
     )
     return AccuracyReport(metric="WER", value=wer, target=1.0 - needed, passed=passed, text=text)
+
+
+def score(dataset: LibriSpeech | SyntheticSpeech, results: Sequence[tuple[int, bytes]]) -> AccuracyReport:
+    """WER of the logged int64 label ids against the dataset's transcripts, and the gate.
+
+    Raises:
+        DatasetError: a response is not whole int64 values, or an index is out of range.
+        ValueError: a response holds an unknown label, or there is none.
+    """
+    hypotheses: list[str] = []
+    references: list[str] = []
+    for index, data in first_responses(results, dataset_size=len(dataset), unit="utterances"):
+        if len(data) % 8:
+            raise DatasetError(f"response for utterance {index} has {len(data)} bytes, not whole int64 ids")
+        hypotheses.append(tokens_to_text(np.frombuffer(data, dtype="<i8")))
+        references.append(dataset.transcript(index))
+    if not hypotheses:
+        raise ValueError("no RNN-T results to score")
+    return report(
+        hypotheses,
+        references,
+        reference_wer=dataset.reference_value,
+        fraction=SPEC.quality.fractions[0],
+        total=len(dataset),
+    )

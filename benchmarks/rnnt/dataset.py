@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.benchmarks._common import DatasetError, synthetic_count
 from edgeperf.benchmarks.base import Sample, Size
 from edgeperf.benchmarks.rnnt.spec import LABELS, MAX_DURATION_S, REFERENCE_WER, SAMPLE_RATE_HZ, SPEC
 
@@ -35,6 +36,7 @@ __all__ = [
     "SyntheticSpeech",
     "Utterance",
     "normalize_transcript",
+    "open_dataset",
     "synthetic_waveform",
 ]
 
@@ -46,7 +48,7 @@ _TABLE = str.maketrans(_PUNCTUATION, " " * len(_PUNCTUATION))
 _ALLOWED = frozenset(LABELS)
 
 
-class LibriSpeechError(ValueError):
+class LibriSpeechError(DatasetError):
     """The dataset is not in the published or the reference's layout; the message names the file."""
 
 
@@ -221,3 +223,17 @@ class SyntheticSpeech:
         from edgeperf.benchmarks.rnnt.reference import standin_transcript  # needs onnxruntime
 
         return standin_transcript(self, index)
+
+
+def open_dataset(source: str, *, size: Size = "full") -> LibriSpeech | SyntheticSpeech:
+    """`synthetic[:COUNT]` (default COUNT: the QSL size for full, 8 for small), a LibriSpeech folder
+    (dev-clean's published FLAC layout), or the reference's `dev-clean-wav.json` manifest.
+
+    Raises:
+        DatasetError: a bad COUNT.
+        LibriSpeechError: the path is in neither layout.
+    """
+    count = synthetic_count(source, default=SPEC.qsl_size if size == "full" else 8)
+    if count is not None:
+        return SyntheticSpeech(count, size)
+    return LibriSpeech(Path(source))

@@ -26,6 +26,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from edgeperf.benchmarks._common import ModelMismatch, pipeline_config_text
+from edgeperf.benchmarks._model_files import provenance_parameters
 from edgeperf.benchmarks._onnx import Precision, to_fp16
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.rnnt.joint import build_joint
@@ -71,7 +73,7 @@ PIPELINE_FILE = "pipeline.json"
 PIPELINE_FACTORY = "edgeperf.benchmarks.rnnt.pipeline:build"
 
 
-class ModelCheckError(ValueError):
+class ModelCheckError(ModelMismatch):
     """A graph is not an RNN-T part of the expected layout; the message names the file and tensor."""
 
 
@@ -281,7 +283,6 @@ def write_model(
         config = check_graphs(models)
         for f in GRAPH_FILES:
             shutil.copyfile(from_file / f, version_dir / f)
-        provenance = {"edgeperf_model_source": "file", "edgeperf_size": "full", "edgeperf_precision": "fp32"}
         division = "unverified"
     else:
         config = config_for(size)
@@ -289,30 +290,26 @@ def write_model(
         check_graphs({name: onnx.load_from_string(data) for name, data in graphs.items()})
         for f, data in graphs.items():
             (version_dir / f).write_bytes(data)
-        provenance = {
-            "edgeperf_model_source": "stand-in",
-            "edgeperf_size": size,
-            "edgeperf_precision": precision,
-        }
         division = "open"
     digest = hashlib.sha256()
     for f in GRAPH_FILES:
         digest.update((version_dir / f).read_bytes())
-    provenance |= {"edgeperf_model_sha256": digest.hexdigest(), "edgeperf_division": division}
+    provenance = provenance_parameters(
+        from_file=from_file is not None,
+        size=size,
+        precision=precision,
+        sha256=digest.hexdigest(),
+        division=division,
+    )
     (version_dir / PIPELINE_FILE).write_text(config.to_json() + "\n")
     (model_dir / "config.pbtxt").write_text(_config_text(model_dir.name, provenance))
     return digest.hexdigest()
 
 
 def _config_text(name: str, provenance: dict[str, str]) -> str:
-    parameters = {"pipeline": PIPELINE_FACTORY, "edgeperf_benchmark": "rnnt", **provenance}
-    lines = [
-        f'name: "{name}"',
-        'platform: "edgeperf_pipeline"',
-        "max_batch_size: 0",
-        'input [ { name: "audio" data_type: TYPE_FP32 dims: [ -1 ] } ]',
-        'output [ { name: "tokens" data_type: TYPE_INT64 dims: [ -1 ] } ]',
-        "instance_group [ { count: 1 kind: KIND_CPU } ]",
-    ]
-    lines += [f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}' for k, v in parameters.items()]
-    return "\n".join(lines) + "\n"
+    return pipeline_config_text(
+        name,
+        input_line='input [ { name: "audio" data_type: TYPE_FP32 dims: [ -1 ] } ]',
+        output_line='output [ { name: "tokens" data_type: TYPE_INT64 dims: [ -1 ] } ]',
+        parameters={"pipeline": PIPELINE_FACTORY, "edgeperf_benchmark": "rnnt", **provenance},
+    )

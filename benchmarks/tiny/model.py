@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeperf.benchmarks._common import Precision, PrecisionError
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.tiny.spec import FEATURES, INPUT_NAME, MAX_BATCH_SIZE, OFFSET, OUTPUT_NAME, SCALE
 
@@ -66,10 +67,19 @@ def config_text(
     return "\n".join(lines) + "\n"
 
 
-def write_model(model_dir: Path, *, size: Size = "full", from_file: Path | None = None) -> None:
-    """Write `<model_dir>/config.pbtxt` and `<model_dir>/1/model.onnx` (both sizes are the same graph)."""
+def write_model(
+    model_dir: Path, *, size: Size = "full", from_file: Path | None = None, precision: Precision = "fp32"
+) -> None:
+    """Write `<model_dir>/config.pbtxt` and `<model_dir>/1/model.onnx` (both sizes are the same graph).
+
+    Raises:
+        ValueError: `from_file` is given (the tiny model is always built).
+        PrecisionError: `precision` is not fp32 (the tiny model measures overhead; it has no variants).
+    """
     if from_file is not None:
         raise ValueError("the tiny model has no official file; it is always built")
+    if precision != "fp32":
+        raise PrecisionError(f"the tiny model is FP32 only (it measures serving overhead), not {precision}")
     version_dir = model_dir / "1"
     version_dir.mkdir(parents=True, exist_ok=True)
     onnx.save(build_graph(), str(version_dir / "model.onnx"))

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.benchmarks._common import DatasetError, first_responses
 from edgeperf.benchmarks.base import AccuracyReport
+from edgeperf.benchmarks.unet3d.dataset import KitsDataset, SyntheticKits
+from edgeperf.benchmarks.unet3d.spec import SPEC
 
-__all__ = ["CaseScore", "dice_scores", "gate_line", "report"]
+__all__ = ["CaseScore", "dice_scores", "gate_line", "report", "score"]
 
 _SMOOTH = 1e-6
 
@@ -88,4 +91,28 @@ def report(
     lines.append(line)
     return AccuracyReport(
         metric="DICE", value=mean, target=target, passed=passed, text="\n".join(lines) + "\n"
+    )
+
+
+def score(dataset: KitsDataset | SyntheticKits, results: Sequence[tuple[int, bytes]]) -> AccuracyReport:
+    """Mean DICE of the logged segmentations against the dataset's ground truth, and the gate.
+
+    Raises:
+        DatasetError: a response's size does not match its case, or an index is out of range.
+    """
+    scores: list[CaseScore] = []
+    for index, data in first_responses(results, dataset_size=len(dataset), unit="cases"):
+        shape = dataset.shape(index)
+        if len(data) != int(np.prod(shape)):
+            raise DatasetError(
+                f"response for case {index} has {len(data)} bytes, its shape {shape} needs {int(np.prod(shape))}"
+            )
+        prediction = np.frombuffer(data, dtype=np.uint8).reshape(shape)
+        kidney, tumor = dice_scores(prediction, dataset.label(index))
+        scores.append(CaseScore(case=dataset.case_name(index), kidney=kidney, tumor=tumor))
+    return report(
+        scores,
+        reference=dataset.reference_value,
+        fractions=SPEC.quality.fractions,
+        total_cases=len(dataset),
     )

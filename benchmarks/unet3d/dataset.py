@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.benchmarks._common import DatasetError, synthetic_count
 from edgeperf.benchmarks.base import Sample, Size
 from edgeperf.benchmarks.unet3d.model import config_for
 from edgeperf.benchmarks.unet3d.spec import (
@@ -42,6 +43,7 @@ __all__ = [
     "SyntheticKits",
     "adjust_shape_for_sliding_window",
     "normalize_intensity",
+    "open_dataset",
     "pad_to_min_shape",
     "preprocess_resampled",
     "synthetic_hu_volume",
@@ -51,7 +53,7 @@ INPUT_NAME = SPEC.inputs[0].name
 _SYNTHETIC_SEED = 1903  # fixed: the same COUNT and size give the same cases everywhere
 
 
-class KitsDataError(ValueError):
+class KitsDataError(DatasetError):
     """The KiTS19 folder is not in the reference's preprocessed layout; the message names the file."""
 
 
@@ -265,3 +267,17 @@ class SyntheticKits:
 
     def case_name(self, index: int) -> str:
         return f"synthetic_{index:05d}"
+
+
+def open_dataset(source: str, *, size: Size = "full") -> KitsDataset | SyntheticKits:
+    """`synthetic[:COUNT]` (default COUNT: the QSL size for full, 4 for small) or the reference's
+    preprocessed folder (`preprocessed_files.pkl` and `case_XXXXX.pkl`).
+
+    Raises:
+        DatasetError: a bad COUNT.
+        KitsDataError: the folder is not in the reference's layout.
+    """
+    count = synthetic_count(source, default=SPEC.qsl_size if size == "full" else 4)
+    if count is not None:
+        return SyntheticKits(count, size)
+    return KitsDataset(Path(source))

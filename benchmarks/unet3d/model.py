@@ -23,6 +23,8 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeperf.benchmarks._common import ModelMismatch, pipeline_config_text
+from edgeperf.benchmarks._model_files import provenance_parameters
 from edgeperf.benchmarks._onnx import Precision, quantize_int8, to_fp16
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.unet3d.spec import NUM_CLASSES, OVERLAP, PATCH_INPUT, PATCH_OUTPUT, ROI_SHAPE, SPEC
@@ -50,7 +52,7 @@ _OPSET = 17
 _SEED = 20190601  # KiTS19; any fixed value would do
 
 
-class ModelCheckError(ValueError):
+class ModelCheckError(ModelMismatch):
     """An ONNX file is not a 3D-UNet patch model of the expected layout; the message says what differs."""
 
 
@@ -223,17 +225,12 @@ def check_patch_model(model: onnx.ModelProto) -> int:
 
 
 def _config_text(name: str, provenance: dict[str, str]) -> str:
-    parameters = {"pipeline": PIPELINE_FACTORY, "edgeperf_benchmark": "3d-unet", **provenance}
-    lines = [
-        f'name: "{name}"',
-        'platform: "edgeperf_pipeline"',
-        "max_batch_size: 0",
-        'input [ { name: "image" data_type: TYPE_FP32 dims: [ 1, -1, -1, -1 ] } ]',
-        'output [ { name: "segmentation" data_type: TYPE_UINT8 dims: [ 1, -1, -1, -1 ] } ]',
-        "instance_group [ { count: 1 kind: KIND_CPU } ]",
-    ]
-    lines += [f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}' for k, v in parameters.items()]
-    return "\n".join(lines) + "\n"
+    return pipeline_config_text(
+        name,
+        input_line='input [ { name: "image" data_type: TYPE_FP32 dims: [ 1, -1, -1, -1 ] } ]',
+        output_line='output [ { name: "segmentation" data_type: TYPE_UINT8 dims: [ 1, -1, -1, -1 ] } ]',
+        parameters={"pipeline": PIPELINE_FACTORY, "edgeperf_benchmark": "3d-unet", **provenance},
+    )
 
 
 def _calibration_patches(size: Size, count: int = 4) -> list[dict[str, npt.NDArray[Any]]]:
@@ -284,17 +281,13 @@ def write_model(
             division = "unverified"
         else:
             division = "closed" if digest == SPEC.reference_model_sha256 else "open"
-        provenance = {"edgeperf_model_source": "file", "edgeperf_size": "full", "edgeperf_precision": "fp32"}
     else:
         data = standin_bytes(size, precision)
         roi = check_patch_model(onnx.load_from_string(data))
         digest, division = hashlib.sha256(data).hexdigest(), "open"
-        provenance = {
-            "edgeperf_model_source": "stand-in",
-            "edgeperf_size": size,
-            "edgeperf_precision": precision,
-        }
-    provenance |= {"edgeperf_model_sha256": digest, "edgeperf_division": division}
+    provenance = provenance_parameters(
+        from_file=from_file is not None, size=size, precision=precision, sha256=digest, division=division
+    )
     (version_dir / MODEL_FILENAME).write_bytes(data)
     (version_dir / PIPELINE_FILENAME).write_text(PipelineSettings(roi=roi).to_json() + "\n")
     (model_dir / "config.pbtxt").write_text(_config_text(model_dir.name, provenance))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnx
 import pytest
 
 from edgeperf.server.cli import main
@@ -23,6 +24,15 @@ def test_build_writes_a_ready_repository(tmp_path: Path, capsys: pytest.CaptureF
     assert "wrote" in capsys.readouterr().out
 
 
+def test_build_precision_reaches_the_stand_in(tmp_path: Path) -> None:
+    assert main(["build", "--out", str(tmp_path), "--size", "small", "--precision", "fp16", "resnet50"]) == 0
+    config = (tmp_path / "resnet50" / "config.pbtxt").read_text()
+    assert 'key: "edgeperf_precision" value: { string_value: "fp16" }' in config
+    model = onnx.load(str(tmp_path / "resnet50" / "1" / "model.onnx"))
+    weight_types = {t.data_type for t in model.graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in weight_types
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -31,6 +41,11 @@ def test_build_writes_a_ready_repository(tmp_path: Path, capsys: pytest.CaptureF
             ["build", "--out", "OUT", "--from-file", "m.onnx", "tiny", "resnet50"],
             "--from-file needs exactly one MODEL",
         ),
+        (
+            ["build", "--out", "OUT", "--from-file", "m.onnx", "--precision", "int8", "resnet50"],
+            "--precision int8 is for stand-ins",
+        ),
+        (["build", "--out", "OUT", "--precision", "int8", "tiny"], "tiny: the tiny model is FP32 only"),
         (["serve", "--model-repository", "MISSING"], "not a directory"),
         (["serve", "--model-repository", ".", "--listen", "nowhere"], "expected HOST:PORT"),
         (["serve", "--model-repository", ".", "--tls-cert", "c.pem"], "both --tls-cert and --tls-key"),

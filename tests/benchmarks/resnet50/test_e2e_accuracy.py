@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from edgeperf.benchmarks.resnet50 import BENCHMARK
-from edgeperf.client.run import RunOptions, run_benchmark
-from edgeperf.client.settings import Scenario, TestMode
+from edgeperf.client.settings import Scenario
+from tests.benchmarks._e2e import accuracy_run
 from tests.e2e._server import ServerProcess, serve
 
 pytestmark = pytest.mark.e2e
@@ -25,21 +25,16 @@ def resnet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 
 
 async def _accuracy_run(server: ServerProcess, model: str, out: Path) -> str:
-    outcome = await run_benchmark(
-        RunOptions(
-            server=server.address,
-            model=model,
-            benchmark="resnet50",
-            benchmark_size="small",
-            dataset="synthetic:48",
-            scenario=Scenario.OFFLINE,
-            mode=TestMode.ACCURACY_ONLY,
-            out_dir=out,
-            batch_size=8,
-        )
+    outcome, text = await accuracy_run(
+        server.address,
+        benchmark="resnet50",
+        model=model,
+        scenario=Scenario.OFFLINE,
+        dataset="synthetic:48",
+        out=out,
+        batch_size=8,
     )
     assert outcome.accuracy is not None
-    text = (out / "accuracy.txt").read_text()
     assert text == outcome.accuracy.text
     return text
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import onnxruntime as ort
 import pytest
 
 from edgeperf.benchmarks.rnnt import BENCHMARK
@@ -24,19 +21,3 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model_dir = tmp_path_factory.mktemp("repo") / "rnnt"
     BENCHMARK.write_model(model_dir, size="small")
     return model_dir
-
-
-@pytest.fixture
-def make_session() -> Callable[[Path], Any]:
-    def make(path: Path) -> Any:
-        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-    return make
-
-
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Synthetic ground truth goes to a per-test folder, not ~/.cache."""
-    path = tmp_path / "cache"
-    monkeypatch.setenv("EDGEPERF_CACHE_DIR", str(path))
-    return path

@@ -1,0 +1,192 @@
+"""What every benchmark package shares: the `Benchmark` object assembled from its parts, and the checks
+of its inputs (precision, `synthetic[:COUNT]` sources, logged responses) that would otherwise be
+written once per package.
+
+Errors (all `ValueError`, so callers can catch one type):
+
+    DatasetError             a dataset is missing, malformed or inconsistent
+    └── WrongDatasetError    a dataset from another benchmark (also a TypeError)
+    ModelMismatch            a model file lacks the benchmark's tensors
+    PrecisionError           an unknown precision, or one asked of an official file
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Generic, Literal, Protocol, TypeVar, get_args
+
+from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Size
+
+__all__ = [
+    "PRECISIONS",
+    "DatasetError",
+    "ModelMismatch",
+    "PackagedBenchmark",
+    "Precision",
+    "PrecisionError",
+    "WrongDatasetError",
+    "check_precision",
+    "first_responses",
+    "pipeline_config_text",
+    "synthetic_count",
+]
+
+Precision = Literal["fp32", "fp16", "int8"]
+"""Stand-in variants: the FP32 reference, FP16 weights and compute, int8 static quantisation."""
+
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+"""Every stand-in variant: fp32 (the reference), fp16, int8."""
+
+DatasetT = TypeVar("DatasetT", bound=Dataset)
+DatasetT_co = TypeVar("DatasetT_co", bound=Dataset, covariant=True)
+DatasetT_contra = TypeVar("DatasetT_contra", bound=Dataset, contravariant=True)
+
+
+class DatasetError(ValueError):
+    """A dataset is missing, malformed or inconsistent; the message says where."""
+
+
+class WrongDatasetError(DatasetError, TypeError):
+    """`accuracy` got a dataset that its benchmark's `open_dataset` did not make."""
+
+
+class ModelMismatch(ValueError):
+    """A model file does not have the benchmark's tensors; the message names the file and the tensor."""
+
+
+class PrecisionError(ValueError):
+    """A precision no stand-in has, or a precision asked of an official file (used as it is)."""
+
+
+def check_precision(precision: str, *, from_file: Path | None = None) -> None:
+    """Raises `PrecisionError` unless `precision` is one of `PRECISIONS` (and fp32 for an official file)."""
+    if precision not in PRECISIONS:
+        raise PrecisionError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if from_file is not None and precision != "fp32":
+        raise PrecisionError(
+            f"precision {precision} is for stand-ins; {from_file} is used as it is (its own precision)"
+        )
+
+
+def synthetic_count(source: str, *, default: int) -> int | None:
+    """The COUNT of a `synthetic[:COUNT]` source (`default` when absent), or None for any other source.
+
+    Raises:
+        DatasetError: COUNT is not a positive integer (the message names COUNT).
+    """
+    if source != "synthetic" and not source.startswith("synthetic:"):
+        return None
+    _, _, count_text = source.partition(":")
+    if not count_text:
+        return default
+    if not count_text.isdigit() or int(count_text) <= 0:
+        raise DatasetError(f"{source!r}: expected synthetic:COUNT with a positive integer COUNT")
+    return int(count_text)
+
+
+def first_responses(
+    results: Sequence[tuple[int, bytes]], *, dataset_size: int, unit: str
+) -> Iterator[tuple[int, bytes]]:
+    """The logged `(qsl_idx, data)` pairs, each index once (LoadGen may log a sample more than once; the
+    first response counts).
+
+    Raises:
+        DatasetError: an index outside the dataset of `dataset_size` `unit`.
+    """
+    seen: set[int] = set()
+    for index, data in results:
+        if index in seen:
+            continue
+        seen.add(index)
+        if not 0 <= index < dataset_size:
+            raise DatasetError(f"qsl_idx {index} is outside the dataset of {dataset_size} {unit}")
+        yield index, data
+
+
+def pipeline_config_text(
+    name: str, *, input_line: str, output_line: str, parameters: Mapping[str, str]
+) -> str:
+    """`config.pbtxt` of a server-side pipeline model (platform `edgeperf_pipeline`, no batching, one
+    instance); `parameters` name the pipeline factory and the model's provenance."""
+    lines = [
+        f'name: "{name}"',
+        'platform: "edgeperf_pipeline"',
+        "max_batch_size: 0",
+        input_line,
+        output_line,
+        "instance_group [ { count: 1 kind: KIND_CPU } ]",
+    ]
+    lines += [f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}' for k, v in parameters.items()]
+    return "\n".join(lines) + "\n"
+
+
+class ModelWriter(Protocol):
+    def __call__(
+        self, model_dir: Path, *, size: Size, from_file: Path | None, precision: Precision
+    ) -> object: ...
+
+
+class DatasetOpener(Protocol[DatasetT_co]):
+    def __call__(self, source: str, *, size: Size) -> DatasetT_co: ...
+
+
+class Scorer(Protocol[DatasetT_contra]):
+    def __call__(
+        self, dataset: DatasetT_contra, results: Sequence[tuple[int, bytes]], /
+    ) -> AccuracyReport: ...
+
+
+class PackagedBenchmark(Generic[DatasetT]):
+    """`edgeperf.benchmarks.base.Benchmark` assembled from a package's spec, model writer, dataset
+    opener and scorer; `write_model` also takes `precision` (`fp32`, `fp16` or `int8` stand-ins)."""
+
+    __slots__ = ("_dataset_types", "_open", "_score", "_write", "spec")
+
+    def __init__(
+        self,
+        *,
+        spec: BenchmarkSpec,
+        write_model: ModelWriter,
+        open_dataset: DatasetOpener[DatasetT],
+        score: Scorer[DatasetT],
+        dataset_types: tuple[type[DatasetT], ...],
+    ) -> None:
+        self.spec = spec
+        self._write = write_model
+        self._open = open_dataset
+        self._score = score
+        self._dataset_types = dataset_types
+
+    def write_model(
+        self,
+        model_dir: Path,
+        *,
+        size: Size = "full",
+        from_file: Path | None = None,
+        precision: Precision = "fp32",
+    ) -> None:
+        """Write the model's folder (see `Benchmark.write_model`); `precision` picks the stand-in variant.
+
+        Raises:
+            PrecisionError: an unknown `precision`, or one other than fp32 with `from_file`.
+        """
+        check_precision(precision, from_file=from_file)
+        self._write(model_dir, size=size, from_file=from_file, precision=precision)
+
+    def open_dataset(self, source: str, *, size: Size = "full") -> DatasetT:
+        return self._open(source, size=size)
+
+    def accuracy(
+        self, dataset: Dataset, results: Sequence[tuple[int, bytes]], *, size: Size = "full"
+    ) -> AccuracyReport:
+        """Score the logged responses against `dataset`, which must come from this `open_dataset`.
+
+        Raises:
+            WrongDatasetError: `dataset` is another benchmark's (or another kind of object).
+        """
+        if not isinstance(dataset, self._dataset_types):
+            raise WrongDatasetError(
+                f"{self.spec.name} accuracy needs a dataset from its own open_dataset, not {type(dataset).__name__}"
+            )
+        return self._score(dataset, results)

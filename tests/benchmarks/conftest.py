@@ -1,0 +1,28 @@
+"""Fixtures shared by the benchmark packages' tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+import pytest
+
+
+@pytest.fixture
+def make_session() -> Callable[[Path], Any]:
+    """What the server's pipeline runtime passes to a pipeline factory: a CPU session for a graph file."""
+
+    def make(path: Path) -> Any:
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    return make
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Synthetic ground truth goes to a per-test folder, not ~/.cache."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("EDGEPERF_CACHE_DIR", str(path))
+    return path

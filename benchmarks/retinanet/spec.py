@@ -14,7 +14,10 @@ Facts (mlcommons/inference at tag v2.1, `vision/classification_and_detection`):
   score, label] and `accuracy-openimages.py` scales by the original image size and runs COCOeval bbox.
 - Quality: mAP 0.3757 (ONNX, README); submission-checker v2.1 target ("mAP", 37.55 * 0.99).
 - mlperf.conf v2.1: performance_sample_count 64; MultiStream samples_per_query 8. Edge scenarios:
-  SingleStream, MultiStream, Offline. The MLPerf OpenImages validation subset has 24,781 images.
+  SingleStream, MultiStream, Offline (submission-checker v2.1 `required-scenarios-edge`; the mlperf.conf
+  MultiStream target_latency of 528 ms is a hint, not a bound).
+- The MLPerf OpenImages validation subset has 24,781 images (mlcommons/inference `docs/index.md`, later
+  than v2.1: the v2.1 tree builds the subset with `openimages_mlperf.sh` without stating its size).
 """
 
 from __future__ import annotations
@@ -69,4 +72,6 @@ SPEC = BenchmarkSpec(
     server_latency_ns=None,
     multi_stream_samples_per_query=8,
     reference_model_sha256=REFERENCE_SHA256,
+    # NOTE: accuracy.decode_detections reads the three outputs concatenated (28 bytes a detection).
+    response_outputs=OUTPUT_NAMES,
 )

@@ -13,7 +13,8 @@ Facts and where they come from (mlcommons/inference at tag v2.1 unless noted):
 - `tools/submission/submission-checker.py` v2.1: accuracy target ("WER", (100 - 7.452) * 0.99), i.e.
   1 - WER must reach 99% of the FP32 reference's 92.548%; performance sample count 2513; Edge scenarios
   SingleStream and Offline (Server, 1000 ms, is a datacenter scenario).
-- `mlperf.conf` v2.1: `rnnt.*.performance_sample_count_override = 2513`.
+- `mlperf.conf` v2.1: `rnnt.*.performance_sample_count_override = 2513`; the filtered dev-clean set has
+  2513 utterances ("Number of samples: 2513" in `optional_harness_ck/README.md`), so QSL = dataset.
 
 Wire: one request is one utterance, "audio" FP32 [N] (at most 15 s = 240,000 samples, under 1 MB); the
 response "tokens" INT64 [K] holds the label indices (may be empty). Max batch size is 0.
@@ -62,5 +63,6 @@ SPEC = BenchmarkSpec(
     edge_scenarios=("SingleStream", "Offline"),
     server_latency_ns=None,
     reference_model_sha256=None,
+    response_outputs=("tokens",),
 )
 """The server-side pipeline model: a 16 kHz waveform in, the greedy transcript's label indices out."""

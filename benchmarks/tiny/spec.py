@@ -25,4 +25,5 @@ SPEC = BenchmarkSpec(
     quality=QualityTarget(metric="match", reference_value=1.0, fractions=(0.99,)),
     edge_scenarios=("SingleStream", "MultiStream", "Offline"),
     server_latency_ns=10_000_000,
+    response_outputs=(OUTPUT_NAME,),
 )

@@ -10,7 +10,8 @@ Facts and where they come from (mlcommons/inference at tag v2.1 unless noted):
   answers with the argmax as uint8 bytes of the case's shape.
 - `meta/inference_cases.json`: 43 cases. `tools/submission/submission-checker.py` for v2.1:
   accuracy target DICE 0.86170 x 0.99 and x 0.999 ("3d-unet-99" / "3d-unet-99.9"), performance sample
-  count 42, Edge scenarios SingleStream and Offline. (v2.0 used 0.86331; later rounds 0.86330 on 42 cases.)
+  count 42, Edge scenarios SingleStream and Offline. (v2.0 used 0.86331 and 42; v3.0 to v5.0 keep
+  0.86170 with a performance sample count of 43.)
 - `mlperf.conf` v2.1: `3d-unet.*.performance_sample_count_override = 0` and equal-issue mode
   (`sample_concatenate_permutation = 1`).
 
@@ -77,5 +78,6 @@ SPEC = BenchmarkSpec(
     edge_scenarios=("SingleStream", "Offline"),
     server_latency_ns=None,
     reference_model_sha256=None,
+    response_outputs=("segmentation",),
 )
 """The server-side pipeline model: one preprocessed case (C=1, D, H, W) in, its argmax segmentation out."""

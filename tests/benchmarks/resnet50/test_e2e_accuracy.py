@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeperf.benchmarks.accuracy_log import read_accuracy_log
 from edgeperf.benchmarks.resnet50 import BENCHMARK
 from edgeperf.client.settings import Scenario
 from tests.benchmarks._e2e import accuracy_run
@@ -36,6 +37,9 @@ async def _accuracy_run(server: ServerProcess, model: str, out: Path) -> str:
     )
     assert outcome.accuracy is not None
     assert text == outcome.accuracy.text
+    # SPEC.response_outputs: only ArgMax:0 (one int64) is requested and logged, not the 1001-float softmax
+    logged = read_accuracy_log(out / "mlperf_log_accuracy.json")
+    assert len(logged) == 48 and {len(data) for _, data in logged} == {8}
     return text
 
 

@@ -16,10 +16,12 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeperf.benchmarks._common import DatasetError
+from edgeperf.benchmarks.base import Size
 
 __all__ = [
     "DatasetError",
     "ImageError",
+    "SyntheticImages",
     "center_crop",
     "read_rgb",
     "resize_bilinear_float",
@@ -122,3 +124,29 @@ def synthetic_rgb(rng: np.random.Generator, height: int, width: int) -> U8:
     scaled: npt.NDArray[np.float32] = (out - out.mean()) * np.float32(45.0 / max(float(out.std()), 1e-6))
     scaled += rng.uniform(90.0, 160.0, 3).astype(np.float32)
     return np.asarray(np.clip(np.rint(scaled), 0, 255), dtype=np.uint8)
+
+
+class SyntheticImages:
+    """`count` deterministic random RGB images of `side` x `side` pixels (`synthetic_rgb`); image i
+    depends only on (seed, i, side), so any process regenerates the same dataset.
+
+    Raises:
+        DatasetError: `count` is not positive.
+    """
+
+    def __init__(self, count: int, *, size: Size, side: int, seed: int) -> None:
+        if count <= 0:
+            raise DatasetError(f"synthetic dataset needs a positive count, got {count}")
+        self.count = count
+        self.size: Size = size
+        self.side = side
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.count
+
+    def image(self, index: int) -> U8:
+        """The RGB uint8 image behind sample `index`."""
+        if not 0 <= index < self.count:
+            raise IndexError(f"sample {index} outside 0..{self.count - 1}")
+        return synthetic_rgb(np.random.default_rng((self.seed, index)), self.side, self.side)

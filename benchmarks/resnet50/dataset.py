@@ -16,10 +16,10 @@ import numpy.typing as npt
 from edgeperf.benchmarks._common import synthetic_count
 from edgeperf.benchmarks._images import (
     DatasetError,
+    SyntheticImages,
     center_crop,
     read_rgb,
     resize_with_aspectratio,
-    synthetic_rgb,
 )
 from edgeperf.benchmarks.base import Sample, Size
 from edgeperf.benchmarks.resnet50.spec import CROP_FRACTION, IMAGE_SIZE, INPUT_NAME, MEANS_RGB
@@ -102,7 +102,7 @@ class ImagenetDataset:
         return self._labels[np.asarray(indices, np.int64)]
 
 
-class SyntheticImagenet:
+class SyntheticImagenet(SyntheticImages):
     """Deterministic random images of any count; the labels are the FP32 stand-in's own predictions.
 
     Image i depends only on (seed, i, size). The labels are computed the first time `labels` needs them
@@ -111,26 +111,12 @@ class SyntheticImagenet:
     """
 
     def __init__(self, count: int, *, size: Size = "full", seed: int = SYNTHETIC_SEED) -> None:
-        if count <= 0:
-            raise DatasetError(f"synthetic dataset needs a positive count, got {count}")
-        self.count = count
-        self.size: Size = size
-        self.side = IMAGE_SIZE[size]
-        self.seed = seed
+        super().__init__(count, size=size, side=IMAGE_SIZE[size], seed=seed)
         self._labels: dict[int, int] = {}
 
-    def __len__(self) -> int:
-        return self.count
-
-    def image(self, index: int) -> npt.NDArray[np.uint8]:
-        """The RGB uint8 image behind sample `index`, generated at the crop size (what a resized and
-        centre-cropped photo would be), so its preprocessing is `normalize` alone."""
-        if not 0 <= index < self.count:
-            raise IndexError(f"sample {index} outside 0..{self.count - 1}")
-        return synthetic_rgb(np.random.default_rng((self.seed, index)), self.side, self.side)
-
     def sample(self, index: int) -> Sample:
-        return {INPUT_NAME: normalize(self.image(index))}  # generated at the crop size: no resize or crop
+        # NOTE: generated at the crop size, as a resized and centre-cropped photo would be: no resize or crop
+        return {INPUT_NAME: normalize(self.image(index))}
 
     def batch(self, indices: Sequence[int]) -> F32:
         """Preprocessed samples of `indices` stacked along a new batch dimension."""

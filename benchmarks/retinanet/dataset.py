@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeperf.benchmarks._common import DatasetError, synthetic_count
-from edgeperf.benchmarks._images import read_rgb, resize_bilinear_float, synthetic_rgb
+from edgeperf.benchmarks._images import SyntheticImages, read_rgb, resize_bilinear_float
 from edgeperf.benchmarks.base import Sample, Size
 from edgeperf.benchmarks.retinanet.spec import IMAGE_SIZE, INPUT_NAME
 
@@ -106,7 +106,7 @@ class OpenImagesDataset:
         return self.coco
 
 
-class SyntheticOpenImages:
+class SyntheticOpenImages(SyntheticImages):
     """Deterministic random images of any count; the ground truth is the FP32 stand-in's own detections.
 
     Image i depends only on (seed, i, size) and is generated at the model's input size, which is also its
@@ -119,22 +119,9 @@ class SyntheticOpenImages:
     """
 
     def __init__(self, count: int, *, size: Size = "full", seed: int = SYNTHETIC_SEED) -> None:
-        if count <= 0:
-            raise DatasetError(f"synthetic dataset needs a positive count, got {count}")
-        self.count = count
-        self.size: Size = size
-        self.side = IMAGE_SIZE[size]
-        self.seed = seed
+        super().__init__(count, size=size, side=IMAGE_SIZE[size], seed=seed)
         self._annotations: dict[int, list[dict[str, Any]]] = {}
         self._fp32: dict[int, bytes] = {}
-
-    def __len__(self) -> int:
-        return self.count
-
-    def image(self, index: int) -> npt.NDArray[np.uint8]:
-        if not 0 <= index < self.count:
-            raise IndexError(f"sample {index} outside 0..{self.count - 1}")
-        return synthetic_rgb(np.random.default_rng((self.seed, index)), self.side, self.side)
 
     def sample(self, index: int) -> Sample:
         return {INPUT_NAME: scale(self.image(index))}  # generated at the input size: nothing to resize

@@ -2,12 +2,14 @@
 of its inputs (precision, `synthetic[:COUNT]` sources, logged responses) that would otherwise be
 written once per package.
 
-Errors (all `ValueError`, so callers can catch one type):
+Errors raised by the benchmark packages (a `ValueError`, as bad input they all are):
 
-    DatasetError             a dataset is missing, malformed or inconsistent
-    └── WrongDatasetError    a dataset from another benchmark (also a TypeError)
-    ModelMismatch            a model file lacks the benchmark's tensors
-    PrecisionError           an unknown precision, or one asked of an official file
+    BenchmarkError
+    ├── DatasetError             a dataset is missing, malformed or inconsistent (ImageError,
+    │   │                        LibriSpeechError, KitsDataError name the file)
+    │   └── WrongDatasetError    a dataset from another benchmark (also a TypeError)
+    ├── ModelMismatch            a model file lacks the benchmark's tensors (ModelCheckError)
+    └── PrecisionError           an unknown precision, or one asked of an official file
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Siz
 
 __all__ = [
     "PRECISIONS",
+    "BenchmarkError",
     "DatasetError",
     "ModelMismatch",
     "PackagedBenchmark",
@@ -43,7 +46,11 @@ DatasetT_co = TypeVar("DatasetT_co", bound=Dataset, covariant=True)
 DatasetT_contra = TypeVar("DatasetT_contra", bound=Dataset, contravariant=True)
 
 
-class DatasetError(ValueError):
+class BenchmarkError(ValueError):
+    """Root of the benchmark packages' errors; the message says which file, tensor or option is wrong."""
+
+
+class DatasetError(BenchmarkError):
     """A dataset is missing, malformed or inconsistent; the message says where."""
 
 
@@ -51,11 +58,11 @@ class WrongDatasetError(DatasetError, TypeError):
     """`accuracy` got a dataset that its benchmark's `open_dataset` did not make."""
 
 
-class ModelMismatch(ValueError):
+class ModelMismatch(BenchmarkError):
     """A model file does not have the benchmark's tensors; the message names the file and the tensor."""
 
 
-class PrecisionError(ValueError):
+class PrecisionError(BenchmarkError):
     """A precision no stand-in has, or a precision asked of an official file (used as it is)."""
 
 

@@ -5,16 +5,17 @@ used the reference model, closed division, or another one)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
 
 from edgeperf.benchmarks._common import DatasetError, ModelMismatch, Precision
-from edgeperf.benchmarks._onnx import TensorDecl, check_model_io, file_sha256, save_model
+from edgeperf.benchmarks._onnx import TensorDecl, check_model_io, config_pbtxt, file_sha256, save_model
 from edgeperf.benchmarks.base import Size, TensorSpec
 
-__all__ = ["check_file_against_spec", "provenance_parameters", "tensor_decls", "write_onnx_model"]
+__all__ = ["OnnxModelWriter", "check_file_against_spec", "provenance_parameters", "tensor_decls"]
 
 
 def provenance_parameters(
@@ -31,37 +32,70 @@ def provenance_parameters(
     }
 
 
-def write_onnx_model(
-    target: Path,
-    *,
-    size: Size,
-    precision: Precision,
-    from_file: Path | None,
-    standin: Callable[[Size, Precision], bytes],
-    check_file: Callable[[Path], None],
-    reference_sha256: str | None,
-) -> dict[str, str]:
-    """Copy the official file (checked by `check_file`) or write the stand-in to `target`, and return
-    its `provenance_parameters`; division is `closed` only for a file whose sha256 is `reference_sha256`.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnnxModelWriter:
+    """`write_model` of a benchmark served as one ONNX graph: `<model_dir>/config.pbtxt` and
+    `<model_dir>/1/model.onnx`, the stand-in or the official file.
 
-    Raises:
+    Call it as `writer(model_dir, size=..., from_file=..., precision=...)`. The config's parameters
+    record where the model came from (`provenance_parameters`); division is `closed` only for a file
+    whose sha256 is `reference_sha256`.
+
+    Raises (from a call):
         DatasetError: `from_file` does not exist.
-        ModelMismatch: raised by `check_file`.
+        ModelMismatch: `from_file` lacks the spec's tensors (names in order, types, shapes).
     """
-    if from_file is None:
-        sha256 = save_model(onnx.load_from_string(standin(size, precision)), target)
-        division = "open"
-    else:
-        if not from_file.is_file():
-            raise DatasetError(f"{from_file}: no such model file")
-        check_file(from_file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(from_file, target)
-        sha256 = file_sha256(target)
-        division = "closed" if reference_sha256 is not None and sha256 == reference_sha256 else "open"
-    return provenance_parameters(
-        from_file=from_file is not None, size=size, precision=precision, sha256=sha256, division=division
-    )
+
+    benchmark: str
+    """Name in the registry, recorded as `edgeperf_benchmark`."""
+    label: str
+    """Name in error messages ("ResNet50")."""
+    tensors: Callable[[Size], tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]]
+    """The model's inputs and outputs at a size (per sample when `max_batch_size` is not None)."""
+    standin: Callable[[Size, Precision], bytes]
+    """The serialized stand-in of a size and precision."""
+    reference_sha256: str | None
+    max_batch_size: Mapping[Size, int] | None = None
+    """Per size; None serves the graph as it is (max_batch_size 0, full shapes in the spec)."""
+    max_queue_delay_us: int | None = None
+    """The dynamic batching window; None: no dynamic_batching."""
+
+    def __call__(
+        self,
+        model_dir: Path,
+        *,
+        size: Size = "full",
+        from_file: Path | None = None,
+        precision: Precision = "fp32",
+    ) -> None:
+        target = model_dir / "1" / "model.onnx"
+        if from_file is None:
+            sha256 = save_model(onnx.load_from_string(self.standin(size, precision)), target)
+            division = "open"
+        else:
+            size, precision = "full", "fp32"  # the official file is the full-size FP32 model
+            if not from_file.is_file():
+                raise DatasetError(f"{from_file}: no such model file")
+            check_file_against_spec(
+                from_file, *self.tensors("full"), model=self.label, batched=self.max_batch_size is not None
+            )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(from_file, target)
+            sha256 = file_sha256(target)
+            division = "closed" if sha256 == self.reference_sha256 else "open"
+        inputs, outputs = self.tensors(size)
+        provenance = provenance_parameters(
+            from_file=from_file is not None, size=size, precision=precision, sha256=sha256, division=division
+        )
+        text = config_pbtxt(
+            name=model_dir.name,
+            max_batch_size=0 if self.max_batch_size is None else self.max_batch_size[size],
+            inputs=tensor_decls(inputs),
+            outputs=tensor_decls(outputs),
+            max_queue_delay_us=self.max_queue_delay_us,
+            parameters={"edgeperf_benchmark": self.benchmark, **provenance},
+        )
+        (model_dir / "config.pbtxt").write_text(text)
 
 
 def tensor_decls(tensors: Sequence[TensorSpec]) -> list[TensorDecl]:

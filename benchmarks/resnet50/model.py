@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -24,11 +23,10 @@ import onnx
 from onnx import numpy_helper
 
 from edgeperf.benchmarks._common import ModelMismatch
-from edgeperf.benchmarks._model_files import check_file_against_spec, tensor_decls, write_onnx_model
+from edgeperf.benchmarks._model_files import OnnxModelWriter
 from edgeperf.benchmarks._onnx import (
     GraphBuilder,
     Precision,
-    config_pbtxt,
     ort_session,
     quantize_int8,
     to_fp16,
@@ -172,38 +170,14 @@ def int8_variant(fp32_model: bytes, size: Size) -> bytes:
     return quantize_int8(fp32_model, feeds, ["Conv", "Gemm", "Add", "MaxPool", "GlobalAveragePool", "Relu"])
 
 
-def write_model(
-    model_dir: Path, *, size: Size = "full", from_file: Path | None = None, precision: Precision = "fp32"
-) -> None:
-    """Write `<model_dir>/config.pbtxt` and `<model_dir>/1/model.onnx` (stand-in or the official file).
-
-    The config's parameters record where the model came from: `edgeperf_model_source` (`stand-in` or
-    `file`), `edgeperf_model_sha256`, and `edgeperf_division` (`closed` only for the official file).
-
-    Raises:
-        ModelMismatch: `from_file` lacks the spec's tensors.
-        DatasetError: `from_file` does not exist.
-    """
-    if from_file is not None:
-        size, precision = "full", "fp32"  # the official file is the full-size FP32 model
-    parameters = write_onnx_model(
-        model_dir / "1" / "model.onnx",
-        size=size,
-        precision=precision,
-        from_file=from_file,
-        standin=standin_bytes,
-        check_file=lambda path: check_file_against_spec(
-            path, *tensors("full"), model="ResNet50", batched=True
-        ),
-        reference_sha256=REFERENCE_SHA256,
-    )
-    inputs, outputs = tensors(size)
-    text = config_pbtxt(
-        name=model_dir.name,
-        max_batch_size=MAX_BATCH_SIZE[size],
-        inputs=tensor_decls(inputs),
-        outputs=tensor_decls(outputs),
-        max_queue_delay_us=MAX_QUEUE_DELAY_US,
-        parameters={"edgeperf_benchmark": "resnet50", **parameters},
-    )
-    (model_dir / "config.pbtxt").write_text(text)
+write_model = OnnxModelWriter(
+    benchmark="resnet50",
+    label="ResNet50",
+    tensors=tensors,
+    standin=standin_bytes,
+    reference_sha256=REFERENCE_SHA256,
+    max_batch_size=MAX_BATCH_SIZE,
+    max_queue_delay_us=MAX_QUEUE_DELAY_US,
+)
+"""Write `<model_dir>/config.pbtxt` and `<model_dir>/1/model.onnx` (stand-in or the official file),
+batching per sample (see `OnnxModelWriter`)."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -34,11 +33,10 @@ import onnx
 from onnx import numpy_helper
 
 from edgeperf.benchmarks._common import ModelMismatch
-from edgeperf.benchmarks._model_files import check_file_against_spec, tensor_decls, write_onnx_model
+from edgeperf.benchmarks._model_files import OnnxModelWriter
 from edgeperf.benchmarks._onnx import (
     GraphBuilder,
     Precision,
-    config_pbtxt,
     ort_session,
     quantize_int8,
     to_fp16,
@@ -316,34 +314,12 @@ def standin_bytes(size: Size = "full", precision: Precision = "fp32") -> bytes:
     return build_standin(size).SerializeToString()
 
 
-def write_model(
-    model_dir: Path, *, size: Size = "full", from_file: Path | None = None, precision: Precision = "fp32"
-) -> None:
-    """Write `<model_dir>/config.pbtxt` (max_batch_size 0, as the official batch-1 model) and `1/model.onnx`.
-
-    Raises:
-        ModelMismatch: `from_file` lacks the spec's tensors.
-        DatasetError: `from_file` does not exist.
-    """
-    if from_file is not None:
-        size, precision = "full", "fp32"  # the official file is the full-size FP32 model
-    parameters = write_onnx_model(
-        model_dir / "1" / "model.onnx",
-        size=size,
-        precision=precision,
-        from_file=from_file,
-        standin=standin_bytes,
-        check_file=lambda path: check_file_against_spec(
-            path, *tensors("full"), model="RetinaNet", batched=False
-        ),
-        reference_sha256=REFERENCE_SHA256,
-    )
-    inputs, outputs = tensors(size)
-    text = config_pbtxt(
-        name=model_dir.name,
-        max_batch_size=0,
-        inputs=tensor_decls(inputs),
-        outputs=tensor_decls(outputs),
-        parameters={"edgeperf_benchmark": "retinanet", **parameters},
-    )
-    (model_dir / "config.pbtxt").write_text(text)
+write_model = OnnxModelWriter(
+    benchmark="retinanet",
+    label="RetinaNet",
+    tensors=tensors,
+    standin=standin_bytes,
+    reference_sha256=REFERENCE_SHA256,
+)
+"""Write `<model_dir>/config.pbtxt` (max_batch_size 0, as the official batch-1 model) and `1/model.onnx`
+(see `OnnxModelWriter`)."""

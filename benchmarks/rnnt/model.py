@@ -262,9 +262,8 @@ def write_model(
 ) -> str:
     """Write config.pbtxt and 1/{encoder,prediction,joint}.onnx + 1/pipeline.json.
 
-    The config's parameters record the model's provenance: `edgeperf_model_source` (`stand-in` or
-    `file`), `edgeperf_size`, `edgeperf_precision`, `edgeperf_model_sha256` and `edgeperf_division`
-    (`open` for stand-ins; `unverified` for files, as MLPerf publishes no ONNX RNN-T to compare with).
+    The config's parameters record the model's provenance (`provenance_parameters`); the division is
+    `open` for stand-ins and `unverified` for files, as MLPerf publishes no ONNX RNN-T to compare with.
 
     Args:
         from_file: a folder with the three graphs (exported from the reference checkpoint).

@@ -260,10 +260,9 @@ def write_model(
 ) -> str:
     """Write the pipeline model: config.pbtxt, 1/model.onnx and 1/pipeline.json.
 
-    The config's parameters record the model's provenance: `edgeperf_model_source` (`stand-in` or
-    `file`), `edgeperf_size`, `edgeperf_precision`, `edgeperf_model_sha256` and `edgeperf_division`
-    (`closed` for the official file, `open` for anything else; `unverified` for a file while no
-    official checksum is recorded in the spec).
+    The config's parameters record the model's provenance (`provenance_parameters`); the division is
+    `closed` for the official file, `open` for anything else, and `unverified` for a file while no
+    official checksum is recorded in the spec.
 
     Returns:
         The SHA-256 of the written model.onnx.

@@ -21,20 +21,18 @@ Time comes from an injectable `Clock` (server/clock.py, monotonic nanoseconds), 
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import logging
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.server.clock import Clock, MonotonicClock
+from edgeperf.server.clock import Clock, MonotonicClock, Offload
 from edgeperf.server.config import ModelConfig
 from edgeperf.server.errors import DeadlineExceeded, Overloaded, QueueTimeout, RuntimeFailed, ShuttingDown
 from edgeperf.server.instances import Instance, InstancePool
@@ -114,7 +112,9 @@ class DynamicBatcher:
         self._queues: list[deque[_Pending]] = [deque() for _ in range(self._levels)]
         self._live = 0
         self._closing = False
-        self._wakeup: asyncio.Future[None] | None = None
+        self._idle: list[asyncio.Future[None]] = []
+        """One future per worker waiting for work; `_notify` resolves them all."""
+        self._single_input = len(config.inputs) == 1
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -124,7 +124,6 @@ class DynamicBatcher:
 
     def start(self) -> None:
         """Start one worker task per instance (call from the event loop)."""
-        self._wakeup = asyncio.get_running_loop().create_future()
         for instance in self._pool.instances:
             task = asyncio.create_task(self._worker(instance), name=f"batcher-{instance.name}")
             self._tasks.add(task)
@@ -180,9 +179,7 @@ class DynamicBatcher:
             raise Overloaded(f"Request for model '{self._config.name}' Exceeds maximum queue size")
         now = self._clock.now_ns()
         timeout = self.timeout_us(timeout_us)
-        key = tuple(
-            (name, a.shape[1:] if self._batching else a.shape, a.dtype) for name, a in sorted(inputs.items())
-        )
+        key = self._key(inputs)
         pending = _Pending(
             inputs=inputs,
             outputs=outputs or self._all_outputs,
@@ -213,9 +210,21 @@ class DynamicBatcher:
             self._finish(pending, asyncio.CancelledError())
             raise
 
+    def _key(self, inputs: Arrays) -> tuple[Any, ...]:
+        """What must match for two requests to share a batch: names, non-batch shapes and dtypes."""
+        if self._single_input and len(inputs) == 1:
+            ((name, a),) = inputs.items()
+            return ((name, a.shape[1:] if self._batching else a.shape, a.dtype),)
+        return tuple(
+            (name, a.shape[1:] if self._batching else a.shape, a.dtype) for name, a in sorted(inputs.items())
+        )
+
     def _notify(self) -> None:
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+        if self._idle:
+            idle, self._idle = self._idle, []
+            for wakeup in idle:
+                if not wakeup.done():
+                    wakeup.set_result(None)
 
     def _finish(self, p: _Pending, outcome: BatchResult | BaseException) -> None:
         """Answer `p`; with preserve_ordering, only once every earlier request is answered."""
@@ -235,7 +244,7 @@ class DynamicBatcher:
             self._live -= 1
 
     async def _worker(self, instance: Instance) -> None:
-        while (batch := await self._next_batch(instance.executor)) is not None:
+        while (batch := await self._next_batch(instance.offload)) is not None:
             try:
                 await self._execute(instance, batch)
             except Exception as exc:  # NOTE: a bug here must not stop the instance; fail the batch instead.
@@ -244,18 +253,24 @@ class DynamicBatcher:
                     if p.outcome is None and not p.future.done():
                         self._finish(p, RuntimeFailed(f"{type(exc).__name__}: {exc}"))
 
-    async def _next_batch(self, thread: Executor) -> list[_Pending] | None:
+    async def _next_batch(self, offload: Offload) -> list[_Pending] | None:
         loop = asyncio.get_running_loop()
         while True:
-            if self._wakeup is None or self._wakeup.done():
-                self._wakeup = loop.create_future()
-            wakeup = self._wakeup
-            batch, wake_at_ns = self._plan(self._clock.now_ns())
+            batch, wake_at_ns = self._plan(self._clock.now_ns()) if self._live else ([], None)
             if batch:
                 return batch
             if self._closing and self._live == 0:
                 return None
-            await self._clock.wait(wakeup, wake_at_ns, thread=thread)
+            # NOTE: each worker waits on its own future (nothing runs between planning and here, so no
+            # arrival is missed); awaiting it directly is the cheapest wait when no time is involved.
+            wakeup: asyncio.Future[None] = loop.create_future()
+            self._idle.append(wakeup)
+            if wake_at_ns is None:
+                await wakeup
+            else:
+                await self._clock.wait(wakeup, wake_at_ns, offload=offload)
+                if not wakeup.done():
+                    self._idle.remove(wakeup)
 
     def _plan(self, now: int) -> tuple[list[_Pending], int | None]:
         """The batch to run now, or ([], when to look again)."""
@@ -321,12 +336,16 @@ class DynamicBatcher:
 
     async def _execute(self, instance: Instance, batch: list[_Pending]) -> None:
         start = self._clock.now_ns()
-        names = set().union(*(p.outputs for p in batch))
-        output_names = [n for n in self._all_outputs if n in names]
+        if len(batch) == 1:
+            output_names = list(batch[0].outputs)
+        else:
+            names = set().union(*(p.outputs for p in batch))
+            output_names = [n for n in self._all_outputs if n in names]
         sizes = [p.batch for p in batch]
-        work = functools.partial(_run_batch, [p.inputs for p in batch], sizes, output_names, self._batching)
         try:
-            timings = await instance.call(work)
+            timings = await instance.submit(
+                _run_batch, [p.inputs for p in batch], sizes, output_names, instance.runtime
+            )
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             for p in batch:
@@ -338,7 +357,7 @@ class DynamicBatcher:
             self._finish(
                 p,
                 BatchResult(
-                    outputs={n: outputs[n] for n in p.outputs},
+                    outputs=outputs if tuple(outputs) == p.outputs else {n: outputs[n] for n in p.outputs},
                     queue_ns=max(0, start - p.enqueue_ns),
                     compute_input_ns=timings.input_ns,
                     compute_infer_ns=timings.infer_ns,
@@ -359,7 +378,7 @@ def _resolve(future: asyncio.Future[BatchResult], outcome: BatchResult | BaseExc
 
 
 def _run_batch(
-    items: Sequence[Arrays], sizes: Sequence[int], output_names: list[str], batching: bool, runtime: Runtime
+    items: Sequence[Arrays], sizes: Sequence[int], output_names: list[str], runtime: Runtime
 ) -> _Timings:
     """On the instance thread: concatenate, run, split; each step timed."""
     t0 = time.perf_counter_ns()

@@ -18,6 +18,7 @@ ONNX Runtime options (Triton's onnxruntime backend syntax, plus one edgeperf par
     parameters { key: "intra_op_thread_count" value: { string_value: "2" } }   # 0 = ORT default
     parameters { key: "inter_op_thread_count" value: { string_value: "1" } }
     parameters { key: "execution_mode" value: { string_value: "0" } }           # 0 sequential, 1 parallel
+    parameters { key: "allow_spinning" value: { string_value: "0" } }           # 0 (default) or 1
     optimization { graph { level: 1 } }      # 0 all (default), -1 basic, 1 extended, 2 disabled
     optimization { execution_accelerators {
         gpu_execution_accelerator : [ { name : "tensorrt" }, { name : "cuda" } ] } }
@@ -130,6 +131,11 @@ class OrtOptions:
     graph_optimization_level: GraphOptimizationLevel = "all"
     execution_providers: tuple[str, ...] = ("CPUExecutionProvider",)
     """ORT provider names in order of preference; always ends with CPUExecutionProvider."""
+    allow_spinning: bool = False
+    """ORT's `session.intra_op.allow_spinning` and `session.inter_op.allow_spinning`: whether idle pool
+    threads busy-wait for the next parallel section. Off by default: on a small-core device the event
+    loop and gRPC share the cores with ORT's pool, and a spinning pool steals their CPU (measured on 2
+    cores: see tests/bench/bench_server.py). Turn it on for a device whose cores ORT has to itself."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,7 +223,14 @@ _PROVIDERS = {
     "armnn": "ArmNNExecutionProvider",
     "cpu": "CPUExecutionProvider",
 }
-_ORT_PARAMETERS = ("intra_op_thread_count", "inter_op_thread_count", "execution_mode", "execution_providers")
+_ORT_PARAMETERS = (
+    "intra_op_thread_count",
+    "inter_op_thread_count",
+    "execution_mode",
+    "execution_providers",
+    "allow_spinning",
+)
+_BOOLEANS = {"0": False, "false": False, "1": True, "true": True}
 _PLATFORM_BACKEND: dict[str, str] = {"onnxruntime_onnx": "onnxruntime", "edgeperf_pipeline": "edgeperf"}
 
 
@@ -391,6 +404,9 @@ def _ort_options(optimization: dict[str, Any], parameters: Mapping[str, str], ct
             ctx.fail(f"parameters.{key}", f"expected an integer >= 0, found '{text}'")
         return int(text)
 
+    spinning = _BOOLEANS.get(parameters.get("allow_spinning", "0").strip().lower())
+    if spinning is None:
+        ctx.fail("parameters.allow_spinning", f"expected 0 or 1, found '{parameters['allow_spinning']}'")
     mode = parameters.get("execution_mode", "0")
     if mode not in ("0", "1"):
         ctx.fail("parameters.execution_mode", f"expected 0 (sequential) or 1 (parallel), found '{mode}'")
@@ -424,4 +440,5 @@ def _ort_options(optimization: dict[str, Any], parameters: Mapping[str, str], ct
         parallel_execution=mode == "1",
         graph_optimization_level=_GRAPH_LEVELS[level],
         execution_providers=tuple(providers),
+        allow_spinning=bool(spinning),
     )

@@ -29,7 +29,7 @@ from edgeperf.server.runtime.pipeline import load_pipeline
 from edgeperf.server.runtime.reshape import with_reshape
 from edgeperf.server.stats import ModelStatistics, StatsObserver, StatsRecorder
 from edgeperf.server.types import InferRequest, InferResponse
-from edgeperf.server.validation import validate_request, warmup_inputs
+from edgeperf.server.validation import RequestValidator, warmup_inputs
 
 __all__ = ["CoreState", "InferenceCore", "LoadedModel", "ModelInfo"]
 
@@ -73,6 +73,7 @@ class LoadedModel:
         self.pool = pool
         self.batcher = batcher
         self.stats = stats
+        self.validate = RequestValidator(source.config)
 
 
 class InferenceCore:
@@ -108,6 +109,8 @@ class InferenceCore:
         self._state = CoreState.UNOPENED
         self._accepting = False
         self._models: dict[str, dict[str, LoadedModel]] = {}
+        self._latest: dict[str, LoadedModel] = {}
+        """The highest served version of each model (what version "" selects)."""
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -149,6 +152,7 @@ class InferenceCore:
         for model in loaded:
             self._models.setdefault(model.name, {})[model.version] = model
             model.batcher.start()
+        self._latest = {name: versions[max(versions, key=int)] for name, versions in self._models.items()}
         self._accepting = True
         _log.info("loaded %d model version(s) from %s", len(loaded), self._repository)
         return self
@@ -212,6 +216,10 @@ class InferenceCore:
         Raises:
             ModelNotFound: unknown model or version.
         """
+        if not version:
+            latest = self._latest.get(name)
+            if latest is not None:
+                return latest
         versions = self._models.get(name)
         if versions is None:
             raise ModelNotFound(f"Request for unknown model: '{name}' is not found")
@@ -241,7 +249,7 @@ class InferenceCore:
         self._inflight += 1
         self._idle.clear()
         try:
-            batch, outputs = validate_request(model.config, request)
+            batch, outputs = model.validate(request)
             result = await model.batcher.submit(
                 request.inputs,
                 batch=batch,

@@ -1,12 +1,20 @@
-"""Runtime instances: each model instance owns one Runtime and one dedicated thread that runs it."""
+"""Runtime instances: each model instance owns one Runtime and one dedicated thread that runs it.
+
+The hand-off is as cheap as it can be on a small device, because every execution pays it: the loop puts
+`(fn, args, loop, future)` on the thread's `SimpleQueue`, and the thread answers with one
+`loop.call_soon_threadsafe` that resolves the asyncio future. (`loop.run_in_executor` costs about twice
+as much CPU per call: a concurrent.futures Future, a work item, and a chain of callbacks to copy its
+state into an asyncio future.)
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import logging
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from edgeperf.server.runtime.base import Runtime
 
@@ -14,22 +22,63 @@ __all__ = ["Instance", "InstancePool"]
 
 T = TypeVar("T")
 
+_log = logging.getLogger(__name__)
+
+_Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+
+def _succeed(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
 
 class Instance:
-    """One Runtime bound to its own single thread; `call` runs blocking work there without blocking the loop.
+    """One Runtime bound to its own thread; `call` runs blocking work there without blocking the loop.
 
-    ONNX Runtime releases the GIL while it computes, so instances of a model run in parallel.
+    ONNX Runtime releases the GIL while it computes, so instances of a model run in parallel. Jobs run
+    one at a time, in submission order.
     """
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+        self._stopped = False
         self._runtime: Runtime | None = None
 
-    @property
-    def executor(self) -> Executor:
-        """The instance's single thread."""
-        return self._executor
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, args, loop, future = job
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # NOTE: delivered to the awaiting coroutine, as an executor would
+                answer: tuple[Callable[..., None], Any] = (_fail, exc)
+            else:
+                answer = (_succeed, result)
+            del job, fn, args
+            try:
+                loop.call_soon_threadsafe(answer[0], future, answer[1])
+            except RuntimeError:  # NOTE: the loop closed while the job ran; nobody waits for it any more
+                _log.debug("instance %s finished a job after its event loop closed", self.name)
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Queue `fn(*args)` on this instance's thread; the returned future resolves on the event loop.
+
+        Raises:
+            RuntimeError: the instance is closed.
+        """
+        if self._stopped:
+            raise RuntimeError(f"instance {self.name} is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, args, loop, future))
+        return future
 
     @property
     def runtime(self) -> Runtime:
@@ -39,20 +88,28 @@ class Instance:
 
     async def call(self, fn: Callable[[Runtime], T]) -> T:
         """Run `fn(runtime)` on this instance's thread."""
-        runtime = self.runtime
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, runtime)
+        return await self.submit(fn, self.runtime)
+
+    async def offload(self, fn: Callable[[], T]) -> T:
+        """Run `fn()` on this instance's thread (the batcher blocks there for precise short waits)."""
+        return await self.submit(fn)
 
     async def load(self, factory: Callable[[], Runtime]) -> None:
         """Build the runtime on the instance's own thread."""
-        self._runtime = await asyncio.get_running_loop().run_in_executor(self._executor, factory)
+        self._runtime = await self.submit(factory)
 
     async def close(self) -> None:
         """Close the runtime on its thread and stop the thread. Idempotent."""
+        if self._stopped:
+            return
         runtime, self._runtime = self._runtime, None
-        loop = asyncio.get_running_loop()
-        if runtime is not None:
-            await loop.run_in_executor(self._executor, runtime.close)
-        await loop.run_in_executor(None, functools.partial(self._executor.shutdown, wait=True))
+        try:
+            if runtime is not None:
+                await self.submit(runtime.close)
+        finally:
+            self._stopped = True
+            self._jobs.put(None)
+            await asyncio.to_thread(self._thread.join)
 
 
 class InstancePool:

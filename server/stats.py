@@ -115,11 +115,28 @@ class StatsObserver(Protocol):
         ...
 
 
+class _Acc:
+    """A mutable (count, ns) pair: the hot path adds to it in place; snapshots turn it into a Duration."""
+
+    __slots__ = ("count", "ns")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.ns = 0
+
+    def add(self, ns: int) -> None:
+        self.count += 1
+        self.ns += ns
+
+    def frozen(self) -> Duration:
+        return Duration(self.count, self.ns)
+
+
 @dataclass(slots=True)
 class _BatchAcc:
-    compute_input: Duration = Duration()
-    compute_infer: Duration = Duration()
-    compute_output: Duration = Duration()
+    compute_input: _Acc = field(default_factory=_Acc)
+    compute_infer: _Acc = field(default_factory=_Acc)
+    compute_output: _Acc = field(default_factory=_Acc)
 
 
 @dataclass(slots=True)
@@ -133,22 +150,24 @@ class StatsRecorder:
     _last_inference_ms: int = 0
     _inference_count: int = 0
     _execution_count: int = 0
-    _success: Duration = Duration()
-    _fail: Duration = Duration()
-    _queue: Duration = Duration()
-    _compute_input: Duration = Duration()
-    _compute_infer: Duration = Duration()
-    _compute_output: Duration = Duration()
+    _success: _Acc = field(default_factory=_Acc)
+    _fail: _Acc = field(default_factory=_Acc)
+    _queue: _Acc = field(default_factory=_Acc)
+    _compute_input: _Acc = field(default_factory=_Acc)
+    _compute_infer: _Acc = field(default_factory=_Acc)
+    _compute_output: _Acc = field(default_factory=_Acc)
     _batches: dict[int, _BatchAcc] = field(default_factory=dict)
 
     def record_execution(
         self, batch_size: int, compute_input_ns: int, compute_infer_ns: int, compute_output_ns: int
     ) -> None:
         """One successful execution of `batch_size` samples."""
-        acc = self._batches.setdefault(batch_size, _BatchAcc())
-        acc.compute_input = acc.compute_input.plus(compute_input_ns)
-        acc.compute_infer = acc.compute_infer.plus(compute_infer_ns)
-        acc.compute_output = acc.compute_output.plus(compute_output_ns)
+        acc = self._batches.get(batch_size)
+        if acc is None:
+            acc = self._batches[batch_size] = _BatchAcc()
+        acc.compute_input.add(compute_input_ns)
+        acc.compute_infer.add(compute_infer_ns)
+        acc.compute_output.add(compute_output_ns)
         self._execution_count += 1
         self._inference_count += batch_size
         self._last_inference_ms = self.wall_ms()
@@ -168,16 +187,19 @@ class StatsRecorder:
         compute_output_ns: int,
     ) -> None:
         """A request answered successfully; compute durations are its batch's."""
-        self._success = self._success.plus(request_ns)
-        self._queue = self._queue.plus(queue_ns)
-        self._compute_input = self._compute_input.plus(compute_input_ns)
-        self._compute_infer = self._compute_infer.plus(compute_infer_ns)
-        self._compute_output = self._compute_output.plus(compute_output_ns)
-        self._observe(True, "", queue_ns, compute_input_ns, compute_infer_ns, compute_output_ns, request_ns)
+        self._success.add(request_ns)
+        self._queue.add(queue_ns)
+        self._compute_input.add(compute_input_ns)
+        self._compute_infer.add(compute_infer_ns)
+        self._compute_output.add(compute_output_ns)
+        if self.observer is not None:
+            self._observe(
+                True, "", queue_ns, compute_input_ns, compute_infer_ns, compute_output_ns, request_ns
+            )
 
     def record_failure(self, *, request_ns: int, reason: str, queue_ns: int = 0) -> None:
         """A request failed (rejected, timed out, runtime error, cancelled)."""
-        self._fail = self._fail.plus(request_ns)
+        self._fail.add(request_ns)
         self._observe(False, reason, queue_ns, 0, 0, 0, request_ns)
 
     def _observe(
@@ -216,19 +238,19 @@ class StatsRecorder:
             inference_count=self._inference_count,
             execution_count=self._execution_count,
             inference_stats=InferStatistics(
-                success=self._success,
-                fail=self._fail,
-                queue=self._queue,
-                compute_input=self._compute_input,
-                compute_infer=self._compute_infer,
-                compute_output=self._compute_output,
+                success=self._success.frozen(),
+                fail=self._fail.frozen(),
+                queue=self._queue.frozen(),
+                compute_input=self._compute_input.frozen(),
+                compute_infer=self._compute_infer.frozen(),
+                compute_output=self._compute_output.frozen(),
             ),
             batch_stats=tuple(
                 BatchStatistics(
                     batch_size=size,
-                    compute_input=acc.compute_input,
-                    compute_infer=acc.compute_infer,
-                    compute_output=acc.compute_output,
+                    compute_input=acc.compute_input.frozen(),
+                    compute_infer=acc.compute_infer.frozen(),
+                    compute_output=acc.compute_output.frozen(),
                 )
                 for size, acc in sorted(self._batches.items())
             ),

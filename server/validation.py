@@ -12,7 +12,59 @@ from edgeperf.server.config import ModelConfig, TensorConfig
 from edgeperf.server.errors import InvalidInput
 from edgeperf.server.types import InferRequest, datatype_of, numpy_dtype
 
-__all__ = ["validate_request", "warmup_batch_sizes", "warmup_inputs"]
+__all__ = ["RequestValidator", "validate_request", "warmup_batch_sizes", "warmup_inputs"]
+
+
+class RequestValidator:
+    """`validate_request` for one model, with what it checks worked out once (it runs for every request).
+
+    The fast path only decides that a request is valid; anything it does not accept goes through
+    `validate_request`, which says precisely what is wrong.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        self._config = config
+        batching = config.max_batch_size > 0
+        self._max_batch = config.max_batch_size
+        self._batching = batching
+        self._required = tuple(t.name for t in config.inputs if not t.optional)
+        self._specs: dict[str, tuple[np.dtype[Any] | None, int, tuple[tuple[int, int], ...]]] = {}
+        for t in config.inputs:
+            dims = ((-1,) if batching else ()) + t.dims
+            fixed = tuple((i, d) for i, d in enumerate(dims) if d != -1)
+            dtype = None if t.datatype == "BYTES" else numpy_dtype(t.datatype)
+            self._specs[t.name] = (dtype, len(dims), fixed)
+        self._all_outputs = tuple(t.name for t in config.outputs)
+        self._output_set = frozenset(self._all_outputs)
+
+    def __call__(self, request: InferRequest) -> tuple[int, tuple[str, ...]]:
+        """As `validate_request(config, request)`."""
+        inputs = request.inputs
+        batch = 0
+        for name, array in inputs.items():
+            spec = self._specs.get(name)
+            if spec is None or type(array) is not np.ndarray:
+                return validate_request(self._config, request)
+            dtype, rank, fixed = spec
+            shape = array.shape
+            if dtype is None or array.dtype != dtype or len(shape) != rank:
+                return validate_request(self._config, request)
+            for i, d in fixed:
+                if shape[i] != d:
+                    return validate_request(self._config, request)
+            tensor_batch = shape[0] if self._batching else 1
+            if (batch and tensor_batch != batch) or not 1 <= tensor_batch <= max(self._max_batch, 1):
+                return validate_request(self._config, request)
+            batch = tensor_batch
+        for name in self._required:
+            if name not in inputs:
+                return validate_request(self._config, request)
+        wanted = request.requested_outputs
+        if wanted:
+            if not self._output_set.issuperset(wanted):
+                return validate_request(self._config, request)
+            return batch or 1, tuple(n for n in self._all_outputs if n in wanted)
+        return batch or 1, self._all_outputs
 
 
 def validate_request(config: ModelConfig, request: InferRequest) -> tuple[int, tuple[str, ...]]:

@@ -65,6 +65,9 @@ def make_session(path: Path, options: OrtOptions) -> ort.InferenceSession:
         ort.ExecutionMode.ORT_PARALLEL if options.parallel_execution else ort.ExecutionMode.ORT_SEQUENTIAL
     )
     so.graph_optimization_level = _GRAPH_LEVEL[options.graph_optimization_level]
+    spinning = "1" if options.allow_spinning else "0"
+    so.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+    so.add_session_config_entry("session.inter_op.allow_spinning", spinning)
     return ort.InferenceSession(
         str(path), sess_options=so, providers=available_providers(options.execution_providers)
     )

@@ -61,7 +61,9 @@ class FakeClock:
     def now_ns(self) -> int:
         return self.now
 
-    async def wait(self, future: asyncio.Future[Any], deadline_ns: int | None, *, thread: Any = None) -> bool:
+    async def wait(
+        self, future: asyncio.Future[Any], deadline_ns: int | None, *, offload: Any = None
+    ) -> bool:
         if future.done():
             return True
         if deadline_ns is not None and self.now >= deadline_ns:

@@ -1,7 +1,7 @@
 """The issue loop: wait for each query's time, hand it to the SUT, track completions, decide the end.
 
-`end_of_run` holds every end-of-run condition of LoadGen's issue loop (§6.3) in one pure function.
-`CompletionTracker` is the `QuerySamplesComplete` the SUT calls: it records each sample in the
+The end-of-run conditions of LoadGen's issue loop (§6.3) are one pure function in
+`edgeperf.client.end_of_run` (re-exported here). `CompletionTracker` is the `QuerySamplesComplete` the SUT calls: it records each sample in the
 `RunRecorder`, counts failures and wakes the SingleStream/MultiStream scheduler. `issue_queries` runs one
 schedule through a scheduler and a SUT and always returns: a dead or hung SUT ends the drain at its
 timeout, leaving the missing samples INCOMPLETE in the results.
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.client.end_of_run import RAN_OUT_MESSAGE, EndOfRun, EndReason, end_of_run
 from edgeperf.client.results import RunRecorder
 from edgeperf.client.scenarios.base import Clock, Scheduler
 from edgeperf.client.scenarios.server import ServerScheduler
@@ -25,96 +24,6 @@ from edgeperf.client.settings import EffectiveSettings, Scenario
 from edgeperf.client.sut import STATUS_OK, QuerySample, QuerySampleResponse, SystemUnderTest
 
 __all__ = ["CompletionTracker", "EndOfRun", "EndReason", "end_of_run", "issue_queries"]
-
-_RAN_OUT = (
-    "Ending early: Ran out of generated queries to issue before the minimum query count and test "
-    "duration were reached. Please update the relevant expected latency or target qps in the "
-    "TestSettings so they are more accurate."
-)
-
-
-class EndReason(enum.Enum):
-    """Why the issue loop stopped."""
-
-    NATURAL = "natural"
-    """SingleStream/MultiStream: min query count and min duration met."""
-    ALL_ISSUED = "all_issued"
-    """Every generated query was issued (Server, Offline, accuracy mode)."""
-    RAN_OUT = "ran_out"
-    TOO_MANY_OUTSTANDING = "too_many_outstanding"
-    MAX_QUERY_COUNT = "max_query_count"
-    MAX_DURATION = "max_duration"
-    STALLED = "stalled"
-    """edgeperf: SingleStream/MultiStream waited too long for the previous query; not a LoadGen condition."""
-    TOO_MANY_ERRORS = "too_many_errors"
-    """edgeperf: the SUT failed this many samples in a row (a dead server); not a LoadGen condition."""
-    INTERRUPTED = "interrupted"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EndOfRun:
-    """The end condition met, with the detail-log message LoadGen writes for it."""
-
-    reason: EndReason
-    message: str
-    is_error: bool
-    """LoadGen logs early ends as `error_runtime` with `is_error: true`."""
-    at_ns: int | None = None
-    """INTERRUPTED: when the stop arrived (absolute clock ns)."""
-
-
-def end_of_run(
-    settings: EffectiveSettings,
-    *,
-    accuracy: bool,
-    issued_queries: int,
-    outstanding_queries: int,
-    last_issue_offset_ns: int,
-) -> EndOfRun | None:
-    """LoadGen's checks after each issue, in its order (§6.3); None to keep issuing.
-
-    Args:
-        issued_queries: queries issued so far (coalesced queries count one by one).
-        outstanding_queries: issued queries not yet fully completed.
-        last_issue_offset_ns: the last issue time relative to the test start.
-    """
-    if accuracy:
-        return None
-    if settings.scenario is Scenario.SERVER:
-        limit = settings.max_async_queries
-        if limit is not None and outstanding_queries > limit:
-            return EndOfRun(
-                reason=EndReason.TOO_MANY_OUTSTANDING,
-                message=(
-                    "IssueQueryThread 0 Ending early: Too many outstanding queries. "
-                    f"issued {issued_queries} outstanding {outstanding_queries}"
-                ),
-                is_error=True,
-            )
-    elif (
-        issued_queries >= settings.min_query_count
-        and last_issue_offset_ns >= settings.target_duration_ms * 1_000_000
-    ):
-        return EndOfRun(
-            reason=EndReason.NATURAL,
-            message="Ending naturally: Minimum query count and test duration met.",
-            is_error=False,
-        )
-    if settings.max_query_count is not None and issued_queries >= settings.max_query_count:
-        return EndOfRun(
-            reason=EndReason.MAX_QUERY_COUNT,
-            message=f"IssueQueryThread 0 Ending early: Max query count reached. query_count {issued_queries}",
-            is_error=True,
-        )
-    if settings.max_duration_ms is not None and last_issue_offset_ns > settings.max_duration_ms * 1_000_000:
-        return EndOfRun(
-            reason=EndReason.MAX_DURATION,
-            message=(
-                f"IssueQueryThread 0 Ending early: Max test duration reached. duration_ns {last_issue_offset_ns}"
-            ),
-            is_error=True,
-        )
-    return None
 
 
 class CompletionTracker:
@@ -338,6 +247,7 @@ async def issue_queries(
     indices = sample_indices.tolist()
     n_queries = len(indices)
     coalesce = settings.server_coalesce_queries and isinstance(scheduler, ServerScheduler)
+    complete = tracker.complete
     end: EndOfRun | None = None
     q = 0
     try:
@@ -350,23 +260,34 @@ async def issue_queries(
                     is_error=True,
                 )
                 break
-            batch = [(q, scheduled_ns)]
+            issued_ns = clock.now_ns()
+            query = first_query + q
             if coalesce:
                 assert isinstance(scheduler, ServerScheduler)
-                now_ns = clock.now_ns()
-                while q + len(batch) < n_queries and scheduler.scheduled_ns(q + len(batch)) <= now_ns:
+                batch = [(q, scheduled_ns)]
+                while q + len(batch) < n_queries and scheduler.scheduled_ns(q + len(batch)) <= issued_ns:
                     nxt = q + len(batch)
                     batch.append((nxt, scheduler.scheduled_ns(nxt)))
-            samples: list[QuerySample] = []
-            issued_ns = clock.now_ns()
-            for local, sched in batch:
-                query = first_query + local
+                samples: list[QuerySample] = []
+                for local, sched in batch:
+                    slot = tracker.first_slot(first_query + local)
+                    samples.extend(QuerySample(slot + k, idx) for k, idx in enumerate(indices[local]))
+                    recorder.record_issue(first_query + local, sched, issued_ns)
+                    tracker.note_issued(first_query + local, sched)
+                q += len(batch)
+            else:
+                # NOTE: the common path (one query, usually one sample) allocates only its samples.
                 slot = tracker.first_slot(query)
-                samples.extend(QuerySample(slot + k, idx) for k, idx in enumerate(indices[local]))
-                recorder.record_issue(query, sched, issued_ns)
-                tracker.note_issued(query, sched)
-            await sut.issue_query(samples, tracker.complete)
-            q += len(batch)
+                row = indices[q]
+                samples = (
+                    [QuerySample(slot, row[0])]
+                    if len(row) == 1
+                    else [QuerySample(slot + k, idx) for k, idx in enumerate(row)]
+                )
+                recorder.record_issue(query, scheduled_ns, issued_ns)
+                tracker.note_issued(query, scheduled_ns)
+                q += 1
+            await sut.issue_query(samples, complete)
             end = end_of_run(
                 settings,
                 accuracy=accuracy,
@@ -400,7 +321,7 @@ async def issue_queries(
     if end is None:
         ran_out = not accuracy and settings.scenario in (Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM)
         end = (
-            EndOfRun(reason=EndReason.RAN_OUT, message=_RAN_OUT, is_error=True)
+            EndOfRun(reason=EndReason.RAN_OUT, message=RAN_OUT_MESSAGE, is_error=True)
             if ran_out
             else EndOfRun(
                 reason=EndReason.ALL_ISSUED, message="All generated queries issued.", is_error=False

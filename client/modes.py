@@ -218,6 +218,23 @@ async def _find_peak(ctx: _Context, requested: TestSettings) -> ModeRuns:
     return ModeRuns(settings=settings, performance=performance, peak_qps=peak_qps, probes=tuple(probes))
 
 
+async def _run_modes(ctx: _Context, settings: EffectiveSettings, requested: TestSettings) -> ModeRuns:
+    mode = settings.mode
+    if mode is TestMode.FIND_PEAK_PERFORMANCE:
+        if settings.scenario is not Scenario.SERVER:
+            raise RunSetupError("FindPeakPerformance applies to the Server scenario only")
+        return await _find_peak(ctx, requested)
+    seq = SequenceGenerator()
+    accuracy: ModeResult | None = None
+    performance: ModeResult | None = None
+    if mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN):
+        accuracy = await run_mode(ctx, settings, seq, accuracy=True)
+    accuracy_ended = accuracy is not None and (accuracy.interrupted or accuracy.aborted)
+    if mode in (TestMode.PERFORMANCE_ONLY, TestMode.SUBMISSION_RUN) and not accuracy_ended:
+        performance = await run_mode(ctx, settings, seq, accuracy=False)
+    return ModeRuns(settings=settings, accuracy=accuracy, performance=performance)
+
+
 async def run_with_sut(
     sut: SystemUnderTest,
     qsl: QuerySampleLibrary,
@@ -241,10 +258,13 @@ async def run_with_sut(
         stop: set it to end the run early (Ctrl-C); the outcome is then INVALID and marked interrupted.
     """
     settings = effective_settings(requested, qsl)
+    own_clock: LoopClock | None = None
+    if clock is None:
+        clock = own_clock = LoopClock()
     ctx = _Context(
         sut=sut,
         qsl=qsl,
-        clock=clock or LoopClock(),
+        clock=clock,
         drain_timeout_s=drain_timeout_s,
         abort_after_errors=abort_after_errors,
         keep_data=True,
@@ -252,21 +272,11 @@ async def run_with_sut(
         display=display,
     )
     test_datetime = datetime.now(UTC)
-    mode = settings.mode
-    if mode is TestMode.FIND_PEAK_PERFORMANCE:
-        if settings.scenario is not Scenario.SERVER:
-            raise RunSetupError("FindPeakPerformance applies to the Server scenario only")
-        runs = await _find_peak(ctx, requested)
-    else:
-        seq = SequenceGenerator()
-        accuracy: ModeResult | None = None
-        performance: ModeResult | None = None
-        if mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN):
-            accuracy = await run_mode(ctx, settings, seq, accuracy=True)
-        accuracy_ended = accuracy is not None and (accuracy.interrupted or accuracy.aborted)
-        if mode in (TestMode.PERFORMANCE_ONLY, TestMode.SUBMISSION_RUN) and not accuracy_ended:
-            performance = await run_mode(ctx, settings, seq, accuracy=False)
-        runs = ModeRuns(settings=settings, accuracy=accuracy, performance=performance)
+    try:
+        runs = await _run_modes(ctx, settings, requested)
+    finally:
+        if own_clock is not None:
+            own_clock.close()
     return finish_run(
         runs,
         out_dir,

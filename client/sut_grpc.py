@@ -2,9 +2,8 @@
 
 The timed path sends pre-serialized request bytes (see `edgeperf.client.qsl`) through multicallables
 with no request serializer and no response deserializer, so the completion timestamp is taken the
-moment the response bytes arrive, before protobuf decoding. Server timings come from the response
-parameters `edgeperf_queue_ns` and `edgeperf_compute_{input,infer,output}_ns` (other servers send none:
-they are then -1). Every sample is completed exactly once: a failed, rejected or timed-out request
+moment the response bytes arrive, before protobuf decoding (`edgeperf.client.grpc_response` then reads
+the server's timings and splits the outputs per sample). Every sample is completed exactly once: a failed, rejected or timed-out request
 completes its samples with the gRPC status name. `grpc.aio.AioRpcError` is translated here and only here.
 """
 
@@ -21,9 +20,9 @@ from typing import Any
 
 import grpc
 import grpc.aio
-import numpy as np
 
 from edgeperf.client.errors import RunSetupError, ServerUnavailable, SutError
+from edgeperf.client.grpc_response import decode_response
 from edgeperf.client.qsl import EncodedSample, ModelSignature, SerializedQsl, TensorInfo
 from edgeperf.client.sut import QuerySample, QuerySampleResponse, QuerySamplesComplete
 from edgeperf.protos import grpc_service_pb2 as pb
@@ -33,20 +32,6 @@ __all__ = ["GrpcSut", "GrpcSutConfig", "SutState", "TlsFiles"]
 _SERVICE = "/inference.GRPCInferenceService/"
 _FAIL_FAST_AFTER = 16
 """Unary requests answered UNAVAILABLE in a row after which the rest of a query is failed unsent."""
-_COMPUTE_PARAMS = ("edgeperf_compute_input_ns", "edgeperf_compute_infer_ns", "edgeperf_compute_output_ns")
-_TYPED_CONTENTS: dict[str, tuple[str, str]] = {
-    "BOOL": ("bool_contents", "bool"),
-    "INT8": ("int_contents", "int8"),
-    "INT16": ("int_contents", "int16"),
-    "INT32": ("int_contents", "int32"),
-    "INT64": ("int64_contents", "int64"),
-    "UINT8": ("uint_contents", "uint8"),
-    "UINT16": ("uint_contents", "uint16"),
-    "UINT32": ("uint_contents", "uint32"),
-    "UINT64": ("uint64_contents", "uint64"),
-    "FP32": ("fp32_contents", "float32"),
-    "FP64": ("fp64_contents", "float64"),
-}
 
 
 class SutState(enum.Enum):
@@ -296,8 +281,14 @@ class GrpcSut:
 
     async def issue_query(self, samples: Sequence[QuerySample], complete: QuerySamplesComplete) -> None:
         self._require_open()
-        assert self._qsl is not None, "use_qsl() before issue_query()"
-        encoder = self._qsl.encoder
+        qsl = self._qsl
+        assert qsl is not None, "use_qsl() before issue_query()"
+        if len(samples) == 1 and self._unavailable_in_a_row < _FAIL_FAST_AFTER:
+            # NOTE: the Server and SingleStream path: the sample's prebuilt request bytes go out as they are.
+            sample = samples[0]
+            await self._send(qsl.get(sample.index).request, [sample], complete)
+            return
+        encoder = qsl.encoder
         for group, encoded in self._chunks(samples):
             if self._unavailable_in_a_row >= _FAIL_FAST_AFTER:
                 # NOTE: the server is gone; the rest of a large (Offline) query fails now, not request by request.
@@ -309,16 +300,18 @@ class GrpcSut:
                     "not sent: " + self._last_unavailable,
                 )
                 continue
-            request = encoder.batch_request(encoded)
-            if self._window is not None:
-                await self._window.acquire()
-            channel = next(self._rr) % len(self._channels)
-            if self.config.streaming:
-                await self._send_stream(self._streams[channel], request, group, complete)
-            else:
-                task = asyncio.create_task(self._send_unary(channel, request, group, complete))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            await self._send(encoder.batch_request(encoded), group, complete)
+
+    async def _send(self, request: bytes, group: list[QuerySample], complete: QuerySamplesComplete) -> None:
+        if self._window is not None:
+            await self._window.acquire()
+        channel = next(self._rr) % len(self._channels) if len(self._channels) > 1 else 0
+        if self.config.streaming:
+            await self._send_stream(self._streams[channel], request, group, complete)
+        else:
+            task = asyncio.create_task(self._send_unary(channel, request, group, complete))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def flush_queries(self) -> None:
         return None
@@ -347,7 +340,12 @@ class GrpcSut:
                 self._window.release()
         completed_ns = time.perf_counter_ns()
         self._unavailable_in_a_row = 0
-        complete(self._decode(pb.ModelInferResponse.FromString(raw), samples, sent_ns), completed_ns)
+        complete(
+            decode_response(
+                pb.ModelInferResponse.FromString(raw), samples, sent_ns, self.config.collect_data
+            ),
+            completed_ns,
+        )
 
     async def _send_stream(
         self, stream: _Stream, request: bytes, samples: list[QuerySample], complete: QuerySamplesComplete
@@ -382,7 +380,10 @@ class GrpcSut:
                 if message.error_message:
                     self._complete_failed(samples, sent_ns, complete, "UNKNOWN", message.error_message)
                 else:
-                    complete(self._decode(message.infer_response, samples, sent_ns), completed_ns)
+                    complete(
+                        decode_response(message.infer_response, samples, sent_ns, self.config.collect_data),
+                        completed_ns,
+                    )
             self._break_stream(stream, "UNAVAILABLE", "the server ended the stream")
         except grpc.aio.AioRpcError as exc:
             self._break_stream(stream, exc.code().name, exc.details() or "")
@@ -435,40 +436,7 @@ class GrpcSut:
             completed_ns,
         )
 
-    def _decode(
-        self, response: pb.ModelInferResponse, samples: list[QuerySample], sent_ns: int
-    ) -> list[QuerySampleResponse]:
-        params = response.parameters
-        queue_ns = params["edgeperf_queue_ns"].int64_param if "edgeperf_queue_ns" in params else -1
-        present = [params[k].int64_param for k in _COMPUTE_PARAMS if k in params]
-        compute_ns = sum(present) if present else -1
-        n = len(samples)
-        data: list[bytes] = [b""] * n
-        if self.config.collect_data:
-            data = _split_outputs(response, n)
-        return [
-            QuerySampleResponse(id=s.id, data=d, queue_ns=queue_ns, compute_ns=compute_ns, sent_ns=sent_ns)
-            for s, d in zip(samples, data, strict=True)
-        ]
-
 
 def _id_field(request_id: str) -> bytes:
     encoded = request_id.encode()
     return b"\x1a" + bytes([len(encoded)]) + encoded  # NOTE: ids are short decimal strings (< 128 bytes)
-
-
-def _split_outputs(response: pb.ModelInferResponse, n: int) -> list[bytes]:
-    """Each sample's bytes: every output's contents split evenly along the batch dimension."""
-    parts: list[list[bytes]] = [[] for _ in range(n)]
-    for k, output in enumerate(response.outputs):
-        if k < len(response.raw_output_contents):
-            blob = response.raw_output_contents[k]
-        else:
-            field, dtype = _TYPED_CONTENTS.get(output.datatype, ("", ""))
-            values = getattr(output.contents, field) if field else []
-            blob = np.asarray(list(values), dtype=dtype or "uint8").tobytes()
-        step = len(blob) // n if n and len(blob) % n == 0 else len(blob)
-        view = memoryview(blob)
-        for i in range(n):
-            parts[i].append(bytes(view[i * step : (i + 1) * step]) if step != len(blob) or n == 1 else blob)
-    return [b"".join(p) for p in parts]

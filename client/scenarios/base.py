@@ -12,7 +12,10 @@ import asyncio
 import time
 from typing import Protocol
 
+from edgeperf.client.scenarios.timer import DeadlineTimer
+
 __all__ = [
+    "PRECISE_SPIN_NS",
     "SPIN_NS",
     "SPIN_PAUSE_S",
     "SPIN_PAUSE_UNTIL_NS",
@@ -27,6 +30,9 @@ __all__ = [
 SPIN_NS = 1_200_000
 """Below this much time to a deadline the wait stops sleeping and spins: event-loop timers are only
 about a millisecond precise (epoll and uvloop round to whole milliseconds), spinning is a few microseconds."""
+PRECISE_SPIN_NS = 100_000
+"""The spin stretch with a precise timer (`DeadlineTimer`, a timerfd): it wakes within tens of
+microseconds, so only the last 100 us are spun and the loop sleeps (processing completions) before."""
 
 
 SPIN_PAUSE_S = 50e-6
@@ -37,6 +43,11 @@ SPIN_PAUSE_UNTIL_NS = 100_000
 
 class Clock(Protocol):
     """Time for the schedulers; tests inject a virtual clock and assert exact schedules."""
+
+    @property
+    def spin_ns(self) -> int:
+        """How close to a deadline `wait_until` stops sleeping and spins (the sleep's precision)."""
+        ...
 
     def now_ns(self) -> int:
         """Monotonic time in ns (`time.perf_counter_ns()` for the real clock)."""
@@ -52,13 +63,42 @@ class Clock(Protocol):
 
 
 class LoopClock:
-    """`time.perf_counter_ns()` and the running asyncio event loop."""
+    """`time.perf_counter_ns()` and the running asyncio event loop, with a precise timer where available.
+
+    Args:
+        precise: sleep with a `DeadlineTimer` (Linux timerfd) when one can be made; False keeps
+            asyncio's millisecond timers and the long spin.
+    """
+
+    def __init__(self, *, precise: bool = True) -> None:
+        self._precise = precise
+        self._timer: DeadlineTimer | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+
+    def _deadline_timer(self) -> DeadlineTimer | None:
+        if not self._precise:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._timer_loop is not loop:
+            if self._timer is not None:
+                self._timer.close()
+            self._timer = DeadlineTimer.create()
+            self._timer_loop = loop
+        return self._timer
+
+    @property
+    def spin_ns(self) -> int:
+        return PRECISE_SPIN_NS if self._deadline_timer() is not None else SPIN_NS
 
     def now_ns(self) -> int:
         return time.perf_counter_ns()
 
     async def sleep_ns(self, duration_ns: int) -> None:
-        await asyncio.sleep(duration_ns / 1e9)
+        timer = self._deadline_timer()
+        if timer is None:
+            await asyncio.sleep(duration_ns / 1e9)
+        else:
+            await timer.sleep_until(time.perf_counter_ns() + duration_ns)
 
     async def yield_now(self, remaining_ns: int) -> None:
         if remaining_ns > SPIN_PAUSE_UNTIL_NS:
@@ -67,20 +107,34 @@ class LoopClock:
             time.sleep(SPIN_PAUSE_S)  # noqa: ASYNC251
         await asyncio.sleep(0)
 
+    def close(self) -> None:
+        """Release the timer's descriptor (also released when the clock is garbage collected)."""
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+            self._timer_loop = None
 
-async def wait_until(deadline_ns: int, clock: Clock, *, spin_ns: int = SPIN_NS) -> None:
+
+async def wait_until(deadline_ns: int, clock: Clock, *, spin_ns: int | None = None) -> None:
     """Return at `deadline_ns` (absolute): sleep while far from it, then spin yielding to the loop.
+
+    Args:
+        spin_ns: the spin stretch; None: the clock's (`Clock.spin_ns`).
 
     Returns at once when the deadline has passed (a late query is issued immediately, as in LoadGen).
     """
+    remaining_ns = deadline_ns - clock.now_ns()
+    if remaining_ns <= 0:
+        return
+    spin = clock.spin_ns if spin_ns is None else spin_ns
     while True:
+        if remaining_ns > spin:
+            await clock.sleep_ns(remaining_ns - spin)
+        else:
+            await clock.yield_now(remaining_ns)
         remaining_ns = deadline_ns - clock.now_ns()
         if remaining_ns <= 0:
             return
-        if remaining_ns > spin_ns:
-            await clock.sleep_ns(remaining_ns - spin_ns)
-        else:
-            await clock.yield_now(remaining_ns)
 
 
 class QueryProgress(Protocol):

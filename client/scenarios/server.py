@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Sequence
 
-from edgeperf.client.scenarios.base import SPIN_NS, Clock, wait_until
+from edgeperf.client.scenarios.base import Clock, wait_until
 
 __all__ = ["PeakSearchStep", "ServerScheduler", "find_peak_qps"]
 
@@ -19,7 +19,7 @@ class ServerScheduler:
     """Waits for each query's absolute scheduled time."""
 
     def __init__(
-        self, start_ns: int, offsets_ns: Sequence[int], clock: Clock, *, spin_ns: int = SPIN_NS
+        self, start_ns: int, offsets_ns: Sequence[int], clock: Clock, *, spin_ns: int | None = None
     ) -> None:
         self._start_ns = start_ns
         self._offsets_ns = offsets_ns

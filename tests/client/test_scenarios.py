@@ -21,6 +21,7 @@ class VirtualClock:
         self.spin_step_ns = spin_step_ns
         self.sleeps: list[int] = []
         self.spins = 0
+        self.spin_ns = 1_200_000
 
     def now_ns(self) -> int:
         return self.t

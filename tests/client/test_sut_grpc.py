@@ -9,7 +9,6 @@ from typing import Any
 
 import grpc
 import grpc.aio
-import numpy as np
 import pytest
 
 from edgeperf.client.errors import ServerUnavailable
@@ -258,20 +257,3 @@ async def test_unreachable_server_is_reported_before_the_run() -> None:
         with pytest.raises(ServerUnavailable) as info:
             await sut.check_ready()
     assert info.value.status in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
-
-
-async def test_typed_output_contents_are_decoded_for_other_servers() -> None:
-    from edgeperf.client.sut_grpc import _split_outputs
-
-    response = pb.ModelInferResponse(
-        outputs=[
-            pb.ModelInferResponse.InferOutputTensor(
-                name="O",
-                datatype="FP32",
-                shape=[2, 2],
-                contents=pb.InferTensorContents(fp32_contents=[1, 2, 3, 4]),
-            )
-        ]
-    )
-    parts = _split_outputs(response, 2)
-    assert [np.frombuffer(p, np.float32).tolist() for p in parts] == [[1.0, 2.0], [3.0, 4.0]]

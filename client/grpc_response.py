@@ -1,0 +1,76 @@
+"""KServe v2 responses to per-sample results: the server's timings and each sample's output bytes.
+
+Server timings come from the response parameters `edgeperf_queue_ns` and
+`edgeperf_compute_{input,infer,output}_ns` (other servers send none: they are then -1). A batched
+response is split back into its samples along the batch dimension of every output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from edgeperf.client.sut import QuerySample, QuerySampleResponse
+from edgeperf.protos import grpc_service_pb2 as pb
+
+__all__ = ["decode_response", "split_outputs"]
+
+_QUEUE_PARAM = "edgeperf_queue_ns"
+_COMPUTE_PARAMS = ("edgeperf_compute_input_ns", "edgeperf_compute_infer_ns", "edgeperf_compute_output_ns")
+_TYPED_CONTENTS: dict[str, tuple[str, str]] = {
+    "BOOL": ("bool_contents", "bool"),
+    "INT8": ("int_contents", "int8"),
+    "INT16": ("int_contents", "int16"),
+    "INT32": ("int_contents", "int32"),
+    "INT64": ("int64_contents", "int64"),
+    "UINT8": ("uint_contents", "uint8"),
+    "UINT16": ("uint_contents", "uint16"),
+    "UINT32": ("uint_contents", "uint32"),
+    "UINT64": ("uint64_contents", "uint64"),
+    "FP32": ("fp32_contents", "float32"),
+    "FP64": ("fp64_contents", "float64"),
+}
+
+
+def decode_response(
+    response: pb.ModelInferResponse, samples: Sequence[QuerySample], sent_ns: int, collect_data: bool
+) -> list[QuerySampleResponse]:
+    """One OK response per sample, with the server's timings and (if `collect_data`) its output bytes."""
+    params = response.parameters
+    if params:
+        queue_ns = params[_QUEUE_PARAM].int64_param if _QUEUE_PARAM in params else -1
+        present = [params[k].int64_param for k in _COMPUTE_PARAMS if k in params]
+        compute_ns = sum(present) if present else -1
+    else:
+        queue_ns = compute_ns = -1
+    n = len(samples)
+    if n == 1:
+        data = split_outputs(response, 1)[0] if collect_data else b""
+        return [
+            QuerySampleResponse(
+                id=samples[0].id, data=data, queue_ns=queue_ns, compute_ns=compute_ns, sent_ns=sent_ns
+            )
+        ]
+    parts = split_outputs(response, n) if collect_data else [b""] * n
+    return [
+        QuerySampleResponse(id=s.id, data=d, queue_ns=queue_ns, compute_ns=compute_ns, sent_ns=sent_ns)
+        for s, d in zip(samples, parts, strict=True)
+    ]
+
+
+def split_outputs(response: pb.ModelInferResponse, n: int) -> list[bytes]:
+    """Each sample's bytes: every output's contents split evenly along the batch dimension."""
+    parts: list[list[bytes]] = [[] for _ in range(n)]
+    for k, output in enumerate(response.outputs):
+        if k < len(response.raw_output_contents):
+            blob = response.raw_output_contents[k]
+        else:
+            field, dtype = _TYPED_CONTENTS.get(output.datatype, ("", ""))
+            values = getattr(output.contents, field) if field else []
+            blob = np.asarray(list(values), dtype=dtype or "uint8").tobytes()
+        step = len(blob) // n if n and len(blob) % n == 0 else len(blob)
+        view = memoryview(blob)
+        for i in range(n):
+            parts[i].append(bytes(view[i * step : (i + 1) * step]) if step != len(blob) or n == 1 else blob)
+    return [b"".join(p) for p in parts]

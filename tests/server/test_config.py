@@ -114,6 +114,13 @@ def test_full_triton_config_is_read_field_by_field() -> None:
     assert config.source == PBTXT
 
 
+@pytest.mark.parametrize(("text", "spinning"), [("", False), ("0", False), ("1", True), ("true", True)])
+def test_allow_spinning_is_off_unless_the_config_turns_it_on(text: str, spinning: bool) -> None:
+    extra = f'\nparameters {{ key: "allow_spinning" value: {{ string_value: "{text}" }} }}' if text else ""
+    config = parse_model_config(IO + extra, path=PBTXT, model_name="resnet")
+    assert config.ort.allow_spinning is spinning
+
+
 def test_yaml_gives_the_same_config_as_pbtxt() -> None:
     from_text = parse_model_config(FULL, path=PBTXT, model_name="resnet")
     yaml_path = PBTXT.with_name("config.yaml")
@@ -250,6 +257,11 @@ BAD: list[tuple[str, str, str]] = [
         IO + '\nparameters { key: "intra_op_thread_count" value: { string_value: "many" } }',
         "parameters.intra_op_thread_count",
         "expected an integer",
+    ),
+    (
+        IO + '\nparameters { key: "allow_spinning" value: { string_value: "sometimes" } }',
+        "parameters.allow_spinning",
+        "expected 0 or 1, found 'sometimes'",
     ),
     ('platform: "edgeperf_pipeline"\n' + IO, "parameters.pipeline", "needs 'module:factory'"),
     (

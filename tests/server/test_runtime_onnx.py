@@ -29,6 +29,15 @@ def test_session_runs_and_applies_thread_options(tmp_path: Path) -> None:
     runtime.close()
 
 
+@pytest.mark.parametrize("spinning", [False, True])
+def test_allow_spinning_reaches_both_thread_pools(tmp_path: Path, spinning: bool) -> None:
+    model_dir = write_tiny(tmp_path)
+    session = make_session(model_dir / "1" / "model.onnx", OrtOptions(allow_spinning=spinning))
+    applied = session.get_session_options()
+    for pool in ("intra_op", "inter_op"):
+        assert applied.get_session_config_entry(f"session.{pool}.allow_spinning") == str(int(spinning))
+
+
 def test_unavailable_provider_falls_back_to_cpu_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         chosen = available_providers(["NoSuchExecutionProvider", "CPUExecutionProvider"])

@@ -137,7 +137,12 @@ def _start_server(repo: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], 
 
 
 async def _through_server(
-    address: str, name: str, samples: Sequence[dict[str, np.ndarray]], max_batch: int, seconds: float
+    timeout_s: float,
+    address: str,
+    name: str,
+    samples: Sequence[dict[str, np.ndarray]],
+    max_batch: int,
+    seconds: float,
 ) -> PathResult:
     options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
     async with grpc.aio.insecure_channel(address, options=options) as channel:
@@ -150,7 +155,7 @@ async def _through_server(
                 tensor.name, tensor.datatype = tensor_name, datatype_of(array.dtype)
                 tensor.shape.extend(array.shape)
                 request.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
-            await stub.ModelInfer(request, timeout=600)
+            await stub.ModelInfer(request, timeout=timeout_s)
 
         return await _measure(infer, samples, max_batch, seconds)
 
@@ -195,7 +200,9 @@ async def main_async(args: argparse.Namespace) -> int:
             print("  " + rows[-1], flush=True)
             process, address = _start_server(repo, args.build_dir / f"{name}-server.log")
             try:
-                remote = await _through_server(address, name, samples, max_batch, args.seconds)
+                remote = await _through_server(
+                    args.request_timeout_s, address, name, samples, max_batch, args.seconds
+                )
             finally:
                 process.terminate()
                 process.wait(timeout=60)
@@ -222,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="time budget per benchmark and path")
     parser.add_argument("--build-dir", type=Path, default=Path("build/bench_suite"))
     parser.add_argument("--size", choices=("full", "small"), default="full", help="small: a quick smoke run")
+    parser.add_argument("--request-timeout-s", type=float, default=300.0, help="gRPC deadline per request")
     args, _ = parser.parse_known_args(argv)
     return asyncio.run(main_async(args))
 

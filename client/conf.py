@@ -10,14 +10,14 @@ always raise.
 
 from __future__ import annotations
 
-import enum
 import importlib.resources
 import math
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from edgeperf.client.conf_keys import BY_NAME, KEYS, ConfKey, Kind
+from edgeperf.client.conf_values import UINT64_MAX, c_int, is_c_int, loadgen_accepts, strtod, strtoull
 from edgeperf.client.errors import EdgeperfClientError
 from edgeperf.client.settings import Rules, Scenario, TestMode, TestSettings
 
@@ -30,7 +30,6 @@ __all__ = [
     "resolve_test_settings",
 ]
 
-_UINT64_MAX = 2**64 - 1
 _SCENARIO_TOKENS = frozenset(s.value for s in Scenario)
 
 
@@ -48,141 +47,6 @@ class ConfigError(EdgeperfClientError):
         """What is wrong, and what LoadGen would do with the line."""
         where = f"{self.path}:{line_no}" if line_no else self.path
         super().__init__(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
-
-
-class _Kind(enum.Enum):
-    INT = "int"
-    DOUBLE = "double"
-    FLAG = "flag"  # 0 false, anything else true
-    FLAG_ONE = "flag_one"  # only 1 is true
-    MODE = "mode"
-
-
-@dataclass(frozen=True, slots=True)
-class _Key:
-    name: str
-    """The last part of the conf key."""
-    field: str
-    """The TestSettings field it sets."""
-    kind: _Kind
-    scenario: Scenario | None = None
-    """Scenario-specific keys are looked up with this fixed scenario, whatever the run's scenario."""
-    multiplier: float = 1.0
-    current_only: bool = False
-    preset_only_current: bool = False
-    """Current LoadGen reads it only from the built-in mlperf.conf."""
-    needs: str | None = None
-    """Read only when this TestSettings flag is already true."""
-    none_if_zero: bool = False
-    check: str = ""
-    """Value check: "positive", "percent", "count" (at least 1), "probability"."""
-
-
-_MS = 1_000_000.0
-_S = Scenario
-# NOTE: the order is LoadGen's (current): the flag keys precede the keys they enable.
-_KEYS: tuple[_Key, ...] = (
-    _Key("mode", "mode", _Kind.MODE),
-    _Key("qsl_rng_seed", "qsl_rng_seed", _Kind.INT, preset_only_current=True),
-    _Key("sample_index_rng_seed", "sample_index_rng_seed", _Kind.INT, preset_only_current=True),
-    _Key("schedule_rng_seed", "schedule_rng_seed", _Kind.INT, preset_only_current=True),
-    _Key("accuracy_log_probability", "accuracy_log_probability", _Kind.DOUBLE, multiplier=0.01,
-         preset_only_current=True, check="probability"),
-    _Key("test05", "test05", _Kind.FLAG_ONE, current_only=True, preset_only_current=True),
-    _Key("test05_qsl_rng_seed", "test05_qsl_rng_seed", _Kind.INT, current_only=True, preset_only_current=True),
-    _Key("test05_sample_index_rng_seed", "test05_sample_index_rng_seed", _Kind.INT, current_only=True,
-         preset_only_current=True),
-    _Key("test05_schedule_rng_seed", "test05_schedule_rng_seed", _Kind.INT, current_only=True,
-         preset_only_current=True),
-    _Key("use_token_latencies", "use_token_latencies", _Kind.FLAG_ONE, current_only=True),
-    _Key("ttft_latency", "server_ttft_latency_ns", _Kind.INT, _S.SERVER, _MS, current_only=True,
-         needs="use_token_latencies"),
-    _Key("tpot_latency", "server_tpot_latency_ns", _Kind.INT, _S.SERVER, _MS, current_only=True,
-         needs="use_token_latencies"),
-    _Key("infer_token_latencies", "infer_token_latencies", _Kind.FLAG_ONE, current_only=True),
-    _Key("token_latency_scaling_factor", "token_latency_scaling_factor", _Kind.INT, current_only=True,
-         needs="infer_token_latencies"),
-    _Key("target_latency_percentile", "single_stream_target_latency_percentile", _Kind.DOUBLE,
-         _S.SINGLE_STREAM, 0.01, check="percent"),
-    _Key("target_latency_percentile", "multi_stream_target_latency_percentile", _Kind.DOUBLE,
-         _S.MULTI_STREAM, 0.01, check="percent"),
-    _Key("samples_per_query", "multi_stream_samples_per_query", _Kind.INT, _S.MULTI_STREAM, check="count"),
-    _Key("target_latency_percentile", "server_target_latency_percentile", _Kind.DOUBLE, _S.SERVER, 0.01,
-         check="percent"),
-    _Key("target_latency", "server_target_latency_ns", _Kind.INT, _S.SERVER, _MS),
-    _Key("performance_issue_unique", "performance_issue_unique", _Kind.FLAG),
-    _Key("performance_issue_same", "performance_issue_same", _Kind.FLAG),
-    _Key("performance_issue_same_index", "performance_issue_same_index", _Kind.INT),
-    _Key("sample_concatenate_permutation", "sample_concatenate_permutation", _Kind.FLAG_ONE),
-    _Key("coalesce_queries", "server_coalesce_queries", _Kind.FLAG, _S.SERVER),
-    _Key("max_async_queries", "server_max_async_queries", _Kind.INT, _S.SERVER, none_if_zero=True),
-    _Key("min_duration", "min_duration_ms", _Kind.INT),
-    _Key("max_duration", "max_duration_ms", _Kind.INT, none_if_zero=True),
-    _Key("min_query_count", "min_query_count", _Kind.INT),
-    _Key("max_query_count", "max_query_count", _Kind.INT, none_if_zero=True),
-    _Key("performance_sample_count_override", "performance_sample_count_override", _Kind.INT,
-         none_if_zero=True),
-    _Key("accuracy_sample_count_override", "accuracy_sample_count_override", _Kind.INT, current_only=True,
-         none_if_zero=True),
-    _Key("target_latency", "single_stream_expected_latency_ns", _Kind.DOUBLE, _S.SINGLE_STREAM, _MS,
-         check="positive"),
-    _Key("target_latency", "multi_stream_expected_latency_ns", _Kind.DOUBLE, _S.MULTI_STREAM, _MS,
-         check="positive"),
-    _Key("target_qps", "server_target_qps", _Kind.DOUBLE, _S.SERVER, check="positive"),
-    _Key("target_qps", "offline_expected_qps", _Kind.DOUBLE, _S.OFFLINE, check="positive"),
-    _Key("print_timestamps", "print_timestamps", _Kind.FLAG),
-    _Key("accuracy_log_rng_seed", "accuracy_log_rng_seed", _Kind.INT),
-    _Key("accuracy_log_sampling_target", "accuracy_log_sampling_target", _Kind.INT, none_if_zero=True),
-)  # fmt: skip
-_BY_NAME: dict[str, list[_Key]] = {}
-for _k in _KEYS:
-    _BY_NAME.setdefault(_k.name, []).append(_k)
-
-# C literals as strtoull (base 0) and strtod accept them, whole token.
-_C_INT = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
-_C_DEC_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_C_HEX_FLOAT = re.compile(r"[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)([pP][+-]?\d+)?")
-_C_SPECIAL = re.compile(r"[+-]?(inf|infinity|nan(\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
-
-
-def _strtod(token: str) -> float:
-    if _C_HEX_FLOAT.fullmatch(token):
-        sign = -1.0 if token.startswith("-") else 1.0
-        return sign * float.fromhex(token.lstrip("+-"))
-    return float(token.split("(")[0])
-
-
-def _c_int(text: str) -> int:
-    """The exact value of a whole C integer literal (decimal, 0x hex or 0 octal), sign included."""
-    digits = text.lstrip("+-")
-    if digits[:2].lower() == "0x":
-        value = int(digits[2:], 16)
-    elif len(digits) > 1 and digits.startswith("0"):
-        value = int(digits, 8)
-    else:
-        value = int(digits, 10)
-    return -value if text.startswith("-") else value
-
-
-def _strtoull(token: str) -> int:
-    """C strtoull(token, nullptr, 0): the longest valid prefix, 0 if none; negatives wrap."""
-    match = _C_INT.match(token)
-    if not match:
-        return 0
-    value = _c_int(match.group(0))
-    if abs(value) > _UINT64_MAX:
-        return _UINT64_MAX
-    return value % 2**64
-
-
-def _loadgen_accepts(token: str) -> bool:
-    """Whether FromConfig's parser takes the token as a value (a full strtoul or strtod parse)."""
-    return bool(
-        _C_INT.fullmatch(token)
-        or _C_DEC_FLOAT.fullmatch(token)
-        or _C_HEX_FLOAT.fullmatch(token)
-        or _C_SPECIAL.fullmatch(token)
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +140,7 @@ def _parse(path: str, text: str, rules: Rules, is_preset: bool, problems: _Probl
             problems.report(path, line_no, key, "missing value; LoadGen silently ignores the line")
             continue
         for value in values:
-            if not _loadgen_accepts(value):
+            if not loadgen_accepts(value):
                 what = "trailing comment" if value.startswith("#") else f"value {value!r} is not a number"
                 raise ConfigError(path, line_no, key, f"{what}; LoadGen rejects the whole file")
         if len(values) > 1:
@@ -299,7 +163,7 @@ def _parse(path: str, text: str, rules: Rules, is_preset: bool, problems: _Probl
         seen[key] = line_no
         entry = _Line(line_no, key, model, scenario, name, values[-1])
         # NOTE: values are checked on every line, not only on the lines this model looks up.
-        for spec in _BY_NAME[name]:
+        for spec in BY_NAME[name]:
             if scenario == "*" or spec.scenario is None or spec.scenario.value == scenario:
                 _convert(spec, entry, path, problems)
         parsed.entries[key] = entry
@@ -307,7 +171,7 @@ def _parse(path: str, text: str, rules: Rules, is_preset: bool, problems: _Probl
 
 
 def _key_problem(name: str, scenario: str, rules: Rules, is_preset: bool) -> str:
-    specs = _BY_NAME.get(name)
+    specs = BY_NAME.get(name)
     if not specs:
         return f"unknown key {name!r}; LoadGen never reads it"
     if rules is Rules.V2_1 and specs[0].current_only:
@@ -332,11 +196,11 @@ def _lookup(parsed: _File, model: str, scenario: str, name: str) -> _Line | None
     return None
 
 
-def _convert(spec: _Key, line: _Line, path: str, problems: _Problems) -> object:
+def _convert(spec: ConfKey, line: _Line, path: str, problems: _Problems) -> object:
     """The value LoadGen stores for the line, after reporting anything surprising about it."""
     token, key = line.value, line.key
-    if spec.kind is _Kind.DOUBLE:
-        value = _strtod(token) * spec.multiplier
+    if spec.kind is Kind.DOUBLE:
+        value = strtod(token) * spec.multiplier
         if not math.isfinite(value):
             raise ConfigError(path, line.line_no, key, f"{token!r} is not a finite number")
         bad = {
@@ -347,27 +211,27 @@ def _convert(spec: _Key, line: _Line, path: str, problems: _Problems) -> object:
         if bad:
             raise ConfigError(path, line.line_no, key, f"value {token} is out of range for {spec.field}")
         return value
-    integer = _strtoull(token)
-    if not _C_INT.fullmatch(token):
+    integer = strtoull(token)
+    if not is_c_int(token):
         problems.report(
             path, line.line_no, key, f"{token!r} is not an integer; LoadGen reads it as {integer}"
         )
-    elif not 0 <= _c_int(token) <= _UINT64_MAX:
+    elif not 0 <= c_int(token) <= UINT64_MAX:
         problems.report(
             path, line.line_no, key, f"{token!r} is outside uint64; LoadGen reads it as {integer}"
         )
-    if spec.kind is _Kind.MODE:
+    if spec.kind is Kind.MODE:
         if integer > 3:
             problems.report(
                 path, line.line_no, key, "mode must be 0-3; LoadGen logs an error and keeps the mode"
             )
             return None
         return TestMode.from_conf_value(integer)
-    if spec.kind in (_Kind.FLAG, _Kind.FLAG_ONE):
+    if spec.kind in (Kind.FLAG, Kind.FLAG_ONE):
         if integer > 1:
-            reads = integer != 0 if spec.kind is _Kind.FLAG else integer == 1
+            reads = integer != 0 if spec.kind is Kind.FLAG else integer == 1
             problems.report(path, line.line_no, key, f"a flag is 0 or 1; LoadGen reads {token} as {reads}")
-        return integer != 0 if spec.kind is _Kind.FLAG else integer == 1
+        return integer != 0 if spec.kind is Kind.FLAG else integer == 1
     value = (integer * int(spec.multiplier)) % 2**64
     if spec.check == "count" and value == 0:
         raise ConfigError(path, line.line_no, key, f"{spec.field} must be at least 1")
@@ -389,7 +253,7 @@ def _apply(
     problems: _Problems,
 ) -> TestSettings:
     changes: dict[str, object] = {}
-    for spec in _KEYS:
+    for spec in KEYS:
         if spec.needs and not changes.get(spec.needs, getattr(settings, spec.needs)):
             line = _lookup(parsed, model, (spec.scenario or scenario).value, spec.name)
             if line is not None:
@@ -401,7 +265,7 @@ def _apply(
         if line is None:
             continue
         value = _convert(spec, line, parsed.path, problems)
-        if spec.kind is _Kind.MODE and value is None:
+        if spec.kind is Kind.MODE and value is None:
             continue
         changes[spec.field] = value
         sources[spec.field] = ConfigSource(parsed.path, line.line_no, line.key, line.value)

@@ -1,6 +1,7 @@
 """`make bench` (load-generator part): edgeperf's Server scenario against a server with a known service time.
 
     python -m tests.bench.bench_loadgen [--service-us 1000] [--duration-ms 3000] [--qps 250 500 1000 2000]
+                                        [--streaming]
 
 Prints, in one run:
   0. the load generator alone against the in-process FakeSut: issue delay and the client's CPU share;
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -72,7 +74,9 @@ class Row:
         return self.delay_p99_us < 1000 and self.completed_qps >= 0.95 * self.qps and self.failed == 0
 
 
-async def edgeperf_run(address: str, qps: float, duration_ms: int, out: Path) -> Row:
+async def edgeperf_run(
+    address: str, qps: float, duration_ms: int, out: Path, *, streaming: bool = False
+) -> Row:
     outcome = await run_benchmark(
         RunOptions(
             server=address,
@@ -82,6 +86,7 @@ async def edgeperf_run(address: str, qps: float, duration_ms: int, out: Path) ->
             out_dir=out,
             dataset=f"synthetic:{SAMPLES}",
             max_in_flight=None,
+            streaming=streaming,
         )
     )
     doc: dict[str, Any] = outcome.result_json
@@ -101,11 +106,12 @@ async def edgeperf_run(address: str, qps: float, duration_ms: int, out: Path) ->
     )
 
 
-async def official_child(address: str, qps: float, duration_ms: int, out: Path) -> None:
+async def official_child(address: str, qps: float, duration_ms: int, out: Path, streaming: bool) -> None:
     """Runs in its own process (LoadGen's logger is process-wide) and prints the detail keys as JSON."""
     from edgeperf.client.loadgen_bridge import run_official
 
-    async with GrpcSut(GrpcSutConfig(address=address, model=MODEL, collect_data=False)) as sut:
+    config = GrpcSutConfig(address=address, model=MODEL, collect_data=False, streaming=streaming)
+    async with GrpcSut(config) as sut:
         signature = await sut.model_signature()
         qsl = SerializedQsl(SyntheticSource(signature, SAMPLES), RequestEncoder(signature))
         sut.use_qsl(qsl)
@@ -113,7 +119,7 @@ async def official_child(address: str, qps: float, duration_ms: int, out: Path) 
     print(json.dumps({k: v for k, v in run.detail.items() if k.startswith("result_")}))
 
 
-def official_run(address: str, qps: float, duration_ms: int, out: Path) -> dict[str, Any]:
+def official_run(address: str, qps: float, duration_ms: int, out: Path, streaming: bool) -> dict[str, Any]:
     proc = subprocess.run(
         [
             sys.executable,
@@ -124,6 +130,7 @@ def official_run(address: str, qps: float, duration_ms: int, out: Path) -> dict[
             str(qps),
             str(duration_ms),
             str(out),
+            *(["--streaming"] if streaming else []),
         ],
         capture_output=True,
         text=True,
@@ -183,18 +190,24 @@ async def generator_only(qps_list: list[float], duration_ms: int, tmp: Path) -> 
 
 
 async def bench(args: argparse.Namespace) -> int:
+    load1, load5, _ = os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load1:.2f} (1 min) {load5:.2f} (5 min) at the start\n"
+    )
+    streaming: bool = args.streaming
     with tempfile.TemporaryDirectory(prefix="edgeperf-bench-loadgen-") as tmp:
         await generator_only(args.generator_qps, args.duration_ms, Path(tmp))
         repo = Path(tmp) / "repo"
         write_delay_model(repo / MODEL, args.service_us, max_batch_size=64, instance_count=2)
         print(
             f"server: edgeperf-server, model '{MODEL}' with a fixed service time of {args.service_us} us "
-            f"per batch (dynamic batching, 2 instances); Server scenario, {args.duration_ms} ms per run\n"
+            f"per batch (dynamic batching, 2 instances); Server scenario, {args.duration_ms} ms per run; "
+            f"gRPC {'ModelStreamInfer (one stream)' if streaming else 'unary ModelInfer'}\n"
         )
         with serve(repo) as server:
             address = server.address
             # NOTE: a first short run warms the connection, the server's batcher and both interpreters.
-            await edgeperf_run(address, 200.0, 500, Path(tmp) / "warmup")
+            await edgeperf_run(address, 200.0, 500, Path(tmp) / "warmup", streaming=streaming)
             print("1. edgeperf issue accuracy (issue delay = issued - scheduled, per query)")
             print(
                 f"{'target QPS':>10} {'delay p50 us':>13} {'delay p99 us':>13} {'lat p90 ms':>11} "
@@ -202,7 +215,9 @@ async def bench(args: argparse.Namespace) -> int:
             )
             rows: dict[float, Row] = {}
             for qps in args.qps:
-                row = await edgeperf_run(address, qps, args.duration_ms, Path(tmp) / f"ep-{qps}")
+                row = await edgeperf_run(
+                    address, qps, args.duration_ms, Path(tmp) / f"ep-{qps}", streaming=streaming
+                )
                 rows[qps] = row
                 print(
                     f"{qps:>10g} {row.delay_p50_us:>13.1f} {row.delay_p99_us:>13.1f} {row.lat_p90_ms:>11.3f} "
@@ -221,7 +236,9 @@ async def bench(args: argparse.Namespace) -> int:
             )
             best = 0.0
             for qps in args.ramp:
-                row = await edgeperf_run(address, qps, args.ramp_duration_ms, Path(tmp) / f"ramp-{qps}")
+                row = await edgeperf_run(
+                    address, qps, args.ramp_duration_ms, Path(tmp) / f"ramp-{qps}", streaming=streaming
+                )
                 print(
                     f"   {qps:>7g} QPS: delay p99 {row.delay_p99_us:9.1f} us, completed {row.completed_qps:8.1f}/s "
                     f"-> {'kept up' if row.kept_up else 'fell behind'}",
@@ -245,9 +262,11 @@ async def bench(args: argparse.Namespace) -> int:
                 ours: list[tuple[float, float, float, float]] = []
                 theirs: list[tuple[float, float, float, float]] = []
                 for r in range(args.repeats):
-                    row = await edgeperf_run(address, qps, args.duration_ms, Path(tmp) / f"cmp-{qps}-{r}")
+                    row = await edgeperf_run(
+                        address, qps, args.duration_ms, Path(tmp) / f"cmp-{qps}-{r}", streaming=streaming
+                    )
                     ours.append((row.lat_p90_ms, row.lat_p99_ms, row.scheduled_qps, row.completed_qps))
-                    lg = official_run(address, qps, args.duration_ms, Path(tmp) / f"lg-{qps}-{r}")
+                    lg = official_run(address, qps, args.duration_ms, Path(tmp) / f"lg-{qps}-{r}", streaming)
                     theirs.append(
                         (
                             float(lg.get("result_90.00_percentile_latency_ns", 0)) / 1e6,
@@ -281,12 +300,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ramp-duration-ms", type=int, default=2000)
     parser.add_argument("--compare-qps", type=float, nargs="+", default=[500.0, 1000.0])
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per tool in the comparison")
+    parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help="send over one ModelStreamInfer stream instead of unary calls",
+    )
     parser.add_argument("--official-child", nargs=4, metavar=("ADDRESS", "QPS", "DURATION_MS", "OUT"))
     # NOTE: `make bench` passes its own arguments to every part; ignore what is not ours.
     args, _ = parser.parse_known_args(argv)
     if args.official_child:
         address, qps, duration_ms, out = args.official_child
-        asyncio.run(official_child(address, float(qps), int(duration_ms), Path(out)))
+        asyncio.run(official_child(address, float(qps), int(duration_ms), Path(out), args.streaming))
         return 0
     return asyncio.run(bench(args))
 

@@ -34,6 +34,8 @@ import numpy as np
 import onnxruntime
 
 from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.server.config import ModelConfig, load_model_config
+from edgeperf.server.converters import TIMING_PARAMETERS
 from tests.server.edge_process import server_process
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
@@ -144,32 +146,52 @@ async def stream_rate(address: str, payload: bytes, *, window: int, duration_s: 
 
 
 async def paired_latencies_ns(
-    address: str, payload: bytes, local: Callable[[], object], runs: int
-) -> tuple[list[int], list[int], list[int]]:
-    """`runs` pairs, one at a time: the in-process call `local()`, then one request through the server.
+    address: str, payload: bytes, local: Callable[[], int], runs: int
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """`runs` pairs, one at a time: the in-process call `local()` (returns its own ns), then one request
+    through the server.
 
     Pairs see the same machine load, so their difference is the server's cost even on a shared machine.
-    Returns in-process latencies, server (client-measured) latencies and the server's queue time of each.
+    Returns in-process latencies, server (client-measured) latencies, and the server's queue time and its
+    queue + compute time (its response parameters) of each.
     """
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         call = channel.unary_unary(INFER)
         for _ in range(3):
             await call(payload)
             local()
-        local_ns, served_ns, queues = [], [], []
+        local_ns: list[int] = []
+        served_ns: list[int] = []
+        queues: list[int] = []
+        inside: list[int] = []
         for _ in range(runs):
             # NOTE: a pause after each run lets the previous run's threads settle (ONNX Runtime's pool may
             # spin when a config allows it), so neither side runs while the other's still spins.
             await asyncio.sleep(0.05)
-            start = time.perf_counter_ns()
-            local()
-            local_ns.append(time.perf_counter_ns() - start)
+            local_ns.append(local())
             await asyncio.sleep(0.05)
             start = time.perf_counter_ns()
             reply = await call(payload)
             served_ns.append(time.perf_counter_ns() - start)
-            queues.append(pb.ModelInferResponse.FromString(reply).parameters["edgeperf_queue_ns"].int64_param)
-        return local_ns, served_ns, queues
+            parameters = pb.ModelInferResponse.FromString(reply).parameters
+            queues.append(parameters["edgeperf_queue_ns"].int64_param)
+            inside.append(sum(parameters[name].int64_param for name in TIMING_PARAMETERS))
+        return local_ns, served_ns, queues, inside
+
+
+async def echo_latencies_ns(address: str, payload: bytes, runs: int) -> list[int]:
+    """`runs` calls of the echo server with `payload`, one at a time, paced as `paired_latencies_ns`."""
+    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        call = channel.unary_unary(ECHO)
+        for _ in range(3):
+            await call(payload)
+        latencies: list[int] = []
+        for _ in range(runs):
+            await asyncio.sleep(0.05)
+            start = time.perf_counter_ns()
+            await call(payload)
+            latencies.append(time.perf_counter_ns() - start)
+        return latencies
 
 
 def process_cpu_s(pid: int) -> float | None:
@@ -308,6 +330,62 @@ def _inprocess_rate(session: onnxruntime.InferenceSession, batch: int, seconds: 
     ) / images
 
 
+def run_ort_worker(model_dir: str) -> None:
+    """The in-process side, in a process of its own: one ONNX Runtime session with the model's served
+    options and nothing else (no event loop, no gRPC threads). Commands on stdin, one answer line each:
+    `rate BATCH SECONDS` -> images/s and CPU ms per image; `once` -> one batch-1 run's wall ns."""
+    from edgeperf.server.runtime.onnx import make_session
+
+    config = load_model_config(Path(model_dir))
+    session = make_session(Path(model_dir) / "1" / "model.onnx", config.ort)
+    image = np.random.default_rng(2).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    session.run([RESNET_OUTPUT], {RESNET_INPUT: image})
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command, *args = line.split()
+        if command == "rate":
+            rate, cpu_ms = _inprocess_rate(session, int(args[0]), float(args[1]))
+            print(rate, cpu_ms, flush=True)
+        elif command == "once":
+            start = time.perf_counter_ns()
+            session.run([RESNET_OUTPUT], {RESNET_INPUT: image})
+            print(time.perf_counter_ns() - start, flush=True)
+
+
+class OrtWorker:
+    """Drives `run_ort_worker` in a subprocess."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.bench_server", "--ort-worker", str(model_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._ask(None) == ["ready"]
+
+    def _ask(self, command: str | None) -> list[str]:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        if command is not None:
+            self._process.stdin.write(command + "\n")
+            self._process.stdin.flush()
+        return self._process.stdout.readline().split()
+
+    def rate(self, batch: int, seconds: float) -> tuple[float, float]:
+        rate, cpu_ms = self._ask(f"rate {batch} {seconds}")
+        return float(rate), float(cpu_ms)
+
+    def once_ns(self) -> int:
+        return int(self._ask("once")[0])
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        self._process.wait(timeout=30)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
 def _write_variant(repository: Path, source: str, name: str, delay_us: int) -> None:
     """`repository/name`: the same graph as `source` (hard link) with another max_queue_delay."""
     (repository / name / "1").mkdir(parents=True)
@@ -319,12 +397,9 @@ def _write_variant(repository: Path, source: str, name: str, delay_us: int) -> N
 
 async def parts_a_c(durations: Durations, workdir: Path, allow_spinning: str | None = None) -> list[str]:
     from edgeperf.benchmarks import registry
-    from edgeperf.server.config import load_model_config
-    from edgeperf.server.runtime.onnx import make_session
 
     repository = workdir / "resnet-repo"
     registry.get("resnet50").write_model(repository / "resnet50", size="full")
-    model_path = repository / "resnet50" / "1" / "model.onnx"
     if allow_spinning is not None:
         with (repository / "resnet50" / "config.pbtxt").open("a") as config_file:
             config_file.write(
@@ -337,10 +412,25 @@ async def parts_a_c(durations: Durations, workdir: Path, allow_spinning: str | N
     config = load_model_config(repository / "resnet50")
     delay_us = config.dynamic_batching.max_queue_delay_us if config.dynamic_batching else 0
     max_batch = config.max_batch_size
-    # NOTE: in-process runs the session with the server's own ONNX Runtime options (threads, spinning),
-    # so the comparison is the server's overhead, not a difference in ORT settings.
-    session = make_session(model_path, config.ort)
-    sweep = {batch: _inprocess_rate(session, batch, durations.resnet_batch_s) for batch in (1, 4, 8, 16, 32)}
+    # NOTE: "in-process" runs in a process of its own that holds only the session, with the server's own
+    # ONNX Runtime options (threads, spinning): the comparison is the server's overhead, not a difference
+    # in ORT settings or the benchmark client's event loop and gRPC threads sharing the process.
+    local = OrtWorker(repository / "resnet50")
+    try:
+        return await _measure_a_c(durations, repository, config, delay_us, max_batch, local)
+    finally:
+        local.close()
+
+
+async def _measure_a_c(
+    durations: Durations,
+    repository: Path,
+    config: ModelConfig,
+    delay_us: int,
+    max_batch: int,
+    local: OrtWorker,
+) -> list[str]:
+    sweep = {batch: local.rate(batch, durations.resnet_batch_s) for batch in (1, 4, 8, 16, 32)}
     best_batch = max(sweep, key=lambda b: sweep[b][0])
 
     image = np.random.default_rng(2).standard_normal((1, 3, 224, 224)).astype(np.float32)
@@ -352,14 +442,13 @@ async def parts_a_c(durations: Durations, workdir: Path, allow_spinning: str | N
     served_rates: list[float] = []
     local_cpu_ms: list[float] = []
     server_cpu_ms: list[float] = []
-    one_image = image.astype(np.float32)
     with server_process(repository, "--no-metrics", timeout_s=600) as server:
         await unary_rate(
             server.address, INFER, payload, channels=channels, concurrency=concurrency, duration_s=1.0
         )
         # NOTE: alternating windows, so both sides see the same machine load; CPU per image is reported too.
         for _ in range(rounds):
-            rate, cpu_ms = _inprocess_rate(session, best_batch, window_s)
+            rate, cpu_ms = local.rate(best_batch, window_s)
             local_rates.append(rate)
             local_cpu_ms.append(cpu_ms)
             cpu_before = process_cpu_s(server.process.pid)
@@ -369,18 +458,25 @@ async def parts_a_c(durations: Durations, workdir: Path, allow_spinning: str | N
             served_rates.append(served)
             if cpu_before is not None and cpu_after is not None:
                 server_cpu_ms.append(1000 * (cpu_after - cpu_before) / images)
-        local_lat, served_lat, queue_ns = await paired_latencies_ns(
+        local_lat, served_lat, queue_ns, inside_ns = await paired_latencies_ns(
             server.address,
             latency_payload,
-            lambda: session.run([RESNET_OUTPUT], {RESNET_INPUT: one_image}),
+            local.once_ns,
             durations.latency_runs,
         )
-        _, windowed_lat, windowed_queue_ns = await paired_latencies_ns(
+        _, windowed_lat, windowed_queue_ns, _ = await paired_latencies_ns(
             server.address,
             payload,
-            lambda: session.run([RESNET_OUTPUT], {RESNET_INPUT: one_image}),
+            local.once_ns,
             max(durations.latency_runs // 2, 5),
         )
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            reply = await channel.unary_unary(INFER)(latency_payload)
+    echo = EchoServer(len(reply))
+    try:
+        echo_lat = await echo_latencies_ns(echo.address, latency_payload, durations.latency_runs)
+    finally:
+        echo.close()
     ratios = [s / loc for s, loc in zip(served_rates, local_rates, strict=True)]
     ratio = statistics.median(ratios)
     added_ms = statistics.median(s - loc for s, loc in zip(served_lat, local_lat, strict=True)) / 1e6
@@ -407,7 +503,10 @@ async def parts_a_c(durations: Durations, workdir: Path, allow_spinning: str | N
         "(served copy with max_queue_delay 0)",
         _line("in-process median ms", f"{statistics.median(local_lat) / 1e6:.2f}", "", None),
         _line("server median ms (client-measured)", f"{statistics.median(served_lat) / 1e6:.2f}", "", None),
-        _line("  of which server queue median ms", f"{statistics.median(queue_ns) / 1e6:.3f}", "", None),
+        _line("  server-side queue median ms", f"{statistics.median(queue_ns) / 1e6:.3f}", "", None),
+        _line("  client-measured minus server queue+compute, median ms",
+              f"{statistics.median(s - i for s, i in zip(served_lat, inside_ns, strict=True)) / 1e6:.2f}", "", None),
+        _line("  bare grpc.aio echo of the same request, median ms", f"{statistics.median(echo_lat) / 1e6:.2f}", "", None),
         _line("added: median of pair differences ms", f"{added_ms:.2f}", "goal < 1 ms", added_ms < 1.0,
               1.0 / added_ms if added_ms > 0 else None),
         _line(f"for reference: throughput config ({delay_us} us delay) ms",
@@ -448,7 +547,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--allow-spinning", choices=("0", "1"), help="override the ResNet50 config's ORT spinning"
     )
     parser.add_argument("--echo-server", type=int, metavar="RESPONSE_BYTES", help=argparse.SUPPRESS)
+    parser.add_argument("--ort-worker", metavar="MODEL_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.ort_worker is not None:
+        run_ort_worker(args.ort_worker)
+        return 0
     if args.echo_server is not None:
         run_echo_server(args.echo_server)
         return 0

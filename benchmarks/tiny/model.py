@@ -44,12 +44,18 @@ def config_text(
     name: str,
     *,
     max_batch_size: int = MAX_BATCH_SIZE,
-    max_queue_delay_us: int = 100,
+    max_queue_delay_us: int = 0,
     instance_count: int = 1,
     platform: str = "onnxruntime_onnx",
     parameters: dict[str, str] | None = None,
 ) -> str:
-    """config.pbtxt for the tiny model (or its delay variant)."""
+    """config.pbtxt for the tiny model (or its delay variant).
+
+    No batching window by default (Triton's default too): the tiny model measures the server's own cost
+    per request, and a window only makes a lone request wait (on this server, on the idle instance
+    thread: one more thread round trip per execution); under load the pull model still batches whatever
+    queued while the instance was busy.
+    """
     # NOTE: without batching the graph's leading dimension becomes an ordinary variable dimension.
     dims = f"[ {FEATURES} ]" if max_batch_size > 0 else f"[ -1, {FEATURES} ]"
     lines = [

@@ -18,6 +18,7 @@ from edgeperf.benchmarks._common import (
 
 # NOTE: what each accuracy metric decodes (see each package's accuracy.py).
 SCORED_OUTPUTS = {
+    "bert": ("output_start_logits", "output_end_logits"),
     "resnet50": ("ArgMax:0",),
     "retinanet": ("boxes", "scores", "labels"),
     "3d-unet": ("segmentation",),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -179,6 +180,12 @@ def _add_run(subparsers: Any) -> None:
     wire.add_argument("--tls-root-cert", type=Path, metavar="PEM", help="CA certificate: connect with TLS")
     wire.add_argument("--tls-client-cert", type=Path, metavar="PEM", help="client certificate (mutual TLS)")
     wire.add_argument("--tls-client-key", type=Path, metavar="PEM", help="client private key (mutual TLS)")
+    wire.add_argument(
+        "--auth-token",
+        metavar="TOKEN",
+        default=os.environ.get("EDGEPERF_AUTH_TOKEN"),
+        help="bearer token for a server started with --auth-token (default: $EDGEPERF_AUTH_TOKEN)",
+    )
     output = run.add_argument_group("output")
     output.add_argument(
         "--out",
@@ -232,6 +239,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         tls_root_cert=args.tls_root_cert,
         tls_client_cert=args.tls_client_cert,
         tls_client_key=args.tls_client_key,
+        auth_token=args.auth_token,
         progress=not args.no_progress and sys.stderr.isatty(),
         extra_log_messages=("command line: edgeperf " + " ".join(sys.argv[1:]),),
     )

@@ -74,6 +74,8 @@ class RunOptions:
     tls_root_cert: Path | None = None
     tls_client_cert: Path | None = None
     tls_client_key: Path | None = None
+    auth_token: str | None = None
+    """Bearer token for a server started with --auth-token."""
     abort_after_errors: int | None = 100
     """End the run after this many failed samples in a row (a dead server); None: never."""
     progress: bool = False
@@ -169,6 +171,7 @@ async def run_benchmark(
         ),
         deadline_ms=options.deadline_ms,
         tls=tls,
+        auth_token=options.auth_token,
         collect_data=keep_data,
     )
     async with GrpcSut(config) as sut:

@@ -68,6 +68,8 @@ class GrpcSutConfig:
     deadline_ms: int | None = 30_000
     """Per-request deadline; a request past it completes its samples with DEADLINE_EXCEEDED."""
     tls: TlsFiles | None = None
+    auth_token: str | None = None
+    """Sent as `authorization: Bearer TOKEN` metadata on every call (edgeperf-server's --auth-token)."""
     collect_data: bool = True
     """Keep each sample's output bytes (needed for the accuracy log)."""
 
@@ -106,6 +108,9 @@ class GrpcSut:
         self._watchdog: asyncio.Task[None] | None = None
         self._unavailable_in_a_row = 0
         self._last_unavailable = ""
+        self._metadata: tuple[tuple[str, str], ...] | None = (
+            None if config.auth_token is None else (("authorization", f"Bearer {config.auth_token}"),)
+        )
 
     @property
     def name(self) -> str:
@@ -158,7 +163,9 @@ class GrpcSut:
         self._state = SutState.OPENED
         if self.config.streaming:
             for channel in self._channels:
-                stream = _Stream(channel.stream_stream(_SERVICE + "ModelStreamInfer")())
+                stream = _Stream(
+                    channel.stream_stream(_SERVICE + "ModelStreamInfer")(metadata=self._metadata)
+                )
                 stream.reader = asyncio.create_task(self._read_stream(stream))
                 self._streams.append(stream)
             if self._timeout_s is not None:
@@ -193,7 +200,7 @@ class GrpcSut:
             response_deserializer=response_type.FromString,
         )
         try:
-            return await call(request, timeout=self._timeout_s)
+            return await call(request, timeout=self._timeout_s, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             status = exc.code().name
             cls = ServerUnavailable if status in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else SutError
@@ -321,7 +328,7 @@ class GrpcSut:
     ) -> None:
         sent_ns = time.perf_counter_ns()
         try:
-            raw = await self._infer[channel](request, timeout=self._timeout_s)
+            raw = await self._infer[channel](request, timeout=self._timeout_s, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             status = exc.code().name
             if status == "UNAVAILABLE":

@@ -181,6 +181,12 @@ def _add_run(subparsers: Any) -> None:
     wire.add_argument("--tls-client-cert", type=Path, metavar="PEM", help="client certificate (mutual TLS)")
     wire.add_argument("--tls-client-key", type=Path, metavar="PEM", help="client private key (mutual TLS)")
     wire.add_argument(
+        "--official-loadgen",
+        action="store_true",
+        help="let the official MLPerf LoadGen (pip install mlcommons-loadgen) schedule and time the run "
+        "through the same gRPC SUT; its own log files are the result",
+    )
+    wire.add_argument(
         "--auth-token",
         metavar="TOKEN",
         default=os.environ.get("EDGEPERF_AUTH_TOKEN"),
@@ -240,6 +246,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         tls_client_cert=args.tls_client_cert,
         tls_client_key=args.tls_client_key,
         auth_token=args.auth_token,
+        official_loadgen=args.official_loadgen,
         progress=not args.no_progress and sys.stderr.isatty(),
         extra_log_messages=("command line: edgeperf " + " ".join(sys.argv[1:]),),
     )

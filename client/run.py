@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from edgeperf.client.conf import resolve_test_settings
 from edgeperf.client.errors import DatasetError, RunSetupError
+from edgeperf.client.log_format import atomic_write
 from edgeperf.client.modes import effective_settings, run_with_sut
 from edgeperf.client.outcome import ModeResult, RunOutcome
 from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
@@ -76,6 +77,9 @@ class RunOptions:
     tls_client_key: Path | None = None
     auth_token: str | None = None
     """Bearer token for a server started with --auth-token."""
+    official_loadgen: bool = False
+    """Let the official LoadGen (`mlperf_loadgen`) schedule and time the run through the same gRPC SUT and
+    QSL; its own files are the logs (written by LoadGen itself, not atomically)."""
     abort_after_errors: int | None = 100
     """End the run after this many failed samples in a row (a dead server); None: never."""
     progress: bool = False
@@ -235,6 +239,8 @@ async def run_benchmark(
             f"batch_size {options.batch_size}",
             *options.extra_log_messages,
         )
+        if options.official_loadgen:
+            return await _run_official(sut, qsl, requested, options.out_dir, score)
         try:
             if display is not None:
                 display.start()
@@ -255,3 +261,52 @@ async def run_benchmark(
             if display is not None:
                 display.stop()
         return outcome
+
+
+async def _run_official(
+    sut: GrpcSut,
+    qsl: SerializedQsl,
+    requested: TestSettings,
+    out_dir: Path,
+    score: Callable[[Path], AccuracyReport] | None,
+) -> RunOutcome:
+    from edgeperf.client.loadgen_bridge import run_official
+
+    official = await run_official(sut, qsl, requested, out_dir)
+    validity = str(official.detail.get("result_validity", "VALID"))
+    reasons: list[str] = []
+    if validity != "VALID":
+        reasons.append(
+            str(official.detail.get("result_invalid_reason", "the official LoadGen reported INVALID"))
+        )
+    if official.failed_samples:
+        # NOTE: LoadGen has no notion of a failed sample; edgeperf still refuses to call such a run VALID.
+        validity = "INVALID"
+        reasons.append(f"{official.failed_samples} samples failed at the SUT")
+    files, summary_text = await asyncio.to_thread(_official_files, out_dir)
+    accuracy: AccuracyReport | None = None
+    accuracy_log = out_dir / "mlperf_log_accuracy.json"
+    if score is not None and requested.mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN):
+        accuracy = await asyncio.to_thread(score, accuracy_log)
+        accuracy_txt = out_dir / "accuracy.txt"
+        await asyncio.to_thread(atomic_write, accuracy_txt, [accuracy.text])
+        files.append(accuracy_txt)
+    return RunOutcome(
+        validity=validity,
+        invalid_reasons=tuple(reasons),
+        out_dir=out_dir,
+        files=tuple(files),
+        summary_text=summary_text,
+        result_json={
+            "tool": "mlperf_loadgen",
+            "failed_samples": official.failed_samples,
+            "detail": official.detail,
+        },
+        accuracy=accuracy,
+    )
+
+
+def _official_files(out_dir: Path) -> tuple[list[Path], str]:
+    files = [p for p in sorted(out_dir.glob("mlperf_log_*")) if p.is_file()]
+    summary = out_dir / "mlperf_log_summary.txt"
+    return files, summary.read_text(encoding="utf-8") if summary.is_file() else ""

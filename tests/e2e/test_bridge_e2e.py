@@ -63,3 +63,35 @@ def test_official_loadgen_through_the_grpc_sut(
         assert sorted(e["qsl_idx"] for e in entries) == list(range(32))
         # the tiny model answers 16 float32 values per sample: 64 bytes, 128 hex digits
         assert all(len(e["data"]) == 128 for e in entries)
+
+
+@pytest.mark.parametrize("mode", ["PerformanceOnly", "AccuracyOnly"])
+def test_edgeperf_run_official_loadgen_flag(
+    tiny_server: ServerProcess, short_conf: Path, tmp_path: Path, mode: str
+) -> None:
+    out = tmp_path / "official"
+    command = [sys.executable, "-m", "edgeperf.client.cli", "run", "--server", tiny_server.address]
+    command += [
+        "--benchmark",
+        "tiny",
+        "--dataset",
+        "synthetic:32",
+        "--scenario",
+        "SingleStream",
+        "--mode",
+        mode,
+    ]
+    command += ["--user-conf", str(short_conf), "--out", str(out), "--official-loadgen", "--no-progress"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    detail = (out / "mlperf_log_detail.txt").read_text()
+    # LoadGen's own log, not edgeperf's: its version keys and its SUT name.
+    assert '"key": "loadgen_version"' in detail and "PyFastSUT" in detail
+    if mode == "AccuracyOnly":
+        assert (out / "accuracy.txt").read_text().rstrip().splitlines()[-1].startswith("PASS")
+    else:
+        assert "Result is : VALID" in (out / "mlperf_log_summary.txt").read_text()
+    wanted = {"mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json"}
+    if mode == "AccuracyOnly":
+        wanted.add("accuracy.txt")
+    assert wanted <= {p.name for p in out.iterdir()}

@@ -16,6 +16,7 @@ __all__ = [
     "RunInfo",
     "atomic_write",
     "cpp_double",
+    "file_mode",
     "fixed",
 ]
 
@@ -73,6 +74,17 @@ class RunInfo:
     messages: tuple[str, ...] = field(default=())
 
 
+def file_mode() -> int:
+    """The mode a plain ``open()`` gives a new file: 0o666 less the process umask.
+
+    ``tempfile.mkstemp`` creates its file 0o600, so a file moved into place with ``os.replace`` would be
+    readable by its owner only; the atomic writers set this mode before the move.
+    """
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: Path, chunks: Iterable[str]) -> None:
     """Writes ``chunks`` to ``path`` through a temporary file in the same directory and ``os.replace``.
 
@@ -82,6 +94,7 @@ def atomic_write(path: Path, chunks: Iterable[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             for chunk in chunks:
                 f.write(chunk)

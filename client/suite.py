@@ -20,6 +20,7 @@ import argparse
 import csv
 import io
 import re
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any, Literal
 
 from edgeperf.benchmarks import registry
 from edgeperf.client.errors import EdgeperfClientError
+from edgeperf.client.log_format import atomic_write
 from edgeperf.client.run import RunOptions, RunOutcome, run_benchmark
 from edgeperf.client.settings import Scenario, TestMode
 
@@ -317,8 +319,8 @@ async def run_suite_options(
                     )
                     all_ok = await _run_one(runner, run_options, log) and all_ok
     cells = collect_results(options.out_dir)
-    (options.out_dir / "results.md").write_text(render_markdown(cells), encoding="utf-8")
-    (options.out_dir / "results.csv").write_text(render_csv(cells), encoding="utf-8")
+    atomic_write(options.out_dir / "results.md", [render_markdown(cells)])
+    atomic_write(options.out_dir / "results.csv", [render_csv(cells)])
     return all_ok, cells
 
 
@@ -377,19 +379,38 @@ def options_from_args(args: argparse.Namespace) -> SuiteOptions:
     )
 
 
+NOT_RESULTS = (
+    "not a results folder: found no <system>/<benchmark>/<scenario>/performance/run_1/mlperf_log_summary.txt "
+    "or <system>/<benchmark>/<scenario>/accuracy/accuracy.txt (an `edgeperf suite --out` folder or one system's)"
+)
+
+
+def _compare_problem(folder: Path) -> str | None:
+    """Why `folder` cannot be read as a results folder before looking inside it, or None."""
+    if not folder.exists():
+        return "no such folder"
+    if not folder.is_dir():
+        return "not a folder"
+    return None
+
+
 async def run_suite(args: argparse.Namespace) -> int:
     """`edgeperf suite`: 0 when every run is VALID and every accuracy gate passes, 1 otherwise, 2 on bad options."""
     if args.compare:
-        cells = [cell for folder in args.compare for cell in collect_results(folder)]
-        if not cells:
-            print("no results found in " + ", ".join(str(f) for f in args.compare))
-            return 2
+        cells: list[CellResult] = []
+        for folder in args.compare:
+            problem = _compare_problem(folder)
+            found = [] if problem else collect_results(folder)
+            if problem or not found:
+                print(f"edgeperf: error: --compare {folder}: {problem or NOT_RESULTS}", file=sys.stderr)
+                return 2
+            cells.extend(found)
         print(render_markdown(cells), end="")
         return 0
     try:
         options = options_from_args(args)
     except ValueError as exc:
-        print(f"edgeperf suite: {exc}")
+        print(f"edgeperf: error: suite: {exc}", file=sys.stderr)
         return 2
     ok, cells = await run_suite_options(options)
     print(render_markdown(cells), end="")

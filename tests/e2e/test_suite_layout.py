@@ -221,4 +221,4 @@ async def test_bad_options_are_named(
 ) -> None:
     args = _parse(["suite", *argv])
     assert await args.handler(args) == 2
-    assert phrase in capsys.readouterr().out
+    assert phrase in capsys.readouterr().err

@@ -1,0 +1,93 @@
+"""What a new user meets first, through the installed CLI: result files they can read, and `suite --compare`
+on folders that hold no results (a clear error naming the folder, exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e._server import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgeperf.client.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: os.umask(0o022),
+    )
+
+
+def test_run_writes_result_files_with_the_umask_mode_and_compare_reads_them(
+    tiny_server: ServerProcess, short_conf: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "results"
+    run_dir = out / "dev" / "tiny" / "SingleStream" / "performance" / "run_1"
+    proc = _cli(
+        "run",
+        "--server",
+        tiny_server.address,
+        "--model",
+        "tiny",
+        "--scenario",
+        "SingleStream",
+        "--user-conf",
+        str(short_conf),
+        "--out",
+        str(run_dir),
+        "--no-progress",
+    )
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    names = {"mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json", "result.json"}
+    assert names <= {p.name for p in run_dir.iterdir()}
+    for path in (run_dir / name for name in sorted(names)):
+        # mkstemp makes 0o600 files; a results file must be readable like any other new file (0o644 here).
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]
+
+    table = _cli("suite", "--compare", str(out))
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0] == "| system | tiny SingleStream (ms) |"
+    assert table.stdout.splitlines()[2].startswith("| dev | ")
+
+    not_results = tmp_path / "models"
+    (not_results / "tiny" / "1").mkdir(parents=True)
+    mixed = _cli("suite", "--compare", str(out), str(not_results))
+    assert mixed.returncode == 2
+    assert mixed.stdout == ""
+    assert f"edgeperf: error: --compare {not_results}: not a results folder" in mixed.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda p: p.mkdir(), "not a results folder"),
+        (lambda p: p.write_text("x = 1\n"), "not a folder"),
+        (lambda p: None, "no such folder"),
+    ],
+    ids=["empty-folder", "a-file", "missing"],
+)
+def test_compare_on_a_non_results_path_is_a_clear_error(tmp_path: Path, make: object, reason: str) -> None:
+    target = tmp_path / "target"
+    make(target)  # type: ignore[operator]
+    proc = _cli("suite", "--compare", str(target))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.strip().startswith(f"edgeperf: error: --compare {target}: {reason}")
+    assert "Traceback" not in proc.stderr
+
+
+def test_suite_option_error_goes_to_stderr(tmp_path: Path) -> None:
+    proc = _cli("suite", "--server", "nonsense", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "edgeperf: error: suite: --server 'nonsense'" in proc.stderr

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+from google.protobuf.message import DecodeError
+
 from edgeperf.benchmarks import registry
 from edgeperf.benchmarks.base import Benchmark, Size
 from edgeperf.server.errors import EdgeperfServerError
@@ -131,8 +133,19 @@ def _build(args: argparse.Namespace) -> int:
             _write_model(name, benchmark, args)
         except ValueError as err:  # every benchmark error: a bad model file, a precision it lacks
             raise _UsageError(f"{name}: {err}") from None
+        except (
+            DecodeError,
+            OSError,
+        ) as err:  # --from-file not an ONNX file; a file that cannot be read or written
+            raise _UsageError(_build_failure(name, args.from_file, err)) from None
         print(f"wrote {args.out / name}", flush=True)
     return 0
+
+
+def _build_failure(name: str, from_file: Path | None, err: Exception) -> str:
+    if from_file is not None and isinstance(err, DecodeError):
+        return f"{name}: --from-file {from_file}: not an ONNX model ({err})"
+    return f"{name}: {type(err).__name__}: {err}"
 
 
 class _WritesPrecision(Protocol):

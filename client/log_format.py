@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = [
     "MAX_ERROR_LINES",
@@ -85,22 +87,32 @@ def file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(path: Path, chunks: Iterable[str]) -> None:
-    """Writes ``chunks`` to ``path`` through a temporary file in the same directory and ``os.replace``.
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that replaces ``path`` (through ``os.replace``) when the block ends without an exception.
 
-    On any exception (including one raised by the ``chunks`` iterator) the temporary file is removed
-    and ``path`` is left as it was.
+    The file is written in the same directory under a temporary name; on any exception it is removed and
+    ``path`` is left as it was, so readers see the old file, the complete new one, or none.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for chunk in chunks:
-                f.write(chunk)
+        with os.fdopen(fd, "wb") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, chunks: Iterable[str]) -> None:
+    """Writes the text ``chunks`` (UTF-8, ``\n`` line ends) to ``path`` through ``atomic_file``.
+
+    On any exception (including one raised by the ``chunks`` iterator) ``path`` is left as it was.
+    """
+    with atomic_file(path) as f:
+        for chunk in chunks:
+            f.write(chunk.encode("utf-8"))

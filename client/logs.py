@@ -13,9 +13,10 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from edgeperf.client.latency_dump import write_latencies
 from edgeperf.client.log_detail import detail_lines, detail_records, log_counts, render_record
 from edgeperf.client.log_format import (
     NOT_OFFICIAL_NOTICE,
@@ -51,10 +52,13 @@ class LogFiles:
     detail: Path
     accuracy: Path
     result_json: Path
+    latencies: Path | None = None
+    """`latencies.npz`, written for runs with a performance part."""
 
     @property
     def all(self) -> tuple[Path, ...]:
-        return (self.summary, self.detail, self.accuracy, self.result_json)
+        extra = () if self.latencies is None else (self.latencies,)
+        return (self.summary, self.detail, self.accuracy, self.result_json, *extra)
 
 
 def accuracy_log_lines(entries: Iterable[AccuracyEntry]) -> Iterator[str]:
@@ -112,4 +116,6 @@ def write_logs(
     doc = result_json(settings, info, performance=performance, summary=summary, accuracy=accuracy)
     doc["log_counts"] = {"warnings": warnings, "errors": errors}
     atomic_write(files.result_json, [json.dumps(doc, indent=2, allow_nan=False) + "\n"])
+    if performance is not None:
+        files = replace(files, latencies=write_latencies(outdir, performance))
     return files

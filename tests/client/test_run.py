@@ -13,6 +13,7 @@ import pytest
 
 from edgeperf.client.errors import RunSetupError
 from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
+from edgeperf.client.latency_dump import read_latencies
 from edgeperf.client.run import run_with_sut
 from edgeperf.client.settings import Scenario, TestMode, TestSettings
 
@@ -79,8 +80,12 @@ async def test_performance_run_is_valid_and_writes_every_log(scenario: Scenario,
         "mlperf_log_detail.txt",
         "mlperf_log_accuracy.json",
         "result.json",
+        "latencies.npz",
     }
     assert all(p.is_file() for p in outcome.files)
+    columns = read_latencies(tmp_path)
+    assert len(columns["sample_latency_ns"]) == outcome.result_json["metrics"]["sample_count"]  # type: ignore[index]
+    assert columns["ok"].all() and (columns["sample_latency_ns"] > 0).all()
     assert outcome.result_json["run"]["validity"] == "VALID"  # type: ignore[index]
     assert json.loads((tmp_path / "result.json").read_text())["run"]["interrupted"] is False
     assert "Official metric" in outcome.summary_text and "not official MLPerf results" in outcome.summary_text

@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
         from edgeperf.client import suite
 
         suite.register(subparsers)
+    from edgeperf.client import plots
+
+    plots.register(subparsers)
     return parser
 
 

@@ -10,6 +10,7 @@ always returns an outcome; a dead server or Ctrl-C gives an INVALID outcome with
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,18 @@ def _synthetic_count(dataset: str) -> int | None:
     raise RunSetupError(f"--dataset {dataset!r}: without --benchmark only synthetic data is available")
 
 
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse, before the run, an `--out` the logs could not be written into (found out only after it)."""
+    existing = out_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == out_dir else f" ({existing} is a file)"
+        raise RunSetupError(f"--out {out_dir}: not a folder{where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunSetupError(f"--out {out_dir}: {existing} is not writable")
+
+
 async def run_benchmark(
     options: RunOptions,
     *,
@@ -126,6 +139,7 @@ async def run_benchmark(
         ConfigError: a conf file has a line edgeperf cannot use.
     Per-sample failures and a server dying mid-run do not raise: the outcome is INVALID with the reason.
     """
+    _check_out_dir(options.out_dir)
     bench: Benchmark | None = None
     if options.benchmark is not None:
         from edgeperf.benchmarks import registry

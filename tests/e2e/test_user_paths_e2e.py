@@ -91,3 +91,28 @@ def test_suite_option_error_goes_to_stderr(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "edgeperf: error: suite: --server 'nonsense'" in proc.stderr
+
+
+def test_out_that_is_a_file_is_refused_before_the_run(
+    tiny_server: ServerProcess, short_conf: Path, tmp_path: Path
+) -> None:
+    a_file = tmp_path / "results"
+    a_file.write_text("not a folder\n")
+    for out, reason in ((a_file, "not a folder"), (a_file / "ss", f"not a folder ({a_file} is a file)")):
+        proc = _cli(
+            "run",
+            "--server",
+            tiny_server.address,
+            "--model",
+            "tiny",
+            "--scenario",
+            "SingleStream",
+            "--user-conf",
+            str(short_conf),
+            "--out",
+            str(out),
+            "--no-progress",
+        )
+        assert proc.returncode == 1
+        assert proc.stderr.strip() == f"edgeperf: error: --out {out}: {reason}"
+        assert "SingleStream / PerformanceOnly" not in proc.stdout  # refused before the run, not after it

@@ -90,6 +90,12 @@ class ModeRuns:
 
 def _reasons(runs: ModeRuns, summary: PerformanceSummary | None) -> list[str]:
     reasons: list[str] = []
+    for run in (runs.accuracy, runs.performance):
+        if run is not None and run.aborted:  # NOTE: the cause first; the recommendations follow from it
+            pass_name = "accuracy" if run is runs.accuracy else "performance"
+            reasons.append(
+                f"The {pass_name} pass ended early: {run.end.message.removeprefix('Ending early: ')}"
+            )
     if summary is not None and not summary.valid:
         reasons.extend(summary.recommendations)
         if not summary.early_stopping_met and summary.early_stopping is not None:

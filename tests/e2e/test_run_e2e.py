@@ -165,6 +165,10 @@ async def test_paused_server_times_out_at_the_deadline(tiny_repo: Path, tmp_path
     doc = check_logs(out)
     by_status = doc["errors"]["performance"]["by_status"]  # type: ignore[index]
     assert by_status.get("DEADLINE_EXCEEDED", 0) >= 1
+    # the cause comes first, not a recommendation about expected latency that follows from it
+    assert outcome.invalid_reasons[0].startswith("The performance pass ended early: "), (
+        outcome.invalid_reasons
+    )
 
 
 async def test_resnet50_logs_only_argmax_and_scores_it(tmp_path: Path) -> None:

@@ -91,6 +91,8 @@ class CellResult:
     accuracy_line: str | None = None
     accuracy_present: bool = False
     """accuracy.txt exists (an official-LoadGen folder has one without edgeperf's gate line)."""
+    summary_unreadable: bool = False
+    """A performance summary exists but is not in LoadGen's layout (no `Result is` line)."""
 
 
 _NUMBER = r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
@@ -153,9 +155,10 @@ def collect_results(folder: Path) -> list[CellResult]:
             acc = scenario_dir / "accuracy" / "accuracy.txt"
             if not perf.is_file() and not acc.is_file():
                 continue
-            metric, value, valid = None, None, None
+            metric, value, valid, unreadable = None, None, None, False
             if perf.is_file():
                 _, metric, value, valid = parse_summary(perf.read_text(encoding="utf-8", errors="replace"))
+                unreadable = valid is None
             verdict, line = _accuracy_gate(acc)
             key = (system_dir.name, scenario_dir.parent.name, scenario_dir.name)
             cells[key] = CellResult(
@@ -168,6 +171,7 @@ def collect_results(folder: Path) -> list[CellResult]:
                 accuracy_verdict=verdict,
                 accuracy_line=line,
                 accuracy_present=acc.is_file(),
+                summary_unreadable=unreadable,
             )
     return list(cells.values())
 
@@ -189,6 +193,8 @@ def _cell_text(cell: CellResult | None) -> str:
     if cell is None:
         return ""
     parts = ["-" if cell.value is None else f"{cell.value:.4g}"]
+    if cell.summary_unreadable:
+        parts.append("(unreadable summary)")
     if cell.valid is False:
         parts.append("(INVALID)")
     if cell.accuracy_verdict == "FAIL":
@@ -245,7 +251,15 @@ def render_csv(cells: Sequence[CellResult]) -> str:
             if cell is None:
                 row += ["", "", ""]
                 continue
-            validity = "" if cell.valid is None else "VALID" if cell.valid else "INVALID"
+            validity = (
+                "UNREADABLE"
+                if cell.summary_unreadable
+                else ""
+                if cell.valid is None
+                else "VALID"
+                if cell.valid
+                else "INVALID"
+            )
             row += ["" if cell.value is None else repr(cell.value), validity, cell.accuracy_verdict or ""]
         writer.writerow(row)
     return buffer.getvalue()

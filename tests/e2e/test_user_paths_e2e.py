@@ -116,3 +116,12 @@ def test_out_that_is_a_file_is_refused_before_the_run(
         assert proc.returncode == 1
         assert proc.stderr.strip() == f"edgeperf: error: --out {out}: {reason}"
         assert "SingleStream / PerformanceOnly" not in proc.stdout  # refused before the run, not after it
+
+
+def test_compare_marks_a_summary_that_is_not_loadgens(tmp_path: Path) -> None:
+    run_dir = tmp_path / "out" / "dev" / "tiny" / "SingleStream" / "performance" / "run_1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "mlperf_log_summary.txt").write_text("garbage\n")
+    proc = _cli("suite", "--compare", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert "| dev | - (unreadable summary) (no accuracy) |" in proc.stdout.splitlines()

@@ -120,6 +120,18 @@ def _check_out_dir(out_dir: Path) -> None:
         raise RunSetupError(f"--out {out_dir}: {existing} is not writable")
 
 
+def _check_fits(encoder: RequestEncoder, dataset: Dataset, options: RunOptions) -> None:
+    """One benchmark sample through the encoder before the run: a stand-in of the other size fails here."""
+    try:
+        encoder.encode_sample(dataset.sample(0), 0)
+    except DatasetError as exc:
+        other = "small" if options.benchmark_size == "full" else "full"
+        raise RunSetupError(
+            f"{exc}: model {options.model!r} on {options.server} does not take benchmark {options.benchmark!r} "
+            f"at --size {options.benchmark_size}; if the server was built with --size {other}, pass --size {other}"
+        ) from None
+
+
 async def run_benchmark(
     options: RunOptions,
     *,
@@ -223,9 +235,12 @@ async def run_benchmark(
         # NOTE: a benchmark names the outputs it scores (ResNet50: ArgMax:0, not the 1001-float softmax),
         # so the server sends and the accuracy log keeps only those; () asks for every output.
         outputs = bench.spec.response_outputs if bench is not None else ()
+        encoder = RequestEncoder(signature, requested_outputs=outputs)
+        if dataset is not None and len(dataset) > 0:
+            _check_fits(encoder, dataset, options)
         qsl = SerializedQsl(
             source,
-            RequestEncoder(signature, requested_outputs=outputs),
+            encoder,
             performance_sample_count=performance_count,
             name=f"{options.benchmark or 'synthetic'} QSL",
         )

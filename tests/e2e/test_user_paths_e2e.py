@@ -125,3 +125,29 @@ def test_compare_marks_a_summary_that_is_not_loadgens(tmp_path: Path) -> None:
     proc = _cli("suite", "--compare", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     assert "| dev | - (unreadable summary) (no accuracy) |" in proc.stdout.splitlines()
+
+
+async def test_benchmark_at_the_other_size_is_refused_before_the_run_with_a_hint(tmp_path: Path) -> None:
+    from edgeperf.benchmarks import registry
+    from edgeperf.client.errors import RunSetupError
+    from edgeperf.client.run import RunOptions, run_benchmark
+    from edgeperf.client.settings import Scenario
+    from tests.e2e._server import serve
+
+    repo = tmp_path / "repo"
+    registry.get("resnet50").write_model(repo / "resnet50", size="small")
+    out = tmp_path / "out"
+    with serve(repo) as server:
+        options = RunOptions(
+            server=server.address,
+            model="resnet50",
+            scenario=Scenario.OFFLINE,
+            benchmark="resnet50",
+            out_dir=out,
+        )
+        with pytest.raises(RunSetupError) as refused:
+            await run_benchmark(
+                options
+            )  # benchmark_size defaults to "full"; the server runs the small stand-in
+    assert "if the server was built with --size small, pass --size small" in str(refused.value)
+    assert not out.exists()

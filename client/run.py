@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from edgeperf.client.conf import resolve_test_settings
-from edgeperf.client.errors import DatasetError, RunSetupError
+from edgeperf.client.errors import DatasetError, RunSetupError, ServerUnavailable
 from edgeperf.client.log_format import atomic_write
 from edgeperf.client.modes import effective_settings, run_with_sut
 from edgeperf.client.outcome import ModeResult, RunOutcome
@@ -106,6 +106,10 @@ def _synthetic_count(dataset: str) -> int | None:
             raise RunSetupError(f"--dataset {dataset!r}: the count must be at least 1")
         return count
     raise RunSetupError(f"--dataset {dataset!r}: without --benchmark only synthetic data is available")
+
+
+CONNECT_TIMEOUT_S = 10.0
+"""How long the readiness checks before a run may take (capped by --deadline-ms)."""
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -205,7 +209,17 @@ async def run_benchmark(
         collect_data=keep_data,
     )
     async with GrpcSut(config) as sut:
-        await sut.check_ready()
+        # NOTE: an address that accepts TCP but never answers gRPC (a stopped or wrong process) would
+        # otherwise wait for gRPC's 20 s connection timeout, or longer.
+        connect_s = min(options.deadline_ms / 1000, CONNECT_TIMEOUT_S)
+        try:
+            await asyncio.wait_for(sut.check_ready(), connect_s)
+        except TimeoutError:
+            raise ServerUnavailable(
+                f"no answer from {options.server} within {connect_s:g} s: is it an edgeperf or Triton gRPC "
+                "server, and is it running?",
+                status="DEADLINE_EXCEEDED",
+            ) from None
         signature = await sut.model_signature()
         dataset: Dataset | None = None
         if bench is not None:

@@ -151,3 +151,26 @@ async def test_benchmark_at_the_other_size_is_refused_before_the_run_with_a_hint
             )  # benchmark_size defaults to "full"; the server runs the small stand-in
     assert "if the server was built with --size small, pass --size small" in str(refused.value)
     assert not out.exists()
+
+
+def test_an_address_that_never_answers_ends_quickly_with_a_clear_error(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as listener:  # accepts TCP connections (the kernel's backlog) and never speaks gRPC
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        started = time.monotonic()
+        proc = _cli(
+            "run", "--server", address, "--model", "tiny", "--scenario", "SingleStream",
+            "--deadline-ms", "1000", "--out", str(tmp_path / "out"), "--no-progress",
+        )  # fmt: skip
+        took_s = time.monotonic() - started
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"edgeperf: error: no answer from {address} within 1 s: is it an edgeperf or Triton gRPC server, "
+        "and is it running?"
+    )
+    assert took_s < 8, "not gRPC's 20 s connection timeout"
+    assert not (tmp_path / "out").exists()

@@ -16,6 +16,7 @@ import importlib.util
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -31,6 +32,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INVALID = 3
 EXIT_INTERRUPTED = 130
+SECOND_SIGNAL_MIN_S = 0.5
+"""A repeated SIGINT/SIGTERM sooner than this after the first is the same request delivered twice."""
 
 _SCENARIOS = {s.value.lower(): s for s in Scenario}
 _MODES = {m.value.lower(): m for m in TestMode}
@@ -261,10 +264,17 @@ async def _run_command(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
 
+    first_signal_s: list[float] = []
+
     def on_signal() -> None:
+        now_s = time.monotonic()
         if stop.is_set() and main_task is not None:
-            main_task.cancel()  # NOTE: the second Ctrl-C abandons the run
+            # NOTE: `timeout`, systemd and container runtimes signal the process and then its process group,
+            # so one stop request can arrive twice at once; only a later repeat abandons the run.
+            if now_s - first_signal_s[0] >= SECOND_SIGNAL_MIN_S:
+                main_task.cancel()  # NOTE: the second Ctrl-C abandons the run
             return
+        first_signal_s.append(now_s)
         print("\nstopping: draining the requests in flight, then writing the logs", file=sys.stderr)
         stop.set()
 

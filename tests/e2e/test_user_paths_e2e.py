@@ -3,6 +3,7 @@ on folders that hold no results (a clear error naming the folder, exit 2, no tra
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -174,3 +175,36 @@ def test_an_address_that_never_answers_ends_quickly_with_a_clear_error(tmp_path:
     )
     assert took_s < 8, "not gRPC's 20 s connection timeout"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_signal_delivered_twice_at_once_still_writes_complete_logs(
+    tiny_server: ServerProcess, tmp_path: Path
+) -> None:
+    """`timeout`, systemd and container runtimes signal the process and then its group: one request, twice."""
+    import signal
+    import time
+
+    conf = tmp_path / "long.conf"
+    conf.write_text("*.SingleStream.min_duration = 600000\n*.SingleStream.target_latency = 1\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeperf.client.cli", "run", "--server", tiny_server.address, "--model", "tiny",
+         "--scenario", "SingleStream", "--user-conf", str(conf), "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the run has started
+        if "expected duration" in line:
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr and "never retrieved" not in stderr
+    names = ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json", "result.json")
+    assert "Run interrupted by the user after" in stdout
+    assert all((out / name).is_file() for name in names)
+    assert json.loads((out / "result.json").read_text())["run"]["interrupted"] is True

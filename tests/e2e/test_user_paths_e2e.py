@@ -28,6 +28,15 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The same `edgeperf` entry point, in this process (for commands that need no server)."""
+    from edgeperf.client.cli import main
+
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def test_run_writes_result_files_with_the_umask_mode_and_compare_reads_them(
     tiny_server: ServerProcess, short_conf: Path, tmp_path: Path
 ) -> None:
@@ -77,21 +86,22 @@ def test_run_writes_result_files_with_the_umask_mode_and_compare_reads_them(
     ],
     ids=["empty-folder", "a-file", "missing"],
 )
-def test_compare_on_a_non_results_path_is_a_clear_error(tmp_path: Path, make: object, reason: str) -> None:
+def test_compare_on_a_non_results_path_is_a_clear_error(
+    tmp_path: Path, make: object, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "target"
     make(target)  # type: ignore[operator]
-    proc = _cli("suite", "--compare", str(target))
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    assert proc.stderr.strip().startswith(f"edgeperf: error: --compare {target}: {reason}")
-    assert "Traceback" not in proc.stderr
+    code, out, err = _in_process(capsys, "suite", "--compare", str(target))
+    assert code == 2
+    assert out == ""
+    assert err.strip().startswith(f"edgeperf: error: --compare {target}: {reason}")
 
 
-def test_suite_option_error_goes_to_stderr(tmp_path: Path) -> None:
-    proc = _cli("suite", "--server", "nonsense", "--out", str(tmp_path / "out"))
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    assert "edgeperf: error: suite: --server 'nonsense'" in proc.stderr
+def test_suite_option_error_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _in_process(capsys, "suite", "--server", "nonsense", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert out == ""
+    assert "edgeperf: error: suite: --server 'nonsense'" in err
 
 
 def test_out_that_is_a_file_is_refused_before_the_run(
@@ -119,13 +129,15 @@ def test_out_that_is_a_file_is_refused_before_the_run(
         assert "SingleStream / PerformanceOnly" not in proc.stdout  # refused before the run, not after it
 
 
-def test_compare_marks_a_summary_that_is_not_loadgens(tmp_path: Path) -> None:
+def test_compare_marks_a_summary_that_is_not_loadgens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run_dir = tmp_path / "out" / "dev" / "tiny" / "SingleStream" / "performance" / "run_1"
     run_dir.mkdir(parents=True)
     (run_dir / "mlperf_log_summary.txt").write_text("garbage\n")
-    proc = _cli("suite", "--compare", str(tmp_path / "out"))
-    assert proc.returncode == 0, proc.stderr
-    assert "| dev | - (unreadable summary) (no accuracy) |" in proc.stdout.splitlines()
+    code, out, err = _in_process(capsys, "suite", "--compare", str(tmp_path / "out"))
+    assert code == 0, err
+    assert "| dev | - (unreadable summary) (no accuracy) |" in out.splitlines()
 
 
 async def test_benchmark_at_the_other_size_is_refused_before_the_run_with_a_hint(tmp_path: Path) -> None:

@@ -220,7 +220,21 @@ class GrpcSut:
             pb.ModelReadyResponse,
         )
         if not model.ready:
-            raise ServerUnavailable(f"model {self.config.model!r} is not ready on {self.config.address}")
+            raise ServerUnavailable(await self._not_ready_message())
+
+    async def _not_ready_message(self) -> str:
+        # NOTE: RepositoryIndex is Triton's, not KServe core; a server without it gets the plain message.
+        try:
+            index = await self._unary(
+                "RepositoryIndex", pb.RepositoryIndexRequest(), pb.RepositoryIndexResponse
+            )
+        except SutError:
+            return f"model {self.config.model!r} is not ready on {self.config.address}"
+        names = sorted({m.name for m in index.models})
+        if self.config.model in names:
+            return f"model {self.config.model!r} is on {self.config.address} but not ready"
+        served = ", ".join(names) if names else "none"
+        return f"model {self.config.model!r} is not served by {self.config.address} (models: {served})"
 
     async def model_signature(self) -> ModelSignature:
         """The model's tensors from ModelMetadata and its max batch size from ModelConfig.

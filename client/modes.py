@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -71,6 +71,16 @@ async def _until_stopped(work: Awaitable[T], stop: asyncio.Event | None) -> T:
         return await task
     finally:
         stopper.cancel()
+        if not task.done():
+            # NOTE: the caller itself was cancelled (a second Ctrl-C abandons the run): stop the issue loop
+            # too and collect its end, so nothing keeps issuing into a closed SUT or fails unobserved.
+            task.cancel()
+            task.add_done_callback(_collect)
+
+
+def _collect(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def effective_settings(requested: TestSettings, qsl: QuerySampleLibrary) -> EffectiveSettings:

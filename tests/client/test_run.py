@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import json
 import time
 from collections.abc import Sequence
@@ -210,3 +211,24 @@ async def test_find_peak_reports_the_highest_passing_qps(tmp_path: Path) -> None
     assert (
         "FindPeakPerformance: highest passing target_qps" in (tmp_path / "mlperf_log_detail.txt").read_text()
     )
+
+
+async def test_abandoning_a_run_stops_issuing_and_leaves_no_unobserved_failure(tmp_path: Path) -> None:
+    # A second Ctrl-C cancels the run itself: the issue loop must stop with it, and nothing may fail later
+    # with "Task exception was never retrieved".
+    loop = asyncio.get_running_loop()
+    unobserved: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: unobserved.append(context))
+    sut = FakeSut(FakeSutConfig(latency_ns=100_000))
+    long = settings(Scenario.SERVER, min_duration_ms=60_000, server_target_qps=500.0)
+    run = asyncio.create_task(run_with_sut(sut, ListQsl(), long, tmp_path, stop=asyncio.Event()))
+    await asyncio.sleep(0.3)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    issued = len(sut.issue_calls)
+    await asyncio.sleep(0.2)
+    gc.collect()
+    await asyncio.sleep(0)
+    assert len(sut.issue_calls) == issued > 0
+    assert unobserved == []

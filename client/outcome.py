@@ -165,7 +165,7 @@ def finish_run(
     accuracy_path = out_dir / "accuracy.txt"
     if score is not None and accuracy is not None and not accuracy.interrupted:
         report = score(files.accuracy)
-        atomic_write(accuracy_path, [report.text if report.text.endswith("\n") else report.text + "\n"])
+        write_accuracy_txt(accuracy_path, report)
         written.append(accuracy_path)
     else:
         # NOTE: an accuracy.txt left from an earlier run in the same folder would describe other logs.
@@ -207,3 +207,8 @@ def finish_run(
     )
     text = render_outcome(settings, summary, outcome, accuracy.result if accuracy else None)
     return dataclasses.replace(outcome, summary_text=text)
+
+
+def write_accuracy_txt(path: Path, report: AccuracyReport) -> None:
+    """`accuracy.txt` beside the logs, atomically, ending with a newline."""
+    atomic_write(path, [report.text if report.text.endswith("\n") else report.text + "\n"])

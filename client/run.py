@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Literal
 
 from edgeperf.client.conf import resolve_test_settings
 from edgeperf.client.errors import DatasetError, RunSetupError, ServerUnavailable
-from edgeperf.client.log_format import atomic_write
 from edgeperf.client.modes import effective_settings, run_with_sut
-from edgeperf.client.outcome import ModeResult, RunOutcome
+from edgeperf.client.outcome import ModeResult, RunOutcome, write_accuracy_txt
 from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
 from edgeperf.client.report import prerun_explanation
 from edgeperf.client.settings import Scenario, TestMode, TestSettings
@@ -332,7 +331,7 @@ async def _run_official(
     if score is not None and requested.mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN):
         accuracy = await asyncio.to_thread(score, accuracy_log)
         accuracy_txt = out_dir / "accuracy.txt"
-        await asyncio.to_thread(atomic_write, accuracy_txt, [accuracy.text])
+        await asyncio.to_thread(write_accuracy_txt, accuracy_txt, accuracy)
         files.append(accuracy_txt)
     return RunOutcome(
         validity=validity,

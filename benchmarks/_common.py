@@ -138,6 +138,15 @@ class DatasetOpener(Protocol[DatasetT_co]):
     def __call__(self, source: str, *, size: Size) -> DatasetT_co: ...
 
 
+class PayloadEncoder(Protocol):
+    def __call__(self, raw: bytes, qsl_idx: int, *, size: Size) -> bytes: ...
+
+
+def same_payload(raw: bytes, qsl_idx: int, *, size: Size) -> bytes:
+    """The served outputs already are what the reference SUT logs."""
+    return raw
+
+
 class Scorer(Protocol[DatasetT_contra]):
     def __call__(
         self, dataset: DatasetT_contra, results: Sequence[tuple[int, bytes]], /
@@ -148,7 +157,7 @@ class PackagedBenchmark(Generic[DatasetT]):
     """`edgeperf.benchmarks.base.Benchmark` assembled from a package's spec, model writer, dataset
     opener and scorer; `write_model` also takes `precision` (`fp32`, `fp16` or `int8` stand-ins)."""
 
-    __slots__ = ("_dataset_types", "_open", "_score", "_write", "spec")
+    __slots__ = ("_dataset_types", "_open", "_payload", "_score", "_write", "spec")
 
     def __init__(
         self,
@@ -158,8 +167,10 @@ class PackagedBenchmark(Generic[DatasetT]):
         open_dataset: DatasetOpener[DatasetT],
         score: Scorer[DatasetT],
         dataset_types: tuple[type[DatasetT], ...],
+        log_payload: PayloadEncoder = same_payload,
     ) -> None:
         self.spec = spec
+        self._payload = log_payload
         self._write = write_model
         self._open = open_dataset
         self._score = score
@@ -183,6 +194,10 @@ class PackagedBenchmark(Generic[DatasetT]):
 
     def open_dataset(self, source: str, *, size: Size = "full") -> DatasetT:
         return self._open(source, size=size)
+
+    def log_payload(self, raw: bytes, qsl_idx: int, *, size: Size = "full") -> bytes:
+        """What the reference SUT logs for this response (see `Benchmark.log_payload`)."""
+        return self._payload(raw, qsl_idx, size=size)
 
     def accuracy(
         self, dataset: Dataset, results: Sequence[tuple[int, bytes]], *, size: Size = "full"

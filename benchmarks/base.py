@@ -99,10 +99,19 @@ class Benchmark(Protocol):
         """`synthetic[:COUNT]` for generated data, or a path to the dataset in its published format."""
         ...
 
+    def log_payload(self, raw: bytes, qsl_idx: int, *, size: Size = "full") -> bytes:
+        """What the reference SUT logs for sample `qsl_idx` (see `reference_payload`), from the bytes of
+        `spec.response_outputs` one after the other; the client logs this, `accuracy` reads it.
+
+        Raises:
+            PayloadError: `raw` is not the outputs the benchmark requests.
+        """
+        ...
+
     def accuracy(
         self, dataset: Dataset, results: Sequence[tuple[int, bytes]], *, size: Size = "full"
     ) -> AccuracyReport:
-        """Score the responses `(qsl_index, raw response bytes)` from mlperf_log_accuracy.json."""
+        """Score the logged payloads `(qsl_index, log_payload bytes)` from mlperf_log_accuracy.json."""
         ...
 
 

@@ -7,14 +7,14 @@ response is split back into its samples along the batch dimension of every outpu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from edgeperf.client.sut import QuerySample, QuerySampleResponse
 from edgeperf.protos import grpc_service_pb2 as pb
 
-__all__ = ["decode_response", "split_outputs"]
+__all__ = ["PayloadEncoder", "decode_response", "split_outputs"]
 
 _QUEUE_PARAM = "edgeperf_queue_ns"
 _COMPUTE_PARAMS = ("edgeperf_compute_input_ns", "edgeperf_compute_infer_ns", "edgeperf_compute_output_ns")
@@ -33,10 +33,19 @@ _TYPED_CONTENTS: dict[str, tuple[str, str]] = {
 }
 
 
+PayloadEncoder = Callable[[bytes, int], bytes]
+"""(outputs' bytes, qsl index) -> what the accuracy log keeps (a benchmark's `log_payload`)."""
+
+
 def decode_response(
-    response: pb.ModelInferResponse, samples: Sequence[QuerySample], sent_ns: int, collect_data: bool
+    response: pb.ModelInferResponse,
+    samples: Sequence[QuerySample],
+    sent_ns: int,
+    collect_data: bool,
+    encode: PayloadEncoder | None = None,
 ) -> list[QuerySampleResponse]:
-    """One OK response per sample, with the server's timings and (if `collect_data`) its output bytes."""
+    """One OK response per sample, with the server's timings and (if `collect_data`) its output bytes,
+    passed through `encode` when given (a benchmark logs its reference SUT's payload, not raw outputs)."""
     params = response.parameters
     if params:
         queue_ns = params[_QUEUE_PARAM].int64_param if _QUEUE_PARAM in params else -1
@@ -47,12 +56,16 @@ def decode_response(
     n = len(samples)
     if n == 1:
         data = split_outputs(response, 1)[0] if collect_data else b""
+        if collect_data and encode is not None:
+            data = encode(data, samples[0].index)
         return [
             QuerySampleResponse(
                 id=samples[0].id, data=data, queue_ns=queue_ns, compute_ns=compute_ns, sent_ns=sent_ns
             )
         ]
     parts = split_outputs(response, n) if collect_data else [b""] * n
+    if collect_data and encode is not None:
+        parts = [encode(d, s.index) for s, d in zip(samples, parts, strict=True)]
     return [
         QuerySampleResponse(id=s.id, data=d, queue_ns=queue_ns, compute_ns=compute_ns, sent_ns=sent_ns)
         for s, d in zip(samples, parts, strict=True)

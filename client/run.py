@@ -26,7 +26,7 @@ from edgeperf.client.settings import Scenario, TestMode, TestSettings
 from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig, TlsFiles
 
 if TYPE_CHECKING:
-    from edgeperf.benchmarks.base import AccuracyReport, Benchmark, Dataset
+    from edgeperf.benchmarks.base import AccuracyReport, Benchmark, Dataset, Size
     from edgeperf.client.progress import ProgressDisplay
 
 __all__ = ["ModeResult", "RunOptions", "RunOutcome", "run_benchmark", "run_with_sut"]
@@ -206,6 +206,7 @@ async def run_benchmark(
         tls=tls,
         auth_token=options.auth_token,
         collect_data=keep_data,
+        log_payload=_payload_encoder(bench, options.benchmark_size),
     )
     async with GrpcSut(config) as sut:
         # NOTE: an address that accepts TCP but never answers gRPC (a stopped or wrong process) would
@@ -303,6 +304,19 @@ async def run_benchmark(
             if display is not None:
                 display.stop()
         return outcome
+
+
+def _payload_encoder(bench: Benchmark | None, size: Size) -> Callable[[bytes, int], bytes] | None:
+    """A benchmark logs its reference SUT's payload, so that the reference accuracy script scores
+    edgeperf's mlperf_log_accuracy.json as edgeperf does; other models log their raw outputs."""
+    if bench is None:
+        return None
+    chosen = bench
+
+    def encode(raw: bytes, qsl_idx: int) -> bytes:
+        return chosen.log_payload(raw, qsl_idx, size=size)
+
+    return encode
 
 
 async def _run_official(

@@ -22,7 +22,7 @@ import grpc
 import grpc.aio
 
 from edgeperf.client.errors import RunSetupError, ServerUnavailable, SutError
-from edgeperf.client.grpc_response import decode_response
+from edgeperf.client.grpc_response import PayloadEncoder, decode_response
 from edgeperf.client.qsl import EncodedSample, ModelSignature, SerializedQsl, TensorInfo
 from edgeperf.client.sut import QuerySample, QuerySampleResponse, QuerySamplesComplete
 from edgeperf.protos import grpc_service_pb2 as pb
@@ -72,6 +72,8 @@ class GrpcSutConfig:
     """Sent as `authorization: Bearer TOKEN` metadata on every call (edgeperf-server's --auth-token)."""
     collect_data: bool = True
     """Keep each sample's output bytes (needed for the accuracy log)."""
+    log_payload: PayloadEncoder | None = None
+    """Turns a sample's output bytes into what the accuracy log keeps (a benchmark's reference payload)."""
 
 
 class _Stream:
@@ -361,12 +363,25 @@ class GrpcSut:
                 self._window.release()
         completed_ns = time.perf_counter_ns()
         self._unavailable_in_a_row = 0
-        complete(
-            decode_response(
-                pb.ModelInferResponse.FromString(raw), samples, sent_ns, self.config.collect_data
-            ),
-            completed_ns,
-        )
+        self._complete_ok(pb.ModelInferResponse.FromString(raw), samples, sent_ns, completed_ns, complete)
+
+    def _complete_ok(
+        self,
+        response: pb.ModelInferResponse,
+        samples: list[QuerySample],
+        sent_ns: int,
+        completed_ns: int,
+        complete: QuerySamplesComplete,
+    ) -> None:
+        try:
+            results = decode_response(
+                response, samples, sent_ns, self.config.collect_data, self.config.log_payload
+            )
+        except ValueError as exc:
+            # NOTE: outputs the benchmark cannot log (wrong size or type) fail their samples, never the loop.
+            self._complete_failed(samples, sent_ns, complete, "UNKNOWN", f"cannot log the response: {exc}")
+            return
+        complete(results, completed_ns)
 
     async def _send_stream(
         self, stream: _Stream, request: bytes, samples: list[QuerySample], complete: QuerySamplesComplete
@@ -401,10 +416,7 @@ class GrpcSut:
                 if message.error_message:
                     self._complete_failed(samples, sent_ns, complete, "UNKNOWN", message.error_message)
                 else:
-                    complete(
-                        decode_response(message.infer_response, samples, sent_ns, self.config.collect_data),
-                        completed_ns,
-                    )
+                    self._complete_ok(message.infer_response, samples, sent_ns, completed_ns, complete)
             self._break_stream(stream, "UNAVAILABLE", "the server ended the stream")
         except grpc.aio.AioRpcError as exc:
             self._break_stream(stream, exc.code().name, exc.details() or "")

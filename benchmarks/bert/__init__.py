@@ -11,6 +11,7 @@ from edgeperf.benchmarks.bert.accuracy import accuracy_report
 from edgeperf.benchmarks.bert.dataset import BertDataset
 from edgeperf.benchmarks.bert.dataset import open_dataset as _open_dataset
 from edgeperf.benchmarks.bert.spec import SPEC
+from edgeperf.benchmarks.reference_payload import bert_payload
 
 __all__ = ["BENCHMARK", "BertBenchmark"]
 
@@ -28,6 +29,10 @@ class BertBenchmark:
     def open_dataset(self, source: str, *, size: Size = "full") -> BertDataset:
         return _open_dataset(source, size=size)
 
+    def log_payload(self, raw: bytes, qsl_idx: int, *, size: Size = "full") -> bytes:
+        """The reference SUT's `[seq, 2]` logits (see `reference_payload.bert_payload`)."""
+        return bert_payload(raw, qsl_idx)
+
     def accuracy(
         self,
         dataset: Dataset,
@@ -35,7 +40,7 @@ class BertBenchmark:
         *,
         size: Size = "full",
         fraction: float = 0.99,
-        transposed: bool = True,
+        transposed: bool = False,
     ) -> AccuracyReport:
         if not isinstance(dataset, BertDataset):
             raise TypeError("BERT accuracy needs a dataset from BERT's open_dataset")

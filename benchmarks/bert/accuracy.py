@@ -100,12 +100,12 @@ def accuracy_report(
     results: Sequence[tuple[int, bytes]],
     *,
     fraction: float = 0.99,
-    transposed: bool = True,
+    transposed: bool = False,
 ) -> AccuracyReport:
     """Post-process logged responses into answers, score them, and gate F1 at `fraction` of FP32.
 
-    `transposed`: the response layout (see `postprocess.decode_logits`); edgeperf's SUT concatenates the
-    outputs, start logits then end logits.
+    `transposed`: the response layout (see `postprocess.decode_logits`); edgeperf's client logs the
+    reference SUT's `[seq, 2]` (`reference_payload.bert_payload`), as `accuracy-squad.py` reads it.
 
     Real SQuAD is scored against its annotated answers with the reference F1 90.874; the synthetic set
     against the FP32 stand-in's answers (`ground_truth.py`), whose own F1 is 100 by construction.

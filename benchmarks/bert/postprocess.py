@@ -34,14 +34,14 @@ class Logits:
 
 
 def decode_logits(
-    data: bytes, max_seq_length: int, *, transposed: bool = True, dtype: type[np.generic] = np.float32
+    data: bytes, max_seq_length: int, *, transposed: bool = False, dtype: type[np.generic] = np.float32
 ) -> Logits:
     """A response's logits, padded with -10000 to `max_seq_length` as `accuracy-squad.py` pads them.
 
     Args:
-        transposed: True for edgeperf's layout, every output's bytes one after the other in the model's
-            output order (start logits then end logits, `[2, seq]`; the reference script's
-            `--output_transposed`); False for the reference SUT's `np.stack(..., axis=-1)`, `[seq, 2]`.
+        transposed: False for the reference SUT's `np.stack(..., axis=-1)`, `[seq, 2]`, which edgeperf
+            logs; True for the served outputs one after the other (start logits then end logits,
+            `[2, seq]`; the reference script's `--output_transposed`).
     """
     flat = np.frombuffer(data, dtype=dtype).astype(np.float64)
     values = flat.reshape(2, -1).T if transposed else flat.reshape(-1, 2)

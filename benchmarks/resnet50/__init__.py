@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from edgeperf.benchmarks._common import PackagedBenchmark
+from edgeperf.benchmarks.base import Size
+from edgeperf.benchmarks.reference_payload import resnet50_payload
 from edgeperf.benchmarks.resnet50.accuracy import score
 from edgeperf.benchmarks.resnet50.dataset import ImagenetDataset, SyntheticImagenet, open_dataset
 from edgeperf.benchmarks.resnet50.model import write_model
 from edgeperf.benchmarks.resnet50.spec import SPEC
 
 __all__ = ["BENCHMARK", "SPEC", "ResNet50Benchmark"]
+
+
+def _payload(raw: bytes, qsl_idx: int, *, size: Size) -> bytes:
+    return resnet50_payload(raw, qsl_idx)
 
 
 class ResNet50Benchmark(PackagedBenchmark[ImagenetDataset | SyntheticImagenet]):
@@ -21,4 +27,5 @@ BENCHMARK = ResNet50Benchmark(
     open_dataset=open_dataset,
     score=score,
     dataset_types=(ImagenetDataset, SyntheticImagenet),
+    log_payload=_payload,
 )

@@ -1,10 +1,8 @@
 """Top-1 accuracy of ResNet50 responses, in the format of the reference's accuracy-imagenet.py.
 
-A response's data is what the client logs for one sample: every output's raw bytes in the model's output
-order, so it starts with `ArgMax:0` as a little-endian int64 (8 bytes), optionally followed by
-`softmax_tensor:0` (1001 float32). A 4-byte payload is the reference SUT's own format (main.py logs
-float32(ArgMax + offset)) and is read as such. The label is ArgMax + LABEL_OFFSET (-1), compared with
-the 0-based val_map.txt label; like accuracy-imagenet.py, only the first response per QSL index counts.
+A logged payload is what the reference SUT logs (`reference_payload.resnet50_payload`): float32(ArgMax
+- 1), the 0-based val_map.txt label; accuracy-imagenet.py reads it with its default `--dtype float32`,
+takes `int(data[0])`, and counts only the first response per QSL index, as `score` does.
 
 The gate: on the real dataset, top-1 >= 99% of 76.46. On the synthetic dataset the ground truth is the
 FP32 stand-in's own top-1, whose score on it is 100% by construction, so the target is 99% of 100.
@@ -19,7 +17,7 @@ import numpy as np
 from edgeperf.benchmarks._common import DatasetError, first_responses
 from edgeperf.benchmarks.base import AccuracyReport
 from edgeperf.benchmarks.resnet50.dataset import ImagenetDataset, SyntheticImagenet
-from edgeperf.benchmarks.resnet50.spec import LABEL_OFFSET, NUM_CLASSES, SPEC
+from edgeperf.benchmarks.resnet50.spec import SPEC
 
 __all__ = ["decode_label", "gate_line", "score"]
 
@@ -28,19 +26,16 @@ SYNTHETIC_REFERENCE_TOP1 = 100.0
 
 
 def decode_label(data: bytes) -> int:
-    """The val_map-space label a logged response names.
+    """The val_map-space label a logged payload names: `int(float32 value)`, as accuracy-imagenet.py reads it.
 
     Raises:
-        DatasetError: the payload is neither ArgMax:0 (+ softmax) nor the reference's float32 label.
+        DatasetError: the payload is not one float32 label.
     """
-    if len(data) == 4:
-        return int(np.frombuffer(data, np.float32)[0])
-    if len(data) in (8, 8 + 4 * NUM_CLASSES):
-        return int(np.frombuffer(data[:8], "<i8")[0]) + LABEL_OFFSET
-    raise DatasetError(
-        f"ResNet50 response of {len(data)} bytes: expected 8 (ArgMax:0), {8 + 4 * NUM_CLASSES} "
-        "(ArgMax:0 + softmax_tensor:0) or 4 (reference float32 label)"
-    )
+    if len(data) != 4:
+        raise DatasetError(
+            f"ResNet50 payload of {len(data)} bytes: expected the reference's float32 label (4 bytes)"
+        )
+    return int(np.frombuffer(data, np.float32)[0])
 
 
 def gate_line(metric: str, value: float, reference: float, fraction: float) -> str:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from edgeperf.benchmarks._common import PackagedBenchmark
+from edgeperf.benchmarks.base import Size
+from edgeperf.benchmarks.reference_payload import retinanet_payload
 from edgeperf.benchmarks.retinanet.accuracy import score
 from edgeperf.benchmarks.retinanet.dataset import OpenImagesDataset, SyntheticOpenImages, open_dataset
 from edgeperf.benchmarks.retinanet.model import write_model
-from edgeperf.benchmarks.retinanet.spec import SPEC
+from edgeperf.benchmarks.retinanet.spec import IMAGE_SIZE, SPEC
 
 __all__ = ["BENCHMARK", "SPEC", "RetinaNetBenchmark"]
+
+
+def _payload(raw: bytes, qsl_idx: int, *, size: Size) -> bytes:
+    return retinanet_payload(raw, qsl_idx, side=IMAGE_SIZE[size])
 
 
 class RetinaNetBenchmark(PackagedBenchmark[OpenImagesDataset | SyntheticOpenImages]):
@@ -21,4 +27,5 @@ BENCHMARK = RetinaNetBenchmark(
     open_dataset=open_dataset,
     score=score,
     dataset_types=(OpenImagesDataset, SyntheticOpenImages),
+    log_payload=_payload,
 )

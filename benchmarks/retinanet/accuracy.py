@@ -1,10 +1,10 @@
 """mAP of RetinaNet responses with pycocotools, in the format of the reference's accuracy-openimages.py.
 
-A response's data is what the client logs for one sample: the model's outputs' raw bytes in output order,
-boxes (K x 4 float32, x1 y1 x2 y2 in input pixels), scores (K float32), labels (K int64): 28 bytes a
-detection. As PostProcessOpenImagesRetinanet does, detections are read in order until the first score
-below 0.05, boxes are normalised by the input size and scaled to the original image (height, width), and
-labels are used as category ids directly (the ONNX model needs no inverse label map). Only the first
+A logged payload is what the reference SUT logs (`reference_payload.retinanet_payload`): float32
+`[qsl_idx, ymin, xmin, ymax, xmax, score, label]` per detection, coordinates normalised by the input
+size, detections below score 0.05 already dropped. As accuracy-openimages.py does, the coordinates are
+multiplied by the original image's height and width in float32, labels are used as category ids (the
+ONNX model needs no inverse label map), and an image with no detection is still scored. Only the first
 response per QSL index counts. accuracy.txt holds COCOeval's summary, then `mAP=XX.XXX%`, then the gate.
 
 On the synthetic dataset the ground truth is the FP32 stand-in's own detections and the reference value
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -26,33 +27,27 @@ from edgeperf.benchmarks._common import DatasetError, first_responses
 from edgeperf.benchmarks.base import AccuracyReport
 from edgeperf.benchmarks.resnet50.accuracy import gate_line
 from edgeperf.benchmarks.retinanet.dataset import OpenImagesDataset, SyntheticOpenImages
-from edgeperf.benchmarks.retinanet.spec import SCORE_THRESHOLD, SPEC
+from edgeperf.benchmarks.retinanet.spec import SPEC
 
 __all__ = ["Detections", "decode_detections", "score"]
 
-_BYTES_PER_DETECTION = 4 * 4 + 4 + 8
+_FLOATS_PER_DETECTION = 7
 
-Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""(boxes [K, 4] float32, scores [K] float32, labels [K] int64)."""
+Detections = npt.NDArray[np.float32]
+"""[K, 7] float32: qsl_idx, ymin, xmin, ymax, xmax (normalised), score, label."""
 
 
 def decode_detections(data: bytes) -> Detections:
-    """Split a logged response into boxes, scores and labels, stopping at the first score below 0.05.
+    """The detection records of a logged payload.
 
     Raises:
-        DatasetError: the payload is not a whole number of 28-byte detections.
+        DatasetError: the payload is not a whole number of 7-float32 records.
     """
-    if len(data) % _BYTES_PER_DETECTION:
+    if len(data) % (4 * _FLOATS_PER_DETECTION):
         raise DatasetError(
-            f"RetinaNet response of {len(data)} bytes: expected boxes|scores|labels, 28 bytes a detection"
+            f"RetinaNet payload of {len(data)} bytes: expected the reference's 7 float32 per detection"
         )
-    k = len(data) // _BYTES_PER_DETECTION
-    boxes = np.frombuffer(data, "<f4", count=4 * k).reshape(k, 4)
-    scores = np.frombuffer(data, "<f4", count=k, offset=16 * k)
-    labels = np.frombuffer(data, "<i8", count=k, offset=20 * k)
-    below = np.flatnonzero(scores < SCORE_THRESHOLD)
-    n = int(below[0]) if below.size else k
-    return boxes[:n], scores[:n], labels[:n]
+    return np.frombuffer(data, np.float32).reshape(-1, _FLOATS_PER_DETECTION)
 
 
 def _coco(dataset_dict: dict[str, Any]) -> COCO:
@@ -67,19 +62,20 @@ def _mean_ap(
     dataset: OpenImagesDataset | SyntheticOpenImages, seen: dict[int, Detections]
 ) -> tuple[float, str]:
     """COCO bbox mAP (percent) and COCOeval's summary text, as accuracy-openimages.py computes them."""
-    side = float(dataset.side)
     detections: list[dict[str, Any]] = []
     image_ids: list[int] = []
-    for idx, (boxes, scores, labels) in seen.items():
+    for idx, records in seen.items():
         image_id, height, width = dataset.image_info(idx)
         image_ids.append(image_id)
-        for box, s, label in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
-            # the reference logs ymin/800, xmin/800, ... and multiplies back by the original size
-            xmin, ymin = box[0] / side * width, box[1] / side * height
-            xmax, ymax = box[2] / side * width, box[3] / side * height
+        # the reference multiplies the float32 values by the integer size (float32 results) and takes
+        # the box's width and height in float32 too
+        ymin, xmax = records[:, 1] * height, records[:, 4] * width
+        xmin, ymax = records[:, 2] * width, records[:, 3] * height
+        for k in range(records.shape[0]):
             detections.append(
-                {"image_id": image_id, "category_id": int(label), "bbox": [xmin, ymin, xmax - xmin, ymax - ymin],
-                 "score": float(s)}
+                {"image_id": image_id, "category_id": int(records[k, 6]),
+                 "bbox": [float(xmin[k]), float(ymin[k]), float(xmax[k] - xmin[k]), float(ymax[k] - ymin[k])],
+                 "score": float(records[k, 5])}
             )  # fmt: skip
     if not detections:
         return 0.0, ""

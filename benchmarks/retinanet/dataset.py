@@ -153,9 +153,11 @@ class SyntheticOpenImages(SyntheticImages):
             self._annotations[index] = kept
 
     def reference_results(self, indices: Sequence[int]) -> list[tuple[int, bytes]]:
-        """The FP32 stand-in's own responses for `indices`, in the logged format."""
+        """The FP32 stand-in's own responses for `indices`, as the client logs them (the reference payload)."""
+        from edgeperf.benchmarks.reference_payload import retinanet_payload
+
         self._run_fp32(indices)
-        return [(int(i), self._fp32[int(i)]) for i in indices]
+        return [(int(i), retinanet_payload(self._fp32[int(i)], int(i), side=self.side)) for i in indices]
 
     def ground_truth(self, indices: Sequence[int]) -> dict[str, Any]:
         """COCO ground truth covering `indices`, from the FP32 stand-in's detections."""

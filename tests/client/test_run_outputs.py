@@ -133,6 +133,9 @@ class LabelBenchmark:
     def open_dataset(self, source: str, *, size: Any = "full") -> Samples:
         return Samples()
 
+    def log_payload(self, raw: bytes, qsl_idx: int, *, size: Any = "full") -> bytes:
+        return raw
+
     def accuracy(
         self, dataset: Any, results: Sequence[tuple[int, bytes]], *, size: Any = "full"
     ) -> AccuracyReport:

@@ -44,15 +44,17 @@ def test_final_text_projects_back_onto_original_words(squad_dir: Path) -> None:
 
 
 def _response(start: np.ndarray, end: np.ndarray) -> bytes:
-    # edgeperf's SUT concatenates the outputs in model order: start logits, then end logits.
-    return np.concatenate([start, end]).astype(np.float32).tobytes()
+    # the served outputs in model order (start logits, then end logits), logged as the reference's [seq, 2]
+    return BENCHMARK.log_payload(np.concatenate([start, end]).astype(np.float32).tobytes(), 0)
 
 
 def test_both_response_layouts_decode_to_the_same_logits() -> None:
     start, end = np.arange(4.0), -np.arange(4.0)
-    concatenated = decode_logits(_response(start, end), 6)
-    stacked = decode_logits(np.stack([start, end], axis=-1).astype(np.float32).tobytes(), 6, transposed=False)
-    for logits in (concatenated, stacked):
+    served = np.concatenate([start, end]).astype(np.float32).tobytes()
+    assert _response(start, end) == np.stack([start, end], axis=-1).astype(np.float32).tobytes()
+    logged = decode_logits(_response(start, end), 6)
+    concatenated = decode_logits(served, 6, transposed=True)
+    for logits in (concatenated, logged):
         assert logits.start.tolist() == [0, 1, 2, 3, -10000, -10000]
         assert logits.end.tolist() == [0, -1, -2, -3, -10000, -10000]
 

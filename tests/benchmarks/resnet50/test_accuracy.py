@@ -6,22 +6,29 @@ import numpy as np
 import pytest
 
 from edgeperf.benchmarks._images import DatasetError
+from edgeperf.benchmarks.reference_payload import PayloadError
 from edgeperf.benchmarks.resnet50 import BENCHMARK
 from edgeperf.benchmarks.resnet50.accuracy import decode_label
 from edgeperf.benchmarks.resnet50.dataset import ImagenetDataset
 
 
 def _argmax_bytes(argmax: int, *, with_softmax: bool = False) -> bytes:
+    """What the client logs for a served ArgMax:0 (and softmax): the reference's float32 label."""
     data = np.array([argmax], "<i8").tobytes()
-    return data + (np.zeros(1001, np.float32).tobytes() if with_softmax else b"")
+    return BENCHMARK.log_payload(data + (np.zeros(1001, np.float32).tobytes() if with_softmax else b""), 0)
 
 
-def test_decode_applies_the_background_offset():
+def test_payload_is_the_reference_float32_label_with_the_background_offset():
+    assert _argmax_bytes(66) == np.array([65.0], np.float32).tobytes()
     assert decode_label(_argmax_bytes(66)) == 65
     assert decode_label(_argmax_bytes(1, with_softmax=True)) == 0
     assert decode_label(np.array([65.0], np.float32).tobytes()) == 65  # the reference SUT's payload
     with pytest.raises(DatasetError):
         decode_label(b"\x00" * 5)
+    with pytest.raises(DatasetError, match="float32 label"):
+        decode_label(np.array([66], "<i8").tobytes())  # a raw ArgMax:0 is not a logged payload
+    with pytest.raises(PayloadError, match="ArgMax:0"):
+        BENCHMARK.log_payload(b"\x01\x02", 0)
 
 
 @pytest.mark.parametrize(

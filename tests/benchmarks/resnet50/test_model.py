@@ -107,7 +107,7 @@ def test_int8_variant_is_scored_against_fp32_and_gated_honestly(tmp_path: Path):
     ds = BENCHMARK.open_dataset("synthetic:48", size="small")
     assert isinstance(ds, SyntheticImagenet)
     argmax = session.run(["ArgMax:0"], {"input_tensor:0": ds.batch(range(48))})[0]
-    results = [(i, np.array([a], "<i8").tobytes()) for i, a in enumerate(argmax)]
+    results = [(i, BENCHMARK.log_payload(np.array([a], "<i8").tobytes(), i)) for i, a in enumerate(argmax)]
     report = BENCHMARK.accuracy(ds, results, size="small")
     agree = float((argmax - 1 == ds.labels(range(48))).mean()) * 100
     assert report.value == pytest.approx(agree)
@@ -118,7 +118,7 @@ def test_int8_variant_is_scored_against_fp32_and_gated_honestly(tmp_path: Path):
     fp32 = _session_bytes(standin_bytes("small"))
     fp32_argmax = fp32.run(["ArgMax:0"], {"input_tensor:0": ds.batch(range(48))})[0]
     fp32_report = BENCHMARK.accuracy(
-        ds, [(i, np.array([a], "<i8").tobytes()) for i, a in enumerate(fp32_argmax)]
+        ds, [(i, BENCHMARK.log_payload(np.array([a], "<i8").tobytes(), i)) for i, a in enumerate(fp32_argmax)]
     )
     assert fp32_report.value == 100.0 and fp32_report.passed
 
@@ -132,7 +132,9 @@ def test_fp16_variant_keeps_fp32_io_and_is_gated(tmp_path: Path):
     ds = BENCHMARK.open_dataset("synthetic:48", size="small")
     assert isinstance(ds, SyntheticImagenet)
     argmax = session.run(["ArgMax:0"], {"input_tensor:0": ds.batch(range(48))})[0]
-    report = BENCHMARK.accuracy(ds, [(i, np.array([a], "<i8").tobytes()) for i, a in enumerate(argmax)])
+    report = BENCHMARK.accuracy(
+        ds, [(i, BENCHMARK.log_payload(np.array([a], "<i8").tobytes(), i)) for i, a in enumerate(argmax)]
+    )
     assert report.value == pytest.approx(float((argmax - 1 == ds.labels(range(48))).mean()) * 100)
     assert report.passed is (report.value >= 99.0)
 

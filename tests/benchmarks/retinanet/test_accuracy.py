@@ -6,16 +6,22 @@ import numpy as np
 import pytest
 
 from edgeperf.benchmarks._images import DatasetError
+from edgeperf.benchmarks.reference_payload import PayloadError
 from edgeperf.benchmarks.retinanet import BENCHMARK
 from edgeperf.benchmarks.retinanet.accuracy import decode_detections
 from edgeperf.benchmarks.retinanet.dataset import OpenImagesDataset
 
 
-def _payload(dets: list[tuple[list[float], float, int]]) -> bytes:
+def _raw(dets: list[tuple[list[float], float, int]]) -> bytes:
     boxes = np.array([d[0] for d in dets], np.float32).reshape(-1, 4)
     scores = np.array([d[1] for d in dets], np.float32)
     labels = np.array([d[2] for d in dets], np.int64)
     return boxes.tobytes() + scores.tobytes() + labels.tobytes()
+
+
+def _payload(dets: list[tuple[list[float], float, int]], qsl_idx: int = 0) -> bytes:
+    """What the client logs for the served boxes|scores|labels of a 128 x 128 (small) input."""
+    return BENCHMARK.log_payload(_raw(dets), qsl_idx, size="small")
 
 
 Truth = tuple[dict[int, list[float]], dict[int, tuple[int, int]]]
@@ -28,20 +34,23 @@ def _model_box(truth: Truth, image_id: int, side: int = 128, shift: float = 0.0)
     return [(x + shift) * side / w, y * side / h, (x + shift + bw) * side / w, (y + bh) * side / h]
 
 
-def test_decode_stops_at_the_score_threshold():
-    data = _payload([([0, 0, 1, 1], 0.9, 3), ([0, 0, 2, 2], 0.04, 4), ([0, 0, 3, 3], 0.5, 5)])
-    boxes, _, labels = decode_detections(data)
-    assert boxes.shape == (1, 4) and labels.tolist() == [3]
-    assert decode_detections(b"")[0].shape == (0, 4)
+def test_payload_is_the_reference_records_up_to_the_score_threshold():
+    data = _payload([([16, 32, 64, 128], 0.9, 3), ([0, 0, 2, 2], 0.04, 4), ([0, 0, 3, 3], 0.5, 5)], 9)
+    records = decode_detections(data)
+    # [qsl_idx, ymin/H, xmin/W, ymax/H, xmax/W, score, label], as PostProcessOpenImagesRetinanet writes
+    assert records.tolist() == [[9.0, 0.25, 0.125, 1.0, 0.5, pytest.approx(0.9), 3.0]]
+    assert decode_detections(b"").shape == (0, 7)
     with pytest.raises(DatasetError):
         decode_detections(b"\x00" * 27)
+    with pytest.raises(PayloadError, match="28 bytes a detection"):
+        BENCHMARK.log_payload(b"\x00" * 27, 0, size="small")
 
 
 def test_perfect_detections_score_100(openimages_dir: Path, openimages_truth: Truth):
     ds = OpenImagesDataset(openimages_dir, size="small")
     results = [
         (0, _payload([(_model_box(openimages_truth, 1), 0.9, 7)])),
-        (1, _payload([(_model_box(openimages_truth, 2), 0.8, 7)])),
+        (1, _payload([(_model_box(openimages_truth, 2), 0.8, 7)], 1)),
     ]
     report = BENCHMARK.accuracy(ds, results)
     assert report.value == pytest.approx(100.0)
@@ -68,10 +77,10 @@ def test_half_found_gives_the_101_point_ap(openimages_dir: Path, openimages_trut
     ds = OpenImagesDataset(openimages_dir, size="small")
     results = [
         (0, _payload([(_model_box(openimages_truth, 1), 0.9, 7)])),
-        (1, _payload([([0.0, 0.0, 5.0, 5.0], 0.8, 7)])),
+        (1, _payload([([0.0, 0.0, 5.0, 5.0], 0.8, 7)], 1)),
         (
             1,
-            _payload([(_model_box(openimages_truth, 2), 0.99, 7)]),
+            _payload([(_model_box(openimages_truth, 2), 0.99, 7)], 1),
         ),  # a duplicate response: ignored, as the reference does
     ]
     report = BENCHMARK.accuracy(ds, results)
@@ -86,7 +95,7 @@ def test_boxes_are_rescaled_to_the_original_image(openimages_dir: Path, openimag
     ds = OpenImagesDataset(openimages_dir, size="small")
     shifted = [
         (0, _payload([(_model_box(openimages_truth, 1, shift=10.0), 0.9, 7)])),
-        (1, _payload([(_model_box(openimages_truth, 2), 0.8, 7)])),
+        (1, _payload([(_model_box(openimages_truth, 2), 0.8, 7)], 1)),
     ]
     report = BENCHMARK.accuracy(ds, shifted)
     per_threshold_ap = [1.0] * 7 + [0.5 * 51 / 101] * 3

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
+from edgeperf.benchmarks.retinanet import BENCHMARK
+from edgeperf.benchmarks.retinanet.dataset import SyntheticOpenImages
 from edgeperf.client.settings import Scenario
 from tests.benchmarks._e2e import small_accuracy_run
+from tests.benchmarks.reference_scripts import openimages_detections
 
 pytestmark = pytest.mark.e2e
 
@@ -22,3 +29,20 @@ async def test_fp32_standin_detections_pass_the_gate_over_the_network(tmp_path: 
     mean_ap = next(line for line in lines if line.startswith("mAP="))
     assert float(mean_ap[4:-1]) == pytest.approx(outcome.accuracy.value, abs=5e-4)
     assert lines[-1].startswith("PASS: mAP=")
+    # accuracy-openimages.py's reading of the log, evaluated as it does, gives the same mAP
+    dataset = BENCHMARK.open_dataset("synthetic:2", size="small")
+    assert isinstance(dataset, SyntheticOpenImages)
+    truth = dataset.ground_truth([0, 1])
+    image_map = [dict(zip(("id", "height", "width"), dataset.image_info(i), strict=True)) for i in range(2)]
+    detections, image_ids = openimages_detections(tmp_path / "out" / "mlperf_log_accuracy.json", image_map)
+    assert detections and image_ids == {1, 2}
+    gt = COCO()
+    gt.dataset = truth
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        evaluator = COCOeval(gt, gt.loadRes(detections), iouType="bbox")
+        evaluator.params.imgIds = list(image_ids)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    assert mean_ap == f"mAP={100.0 * evaluator.stats[0]:.3f}%"

@@ -92,7 +92,14 @@ def test_fp32_standin_scores_100_on_its_own_synthetic_ground_truth():
     ds = BENCHMARK.open_dataset("synthetic:2", size="small")
     session = ort.InferenceSession(standin_bytes("small"), providers=["CPUExecutionProvider"])
     results = [
-        (i, b"".join(np.ascontiguousarray(o).tobytes() for o in session.run(None, ds.sample(i))))
+        (
+            i,
+            BENCHMARK.log_payload(
+                b"".join(np.ascontiguousarray(o).tobytes() for o in session.run(None, ds.sample(i))),
+                i,
+                size="small",
+            ),
+        )
         for i in range(2)
     ]
     report = BENCHMARK.accuracy(ds, results, size="small")
@@ -103,7 +110,8 @@ def test_fp32_standin_scores_100_on_its_own_synthetic_ground_truth():
     jittered = []
     for i in range(2):
         boxes, scores, labels = session.run(None, ds.sample(i))
-        jittered.append((i, (boxes + np.float32(2.0)).tobytes() + scores.tobytes() + labels.tobytes()))
+        raw = (boxes + np.float32(2.0)).tobytes() + scores.tobytes() + labels.tobytes()
+        jittered.append((i, BENCHMARK.log_payload(raw, i, size="small")))
     worse = BENCHMARK.accuracy(ds, jittered, size="small")
     assert worse.value < 99.0 and not worse.passed
     assert worse.text.splitlines()[-1].startswith("FAIL")
@@ -118,7 +126,14 @@ def test_fp16_variant_is_gated_on_its_own_score(tmp_path: Path):
     session = ort.InferenceSession(str(model_dir / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     ds = BENCHMARK.open_dataset("synthetic:2", size="small")
     results = [
-        (i, b"".join(np.ascontiguousarray(o).tobytes() for o in session.run(None, ds.sample(i))))
+        (
+            i,
+            BENCHMARK.log_payload(
+                b"".join(np.ascontiguousarray(o).tobytes() for o in session.run(None, ds.sample(i))),
+                i,
+                size="small",
+            ),
+        )
         for i in range(2)
     ]
     report = BENCHMARK.accuracy(ds, results, size="small")

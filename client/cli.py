@@ -127,8 +127,9 @@ def _add_run(subparsers: Any) -> None:
     rules.add_argument(
         "--rules",
         choices=("v2.1", "current"),
-        default="v2.1",
-        help="mlperf.conf preset: v2.1 (the Edge round, default) or current (LoadGen 6.0.17)",
+        default=None,
+        help="mlperf.conf preset: v2.1 (the Edge round, default) or current (LoadGen 6.0.17); with "
+        "--official-loadgen the default is the rules the installed LoadGen follows, and others are refused",
     )
     rules.add_argument(
         "--user-conf",
@@ -226,6 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rules(args: argparse.Namespace) -> str:
+    if args.rules is not None:
+        return str(args.rules)
+    if args.official_loadgen:
+        from edgeperf.client.loadgen_bridge import installed_rules
+
+        return installed_rules()[0]
+    return "v2.1"
+
+
 def _options(args: argparse.Namespace) -> RunOptions:
     model = args.model or args.benchmark
     if model is None:
@@ -236,7 +247,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         scenario=args.scenario,
         mode=args.mode,
         out_dir=args.out,
-        rules=args.rules,
+        rules=_rules(args),
         user_conf=args.user_conf,
         mlperf_model=args.mlperf_model,
         benchmark=args.benchmark,

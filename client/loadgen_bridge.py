@@ -13,6 +13,7 @@ from __future__ import annotations
 import array
 import asyncio
 import importlib
+import importlib.metadata
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -24,7 +25,14 @@ from edgeperf.client.qsl import QuerySampleLibrary
 from edgeperf.client.settings import TestSettings
 from edgeperf.client.sut import STATUS_OK, QuerySample, QuerySampleResponse, SystemUnderTest
 
-__all__ = ["OfficialRun", "loadgen_settings", "read_detail_log", "run_official"]
+__all__ = [
+    "OfficialRun",
+    "check_rules",
+    "installed_rules",
+    "loadgen_settings",
+    "read_detail_log",
+    "run_official",
+]
 
 # edgeperf name -> LoadGen attribute, where they differ.
 _RENAMED = {"server_ttft_latency_ns": "ttft_latency", "server_tpot_latency_ns": "tpot_latency"}
@@ -36,6 +44,55 @@ def _module() -> Any:
         return importlib.import_module("mlperf_loadgen")
     except ImportError as exc:
         raise RunSetupError("the official LoadGen is not installed (pip install mlcommons-loadgen)") from exc
+
+
+_DISTRIBUTIONS = ("mlcommons-loadgen", "mlperf-loadgen", "mlperf_loadgen")
+
+
+def _installed_version() -> str | None:
+    for name in _DISTRIBUTIONS:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def installed_rules() -> tuple[str, str]:
+    """(edgeperf's rules name, version) of the installed official LoadGen: `v2.1` for a 2.1 build,
+    `current` for any later one (edgeperf's `current` is LoadGen 6.0.17).
+
+    Raises:
+        RunSetupError: no LoadGen is installed, or its version cannot be read.
+    """
+    _module()
+    version = _installed_version()
+    if version is None:
+        raise RunSetupError(
+            "cannot tell which version of the official LoadGen is installed (no package metadata for "
+            f"{' / '.join(_DISTRIBUTIONS)}), so not which rules it follows"
+        )
+    return ("v2.1" if version.split(".")[:2] == ["2", "1"] else "current"), version
+
+
+def check_rules(rules: str) -> None:
+    """Refuse `--rules` the installed official LoadGen does not follow.
+
+    The rules are more than mlperf.conf's values: how loadable sets are drawn, how equal issue pads,
+    which keys and log lines exist differ between LoadGen 2.1 and later ones, and the official LoadGen
+    applies its own. edgeperf passes the preset's values either way, so only a matching LoadGen gives
+    the run those rules.
+
+    Raises:
+        RunSetupError: the installed LoadGen follows other rules, or none is installed.
+    """
+    follows, version = installed_rules()
+    if follows != rules:
+        raise RunSetupError(
+            f"--official-loadgen runs the installed mlperf_loadgen {version}, which follows the {follows} "
+            f"rules, not --rules {rules} (loadable sets, equal-issue padding and log keys differ): pass "
+            f"--rules {follows}, or drop --official-loadgen to run the {rules} rules with edgeperf's LoadGen"
+        )
 
 
 def loadgen_settings(settings: TestSettings) -> Any:

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from edgeperf.client.conf import resolve_test_settings
+from edgeperf.client.conf import ConfigError, ConfigSource, resolve_test_settings
 from edgeperf.client.errors import DatasetError, RunSetupError, ServerUnavailable
 from edgeperf.client.modes import effective_settings, run_with_sut
 from edgeperf.client.outcome import ModeResult, RunOutcome, write_accuracy_txt
 from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
 from edgeperf.client.report import prerun_explanation
-from edgeperf.client.settings import Scenario, TestMode, TestSettings
+from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
 from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig, TlsFiles
 
 if TYPE_CHECKING:
@@ -155,6 +155,10 @@ async def run_benchmark(
     Per-sample failures and a server dying mid-run do not raise: the outcome is INVALID with the reason.
     """
     _check_out_dir(options.out_dir)
+    if options.official_loadgen:
+        from edgeperf.client.loadgen_bridge import check_rules
+
+        check_rules(options.rules)
     bench: Benchmark | None = None
     if options.benchmark is not None:
         from edgeperf.benchmarks import registry
@@ -165,6 +169,7 @@ async def run_benchmark(
             raise RunSetupError(str(exc.args[0])) from None
     mlperf_model = options.mlperf_model or (bench.spec.mlperf_model if bench else options.model)
     sources: dict[str, str] = {}
+    origins: Mapping[str, ConfigSource | str] = {}
     if options.test_settings is not None:
         requested = options.test_settings
         if options.mode is not None:
@@ -180,6 +185,7 @@ async def run_benchmark(
             mode=options.mode,
         )
         requested = resolved.settings
+        origins = resolved.sources
         sources = {k: str(v) for k, v in resolved.sources.items()}
     tls = None
     if options.tls_root_cert or options.tls_client_cert or options.tls_client_key:
@@ -260,6 +266,7 @@ async def run_benchmark(
         )
         sut.use_qsl(qsl)
         settings = effective_settings(requested, qsl)
+        _check_same_index(settings, origins)
         if announce is not None:
             announce(prerun_explanation(settings, sources))
         display: ProgressDisplay | None = None
@@ -304,6 +311,32 @@ async def run_benchmark(
             if display is not None:
                 display.stop()
         return outcome
+
+
+def _check_same_index(settings: EffectiveSettings, origins: Mapping[str, ConfigSource | str]) -> None:
+    """Refuse a repeated sample outside the loaded set, where the setting was written.
+
+    LoadGen logs `error_invalid_test_settings` and runs on, indexing past the set; edgeperf stops
+    before the run, naming the file and line (or the argument) the index came from.
+
+    Raises:
+        ConfigError: the index came from a conf file.
+        RunSetupError: it came from the caller's TestSettings.
+    """
+    same = settings.performance_issue_same_index
+    loaded = min(settings.performance_sample_count, settings.qsl_total_sample_count)
+    if settings.requested.mode is TestMode.ACCURACY_ONLY or not settings.requested.performance_issue_same:
+        return
+    if same < loaded:
+        return
+    reason = (
+        f"the repeated sample must be in the loaded set of {loaded} samples (indices 0 to {loaded - 1}); "
+        "lower it or raise performance_sample_count_override"
+    )
+    origin = origins.get("performance_issue_same_index")
+    if isinstance(origin, ConfigSource):
+        raise ConfigError(origin.path, origin.line_no, origin.key, f"{same}: {reason}")
+    raise RunSetupError(f"performance_issue_same_index {same}: {reason}")
 
 
 def _payload_encoder(bench: Benchmark | None, size: Size) -> Callable[[bytes, int], bytes] | None:

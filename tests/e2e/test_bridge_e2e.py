@@ -95,3 +95,21 @@ def test_edgeperf_run_official_loadgen_flag(
     if mode == "AccuracyOnly":
         wanted.add("accuracy.txt")
     assert wanted <= {p.name for p in out.iterdir()}
+
+
+def test_official_loadgen_refuses_rules_it_does_not_follow(
+    tiny_server: ServerProcess, short_conf: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "refused"
+    command = [sys.executable, "-m", "edgeperf.client.cli", "run", "--server", tiny_server.address]
+    command += ["--benchmark", "tiny", "--dataset", "synthetic:32", "--scenario", "SingleStream"]
+    command += ["--user-conf", str(short_conf), "--out", str(out), "--official-loadgen", "--rules", "v2.1"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert (
+        "--official-loadgen runs the installed mlperf_loadgen 6.0.17, which follows the current rules, not "
+        "--rules v2.1" in proc.stderr
+    )
+    assert "pass --rules current, or drop --official-loadgen" in proc.stderr
+    assert not out.exists() or not any(out.iterdir())

@@ -150,3 +150,26 @@ def test_benchmark_that_does_not_fit_the_model_is_refused_before_the_run(
     assert proc.returncode == 1
     assert "is --model the right model?" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_same_index_outside_the_loaded_set_is_a_file_and_line_error(
+    tiny_server: ServerProcess, short_conf: Path, tmp_path: Path
+) -> None:
+    conf = tmp_path / "same.conf"
+    conf.write_text(
+        short_conf.read_text() + "*.*.performance_issue_same = 1\n*.*.performance_issue_same_index = 64\n",
+        encoding="utf-8",
+    )
+    line_no = len(conf.read_text().splitlines())
+    out = tmp_path / "same"
+    args = ["--server", tiny_server.address, "--model", "tiny", "--dataset", "synthetic:64"]
+    args += ["--scenario", "Offline", "--user-conf", str(conf), "--out", str(out)]
+    proc = subprocess.run(edgeperf(*args), capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # an error, before any run
+    assert not out.exists() or not any(out.iterdir())
+    assert "Traceback" not in proc.stderr
+    assert (
+        f"{conf}:{line_no}: *.*.performance_issue_same_index: 64: the repeated sample must be in the loaded "
+        in (proc.stderr)
+    )
+    assert "set of 64 samples (indices 0 to 63)" in proc.stderr

@@ -26,11 +26,10 @@ import grpc
 from grpc_reflection.v1alpha import reflection
 
 from edgeperf.protos import edgeperf_service_pb2 as epb
-from edgeperf.protos import edgeperf_service_pb2_grpc as epb_grpc
 from edgeperf.protos import grpc_service_pb2 as pb
-from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
 from edgeperf.server.auth import TokenAuthInterceptor, server_credentials
 from edgeperf.server.core import InferenceCore
+from edgeperf.server.grpc_handlers import add_service
 from edgeperf.server.grpc_service import EdgeperfServicer, InferenceServicer
 from edgeperf.server.health import HEALTH_SERVICE, HealthStatus
 from edgeperf.server.metrics import MetricsHttpServer, ServerMetrics
@@ -173,8 +172,8 @@ class EdgeperfServer:
         server = grpc.aio.server(options=options, interceptors=interceptors)
         self._server = server
         self._servicer = InferenceServicer(core, max_send_message_bytes=config.max_message_bytes)
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(self._servicer, server)  # type: ignore[no-untyped-call]
-        epb_grpc.add_EdgeperfServiceServicer_to_server(EdgeperfServicer(), server)  # type: ignore[no-untyped-call]
+        add_service(self._servicer, server, pb.DESCRIPTOR.services_by_name["GRPCInferenceService"], pb)
+        add_service(EdgeperfServicer(), server, epb.DESCRIPTOR.services_by_name["EdgeperfService"], epb)
         self._health.add_to_server(server)
         await self._health.not_serving()
         reflection.enable_server_reflection(

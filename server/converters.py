@@ -107,7 +107,16 @@ def deserialize_bytes_tensor(name: str, raw: bytes, shape: tuple[int, ...]) -> n
         )
     array = np.empty(len(items), dtype=np.object_)
     array[:] = items
-    return array.reshape(shape)
+    return _reshape(name, array, shape)
+
+
+def _reshape(name: str, array: npt.NDArray[Any], shape: tuple[int, ...]) -> npt.NDArray[Any]:
+    try:
+        return array.reshape(shape)
+    except ValueError as err:  # NOTE: e.g. [0, 2**62]: no elements, but numpy cannot describe the shape
+        raise InvalidInput(
+            f"input '{name}': shape {list(shape)} is not a valid tensor shape ({err})"
+        ) from None
 
 
 def _shape(tensor: pb.ModelInferRequest.InferInputTensor) -> tuple[int, ...]:
@@ -131,7 +140,7 @@ def _from_raw(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes) -> npt.
             f"{tensor.datatype} needs {expected} bytes"
         )
     # NOTE: zero copy; the array borrows the request's bytes (read-only), which outlive the inference.
-    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    return _reshape(tensor.name, np.frombuffer(raw, dtype=dtype), shape)
 
 
 def _from_contents(tensor: pb.ModelInferRequest.InferInputTensor) -> npt.NDArray[Any]:
@@ -152,8 +161,8 @@ def _from_contents(tensor: pb.ModelInferRequest.InferInputTensor) -> npt.NDArray
     if tensor.datatype == "BYTES":
         array = np.empty(expected, dtype=np.object_)
         array[:] = list(values)
-        return array.reshape(shape)
-    return np.asarray(values, dtype=dtype).reshape(shape)
+        return _reshape(tensor.name, array, shape)
+    return _reshape(tensor.name, np.asarray(values, dtype=dtype), shape)
 
 
 def _int_parameter(name: str, parameter: pb.InferParameter) -> int:

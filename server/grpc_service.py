@@ -36,11 +36,13 @@ from edgeperf.server.converters import (
 from edgeperf.server.core import InferenceCore
 from edgeperf.server.errors import (
     EdgeperfServerError,
+    InvalidInput,
     MessageTooLarge,
     ModelNotFound,
     ShuttingDown,
     Unsupported,
 )
+from edgeperf.server.grpc_handlers import MalformedMessage
 from edgeperf.server.stats import Duration, ModelStatistics
 from edgeperf.server.types import InferResponse
 
@@ -248,13 +250,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         return response_to_proto(await self._infer(request, context))
 
     async def ModelStreamInfer(
-        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
+        self,
+        request_iterator: AsyncIterator[pb.ModelInferRequest | MalformedMessage],
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
         """Requests on one stream run concurrently; responses are written as they finish, in any order.
 
         A failed request answers with `error_message` and the stream stays open, unless the client
         opened the stream with the metadata `triton_grpc_error: true`: then the first failure ends the
-        stream with that error's status, as Triton does.
+        stream with that error's status, as Triton does. A message that does not parse answers in-band
+        with `error_message` (no id: none could be read), or ends the stream with INVALID_ARGUMENT under
+        `triton_grpc_error`, after the requests accepted before it are answered.
         """
         metadata_items = context.invocation_metadata() or ()
         grpc_error = any(k == "triton_grpc_error" and str(v).lower() == "true" for k, v in metadata_items)
@@ -278,14 +284,29 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
                 )
 
         async def read_all() -> None:
-            async for message in request_iterator:
-                await window.acquire()
-                task = asyncio.create_task(one(message))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
+            ended: EdgeperfServerError | Exception | None = None
+            try:
+                async for message in request_iterator:
+                    if isinstance(message, MalformedMessage):
+                        # NOTE: the framing is intact (gRPC delimits messages), so the stream can go on.
+                        logger.warning("ModelStreamInfer from %s: %s", context.peer(), message.describe())
+                        if grpc_error:
+                            ended = InvalidInput(message.describe())
+                            break
+                        await window.acquire()
+                        outbox.put_nowait(stream_error_response(pb.ModelInferRequest(), message.describe()))
+                        continue
+                    await window.acquire()
+                    task = asyncio.create_task(one(message))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+            except Exception as err:  # NOTE: the requests already accepted are still answered below
+                logger.warning("ModelStreamInfer from %s: reading the stream failed: %s", context.peer(), err)
+                ended = err
+            # Every request accepted before the end (or a malformed message) gets its answer first.
             while pending:
                 await asyncio.gather(*pending)
-            outbox.put_nowait(None)
+            outbox.put_nowait(ended)
 
         reader = asyncio.create_task(read_all())
         reader.add_done_callback(

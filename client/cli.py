@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -313,13 +313,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = cast(Callable[[argparse.Namespace], Awaitable[int]], args.handler)
     try:
-        return asyncio.run(_call(handler, args))
+        return run_loop(_call(handler, args))
     except EdgeperfClientError as exc:
         print(f"edgeperf: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("edgeperf: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run `main` on uvloop: the client's own per-request loop cost is about half of asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # NOTE: uvloop does not exist on Windows; asyncio's loop works, only slower
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 async def _call(handler: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:

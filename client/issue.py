@@ -74,14 +74,12 @@ class CompletionTracker:
             self._offsets = [0, *np.cumsum(np.asarray(query_sizes, dtype=np.int64)).tolist()]
             total = len(query_sizes)
             n_samples = self._offsets[-1]
-        self._remaining = [0] * total
-        self._scheduled = [0] * total
+        # NOTE: numpy columns, not lists: a fixed few bytes per query for the whole run (see results.py).
+        self._remaining = np.zeros(total, dtype=np.int32)
         self._done = bytearray(n_samples)
         self._keep_all = keep_data is True
-        self._keep_mask: list[bool] | None = (
-            None
-            if isinstance(keep_data, bool) or keep_data is None
-            else np.asarray(keep_data, dtype=bool).tolist()
+        self._keep_mask: npt.NDArray[np.bool_] | None = (
+            None if isinstance(keep_data, bool) or keep_data is None else np.asarray(keep_data, dtype=bool)
         )
         self._abort_after = abort_after_errors
         self._waiter: tuple[int, asyncio.Future[None]] | None = None
@@ -97,6 +95,10 @@ class CompletionTracker:
         self.window_latency_count = 0
         self.events: list[tuple[int, str, bool]] = []
         """(absolute ns, message, is_error) for the detail log."""
+
+    @property
+    def total_queries(self) -> int:
+        return int(self._remaining.shape[0])
 
     def query_size(self, query: int) -> int:
         if self._offsets is None:
@@ -119,7 +121,6 @@ class CompletionTracker:
             self._last_ok_ns = scheduled_ns
         size = self.query_size(query)
         self._remaining[query] = size
-        self._scheduled[query] = scheduled_ns
         self.issued_queries += 1
         self.issued_samples += size
 
@@ -158,11 +159,13 @@ class CompletionTracker:
                     completed_ns,
                     response.queue_ns,
                     response.compute_ns,
-                    response.data if self._keep_all or (self._keep_mask and self._keep_mask[slot]) else None,
+                    response.data
+                    if self._keep_all or (self._keep_mask is not None and self._keep_mask[slot])
+                    else None,
                 )
                 self.consecutive_errors = 0
                 self._last_ok_ns = completed_ns
-                self.window_latency_sum_ns += completed_ns - self._scheduled[query]
+                self.window_latency_sum_ns += completed_ns - recorder.scheduled_ns(query)
                 self.window_latency_count += 1
             else:
                 recorder.record_error(
@@ -175,7 +178,7 @@ class CompletionTracker:
                 # count; an event per failed sample here would list them twice.
                 self.last_error = f"{response.status}: {response.error}"
             self.completed_samples += 1
-            remaining = self._remaining[query] - 1
+            remaining = int(self._remaining[query]) - 1
             self._remaining[query] = remaining
             if remaining == 0:
                 self.completed_queries += 1
@@ -244,8 +247,10 @@ async def issue_queries(
     Returns:
         Why issuing stopped. Cancelling the task that runs it stops issuing (INTERRUPTED) and still drains.
     """
-    indices = sample_indices.tolist()
-    n_queries = len(indices)
+    # NOTE: read per query from the array (no list of the whole schedule: ~100 bytes a query).
+    indices = sample_indices
+    n_queries = int(indices.shape[0])
+    spq = int(indices.shape[1]) if indices.ndim == 2 else 1
     coalesce = settings.server_coalesce_queries and isinstance(scheduler, ServerScheduler)
     complete = tracker.complete
     end: EndOfRun | None = None
@@ -271,18 +276,19 @@ async def issue_queries(
                 samples: list[QuerySample] = []
                 for local, sched in batch:
                     slot = tracker.first_slot(first_query + local)
-                    samples.extend(QuerySample(slot + k, idx) for k, idx in enumerate(indices[local]))
+                    samples.extend(
+                        QuerySample(slot + k, idx) for k, idx in enumerate(indices[local].tolist())
+                    )
                     recorder.record_issue(first_query + local, sched, issued_ns)
                     tracker.note_issued(first_query + local, sched)
                 q += len(batch)
             else:
                 # NOTE: the common path (one query, usually one sample) allocates only its samples.
                 slot = tracker.first_slot(query)
-                row = indices[q]
                 samples = (
-                    [QuerySample(slot, row[0])]
-                    if len(row) == 1
-                    else [QuerySample(slot + k, idx) for k, idx in enumerate(row)]
+                    [QuerySample(slot, int(indices[q, 0]))]
+                    if spq == 1
+                    else [QuerySample(slot + k, idx) for k, idx in enumerate(indices[q].tolist())]
                 )
                 recorder.record_issue(query, scheduled_ns, issued_ns)
                 tracker.note_issued(query, scheduled_ns)

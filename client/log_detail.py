@@ -331,6 +331,7 @@ def detail_records(
         if summary is not None:
             lines += _result_lines(summary, performance.end_ns)
             lines.append(DetailRecord("edgeperf_samples_failed", summary.samples_failed, performance.end_ns))
+        lines += [DetailRecord(key, value, performance.end_ns) for key, value in info.extra_detail]
     if settings.rules is Rules.CURRENT:
         errors = sum(1 for ln in lines if ln.is_error)
         t_end = (

@@ -74,6 +74,8 @@ class RunInfo:
     accuracy_sets: tuple[LoadableSetLog, ...] = ()
     version: str = "edgeperf"
     messages: tuple[str, ...] = field(default=())
+    extra_detail: tuple[tuple[str, object], ...] = field(default=())
+    """Further ``edgeperf_*`` detail-log records after the performance results (the client self-check)."""
 
 
 def file_mode() -> int:

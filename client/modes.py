@@ -22,7 +22,7 @@ from edgeperf.client.issue import CompletionTracker, EndOfRun, EndReason, issue_
 from edgeperf.client.log_format import LoadableSetLog
 from edgeperf.client.outcome import ModeResult, ModeRuns, RunOutcome, finish_run
 from edgeperf.client.qsl import QuerySampleLibrary
-from edgeperf.client.results import RunRecorder
+from edgeperf.client.results import RunRecorder, RunResult
 from edgeperf.client.scenarios import LoopClock, make_scheduler
 from edgeperf.client.scenarios.base import Clock
 from edgeperf.client.scenarios.server import find_peak_qps
@@ -33,9 +33,10 @@ from edgeperf.client.schedule import (
     generate_queries,
     loadable_sets,
 )
+from edgeperf.client.selfcheck import ClientCheck, TimedSection, client_check, issue_delays_ns
 from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
 from edgeperf.client.summary import summarize
-from edgeperf.client.sut import SystemUnderTest
+from edgeperf.client.sut import InFlightCounted, SystemUnderTest
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.base import AccuracyReport
@@ -109,13 +110,31 @@ async def run_mode(
             first_seq_id = block.first_sample_id
         schedules.append(schedule)
         masks.append(accuracy_log_mask(settings, block.accuracy_log_values, accuracy=accuracy).reshape(-1))
-    sizes = [s.sample_indices.shape[1] for s in schedules for _ in range(s.query_count)]
-    flat_indices = np.concatenate([s.sample_indices.reshape(-1) for s in schedules])
-    recorder = RunRecorder(samples_per_query=sizes, sample_indices=flat_indices, first_seq_id=first_seq_id)
+    widths = {s.sample_indices.shape[1] for s in schedules}
+    n_queries = sum(s.query_count for s in schedules)
+    # NOTE: uniform queries (every performance pass) are described by one int, not a list per query.
+    sizes: int | list[int] = (
+        widths.pop()
+        if len(widths) == 1
+        else [s.sample_indices.shape[1] for s in schedules for _ in range(s.query_count)]
+    )
+    flat_indices = (
+        schedules[0].sample_indices.reshape(-1)
+        if len(schedules) == 1
+        else np.concatenate([s.sample_indices.reshape(-1) for s in schedules])
+    )
+    recorder = RunRecorder(
+        samples_per_query=sizes,
+        n_queries=n_queries,
+        sample_indices=flat_indices,
+        first_seq_id=first_seq_id,
+        share_indices=True,
+    )
     keep = np.concatenate(masks) if ctx.keep_data else None
     tracker = CompletionTracker(
         recorder,
         query_sizes=sizes,
+        n_queries=n_queries,
         keep_data=keep,
         abort_after_errors=ctx.abort_after_errors,
         stall_timeout_s=ctx.drain_timeout_s,
@@ -123,10 +142,49 @@ async def run_mode(
     )
     # NOTE: samples are loaded before the test starts, as LoadGen does (later sets between passes).
     ctx.qsl.load_samples(sets[0])
+    overflow0 = _in_flight(ctx.sut)[1]
+    section = TimedSection()
+    with section:
+        end, set_logs, start_ns = await _timed(ctx, settings, sets, schedules, tracker, recorder, accuracy)
+    for t, message, is_error in tracker.events:
+        recorder.record_event(
+            t, "error_runtime" if is_error else "generic_message", message, is_error=is_error
+        )
+    recorder.record_event(
+        ctx.clock.now_ns(),
+        "error_runtime" if end.is_error else "generic_message",
+        end.message,
+        is_error=end.is_error,
+    )
+    if ctx.display is not None:
+        ctx.display.detach()
+    stopped_ns = end.at_ns if end.reason is EndReason.INTERRUPTED else None
+    result = recorder.finish(ctx.clock.now_ns())
+    return ModeResult(
+        result=result,
+        sets=tuple(set_logs),
+        end=end,
+        interrupted_after_s=None if stopped_ns is None else max(stopped_ns - start_ns, 0) / 1e9,
+        client=_client_check(ctx, settings, section, result, overflow0),
+    )
+
+
+async def _timed(
+    ctx: _Context,
+    settings: EffectiveSettings,
+    sets: list[list[int]],
+    schedules: list[Schedule],
+    tracker: CompletionTracker,
+    recorder: RunRecorder,
+    accuracy: bool,
+) -> tuple[EndOfRun, list[LoadableSetLog], int]:
+    """The timed part of a pass: every loadable set through the issue loop, drained."""
     start_ns = ctx.clock.now_ns()
     recorder.mark_start(start_ns)
     if ctx.display is not None:
-        ctx.display.attach(tracker, settings, start_ns, total_queries=len(sizes), accuracy=accuracy)
+        ctx.display.attach(
+            tracker, settings, start_ns, total_queries=tracker.total_queries, accuracy=accuracy
+        )
     end: EndOfRun | None = None
     first_query = 0
     set_logs: list[LoadableSetLog] = []
@@ -145,7 +203,7 @@ async def run_mode(
         scheduler = make_scheduler(
             settings.scenario,
             start_ns=set_start_ns,
-            offsets_ns=schedule.scheduled_offsets_ns.tolist(),
+            offsets_ns=schedule.scheduled_offsets_ns,
             progress=tracker,
             clock=ctx.clock,
         )
@@ -170,24 +228,28 @@ async def run_mode(
         if end.reason in (EndReason.INTERRUPTED, EndReason.TOO_MANY_ERRORS, EndReason.STALLED):
             break
     assert end is not None
-    for t, message, is_error in tracker.events:
-        recorder.record_event(
-            t, "error_runtime" if is_error else "generic_message", message, is_error=is_error
-        )
-    recorder.record_event(
-        ctx.clock.now_ns(),
-        "error_runtime" if end.is_error else "generic_message",
-        end.message,
-        is_error=end.is_error,
-    )
-    if ctx.display is not None:
-        ctx.display.detach()
-    stopped_ns = end.at_ns if end.reason is EndReason.INTERRUPTED else None
-    return ModeResult(
-        result=recorder.finish(ctx.clock.now_ns()),
-        sets=tuple(set_logs),
-        end=end,
-        interrupted_after_s=None if stopped_ns is None else max(stopped_ns - start_ns, 0) / 1e9,
+    return end, set_logs, start_ns
+
+
+def _in_flight(sut: SystemUnderTest) -> tuple[int | None, int]:
+    """The SUT's transport in-flight cap and how many requests waited for it so far (GrpcSut has them)."""
+    if isinstance(sut, InFlightCounted):
+        return sut.in_flight_cap, sut.in_flight_overflow
+    return None, 0
+
+
+def _client_check(
+    ctx: _Context, settings: EffectiveSettings, section: TimedSection, result: RunResult, overflow0: int
+) -> ClientCheck:
+    assert section.cost is not None
+    delays = issue_delays_ns(result.issued_ns, result.scheduled_ns)
+    cap, overflow = _in_flight(ctx.sut)
+    return client_check(
+        delays,
+        [(section.cost, delays)],
+        late_counts=settings.scenario is Scenario.SERVER,
+        in_flight_cap=cap,
+        in_flight_overflow=overflow - overflow0,
     )
 
 
@@ -224,6 +286,7 @@ async def _find_peak(ctx: _Context, requested: TestSettings) -> ModeRuns:
             sets=performance.sets,
             end=performance.end,
             interrupted_after_s=last[1].interrupted_after_s,
+            client=performance.client,
         )
     return ModeRuns(settings=settings, performance=performance, peak_qps=peak_qps, probes=tuple(probes))
 

@@ -19,6 +19,7 @@ from edgeperf.client.log_format import LoadableSetLog, RunInfo, atomic_write
 from edgeperf.client.logs import write_logs
 from edgeperf.client.report import render_outcome
 from edgeperf.client.results import RunResult
+from edgeperf.client.selfcheck import ClientCheck
 from edgeperf.client.settings import EffectiveSettings, TestMode
 from edgeperf.client.summary import PerformanceSummary, summarize
 
@@ -46,6 +47,8 @@ class RunOutcome:
     peak_qps: float | None = None
     """FindPeakPerformance only: the highest target QPS that passed."""
     interrupted: bool = False
+    client: ClientCheck | None = None
+    """The performance pass's client self-check."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +60,8 @@ class ModeResult:
     end: EndOfRun
     interrupted_after_s: float | None = None
     """The user stopped this pass this long after its start; None if it was not stopped."""
+    client: ClientCheck | None = None
+    """What the client itself cost during the pass and whether it kept up (`edgeperf.client.selfcheck`)."""
 
     @property
     def interrupted(self) -> bool:
@@ -111,6 +116,10 @@ def _reasons(runs: ModeRuns, summary: PerformanceSummary | None) -> list[str]:
         reasons.append("The accuracy pass ended early, so the performance pass was not run.")
     if mode is TestMode.FIND_PEAK_PERFORMANCE and runs.peak_qps is None:
         reasons.append("No target QPS passed.")
+    check = runs.performance.client if runs.performance is not None else None
+    if reasons and check is not None and check.bottleneck:
+        # NOTE: first: a client that fell behind explains the rest (as perf_analyzer's overhead warning).
+        reasons.insert(0, check.reason())
     return reasons
 
 
@@ -132,6 +141,7 @@ def finish_run(
     interrupted_after_s = runs.interrupted_after_s
     interrupted = interrupted_after_s is not None
     summary: PerformanceSummary | None = None
+    check = performance.client if performance is not None else None
     if performance is not None:
         # NOTE: a stopped run is never VALID, even if what it measured would pass.
         summary = summarize(settings, performance.result, interrupted_after_s=interrupted_after_s)
@@ -151,6 +161,7 @@ def finish_run(
         performance_set=performance.sets[0] if performance else None,
         accuracy_sets=accuracy.sets if accuracy else (),
         messages=tuple(notes),
+        extra_detail=tuple(check.detail_items()) if check is not None else (),
     )
     files = write_logs(
         out_dir,
@@ -184,6 +195,7 @@ def finish_run(
             for name, r in (("accuracy", accuracy), ("performance", performance))
             if r is not None
         },
+        "client": None if check is None else check.as_json(),
         "accuracy": None
         if report is None
         else {
@@ -204,6 +216,7 @@ def finish_run(
         accuracy=report,
         peak_qps=runs.peak_qps,
         interrupted=interrupted,
+        client=check,
     )
     text = render_outcome(settings, summary, outcome, accuracy.result if accuracy else None)
     return dataclasses.replace(outcome, summary_text=text)

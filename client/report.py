@@ -179,6 +179,11 @@ def render_outcome(
             f"Accuracy: {report.metric} = {report.value:.5g} (target {report.target:.5g}) "
             f"{'PASS' if report.passed else 'FAIL'}"
         )
+    check = outcome.client
+    if check is not None:
+        lines.append(check.console_line())
+        if check.bottleneck and not outcome.invalid_reasons:
+            lines.append(f"WARNING: {check.reason()}")
     for reason in outcome.invalid_reasons:
         lines.append(f"INVALID because: {reason}")
     lines.append(f"Logs: {outcome.out_dir}")

@@ -200,6 +200,8 @@ class RunRecorder:
             the accuracy log).
         first_seq_id: the sequence id of sample slot 0 (LoadGen's global sample counter continues from
             an accuracy run to the performance run of a SubmissionRun).
+        share_indices: keep a reference to ``sample_indices`` instead of a copy (the caller will not
+            change it).
     """
 
     __slots__ = (
@@ -207,9 +209,11 @@ class RunRecorder:
         "_completed",
         "_compute",
         "_events",
+        "_finished",
         "_first_seq_id",
         "_issued",
         "_n_issued",
+        "_n_queries",
         "_offsets",
         "_offsets_list",
         "_queue",
@@ -230,6 +234,7 @@ class RunRecorder:
         n_queries: int | None = None,
         sample_indices: npt.ArrayLike | None = None,
         first_seq_id: int = 0,
+        share_indices: bool = False,
     ) -> None:
         if isinstance(samples_per_query, int):
             if n_queries is None:
@@ -237,7 +242,8 @@ class RunRecorder:
             if samples_per_query < 1 or n_queries < 0:
                 raise ValueError(f"bad sizes: samples_per_query={samples_per_query} n_queries={n_queries}")
             self._spq: int = samples_per_query
-            self._offsets = np.arange(n_queries + 1, dtype=np.int64) * samples_per_query
+            self._n_queries = n_queries
+            self._offsets: I64 | None = None  # NOTE: uniform queries need no per-query offsets
             self._offsets_list: list[int] | None = None
         else:
             counts = np.asarray(samples_per_query, dtype=np.int64)
@@ -247,25 +253,27 @@ class RunRecorder:
                 raise ValueError("every query needs at least one sample")
             n_queries = int(counts.shape[0])
             self._spq = 0
+            self._n_queries = n_queries
             self._offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
             self._offsets_list = self._offsets.tolist()
-        n_samples = int(self._offsets[-1])
-        # NOTE: plain lists on the hot path: storing a reference to the caller's int is about twice
-        # as fast as a numpy scalar store and allocates nothing; finish() converts them to int64 arrays.
-        self._scheduled: list[int] = [UNKNOWN_NS] * n_queries
-        self._issued: list[int] = [UNKNOWN_NS] * n_queries
-        self._sent: list[int] = [UNKNOWN_NS] * n_samples
-        self._completed: list[int] = [UNKNOWN_NS] * n_samples
-        self._queue: list[int] = [UNKNOWN_NS] * n_samples
-        self._compute: list[int] = [UNKNOWN_NS] * n_samples
-        self._status: list[int] = [STATUS_INCOMPLETE] * n_samples
+        n_samples = self._first_slot(n_queries)
+        # NOTE: preallocated numpy columns, not lists of Python ints (which cost ~40 bytes a value): a
+        # run's memory is fixed at its start, about 60 bytes per single-sample query, whatever it lasts.
+        self._scheduled = np.full(n_queries, UNKNOWN_NS, dtype=np.int64)
+        self._issued = np.full(n_queries, UNKNOWN_NS, dtype=np.int64)
+        self._sent = np.full(n_samples, UNKNOWN_NS, dtype=np.int64)
+        self._completed = np.full(n_samples, UNKNOWN_NS, dtype=np.int64)
+        self._queue = np.full(n_samples, UNKNOWN_NS, dtype=np.int64)
+        self._compute = np.full(n_samples, UNKNOWN_NS, dtype=np.int64)
+        self._status = np.full(n_samples, STATUS_INCOMPLETE, dtype=np.int32)
         if sample_indices is None:
             self._sample_indices = np.full(n_samples, UNKNOWN_NS, dtype=np.int64)
         else:
             flat = np.asarray(sample_indices, dtype=np.int64).reshape(-1)
             if flat.shape[0] != n_samples:
                 raise ValueError(f"sample_indices has {flat.shape[0]} entries, expected {n_samples}")
-            self._sample_indices = flat.copy()
+            # NOTE: the recorder never writes them; sharing the schedule's array saves 8 bytes a sample.
+            self._sample_indices = flat if share_indices else flat.copy()
         self._status_table: list[tuple[str, str]] = [("OK", ""), _INCOMPLETE_ENTRY]
         self._status_codes: dict[tuple[str, str], int] = {
             entry: i for i, entry in enumerate(self._status_table)
@@ -273,6 +281,7 @@ class RunRecorder:
         self._accuracy: dict[int, bytes] = {}
         self._events: list[tuple[int, str, str, bool, bool]] = []
         self._first_seq_id = first_seq_id
+        self._finished = False
         self._start_ns: int | None = None
         self._n_issued = 0
 
@@ -291,7 +300,16 @@ class RunRecorder:
 
     @property
     def n_queries(self) -> int:
-        return len(self._scheduled)
+        return self._n_queries
+
+    def _first_slot(self, query_idx: int) -> int:
+        if self._offsets_list is None:
+            return query_idx * self._spq
+        return self._offsets_list[query_idx]
+
+    def scheduled_ns(self, query_idx: int) -> int:
+        """The latency origin recorded for an issued query (absolute ns)."""
+        return int(self._scheduled[query_idx])
 
     @property
     def n_issued(self) -> int:
@@ -299,9 +317,7 @@ class RunRecorder:
 
     def slot(self, query_idx: int, sample_pos: int) -> int:
         """The flat sample slot of sample ``sample_pos`` of query ``query_idx``."""
-        if self._offsets_list is None:
-            return query_idx * self._spq + sample_pos
-        return self._offsets_list[query_idx] + sample_pos
+        return self._first_slot(query_idx) + sample_pos
 
     def mark_start(self, start_ns: int) -> None:
         """Sets the test start (absolute ``perf_counter_ns``); every later timestamp is relative to it."""
@@ -351,11 +367,11 @@ class RunRecorder:
         """``count`` consecutive samples of one query completed with OK in one response (a batch request)."""
         i = self.slot(query_idx, first_pos)
         j = i + count
-        self._sent[i:j] = [sent_ns] * count
-        self._completed[i:j] = [completed_ns] * count
-        self._queue[i:j] = [server_queue_ns] * count
-        self._compute[i:j] = [server_compute_ns] * count
-        self._status[i:j] = [STATUS_OK] * count
+        self._sent[i:j] = sent_ns
+        self._completed[i:j] = completed_ns
+        self._queue[i:j] = server_queue_ns
+        self._compute[i:j] = server_compute_ns
+        self._status[i:j] = STATUS_OK
         if data is not None:
             if len(data) != count:
                 raise ValueError(f"{len(data)} responses for {count} samples")
@@ -389,9 +405,9 @@ class RunRecorder:
             self._status_codes[key] = code
         i = self.slot(query_idx, first_pos)
         j = i + count
-        self._sent[i:j] = [sent_ns] * count
-        self._completed[i:j] = [completed_ns] * count
-        self._status[i:j] = [code] * count
+        self._sent[i:j] = sent_ns
+        self._completed[i:j] = completed_ns
+        self._status[i:j] = code
 
     def record_event(
         self, time_ns: int, key: str, message: str, *, is_error: bool = False, is_warning: bool = False
@@ -403,15 +419,17 @@ class RunRecorder:
         """Freezes what was recorded into a `RunResult` (timestamps relative to the start)."""
         if self._start_ns is None:
             raise RuntimeError("finish called before mark_start")
+        if self._finished:
+            raise RuntimeError("finish called twice")
+        self._finished = True
         t0 = self._start_ns
         nq = self._n_issued
-        ns = int(self._offsets[nq])
+        ns = self._first_slot(nq)
 
-        def rel(values: list[int]) -> I64:
-            a = np.array(values, dtype=np.int64)
-            out = np.where(a >= 0, a - t0, UNKNOWN_NS).astype(np.int64)
-            out.flags.writeable = False
-            return out
+        def rel(column: I64) -> I64:
+            # NOTE: in place, so finishing a long run allocates no second copy of its columns.
+            np.subtract(column, t0, out=column, where=column >= 0)
+            return _ro(column)
 
         seq0 = self._first_seq_id
         accuracy = tuple(
@@ -426,16 +444,20 @@ class RunRecorder:
         return RunResult(
             start_ns=t0,
             end_ns=end_ns - t0,
-            query_offsets=_ro(self._offsets[: nq + 1].copy()),
+            query_offsets=_ro(
+                np.arange(nq + 1, dtype=np.int64) * self._spq
+                if self._offsets is None
+                else self._offsets[: nq + 1].copy()
+            ),
             scheduled_ns=rel(self._scheduled[:nq]),
             issued_ns=rel(self._issued[:nq]),
             sample_sent_ns=rel(self._sent[:ns]),
             sample_completed_ns=rel(self._completed[:ns]),
-            sample_status=_ro(np.array(self._status[:ns], dtype=np.int32)),
+            sample_status=_ro(self._status[:ns]),
             status_table=tuple(self._status_table),
-            server_queue_ns=_ro(np.array(self._queue[:ns], dtype=np.int64)),
-            server_compute_ns=_ro(np.array(self._compute[:ns], dtype=np.int64)),
-            sample_indices=_ro(self._sample_indices[:ns].copy()),
+            server_queue_ns=_ro(self._queue[:ns]),
+            server_compute_ns=_ro(self._compute[:ns]),
+            sample_indices=_ro(self._sample_indices[:ns]),
             accuracy=accuracy,
             events=events,
         )

@@ -69,7 +69,11 @@ class RunOptions:
     """Samples per request for multi-sample queries (Offline, MultiStream); capped by the model's max batch."""
     max_in_flight: int | None = 64
     """Requests in flight at once in Offline and accuracy passes (the window); None for unlimited. The
-    Server scenario stays open-loop, as in LoadGen: its queries go out on schedule whatever is pending."""
+    Server scenario has its own cap, `server_max_in_flight`."""
+    server_max_in_flight: int | None = 1024
+    """The Server scenario's transport cap on requests in flight, which bounds the client's memory when
+    the server falls behind: a query over it waits for a free slot (issued late, counted in the client
+    self-check and reported), never dropped or CANCELLED. None: unlimited (open loop)."""
     deadline_ms: int = 30_000
     """Per-request gRPC deadline; a sample past it is recorded as DEADLINE_EXCEEDED."""
     tls_root_cert: Path | None = None
@@ -204,7 +208,7 @@ async def run_benchmark(
         channels=options.channels,
         batch_size=options.batch_size,
         max_in_flight=(
-            None
+            options.server_max_in_flight
             if options.scenario is Scenario.SERVER and requested.mode is not TestMode.ACCURACY_ONLY
             else options.max_in_flight
         ),

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "STATUS_OK",
+    "InFlightCounted",
     "QuerySample",
     "QuerySampleResponse",
     "QuerySamplesComplete",
@@ -89,4 +90,19 @@ class SystemUnderTest(Protocol):
 
     async def flush_queries(self) -> None:
         """No more queries will be issued in this run; send anything still held back."""
+        ...
+
+
+@runtime_checkable
+class InFlightCounted(Protocol):
+    """A SUT with a transport-level cap on requests in flight (`GrpcSut`), for the client self-check."""
+
+    @property
+    def in_flight_cap(self) -> int | None:
+        """Requests allowed in flight at once; None: no cap."""
+        ...
+
+    @property
+    def in_flight_overflow(self) -> int:
+        """Requests so far that found the cap reached and waited for a free slot (never dropped)."""
         ...

@@ -64,7 +64,8 @@ class GrpcSutConfig:
     batch_size: int = 1
     """Samples per request for a query of several samples; capped by the model's max batch size."""
     max_in_flight: int | None = None
-    """Requests in flight at once; `issue_query` waits for a free slot. None: unlimited."""
+    """Requests in flight at once; `issue_query` waits for a free slot (counted in `in_flight_overflow`).
+    None: unlimited."""
     deadline_ms: int | None = 30_000
     """Per-request deadline; a request past it completes its samples with DEADLINE_EXCEEDED."""
     tls: TlsFiles | None = None
@@ -104,6 +105,7 @@ class GrpcSut:
         self._request_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._window = asyncio.Semaphore(config.max_in_flight) if config.max_in_flight else None
+        self._overflow = 0
         self._timeout_s = None if config.deadline_ms is None else config.deadline_ms / 1000
         self._qsl: SerializedQsl | None = None
         self._max_batch = 0
@@ -122,6 +124,15 @@ class GrpcSut:
     @property
     def state(self) -> SutState:
         return self._state
+
+    @property
+    def in_flight_cap(self) -> int | None:
+        return self.config.max_in_flight
+
+    @property
+    def in_flight_overflow(self) -> int:
+        """Requests that found `max_in_flight` reached and waited for a slot (sent late, never dropped)."""
+        return self._overflow
 
     async def __aenter__(self) -> GrpcSut:
         await self.open()
@@ -326,8 +337,11 @@ class GrpcSut:
             await self._send(encoder.batch_request(encoded), group, complete)
 
     async def _send(self, request: bytes, group: list[QuerySample], complete: QuerySamplesComplete) -> None:
-        if self._window is not None:
-            await self._window.acquire()
+        window = self._window
+        if window is not None:
+            if window.locked():
+                self._overflow += 1
+            await window.acquire()
         channel = next(self._rr) % len(self._channels) if len(self._channels) > 1 else 0
         if self.config.streaming:
             await self._send_stream(self._streams[channel], request, group, complete)

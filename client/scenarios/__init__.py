@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import assert_never
 
+import numpy as np
+import numpy.typing as npt
+
 from edgeperf.client.scenarios.base import Clock, LoopClock, QueryProgress, Scheduler, wait_until
 from edgeperf.client.scenarios.multi_stream import MultiStreamScheduler
 from edgeperf.client.scenarios.offline import OfflineScheduler
@@ -31,7 +34,7 @@ def make_scheduler(
     scenario: Scenario,
     *,
     start_ns: int,
-    offsets_ns: Sequence[int],
+    offsets_ns: Sequence[int] | npt.NDArray[np.int64],
     progress: QueryProgress,
     clock: Clock,
 ) -> Scheduler:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from edgeperf.client.scenarios.base import Clock, wait_until
 
 __all__ = ["PeakSearchStep", "ServerScheduler", "find_peak_qps"]
@@ -19,7 +22,12 @@ class ServerScheduler:
     """Waits for each query's absolute scheduled time."""
 
     def __init__(
-        self, start_ns: int, offsets_ns: Sequence[int], clock: Clock, *, spin_ns: int | None = None
+        self,
+        start_ns: int,
+        offsets_ns: Sequence[int] | npt.NDArray[np.int64],
+        clock: Clock,
+        *,
+        spin_ns: int | None = None,
     ) -> None:
         self._start_ns = start_ns
         self._offsets_ns = offsets_ns

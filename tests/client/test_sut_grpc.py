@@ -216,6 +216,9 @@ async def test_window_bounds_requests_in_flight(service: tuple[Service, str]) ->
     finally:
         await sut.close()
     assert svc.max_in_flight == 2
+    # NOTE: every sample still completed OK; the ones that found the cap full waited and are counted.
+    assert sut.in_flight_cap == 2
+    assert 1 <= sut.in_flight_overflow <= 6
 
 
 async def test_several_channels_share_the_load(service: tuple[Service, str]) -> None:

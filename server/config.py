@@ -20,16 +20,16 @@ ONNX Runtime options (Triton's onnxruntime backend syntax, plus one edgeperf par
     parameters { key: "execution_mode" value: { string_value: "0" } }           # 0 sequential, 1 parallel
     parameters { key: "allow_spinning" value: { string_value: "0" } }           # 0 (default) or 1
     optimization { graph { level: 1 } }      # 0 all (default), -1 basic, 1 extended, 2 disabled
-    optimization { execution_accelerators {
-        gpu_execution_accelerator : [ { name : "tensorrt" }, { name : "cuda" } ] } }
-    parameters { key: "execution_providers" value: { string_value: "CUDAExecutionProvider,CPUExecutionProvider" } }
+    parameters { key: "execution_providers" value: { string_value: "openvino,CPUExecutionProvider" } }
 
-Execution providers are tried in the order written (accelerators: gpu ones, then cpu ones; short names
-tensorrt, cuda, rocm, openvino, dnnl, coreml, qnn, xnnpack or full ORT provider names); CPU is always last.
-A provider that this ONNX Runtime build lacks is dropped with a logged warning (runtime/onnx.py).
+Execution providers and where instances run (KIND_CPU / KIND_GPU with `gpus`, TensorRT and CUDA options
+from `gpu_execution_accelerator` parameters, CUDA graphs from `optimization { cuda { graphs: true } }`,
+the edgeperf `cpu_fallback` parameter): server/gpu/providers.py says how. By default a requested
+provider that this ONNX Runtime build lacks is an error naming the field that asked for it.
 
-Differences from Triton, on purpose: the instance count is the sum of `instance_group` counts, each
-defaulting to 1 (Triton's onnxruntime backend makes 2 for a KIND_CPU group without a count); per-level
+Differences from Triton, on purpose: the instance count is the sum of `instance_group` counts (times
+the number of `gpus` for a GPU group), each defaulting to 1 (Triton's onnxruntime backend makes 2 for a
+KIND_CPU group without a count); a KIND_GPU group without `gpus` uses GPU 0, not every GPU; per-level
 queue policies, sequence batching, ensembles, warm-up files and decoupled models are rejected rather
 than ignored; config auto-complete does not exist, so inputs and outputs are required.
 
@@ -50,6 +50,7 @@ from typing import Any, Literal
 
 from edgeperf.server.config_schema import Ctx, normalize_text, normalize_yaml
 from edgeperf.server.errors import ModelConfigError
+from edgeperf.server.gpu.providers import ProviderPlan, instance_devices, plan_providers
 from edgeperf.server.types import DATATYPES
 
 __all__ = [
@@ -129,8 +130,14 @@ class OrtOptions:
     """0 lets ONNX Runtime choose."""
     parallel_execution: bool = False
     graph_optimization_level: GraphOptimizationLevel = "all"
-    execution_providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    """ORT provider names in order of preference; always ends with CPUExecutionProvider."""
+    providers: ProviderPlan = field(default_factory=ProviderPlan)
+    """Execution providers of GPU and CPU instances, with their ORT options (server/gpu/providers.py)."""
+
+    @property
+    def execution_providers(self) -> tuple[str, ...]:
+        """ORT provider names of a CPU instance, in order; always ends with CPUExecutionProvider."""
+        return tuple(p.name for p in self.providers.cpu)
+
     allow_spinning: bool = False
     """ORT's `session.intra_op.allow_spinning` and `session.inter_op.allow_spinning`: whether idle pool
     threads busy-wait for the next parallel section. Off by default: on a small-core device the event
@@ -152,6 +159,8 @@ class ModelConfig:
     dynamic_batching: DynamicBatchingConfig | None = None
     """None: each request runs alone."""
     instance_count: int = 1
+    instance_devices: tuple[int | None, ...] = (None,)
+    """Where each instance runs, in order: a GPU id (CUDA device id), or None for the CPU."""
     version_policy: VersionPolicy = VersionPolicy()
     default_model_filename: str = "model.onnx"
     ort: OrtOptions = OrtOptions()
@@ -209,26 +218,13 @@ def parse_model_config(text: str, *, path: Path, model_name: str) -> ModelConfig
 
 _TRITON_TO_KSERVE = {f"TYPE_{n}": n for n in DATATYPES if n != "BYTES"} | {"TYPE_STRING": "BYTES"}
 _GRAPH_LEVELS: dict[int, GraphOptimizationLevel] = {0: "all", -1: "basic", 1: "extended", 2: "disabled"}
-_PROVIDERS = {
-    "tensorrt": "TensorrtExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "rocm": "ROCMExecutionProvider",
-    "migraphx": "MIGraphXExecutionProvider",
-    "openvino": "OpenVINOExecutionProvider",
-    "dnnl": "DnnlExecutionProvider",
-    "coreml": "CoreMLExecutionProvider",
-    "qnn": "QNNExecutionProvider",
-    "xnnpack": "XnnpackExecutionProvider",
-    "acl": "ACLExecutionProvider",
-    "armnn": "ArmNNExecutionProvider",
-    "cpu": "CPUExecutionProvider",
-}
 _ORT_PARAMETERS = (
     "intra_op_thread_count",
     "inter_op_thread_count",
     "execution_mode",
     "execution_providers",
     "allow_spinning",
+    "cpu_fallback",
 )
 _BOOLEANS = {"0": False, "false": False, "1": True, "true": True}
 _PLATFORM_BACKEND: dict[str, str] = {"onnxruntime_onnx": "onnxruntime", "edgeperf_pipeline": "edgeperf"}
@@ -264,6 +260,8 @@ def _build(doc: dict[str, Any], ctx: Ctx) -> ModelConfig:
     if doc.get("model_transaction_policy", {}).get("decoupled", False):
         ctx.fail("model_transaction_policy.decoupled", "decoupled models are not supported")
     document = {**doc, "name": ctx.model, "platform": platform, "backend": backend}
+    ort = _ort_options(doc.get("optimization", {}), parameters, ctx)
+    devices = instance_devices(doc.get("instance_group", []), ort.providers, ctx.fail)
     return ModelConfig(
         name=ctx.model,
         platform=platform,
@@ -272,10 +270,11 @@ def _build(doc: dict[str, Any], ctx: Ctx) -> ModelConfig:
         inputs=inputs,
         outputs=outputs,
         dynamic_batching=_dynamic_batching(doc, max_batch_size, ctx),
-        instance_count=_instance_count(doc.get("instance_group", []), ctx),
+        instance_count=len(devices),
+        instance_devices=devices,
         version_policy=_version_policy(doc.get("version_policy"), ctx),
         default_model_filename=doc.get("default_model_filename", "") or "model.onnx",
-        ort=_ort_options(doc.get("optimization", {}), parameters, ctx),
+        ort=ort,
         parameters=parameters,
         source=ctx.path,
         document=document,
@@ -369,16 +368,6 @@ def _dynamic_batching(doc: dict[str, Any], max_batch_size: int, ctx: Ctx) -> Dyn
     )
 
 
-def _instance_count(groups: list[dict[str, Any]], ctx: Ctx) -> int:
-    total = 0
-    for i, group in enumerate(groups):
-        count = group.get("count", 1)
-        if count < 1:
-            ctx.fail(f"instance_group[{i}].count", f"must be >= 1, found {count}")
-        total += count
-    return total or 1
-
-
 def _version_policy(doc: dict[str, Any] | None, ctx: Ctx) -> VersionPolicy:
     if not doc:
         return VersionPolicy()
@@ -413,32 +402,11 @@ def _ort_options(optimization: dict[str, Any], parameters: Mapping[str, str], ct
     level = optimization.get("graph", {}).get("level", 0)
     if level not in _GRAPH_LEVELS:
         ctx.fail("optimization.graph.level", f"expected -1, 0, 1 or 2, found {level}")
-    accelerators = optimization.get("execution_accelerators", {})
-    named = [
-        a.get("name", "")
-        for kind in ("gpu_execution_accelerator", "cpu_execution_accelerator")
-        for a in accelerators.get(kind, [])
-    ]
-    if "execution_providers" in parameters:
-        named += [p.strip() for p in parameters["execution_providers"].split(",") if p.strip()]
-    providers: list[str] = []
-    for name in named:
-        provider = _PROVIDERS.get(name.lower(), name)
-        if not provider.endswith("ExecutionProvider"):
-            ctx.fail(
-                "optimization.execution_accelerators",
-                f"unknown accelerator '{name}'; use {', '.join(_PROVIDERS)} or an ORT provider name",
-            )
-        if provider not in providers:
-            providers.append(provider)
-    if "CPUExecutionProvider" in providers:
-        providers.remove("CPUExecutionProvider")
-    providers.append("CPUExecutionProvider")
     return OrtOptions(
         intra_op_threads=count("intra_op_thread_count"),
         inter_op_threads=count("inter_op_thread_count"),
         parallel_execution=mode == "1",
         graph_optimization_level=_GRAPH_LEVELS[level],
-        execution_providers=tuple(providers),
+        providers=plan_providers(optimization, parameters, ctx.path.parent, ctx.fail),
         allow_spinning=bool(spinning),
     )

@@ -110,7 +110,10 @@ _OPTIMIZATION = _msg(
         "output_pinned_memory": _msg({"enable": _B}),
         "gather_kernel_buffer_threshold": _U,
         "eager_batching": _B,
-        "cuda": _UNSUP,
+        # NOTE: only `graphs` is read (CUDA graph capture); the rest are TensorRT-backend settings.
+        "cuda": _msg(
+            {"graphs": _B, "busy_wait_events": _UNSUP, "graph_spec": _UNSUP, "output_copy_stream": _UNSUP}
+        ),
     }
 )
 _MODEL_CONFIG: Mapping[str, _Spec] = {

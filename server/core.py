@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -165,13 +166,18 @@ class InferenceCore:
     async def _load(self, source: ModelSource, version: int, loaded: list[LoadedModel]) -> None:
         config = source.config
         version_dir = source.version_dir(version)
-        factory: Callable[[], Runtime]
+        factory: Callable[[int], Runtime]
         if config.platform == "edgeperf_pipeline":
             factory = functools.partial(load_pipeline, version_dir, config)
         else:
             factory = functools.partial(OnnxRuntime.load, version_dir / config.default_model_filename, config)
+        # NOTE: each instance takes the next index, which picks its device (config.instance_devices);
+        # next() on itertools.count is atomic, and the instances load on their own threads.
+        slots = itertools.count()
         pool = await InstancePool.create(
-            f"{source.name}-{version}", config.instance_count, lambda: with_reshape(factory(), config)
+            f"{source.name}-{version}",
+            config.instance_count,
+            lambda: with_reshape(factory(next(slots)), config),
         )
         try:
             if self._warmup:

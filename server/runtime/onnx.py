@@ -12,6 +12,8 @@ import onnxruntime as ort
 
 from edgeperf.server.config import ModelConfig, OrtOptions, TensorConfig
 from edgeperf.server.errors import ModelConfigError
+from edgeperf.server.gpu.providers import UnavailableProvider, choose_providers
+from edgeperf.server.runtime.binding import BoundRunner, check_graph_shapes, ort_api
 
 __all__ = ["OnnxRuntime", "check_session_matches_config", "make_session"]
 
@@ -40,22 +42,20 @@ _ORT_TYPES = {
 }
 
 
-def available_providers(requested: Sequence[str]) -> list[str]:
-    """`requested` minus the providers this ONNX Runtime build lacks (each dropped with a warning)."""
-    available = set(ort.get_available_providers())
-    chosen = []
-    for provider in requested:
-        if provider in available:
-            chosen.append(provider)
-        else:
-            _log.warning("execution provider %s is not available in this onnxruntime; skipping it", provider)
-    return chosen or ["CPUExecutionProvider"]
-
-
-def make_session(path: Path, options: OrtOptions) -> ort.InferenceSession:
-    """An InferenceSession for the ONNX file at `path` with the model's threads, optimisation and providers.
+def make_session(
+    path: Path,
+    options: OrtOptions,
+    *,
+    device: int | None = None,
+    source: Path | None = None,
+    instance: str = "",
+) -> ort.InferenceSession:
+    """An InferenceSession for the ONNX file at `path` with the model's threads, optimisation and the
+    providers of an instance on GPU `device` (None: on the CPU).
 
     Raises:
+        ModelConfigError: a requested provider is missing from this ORT build or was not taken by the
+            session, and the config does not allow CPU fallback (named after `source`, the config file).
         Exception: whatever ONNX Runtime raises for an unreadable or invalid model.
     """
     so = ort.SessionOptions()
@@ -68,9 +68,48 @@ def make_session(path: Path, options: OrtOptions) -> ort.InferenceSession:
     spinning = "1" if options.allow_spinning else "0"
     so.add_session_config_entry("session.intra_op.allow_spinning", spinning)
     so.add_session_config_entry("session.inter_op.allow_spinning", spinning)
-    return ort.InferenceSession(
-        str(path), sess_options=so, providers=available_providers(options.execution_providers)
+    plan = options.providers
+    config_path = source if source is not None else path.parent / "config.pbtxt"
+    try:
+        chosen = choose_providers(
+            plan.for_device(device), ort.get_available_providers(), fallback=plan.cpu_fallback
+        )
+    except UnavailableProvider as exc:
+        raise ModelConfigError(
+            config_path,
+            exc.field,
+            f"{exc}; install onnxruntime-gpu (pip install 'edgeperf[gpu]') or set "
+            'parameters { key: "cpu_fallback" value: { string_value: "1" } } to run without it',
+        ) from exc
+    session = ort.InferenceSession(
+        str(path), sess_options=so, providers=chosen.names, provider_options=chosen.options
     )
+    # NOTE: ORT falls back to CPU by itself when a provider fails to start (no driver, no GPU, missing
+    # CUDA libraries) and only prints a warning; compare what the session really took.
+    taken = set(session.get_providers())
+    not_taken = [
+        UnavailableProvider(spec.name, spec.field, "did not start in this session (no GPU or driver here?)")
+        for spec in plan.for_device(device)
+        if spec.name in chosen.names and spec.name not in taken
+    ]
+    if not_taken and not plan.cpu_fallback:
+        first = not_taken[0]
+        raise ModelConfigError(
+            config_path,
+            first.field,
+            f"{first}; ONNX Runtime runs it with {session.get_providers()} instead. Set "
+            'parameters { key: "cpu_fallback" value: { string_value: "1" } } to allow that',
+        )
+    for missing in [*chosen.dropped, *not_taken]:
+        _log.warning(
+            "model %s%s: %s (asked for by %s); running with %s because parameters.cpu_fallback is 1",
+            config_path.parent.name,
+            f" instance {instance}" if instance else "",
+            missing,
+            missing.field,
+            ", ".join(session.get_providers()),
+        )
+    return session
 
 
 def check_session_matches_config(session: ort.InferenceSession, config: ModelConfig) -> None:
@@ -135,29 +174,54 @@ def _check_tensor(
 
 
 class OnnxRuntime:
-    """One ONNX Runtime session: the Runtime of one instance of an onnxruntime_onnx model."""
+    """One ONNX Runtime session: the Runtime of one instance of an onnxruntime_onnx model.
 
-    def __init__(self, session: ort.InferenceSession) -> None:
+    On the CPU it calls `session.run`; on a GPU it runs through I/O binding (runtime/binding.py).
+    """
+
+    def __init__(self, session: ort.InferenceSession, runner: BoundRunner | None = None) -> None:
         self._session = session
+        self._runner = runner
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the session runs with, in ORT's order."""
+        return list(self._session.get_providers())
 
     @classmethod
-    def load(cls, path: Path, config: ModelConfig) -> OnnxRuntime:
-        """Build the session and check it against `config` (blocking; call from a worker thread)."""
+    def load(cls, path: Path, config: ModelConfig, instance: int = 0) -> OnnxRuntime:
+        """Build instance `instance`'s session on its device and check it against `config` (blocking;
+        call from a worker thread)."""
+        device = config.instance_devices[instance % len(config.instance_devices)]
+        if device is not None and config.ort.providers.cuda_graphs:
+            check_graph_shapes(config)
         try:
-            session = make_session(path, config.ort)
+            session = make_session(
+                path, config.ort, device=device, source=config.source, instance=str(instance)
+            )
+        except ModelConfigError:
+            raise
         except Exception as exc:
             raise ModelConfigError(
                 config.source, "<model file>", f"ONNX Runtime cannot load {path}: {exc}"
             ) from exc
         check_session_matches_config(session, config)
-        return cls(session)
+        if device is None or session.get_providers()[0] == "CPUExecutionProvider":
+            return cls(session)
+        runner = BoundRunner(
+            session, config, device_id=device, cuda_graphs=config.ort.providers.cuda_graphs, api=ort_api(ort)
+        )
+        return cls(session, runner)
 
     def run(
         self, inputs: Mapping[str, npt.NDArray[Any]], output_names: Sequence[str]
     ) -> dict[str, npt.NDArray[Any]]:
+        if self._runner is not None:
+            return self._runner.run(inputs, output_names)
         results = self._session.run(list(output_names), dict(inputs))
         return dict(zip(output_names, results, strict=True))
 
     def close(self) -> None:
         # NOTE: ORT frees the session when the last reference goes; drop ours.
+        self._runner = None
         del self._session

@@ -53,14 +53,19 @@ def resolve_factory(config: ModelConfig) -> PipelineFactory:
     return factory  # type: ignore[no-any-return]
 
 
-def load_pipeline(version_dir: Path, config: ModelConfig) -> Runtime:
-    """Build the pipeline Runtime for one instance (blocking; call from a worker thread).
+def load_pipeline(version_dir: Path, config: ModelConfig, instance: int = 0) -> Runtime:
+    """Build the pipeline Runtime for instance `instance` (blocking; call from a worker thread). Its
+    sessions go on the instance's device (instance_group); a pipeline calls `session.run` itself, so
+    it gets no I/O binding.
 
     Raises:
         ModelConfigError: the factory cannot be found, fails, or returns no Runtime.
     """
     factory = resolve_factory(config)
-    session_maker = functools.partial(make_session, options=config.ort)
+    device = config.instance_devices[instance % len(config.instance_devices)]
+    session_maker = functools.partial(
+        make_session, options=config.ort, device=device, source=config.source, instance=str(instance)
+    )
     try:
         runtime = factory(version_dir, session_maker)
     except ModelConfigError:

@@ -42,10 +42,14 @@ dynamic_batching {
   max_queue_delay_microseconds: 500
   default_queue_policy { max_queue_size: 100 default_timeout_microseconds: 20000 allow_timeout_override: true }
 }
-instance_group [ { count: 2 kind: KIND_CPU }, { count: 1 kind: KIND_CPU } ]
+instance_group [ { count: 2 kind: KIND_GPU gpus: [ 0, 1 ] }, { count: 1 kind: KIND_CPU } ]
 optimization {
   graph { level: 1 }
-  execution_accelerators { gpu_execution_accelerator: [ { name: "tensorrt" }, { name: "cuda" } ] }
+  execution_accelerators {
+    gpu_execution_accelerator: [
+      { name: "tensorrt" parameters { key: "precision_mode" value: "FP16" } }, { name: "cuda" }
+    ]
+  }
 }
 parameters { key: "intra_op_thread_count" value: { string_value: "4" } }
 parameters [ { key: "inter_op_thread_count" value: { string_value: "1" } } ]
@@ -67,10 +71,11 @@ dynamic_batching:
   preferred_batch_size: [8, 16]
   max_queue_delay_microseconds: 500
   default_queue_policy: {max_queue_size: 100, default_timeout_microseconds: 20000, allow_timeout_override: true}
-instance_group: [{count: 2, kind: KIND_CPU}, {count: 1, kind: KIND_CPU}]
+instance_group: [{count: 2, kind: KIND_GPU, gpus: [0, 1]}, {count: 1, kind: KIND_CPU}]
 optimization:
   graph: {level: 1}
-  execution_accelerators: {gpu_execution_accelerator: [{name: tensorrt}, {name: cuda}]}
+  execution_accelerators:
+    gpu_execution_accelerator: [{name: tensorrt, parameters: {precision_mode: FP16}}, {name: cuda}]
 parameters: {intra_op_thread_count: "4", inter_op_thread_count: 1, execution_mode: {string_value: "1"}}
 metric_tags: {team: edge}
 """
@@ -102,14 +107,22 @@ def test_full_triton_config_is_read_field_by_field() -> None:
         default_timeout_us=20000,
         allow_timeout_override=True,
     )
-    assert config.instance_count == 3
+    assert config.instance_count == 5
+    assert config.instance_devices == (0, 0, 1, 1, None)
     assert config.ort == OrtOptions(
         intra_op_threads=4,
         inter_op_threads=1,
         parallel_execution=True,
         graph_optimization_level="extended",
-        execution_providers=("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+        providers=config.ort.providers,
     )
+    on_gpu1 = [(p.name, p.option_dict()) for p in config.ort.providers.for_device(1)]
+    assert on_gpu1 == [
+        ("TensorrtExecutionProvider", {"trt_fp16_enable": "True", "device_id": "1"}),
+        ("CUDAExecutionProvider", {"device_id": "1"}),
+        ("CPUExecutionProvider", {}),
+    ]
+    assert config.ort.execution_providers == ("CPUExecutionProvider",)
     assert config.parameters["intra_op_thread_count"] == "4"
     assert config.source == PBTXT
 
@@ -125,7 +138,16 @@ def test_yaml_gives_the_same_config_as_pbtxt() -> None:
     from_text = parse_model_config(FULL, path=PBTXT, model_name="resnet")
     yaml_path = PBTXT.with_name("config.yaml")
     from_yaml = parse_model_config(FULL_YAML, path=yaml_path, model_name="resnet")
-    for name in ("name", "max_batch_size", "inputs", "outputs", "dynamic_batching", "instance_count", "ort"):
+    for name in (
+        "name",
+        "max_batch_size",
+        "inputs",
+        "outputs",
+        "dynamic_batching",
+        "instance_count",
+        "instance_devices",
+        "ort",
+    ):
         assert getattr(from_yaml, name) == getattr(from_text, name), name
     assert from_yaml.version_policy == from_text.version_policy
 
@@ -250,7 +272,7 @@ BAD: list[tuple[str, str, str]] = [
     (IO + "\noptimization { graph { level: 3 } }", "optimization.graph.level", "expected -1, 0, 1 or 2"),
     (
         IO + '\noptimization { execution_accelerators { gpu_execution_accelerator: [ { name: "warp" } ] } }',
-        "optimization.execution_accelerators",
+        "optimization.execution_accelerators.gpu_execution_accelerator[0]",
         "unknown accelerator 'warp'",
     ),
     (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 
 from edgeperf.server.config import OrtOptions, load_model_config, parse_model_config
 from edgeperf.server.errors import ModelConfigError
-from edgeperf.server.runtime.onnx import OnnxRuntime, available_providers, make_session
+from edgeperf.server.runtime.onnx import OnnxRuntime, make_session
 from tests.server.core_support import write_tiny
 
 
@@ -36,13 +35,6 @@ def test_allow_spinning_reaches_both_thread_pools(tmp_path: Path, spinning: bool
     applied = session.get_session_options()
     for pool in ("intra_op", "inter_op"):
         assert applied.get_session_config_entry(f"session.{pool}.allow_spinning") == str(int(spinning))
-
-
-def test_unavailable_provider_falls_back_to_cpu_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
-        chosen = available_providers(["NoSuchExecutionProvider", "CPUExecutionProvider"])
-    assert chosen == ["CPUExecutionProvider"]
-    assert "NoSuchExecutionProvider is not available" in caplog.text
 
 
 def test_load_checks_the_config_against_the_graph(tmp_path: Path) -> None:

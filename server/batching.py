@@ -15,47 +15,34 @@ Each free instance forms its own next batch, so in-flight batches never exceed t
 * a runtime failure fails only that batch's requests (RuntimeFailed with the runtime's message).
 
 Models without dynamic batching (or with max_batch_size 0) run each request alone, in arrival order.
+
+Dispatch has no task of its own: batches are formed on the event loop, synchronously, once per loop
+iteration after arrivals (one `call_soon`) and at once when an instance finishes. A batch is one job on
+the instance's thread, and the thread answers the whole batch with one `call_soon_threadsafe`; a model
+with `inline_execution` runs its batches right there on the loop, with no thread hand-off at all.
 Time comes from an injectable `Clock` (server/clock.py, monotonic nanoseconds), so tests can drive it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
-import numpy.typing as npt
-
-from edgeperf.server.clock import Clock, MonotonicClock, Offload
+from edgeperf.server.clock import Clock, MonotonicClock
 from edgeperf.server.config import ModelConfig
 from edgeperf.server.errors import DeadlineExceeded, Overloaded, QueueTimeout, RuntimeFailed, ShuttingDown
+from edgeperf.server.execution import Arrays, BatchResult, Timings, run_batch
 from edgeperf.server.instances import Instance, InstancePool
-from edgeperf.server.runtime.base import Runtime
 from edgeperf.server.stats import StatsRecorder
 
 __all__ = ["BatchResult", "DynamicBatcher"]
 
-Arrays = Mapping[str, npt.NDArray[Any]]
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchResult:
-    """One request's share of an execution."""
-
-    outputs: dict[str, npt.NDArray[Any]]
-    queue_ns: int
-    compute_input_ns: int
-    compute_infer_ns: int
-    compute_output_ns: int
-    batch_size: int
-    """Samples in the execution this request was part of."""
 
 
 @dataclass(slots=True, eq=False)
@@ -71,14 +58,6 @@ class _Pending:
     state: Literal["queued", "taken", "gone"] = "queued"
     outcome: BatchResult | BaseException | None = None
     """With preserve_ordering: the answer, held until every earlier request has its own."""
-
-
-@dataclass(slots=True)
-class _Timings:
-    outputs: list[dict[str, npt.NDArray[Any]]] = field(default_factory=list)
-    input_ns: int = 0
-    infer_ns: int = 0
-    output_ns: int = 0
 
 
 class DynamicBatcher:
@@ -112,9 +91,16 @@ class DynamicBatcher:
         self._queues: list[deque[_Pending]] = [deque() for _ in range(self._levels)]
         self._live = 0
         self._closing = False
-        self._idle: list[asyncio.Future[None]] = []
-        """One future per worker waiting for work; `_notify` resolves them all."""
+        self._inline = config.inline_execution
         self._single_input = len(config.inputs) == 1
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._free: list[Instance] = []
+        """Instances with no batch; each takes the next batch the moment it is free (pull model)."""
+        self._scheduled = False
+        self._timer: asyncio.Future[None] | None = None
+        """Resolving it ends the batching-window wait early (a batch went, or the batcher closes)."""
+        self._timer_at: int | None = None
+        self._drained: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -123,14 +109,12 @@ class DynamicBatcher:
         return self._live
 
     def start(self) -> None:
-        """Start one worker task per instance (call from the event loop)."""
-        for instance in self._pool.instances:
-            task = asyncio.create_task(self._worker(instance), name=f"batcher-{instance.name}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        """Begin dispatching to the pool's instances (call from the event loop)."""
+        self._loop = asyncio.get_running_loop()
+        self._free = list(reversed(self._pool.instances))
 
     async def close(self, *, reject_queued: bool = False) -> None:
-        """Stop accepting; run what is queued (or fail it with ShuttingDown) and wait for the workers."""
+        """Stop accepting; run what is queued (or fail it with ShuttingDown) and wait for the instances."""
         self._closing = True
         if reject_queued:
             for queue in self._queues:
@@ -139,8 +123,18 @@ class DynamicBatcher:
                         self._finish(p, ShuttingDown("server shut down before the request ran"))
                     self._retire(p)
                 queue.clear()
-        self._notify()
-        await asyncio.gather(*self._tasks)
+        self._wake_timer()
+        if self._loop is None:
+            return
+        self._dispatch()
+        while True:
+            idle = not self._live and len(self._free) == len(self._pool.instances)
+            if idle and not self._tasks:
+                return
+            self._drained = self._loop.create_future()
+            if idle:
+                _resolve_none(self._drained)
+            await asyncio.gather(self._drained, *self._tasks)
 
     def timeout_us(self, request_timeout_us: int | None) -> int | None:
         """The queue timeout that applies to a request with Triton's `timeout` parameter."""
@@ -173,6 +167,9 @@ class DynamicBatcher:
         Raises:
             ShuttingDown, Overloaded, QueueTimeout, DeadlineExceeded, RuntimeFailed.
         """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("DynamicBatcher.submit before start()")
         if self._closing:
             raise ShuttingDown("GRPC server is shutting down and has stopped accepting new requests.")
         if self._max_queue is not None and self._live >= self._max_queue:
@@ -188,14 +185,17 @@ class DynamicBatcher:
             enqueue_ns=now,
             expires_ns=None if timeout is None else now + timeout * 1000,
             deadline_ns=deadline_ns,
-            future=asyncio.get_running_loop().create_future(),
+            future=loop.create_future(),
         )
         level = priority if 1 <= priority <= self._levels else self._default_level
         self._queues[level - 1].append(pending)
         if self._ordered:
             self._in_order.append(pending)
         self._live += 1
-        self._notify()
+        if not self._scheduled:
+            # NOTE: once per loop iteration, so that requests arriving together can share a batch.
+            self._scheduled = True
+            loop.call_soon(self._dispatch_soon)
         try:
             if pending.expires_ns is not None:
                 done = await self._clock.wait(pending.future, pending.expires_ns)
@@ -219,13 +219,6 @@ class DynamicBatcher:
             (name, a.shape[1:] if self._batching else a.shape, a.dtype) for name, a in sorted(inputs.items())
         )
 
-    def _notify(self) -> None:
-        if self._idle:
-            idle, self._idle = self._idle, []
-            for wakeup in idle:
-                if not wakeup.done():
-                    wakeup.set_result(None)
-
     def _finish(self, p: _Pending, outcome: BatchResult | BaseException) -> None:
         """Answer `p`; with preserve_ordering, only once every earlier request is answered."""
         if not self._ordered:
@@ -243,34 +236,94 @@ class DynamicBatcher:
             p.state = "gone"
             self._live -= 1
 
-    async def _worker(self, instance: Instance) -> None:
-        while (batch := await self._next_batch(instance.offload)) is not None:
-            try:
-                await self._execute(instance, batch)
-            except Exception as exc:  # NOTE: a bug here must not stop the instance; fail the batch instead.
-                _log.exception("batch on %s failed outside the runtime", instance.name)
-                for p in batch:
-                    if p.outcome is None and not p.future.done():
-                        self._finish(p, RuntimeFailed(f"{type(exc).__name__}: {exc}"))
+    def _dispatch_soon(self) -> None:
+        self._scheduled = False
+        self._dispatch()
 
-    async def _next_batch(self, offload: Offload) -> list[_Pending] | None:
-        loop = asyncio.get_running_loop()
-        while True:
+    def _dispatch(self) -> None:
+        """Give batches to free instances while there are both; arm the batching-window timer if needed."""
+        while self._free:
             batch, wake_at_ns = self._plan(self._clock.now_ns()) if self._live else ([], None)
-            if batch:
-                return batch
-            if self._closing and self._live == 0:
-                return None
-            # NOTE: each worker waits on its own future (nothing runs between planning and here, so no
-            # arrival is missed); awaiting it directly is the cheapest wait when no time is involved.
-            wakeup: asyncio.Future[None] = loop.create_future()
-            self._idle.append(wakeup)
-            if wake_at_ns is None:
-                await wakeup
+            if not batch:
+                if wake_at_ns is not None:
+                    self._arm_timer(wake_at_ns)
+                break
+            instance = self._free.pop()
+            if self._inline:
+                self._run_inline(instance, batch)
             else:
-                await self._clock.wait(wakeup, wake_at_ns, offload=offload)
-                if not wakeup.done():
-                    self._idle.remove(wakeup)
+                self._launch(instance, batch)
+        if self._drained is not None and not self._live and len(self._free) == len(self._pool.instances):
+            _resolve_none(self._drained)
+
+    def _arm_timer(self, wake_at_ns: int) -> None:
+        if self._timer_at is not None and self._timer_at <= wake_at_ns:
+            return  # NOTE: an earlier wake-up is armed; it plans again and re-arms for this one
+        self._wake_timer()
+        self._timer_at = wake_at_ns
+        wakeup: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._timer = wakeup
+        task = asyncio.get_running_loop().create_task(self._window(wakeup, wake_at_ns, self._free[-1]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _wake_timer(self) -> None:
+        if self._timer is not None:
+            _resolve_none(self._timer)
+            self._timer = self._timer_at = None
+
+    async def _window(self, wakeup: asyncio.Future[None], wake_at_ns: int, idle: Instance) -> None:
+        # NOTE: the precise wait blocks an idle instance's thread; a batch given to that instance meanwhile
+        # waits behind it only until `_wake_timer` (called on every launch) releases the thread.
+        await self._clock.wait(wakeup, wake_at_ns, offload=idle.offload)
+        if self._timer is wakeup:
+            self._timer = self._timer_at = None
+            self._dispatch()
+
+    def _outputs_of(self, batch: list[_Pending]) -> list[str]:
+        if len(batch) == 1:
+            return list(batch[0].outputs)
+        names = set().union(*(p.outputs for p in batch))
+        return [n for n in self._all_outputs if n in names]
+
+    def _launch(self, instance: Instance, batch: list[_Pending]) -> None:
+        self._wake_timer()
+        start = self._clock.now_ns()
+        sizes = [p.batch for p in batch]
+        args = ([p.inputs for p in batch], sizes, self._outputs_of(batch), instance.runtime)
+        done = functools.partial(self._done, instance, batch, sizes, start)
+        try:
+            instance.post(run_batch, args, done)
+        except Exception as exc:  # NOTE: a closed instance; fail the batch rather than lose it
+            self._done(instance, batch, sizes, start, None, exc)
+
+    def _done(
+        self,
+        instance: Instance,
+        batch: list[_Pending],
+        sizes: list[int],
+        start: int,
+        timings: Timings | None,
+        error: BaseException | None,
+    ) -> None:
+        """On the event loop: answer the batch, free its instance and dispatch the next batch."""
+        try:
+            self._answer(batch, sizes, start, timings, error)
+        finally:
+            self._free.append(instance)
+            self._dispatch()
+
+    def _run_inline(self, instance: Instance, batch: list[_Pending]) -> None:
+        start = self._clock.now_ns()
+        sizes = [p.batch for p in batch]
+        try:
+            timings = run_batch([p.inputs for p in batch], sizes, self._outputs_of(batch), instance.runtime)
+        except Exception as exc:
+            self._answer(batch, sizes, start, None, exc)
+        else:
+            self._answer(batch, sizes, start, timings, None)
+        finally:
+            self._free.append(instance)
 
     def _plan(self, now: int) -> tuple[list[_Pending], int | None]:
         """The batch to run now, or ([], when to look again)."""
@@ -334,37 +387,41 @@ class DynamicBatcher:
         self._retire(p)
         return True
 
-    async def _execute(self, instance: Instance, batch: list[_Pending]) -> None:
-        start = self._clock.now_ns()
-        if len(batch) == 1:
-            output_names = list(batch[0].outputs)
-        else:
-            names = set().union(*(p.outputs for p in batch))
-            output_names = [n for n in self._all_outputs if n in names]
-        sizes = [p.batch for p in batch]
-        try:
-            timings = await instance.submit(
-                _run_batch, [p.inputs for p in batch], sizes, output_names, instance.runtime
-            )
-        except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
+    def _answer(
+        self,
+        batch: list[_Pending],
+        sizes: list[int],
+        start: int,
+        timings: Timings | None,
+        error: BaseException | None,
+    ) -> None:
+        if timings is None:
+            message = f"{type(error).__name__}: {error}"
             for p in batch:
                 self._finish(p, RuntimeFailed(message))
             return
-        total = sum(sizes) if self._batching else len(batch)
-        self._stats.record_execution(total, timings.input_ns, timings.infer_ns, timings.output_ns)
-        for p, outputs in zip(batch, timings.outputs, strict=True):
-            self._finish(
-                p,
-                BatchResult(
-                    outputs=outputs if tuple(outputs) == p.outputs else {n: outputs[n] for n in p.outputs},
-                    queue_ns=max(0, start - p.enqueue_ns),
-                    compute_input_ns=timings.input_ns,
-                    compute_infer_ns=timings.infer_ns,
-                    compute_output_ns=timings.output_ns,
-                    batch_size=total,
-                ),
-            )
+        try:
+            total = sum(sizes) if self._batching else len(batch)
+            self._stats.record_execution(total, timings.input_ns, timings.infer_ns, timings.output_ns)
+            for p, outputs in zip(batch, timings.outputs, strict=True):
+                self._finish(
+                    p,
+                    BatchResult(
+                        outputs=outputs
+                        if tuple(outputs) == p.outputs
+                        else {n: outputs[n] for n in p.outputs},
+                        queue_ns=max(0, start - p.enqueue_ns),
+                        compute_input_ns=timings.input_ns,
+                        compute_infer_ns=timings.infer_ns,
+                        compute_output_ns=timings.output_ns,
+                        batch_size=total,
+                    ),
+                )
+        except Exception as exc:  # NOTE: a bug here must not stop the instance; fail the batch instead.
+            _log.exception("answering a batch failed outside the runtime")
+            for p in batch:
+                if p.outcome is None and not p.future.done():
+                    self._finish(p, RuntimeFailed(f"{type(exc).__name__}: {exc}"))
 
 
 def _resolve(future: asyncio.Future[BatchResult], outcome: BatchResult | BaseException) -> None:
@@ -377,30 +434,6 @@ def _resolve(future: asyncio.Future[BatchResult], outcome: BatchResult | BaseExc
         future.set_result(outcome)
 
 
-def _run_batch(
-    items: Sequence[Arrays], sizes: Sequence[int], output_names: list[str], runtime: Runtime
-) -> _Timings:
-    """On the instance thread: concatenate, run, split; each step timed."""
-    t0 = time.perf_counter_ns()
-    if len(items) == 1:
-        inputs: Arrays = items[0]
-    else:
-        inputs = {name: np.concatenate([item[name] for item in items], axis=0) for name in items[0]}
-    t1 = time.perf_counter_ns()
-    outputs = runtime.run(inputs, output_names)
-    t2 = time.perf_counter_ns()
-    if len(items) == 1:
-        per_request = [outputs]
-    else:
-        total = sum(sizes)
-        for name, array in outputs.items():
-            if array.ndim == 0 or array.shape[0] != total:
-                raise RuntimeError(
-                    f"output '{name}' has shape {list(array.shape)}; expected a batch dimension of {total}"
-                )
-        bounds = np.cumsum([0, *sizes]).tolist()
-        per_request = [
-            {name: array[a:b] for name, array in outputs.items()} for a, b in itertools.pairwise(bounds)
-        ]
-    t3 = time.perf_counter_ns()
-    return _Timings(per_request, t1 - t0, t2 - t1, t3 - t2)
+def _resolve_none(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

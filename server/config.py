@@ -19,6 +19,7 @@ ONNX Runtime options (Triton's onnxruntime backend syntax, plus one edgeperf par
     parameters { key: "inter_op_thread_count" value: { string_value: "1" } }
     parameters { key: "execution_mode" value: { string_value: "0" } }           # 0 sequential, 1 parallel
     parameters { key: "allow_spinning" value: { string_value: "0" } }           # 0 (default) or 1
+    parameters { key: "inline_execution" value: { string_value: "0" } }         # 0 (default) or 1, below
     optimization { graph { level: 1 } }      # 0 all (default), -1 basic, 1 extended, 2 disabled
     parameters { key: "execution_providers" value: { string_value: "openvino,CPUExecutionProvider" } }
 
@@ -32,6 +33,11 @@ the number of `gpus` for a GPU group), each defaulting to 1 (Triton's onnxruntim
 KIND_CPU group without a count); a KIND_GPU group without `gpus` uses GPU 0, not every GPU; per-level
 queue policies, sequence batching, ensembles, warm-up files and decoupled models are rejected rather
 than ignored; config auto-complete does not exist, so inputs and outputs are required.
+
+`inline_execution: 1` (edgeperf's own) runs each batch on the event loop thread instead of handing it to
+the instance's thread and back: for a model so small (tens of microseconds) that the two thread
+hand-offs cost more than the model. The loop is blocked while the model runs, so only for such models;
+it needs one instance and no max_queue_delay_microseconds (requests that arrive together still batch).
 
 config.yaml holds the same fields as a mapping; `parameters` may map names straight to strings, and
 `data_type` may be written as TYPE_FP32 or FP32.
@@ -166,6 +172,9 @@ class ModelConfig:
     ort: OrtOptions = OrtOptions()
     parameters: Mapping[str, str] = field(default_factory=dict)
     """ModelConfig.parameters as name -> string_value."""
+    inline_execution: bool = False
+    """Run batches on the event loop thread (parameter `inline_execution`), skipping the hand-off to the
+    instance thread and back; for models cheaper than that hand-off (tens of microseconds)."""
     source: Path = Path()
     """The file this configuration was read from."""
     document: Mapping[str, Any] = field(default_factory=dict)
@@ -262,6 +271,8 @@ def _build(doc: dict[str, Any], ctx: Ctx) -> ModelConfig:
     document = {**doc, "name": ctx.model, "platform": platform, "backend": backend}
     ort = _ort_options(doc.get("optimization", {}), parameters, ctx)
     devices = instance_devices(doc.get("instance_group", []), ort.providers, ctx.fail)
+    dynamic_batching = _dynamic_batching(doc, max_batch_size, ctx)
+    inline = _inline_execution(parameters, dynamic_batching, len(devices), ctx)
     return ModelConfig(
         name=ctx.model,
         platform=platform,
@@ -269,13 +280,14 @@ def _build(doc: dict[str, Any], ctx: Ctx) -> ModelConfig:
         max_batch_size=max_batch_size,
         inputs=inputs,
         outputs=outputs,
-        dynamic_batching=_dynamic_batching(doc, max_batch_size, ctx),
+        dynamic_batching=dynamic_batching,
         instance_count=len(devices),
         instance_devices=devices,
         version_policy=_version_policy(doc.get("version_policy"), ctx),
         default_model_filename=doc.get("default_model_filename", "") or "model.onnx",
         ort=ort,
         parameters=parameters,
+        inline_execution=inline,
         source=ctx.path,
         document=document,
     )
@@ -384,6 +396,29 @@ def _version_policy(doc: dict[str, Any] | None, ctx: Ctx) -> VersionPolicy:
     if num < 1:
         ctx.fail("version_policy.latest.num_versions", f"must be >= 1, found {num}")
     return VersionPolicy(kind="latest", num_versions=num)
+
+
+def _inline_execution(
+    parameters: Mapping[str, str], batching: DynamicBatchingConfig | None, instances: int, ctx: Ctx
+) -> bool:
+    text = parameters.get("inline_execution", "0")
+    inline = _BOOLEANS.get(text.strip().lower())
+    if inline is None:
+        ctx.fail("parameters.inline_execution", f"expected 0 or 1, found '{text}'")
+    if inline and instances != 1:
+        ctx.fail(
+            "parameters.inline_execution",
+            f"runs batches on the event loop, one at a time: needs instance_group count 1, found {instances}",
+        )
+    if inline and batching is not None and batching.max_queue_delay_us > 0:
+        # NOTE: a precise wait needs an idle thread (loop timers round to milliseconds), and a model cheap
+        # enough to run on the loop gains nothing from waiting for a fuller batch.
+        ctx.fail(
+            "parameters.inline_execution",
+            "cannot be combined with dynamic_batching.max_queue_delay_microseconds "
+            f"({batching.max_queue_delay_us}); set it to 0",
+        )
+    return bool(inline)
 
 
 def _ort_options(optimization: dict[str, Any], parameters: Mapping[str, str], ctx: Ctx) -> OrtOptions:

@@ -1,15 +1,17 @@
 """Runtime instances: each model instance owns one Runtime and one dedicated thread that runs it.
 
 The hand-off is as cheap as it can be on a small device, because every execution pays it: the loop puts
-`(fn, args, loop, future)` on the thread's `SimpleQueue`, and the thread answers with one
-`loop.call_soon_threadsafe` that resolves the asyncio future. (`loop.run_in_executor` costs about twice
-as much CPU per call: a concurrent.futures Future, a work item, and a chain of callbacks to copy its
-state into an asyncio future.)
+`(fn, args, loop, done)` on the thread's `SimpleQueue`, and the thread answers with one
+`loop.call_soon_threadsafe(done, result, error)`. The batcher's `done` answers a whole batch in that one
+callback (`post`); `submit` wraps an asyncio future for the rare awaited jobs (load, warm-up, close).
+(`loop.run_in_executor` costs about twice as much CPU per call: a concurrent.futures Future, a work
+item, and a chain of callbacks to copy its state into an asyncio future.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -18,23 +20,25 @@ from typing import Any, TypeVar
 
 from edgeperf.server.runtime.base import Runtime
 
-__all__ = ["Instance", "InstancePool"]
+__all__ = ["Done", "Instance", "InstancePool"]
 
 T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
 
-_Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+Done = Callable[[Any, BaseException | None], None]
+"""Called on the event loop with a job's result, or with (None, the exception it raised)."""
+
+_Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, Done]
 
 
-def _succeed(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
         future.set_result(result)
-
-
-def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
+    else:
+        future.set_exception(error)
 
 
 class Instance:
@@ -54,16 +58,15 @@ class Instance:
 
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
-            fn, args, loop, future = job
+            fn, args, loop, done = job
+            error: BaseException | None = None
             try:
                 result = fn(*args)
-            except BaseException as exc:  # NOTE: delivered to the awaiting coroutine, as an executor would
-                answer: tuple[Callable[..., None], Any] = (_fail, exc)
-            else:
-                answer = (_succeed, result)
+            except BaseException as exc:  # NOTE: delivered to `done` on the loop, as an executor would
+                result, error = None, exc
             del job, fn, args
             try:
-                loop.call_soon_threadsafe(answer[0], future, answer[1])
+                loop.call_soon_threadsafe(done, result, error)
             except RuntimeError:  # NOTE: the loop closed while the job ran; nobody waits for it any more
                 _log.debug("instance %s finished a job after its event loop closed", self.name)
 
@@ -77,8 +80,20 @@ class Instance:
             raise RuntimeError(f"instance {self.name} is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, args, loop, future))
+        self._jobs.put((fn, args, loop, functools.partial(_settle, future)))
         return future
+
+    def post(self, fn: Callable[..., Any], args: tuple[Any, ...], done: Done) -> None:
+        """Queue `fn(*args)` on this instance's thread; `done(result, error)` then runs on the event loop.
+
+        The cheapest hand-off: no future, one `call_soon_threadsafe` back.
+
+        Raises:
+            RuntimeError: the instance is closed, or no event loop is running.
+        """
+        if self._stopped:
+            raise RuntimeError(f"instance {self.name} is closed")
+        self._jobs.put((fn, args, asyncio.get_running_loop(), done))
 
     @property
     def runtime(self) -> Runtime:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -347,3 +349,50 @@ async def test_higher_priority_levels_run_first_fifo_within_a_level() -> None:
         r.runtime.gate.set()
         await done(*tasks)
     assert r.runtime.first_values == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+class ThreadNotingRuntime(GatedRuntime):
+    """GatedRuntime that also notes the thread each batch ran on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def run(self, inputs: Any, output_names: Any) -> dict[str, Any]:
+        self.threads.append(threading.current_thread().name)
+        return super().run(inputs, output_names)
+
+
+INLINE = 'dynamic_batching { }\nparameters { key: "inline_execution" value: { string_value: "1" } }'
+
+
+async def test_inline_execution_runs_on_the_loop_and_batches_requests_that_arrive_together() -> None:
+    runtime = ThreadNotingRuntime()
+    async with rig(max_batch_size=4, dynamic=INLINE, runtime=runtime) as r:
+        results = await done(*(r.submit(float(i)) for i in range(6)))
+        (lone,) = await done(r.submit(9.0))
+    assert r.runtime.batches == [(4, 16), (2, 16), (1, 16)]
+    assert runtime.threads == [threading.current_thread().name] * 3
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result.outputs["OUTPUT0"], np.full((1, 16), 2 * i + 1, np.float32))
+    np.testing.assert_array_equal(lone.outputs["OUTPUT0"], np.full((1, 16), 19.0, np.float32))
+    assert r.batch_sizes() == {1: 1, 2: 1, 4: 1}
+    assert r.stats.snapshot().inference_count == 7
+
+
+async def test_without_inline_execution_batches_run_on_the_instance_thread() -> None:
+    runtime = ThreadNotingRuntime()
+    async with rig(max_batch_size=4, runtime=runtime) as r:
+        await done(*(r.submit(float(i)) for i in range(3)))
+    assert runtime.threads == ["m-0"]
+    assert r.runtime.batches == [(3, 16)]
+
+
+async def test_inline_execution_fails_only_the_failing_batch() -> None:
+    runtime = GatedRuntime(fail_on=-1.0)
+    async with rig(max_batch_size=1, dynamic=INLINE, runtime=runtime) as r:
+        bad, good = r.submit(-1.0), r.submit(1.0)
+        with pytest.raises(RuntimeFailed, match="poisoned input"):
+            await asyncio.wait_for(bad, 5)
+        (result,) = await done(good)
+    np.testing.assert_array_equal(result.outputs["OUTPUT0"], np.full((1, 16), 3.0, np.float32))

@@ -134,6 +134,15 @@ def test_allow_spinning_is_off_unless_the_config_turns_it_on(text: str, spinning
     assert config.ort.allow_spinning is spinning
 
 
+@pytest.mark.parametrize(("text", "inline"), [("", False), ("0", False), ("1", True), ("true", True)])
+def test_inline_execution_is_off_unless_the_config_turns_it_on(text: str, inline: bool) -> None:
+    extra = f'\nparameters {{ key: "inline_execution" value: {{ string_value: "{text}" }} }}' if text else ""
+    config = parse_model_config(
+        "max_batch_size: 4\n" + IO + "\ndynamic_batching { }" + extra, path=PBTXT, model_name="resnet"
+    )
+    assert config.inline_execution is inline
+
+
 def test_yaml_gives_the_same_config_as_pbtxt() -> None:
     from_text = parse_model_config(FULL, path=PBTXT, model_name="resnet")
     yaml_path = PBTXT.with_name("config.yaml")
@@ -279,6 +288,25 @@ BAD: list[tuple[str, str, str]] = [
         IO + '\nparameters { key: "intra_op_thread_count" value: { string_value: "many" } }',
         "parameters.intra_op_thread_count",
         "expected an integer",
+    ),
+    (
+        IO + '\nparameters { key: "inline_execution" value: { string_value: "yes please" } }',
+        "parameters.inline_execution",
+        "expected 0 or 1, found 'yes please'",
+    ),
+    (
+        IO
+        + '\ninstance_group [ { count: 2 } ]\nparameters { key: "inline_execution" value: { string_value: "1" } }',
+        "parameters.inline_execution",
+        "needs instance_group count 1, found 2",
+    ),
+    (
+        "max_batch_size: 8\n"
+        + IO
+        + "\ndynamic_batching { max_queue_delay_microseconds: 100 }"
+        + '\nparameters { key: "inline_execution" value: { string_value: "1" } }',
+        "parameters.inline_execution",
+        "cannot be combined with dynamic_batching.max_queue_delay_microseconds (100); set it to 0",
     ),
     (
         IO + '\nparameters { key: "allow_spinning" value: { string_value: "sometimes" } }',

@@ -16,6 +16,7 @@ import datetime
 import enum
 import json
 import logging
+import math
 import signal
 import sys
 import time
@@ -27,7 +28,7 @@ from grpc_reflection.v1alpha import reflection
 
 from edgeperf.protos import edgeperf_service_pb2 as epb
 from edgeperf.protos import grpc_service_pb2 as pb
-from edgeperf.server.auth import TokenAuthInterceptor, server_credentials
+from edgeperf.server.auth import TlsMaterialError, TokenAuthInterceptor, server_credentials
 from edgeperf.server.core import InferenceCore
 from edgeperf.server.grpc_handlers import add_service
 from edgeperf.server.grpc_service import EdgeperfServicer, InferenceServicer
@@ -127,8 +128,8 @@ class EdgeperfServer:
             if config.tls_cert is not None and config.tls_key is not None:
                 try:  # NOTE: before loading models, which can take minutes, so a bad file fails at once
                     credentials = server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
-                except OSError as err:
-                    raise SettingsError(f"TLS: cannot read a PEM file: {err}") from err
+                except TlsMaterialError as err:
+                    raise SettingsError(f"TLS: {err}") from None
             core = InferenceCore(config.model_repository, warmup=config.warmup, observer=self._metrics)
             await core.__aenter__()
         except BaseException:
@@ -251,7 +252,21 @@ class _JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        try:
+            return json.dumps(entry, default=str, allow_nan=False)
+        except ValueError:  # NOTE: Infinity/NaN are not JSON; log parsers reject the whole line
+            return json.dumps(_finite_json(entry), default=str, allow_nan=False)
+
+
+def _finite_json(value: Any) -> Any:
+    """`value` with every non-finite float replaced by its name ("inf", "-inf", "nan")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_json(item) for item in value]
+    return value
 
 
 def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:

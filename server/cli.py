@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
+import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -21,17 +24,44 @@ from google.protobuf.message import DecodeError
 from edgeperf.benchmarks import registry
 from edgeperf.benchmarks.base import Benchmark, Size
 from edgeperf.server.errors import EdgeperfServerError
-from edgeperf.server.settings import ServerConfig
+from edgeperf.server.settings import ServerConfig, environment_variables
 
 __all__ = ["build_parser", "main"]
 
 _PROG = "edgeperf-server"
 
 
+def _version() -> str:
+    try:
+        return metadata.version("edgeperf")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _number(flag: str, text: str, *, unit: str, positive: bool) -> float:
+    """A finite number >= 0 (> 0 with `positive`) or a one-line usage error; float() alone takes inf and nan."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise _UsageError(f"{flag}: expected a number ({unit}), got {text!r}") from None
+    bound = "> 0" if positive else ">= 0"
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise _UsageError(f"{flag}: expected a finite number {bound} ({unit}), got {text!r}")
+    return value
+
+
+def _environment_epilog() -> str:
+    rows = environment_variables()
+    width = max(len(name) for name, _ in rows)
+    lines = [f"  {name:<{width}}  {text}" for name, text in rows]
+    return "environment variables (a flag beats its variable):\n" + "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG, description="KServe v2 / Triton-compatible gRPC inference server"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser("build", help="write a ready model repository for built-in models")
@@ -56,20 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("models", nargs="+", metavar="MODEL", help=f"one of: {', '.join(registry.names())}")
 
-    serve = commands.add_parser("serve", help="serve a model repository over gRPC")
+    serve = commands.add_parser(
+        "serve",
+        help="serve a model repository over gRPC",
+        epilog=_environment_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--model-repository", type=Path, default=None, help="env EDGEPERF_MODEL_REPOSITORY")
     serve.add_argument(
         "--listen", default=None, help="gRPC HOST:PORT (default 127.0.0.1:8001; port 0 picks one)"
     )
     serve.add_argument("--metrics-listen", default=None, help="Prometheus HOST:PORT (default 127.0.0.1:8002)")
     serve.add_argument("--no-metrics", action="store_true", help="serve no Prometheus endpoint")
-    serve.add_argument("--max-message-mb", type=float, default=None, help="largest gRPC message (default 64)")
-    serve.add_argument(
-        "--grace-s", type=float, default=None, help="drain time for in-flight requests (default 30)"
-    )
+    serve.add_argument("--max-message-mb", default=None, help="largest gRPC message (default 64)")
+    serve.add_argument("--grace-s", default=None, help="drain time for in-flight requests (default 30)")
     serve.add_argument(
         "--drain-delay-s",
-        type=float,
         default=None,
         help="keep serving this long after health turns NOT_SERVING",
     )
@@ -78,7 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--tls-client-ca", type=Path, default=None, help="PEM CA for client certificates (mTLS)"
     )
-    serve.add_argument("--auth-token", default=None, help="require 'authorization: Bearer TOKEN' metadata")
+    serve.add_argument(
+        "--auth-token",
+        default=None,
+        help="require 'authorization: Bearer TOKEN' metadata (health and reflection stay open)",
+    )
+    serve.add_argument(
+        "--auth-token-file",
+        type=Path,
+        default=None,
+        help="as --auth-token, the token read from this file (keeps it out of the process list)",
+    )
     serve.add_argument("--no-warmup", action="store_true", help="skip warm-up runs at load")
     serve.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ERROR")
     serve.add_argument(
@@ -89,22 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _serve_config(args: argparse.Namespace) -> ServerConfig:
     overrides: dict[str, Any] = {}
+    for name in ("grace_s", "drain_delay_s"):
+        if getattr(args, name) is not None:
+            flag = "--" + name.replace("_", "-")
+            overrides[name] = _number(flag, getattr(args, name), unit="seconds", positive=False)
     for name in (
         "model_repository",
         "listen",
         "metrics_listen",
-        "grace_s",
-        "drain_delay_s",
         "auth_token",
         "log_level",
     ):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
-    for name in ("tls_cert", "tls_key", "tls_client_ca"):
+    for name in ("tls_cert", "tls_key", "tls_client_ca", "auth_token_file"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.max_message_mb is not None:
-        overrides["max_message_bytes"] = int(args.max_message_mb * 1024 * 1024)
+        mebibytes = _number("--max-message-mb", args.max_message_mb, unit="MiB", positive=True)
+        overrides["max_message_bytes"] = int(mebibytes * 1024 * 1024)
     if args.no_metrics:
         overrides["metrics_listen"] = None
     if args.no_warmup:
@@ -127,7 +172,7 @@ def _build(args: argparse.Namespace) -> int:
             benchmarks.append((name, registry.get(name)))
         except KeyError as err:
             raise _UsageError(str(err.args[0])) from None
-    args.out.mkdir(parents=True, exist_ok=True)
+    _prepare_out(args.out)
     for name, benchmark in benchmarks:
         try:
             _write_model(name, benchmark, args)
@@ -140,6 +185,18 @@ def _build(args: argparse.Namespace) -> int:
             raise _UsageError(_build_failure(name, args.from_file, err)) from None
         print(f"wrote {args.out / name}", flush=True)
     return 0
+
+
+def _prepare_out(out: Path) -> None:
+    """Create `--out` (or accept an existing folder) and make sure it can be written into."""
+    if out.exists() and not out.is_dir():
+        raise _UsageError(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _UsageError(f"--out {out}: cannot create the folder: {err.strerror or err}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise _UsageError(f"--out {out}: the folder is not writable")
 
 
 def _build_failure(name: str, from_file: Path | None, err: Exception) -> str:

@@ -155,7 +155,15 @@ class InferenceCore:
             model.batcher.start()
         self._latest = {name: versions[max(versions, key=int)] for name, versions in self._models.items()}
         self._accepting = True
-        _log.info("loaded %d model version(s) from %s", len(loaded), self._repository)
+        if loaded:
+            _log.info("loaded %d model version(s) from %s", len(loaded), self._repository)
+        else:
+            _log.warning(
+                "the model repository %s holds no models (expected <model>/config.pbtxt and "
+                "<model>/<version>/); every inference request will answer NOT_FOUND",
+                self._repository,
+                extra={"event": "no_models"},
+            )
         return self
 
     async def __aexit__(

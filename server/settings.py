@@ -7,6 +7,7 @@ setting.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -15,7 +16,14 @@ from typing import Any, Final
 
 from edgeperf.server.errors import EdgeperfServerError
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "ServerConfig", "SettingsError", "parse_address"]
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "ServerConfig",
+    "SettingsError",
+    "environment_variables",
+    "parse_address",
+    "read_token_file",
+]
 
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 """gRPC's own default (4 MiB) is too small for image batches and 3D volumes."""
@@ -81,8 +89,13 @@ class ServerConfig:
                 "max_message_bytes (--max-message-mb / EDGEPERF_MAX_MESSAGE_MB) must be in 1 byte .. 2 GiB, "
                 f"got {self.max_message_bytes}"
             )
-        if self.grace_s < 0 or self.drain_delay_s < 0:
-            raise SettingsError("grace_s and drain_delay_s (--grace-s, --drain-delay-s) must be >= 0")
+        for name, flag in (("grace_s", "--grace-s"), ("drain_delay_s", "--drain-delay-s")):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise SettingsError(
+                    f"{name} ({flag} / EDGEPERF_{name.upper()}) must be a finite number of seconds >= 0, "
+                    f"got {value}"
+                )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise SettingsError(
                 "TLS needs both --tls-cert and --tls-key (EDGEPERF_TLS_CERT, EDGEPERF_TLS_KEY)"
@@ -107,20 +120,33 @@ class ServerConfig:
         """Build from `<prefix><FIELD>` variables (EDGEPERF_LISTEN, EDGEPERF_MAX_MESSAGE_MB, ...), then `overrides`.
 
         `max_message_bytes` is read as EDGEPERF_MAX_MESSAGE_MB (mebibytes); booleans accept
-        1/0/true/false/yes/no; an empty EDGEPERF_METRICS_LISTEN disables metrics.
+        1/0/true/false/yes/no; an empty EDGEPERF_METRICS_LISTEN disables metrics. The token may come
+        from a file instead (`auth_token_file=` or EDGEPERF_AUTH_TOKEN_FILE), never from both.
 
         Raises:
             SettingsError: a variable with a bad value, or a missing model repository.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        token_file = overrides.pop("auth_token_file", None)
+        if token_file is None and env.get(prefix + "AUTH_TOKEN_FILE"):
+            token_file = Path(env[prefix + "AUTH_TOKEN_FILE"])
         for item in fields(cls):
-            name = "MAX_MESSAGE_MB" if item.name == "max_message_bytes" else item.name.upper()
+            name = _variable(item.name)
             raw = env.get(prefix + name)
             if raw is None:
                 continue
             values[item.name] = _convert(item.name, raw, prefix + name)
         values.update({key: value for key, value in overrides.items()})
+        if token_file is not None:
+            if values.get("auth_token") is not None:
+                raise SettingsError(
+                    f"give the token once: --auth-token ({prefix}AUTH_TOKEN) or --auth-token-file "
+                    f"({prefix}AUTH_TOKEN_FILE), not both"
+                )
+            values["auth_token"] = read_token_file(
+                Path(token_file), f"--auth-token-file / {prefix}AUTH_TOKEN_FILE"
+            )
         if "model_repository" not in values or values["model_repository"] is None:
             raise SettingsError(
                 f"no model repository: pass --model-repository or set {prefix}MODEL_REPOSITORY"
@@ -128,12 +154,67 @@ class ServerConfig:
         return cls(**values)
 
 
+def read_token_file(path: Path, setting: str) -> str:
+    """The token in `path`: its text without surrounding whitespace (a trailing newline is usual).
+
+    Raises:
+        SettingsError: the file cannot be read, is not UTF-8 text, or holds no token.
+    """
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise SettingsError(f"{setting} {path}: cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{setting} {path}: not UTF-8 text") from None
+    if not token:
+        raise SettingsError(f"{setting} {path}: the file holds no token")
+    if any(c.isspace() for c in token):
+        raise SettingsError(f"{setting} {path}: the token must be one line without spaces")
+    return token
+
+
+def environment_variables(prefix: str = "EDGEPERF_") -> list[tuple[str, str]]:
+    """(variable, what it sets) for every environment variable `from_env` reads, in field order."""
+    described = {
+        "model_repository": "model repository folder (--model-repository)",
+        "listen": "gRPC HOST:PORT (--listen)",
+        "metrics_listen": "Prometheus HOST:PORT, empty for none (--metrics-listen, --no-metrics)",
+        "max_message_bytes": "largest gRPC message in MiB (--max-message-mb)",
+        "grace_s": "drain time in seconds (--grace-s)",
+        "drain_delay_s": "serving time after health turns NOT_SERVING (--drain-delay-s)",
+        "tls_cert": "PEM certificate chain (--tls-cert)",
+        "tls_key": "PEM private key (--tls-key)",
+        "tls_client_ca": "PEM CA for client certificates (--tls-client-ca)",
+        "auth_token": "bearer token clients must send (--auth-token)",
+        "warmup": "1/0: warm models up at load (--no-warmup)",
+        "log_level": "DEBUG, INFO, WARNING, ERROR (--log-level)",
+        "log_json": "1/0: JSON log lines, else text (--log-format)",
+    }
+    rows: list[tuple[str, str]] = []
+    for item in fields(ServerConfig):
+        rows.append((prefix + _variable(item.name), described[item.name]))
+        if item.name == "auth_token":
+            rows.append((prefix + "AUTH_TOKEN_FILE", "file holding the bearer token (--auth-token-file)"))
+    return rows
+
+
+def _variable(name: str) -> str:
+    return "MAX_MESSAGE_MB" if name == "max_message_bytes" else name.upper()
+
+
+def _finite(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
 def _convert(name: str, raw: str, variable: str) -> Any:
     try:
         if name == "max_message_bytes":
-            return int(float(raw) * _MIB)
+            return int(_finite(raw) * _MIB)
         if name in ("grace_s", "drain_delay_s"):
-            return float(raw)
+            return _finite(raw)
         if name in ("warmup", "log_json"):
             lowered = raw.strip().lower()
             if lowered not in ("1", "0", "true", "false", "yes", "no"):

@@ -89,7 +89,7 @@ def test_serve_prints_the_bound_port_and_tls_needs_readable_files(tmp_path: Path
         capture_output=True, text=True, timeout=60, env=env, check=False,
     )  # fmt: skip
     last = run.stderr.strip().splitlines()[-1]
-    assert run.returncode == 2 and "cannot read a PEM file" in last and "no." in last
+    assert run.returncode == 2 and "cannot read: No such file or directory" in last and "no.pem" in last
 
 
 def test_serve_on_a_busy_port_exits_2(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
 from edgeperf.server.app import EdgeperfServer
-from edgeperf.server.settings import ServerConfig
+from edgeperf.server.settings import ServerConfig, SettingsError
 from tests.server.edge_process import build_repository
 
 pytestmark = pytest.mark.timeout(120)
@@ -108,3 +108,43 @@ async def test_mutual_tls_requires_a_client_certificate_from_the_ca(repository: 
         assert await _infer(server.address, client("client")) == grpc.StatusCode.OK
         assert await _infer(server.address, grpc.ssl_channel_credentials(root)) == grpc.StatusCode.UNAVAILABLE
         assert await _infer(server.address, client("stranger")) == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("cert", "key", "client_ca", "problem"),
+    [
+        ("junk.pem", "server.key", None, "--tls-cert {d}/junk.pem: no PEM certificate in the file"),
+        ("server.pem", "junk.pem", None, "--tls-key {d}/junk.pem: not an unencrypted PEM private key"),
+        ("server.pem", "client.key", None, "--tls-key {d}/client.key: the private key does not belong to"),
+        (
+            "server.pem",
+            "server.key",
+            "junk.pem",
+            "--tls-client-ca {d}/junk.pem: no PEM certificate in the file",
+        ),
+        (
+            "server.pem",
+            "missing.key",
+            None,
+            "--tls-key {d}/missing.key: cannot read: No such file or directory",
+        ),
+    ],
+)
+async def test_bad_tls_material_is_named_before_the_models_load(
+    tmp_path: Path, pki: Path, cert: str, key: str, client_ca: str | None, problem: str
+) -> None:
+    (pki / "junk.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    config = ServerConfig(
+        # NOTE: a repository that does not exist: had the models loaded first, that would be the error.
+        model_repository=tmp_path / "no-such-repository",
+        listen="127.0.0.1:0",
+        metrics_listen=None,
+        tls_cert=pki / cert,
+        tls_key=pki / key,
+        tls_client_ca=pki / client_ca if client_ca else None,
+    )
+    with pytest.raises(SettingsError) as info:
+        async with EdgeperfServer(config):
+            pass
+    assert str(info.value).startswith("TLS: " + problem.format(d=pki)), str(info.value)
+    assert "cannot bind" not in str(info.value)

@@ -309,6 +309,19 @@ async def _run_command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `edgeperf` console script."""
+    code = _main(argv)
+    from edgeperf.client.loadgen_bridge import loadgen_still_running
+
+    if loadgen_still_running():
+        # NOTE: an interrupted official LoadGen test cannot be stopped and calls into Python from its own
+        # threads; a normal interpreter exit under it can crash. Its logs were already rewritten complete.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = cast(Callable[[argparse.Namespace], Awaitable[int]], args.handler)

@@ -6,6 +6,13 @@ event loop (`call_soon_threadsafe`) and returns. Completions are reported to Loa
 `QuerySamplesComplete` from the event loop thread (it releases the GIL and may be called from any
 thread). LoadGen takes its own completion timestamp on that call, so its latencies include the response
 decoding that edgeperf's own timestamps exclude. LoadGen's logger is process-wide: run one test per process.
+
+LoadGen cannot be stopped once `StartTest` runs. When `stop` is set (Ctrl-C), the bridge answers every
+outstanding and later sample at once as failed, without the server, and gives LoadGen `STOP_GRACE_S` to
+end by itself (an Offline run does); otherwise its thread is abandoned with the logs rewritten complete
+(`edgeperf.client.loadgen_salvage`), and the process must end with `os._exit` (`loadgen_still_running`):
+the thread keeps calling into Python, and the SUT and QSL handles stay alive until then (destroying them
+under a running test is what crashed).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import asyncio
 import importlib
 import importlib.metadata
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -30,9 +38,20 @@ __all__ = [
     "check_rules",
     "installed_rules",
     "loadgen_settings",
+    "loadgen_still_running",
     "read_detail_log",
     "run_official",
 ]
+
+STOP_GRACE_S = 2.0
+"""After a stop, how long LoadGen may take to end by itself before its thread is abandoned."""
+_THREAD_NAME = "mlperf_loadgen StartTest"
+
+
+def loadgen_still_running() -> bool:
+    """True while an abandoned official LoadGen test runs in this process: exit with `os._exit` then."""
+    return any(t.name == _THREAD_NAME and t.is_alive() for t in threading.enumerate())
+
 
 # edgeperf name -> LoadGen attribute, where they differ.
 _RENAMED = {"server_ttft_latency_ns": "ttft_latency", "server_tpot_latency_ns": "tpot_latency"}
@@ -120,6 +139,10 @@ class OfficialRun:
     detail: dict[str, Any]
     failed_samples: int
     """Samples edgeperf's SUT reported as failed (LoadGen has no notion of a failed sample)."""
+    interrupted: bool = False
+    """The run was stopped (Ctrl-C); the result is INVALID whatever LoadGen logged."""
+    completed_samples: int = 0
+    """Samples the SUT answered (not answered for it on a stop)."""
 
 
 def read_detail_log(path: Path) -> dict[str, Any]:
@@ -139,47 +162,134 @@ class _Bridge:
         self._loop = loop
         self._tasks: set[asyncio.Task[None]] = set()
         self.failed = 0
+        self.answered = 0
+        # NOTE: the issue thread and the event loop both touch these: a sample id must reach
+        # QuerySamplesComplete exactly once, whether the server or a stop answers it.
+        self._lock = threading.Lock()
+        self._outstanding: set[int] = set()
+        self._stopped = False
 
     def issue(self, ids: Sequence[int], indices: Sequence[int]) -> None:
         # NOTE: LoadGen's issue thread, holding the GIL: copy what we need and hand over at once.
         # ConstructFastSUT passes plain integer lists, about 10x cheaper than QuerySample objects.
+        with self._lock:
+            stopped = self._stopped
+            if not stopped:
+                self._outstanding.update(ids)
+        if stopped:
+            # NOTE: never touch the event loop here: after a stop it may be closed.
+            self._answer_empty(list(ids))
+            return
         converted = [QuerySample(i, x) for i, x in zip(ids, indices, strict=True)]
         self._loop.call_soon_threadsafe(self._start, converted)
 
     def _start(self, samples: list[QuerySample]) -> None:
+        if self._stopped:  # NOTE: handed over just before a stop, which has answered them
+            return
         task = self._loop.create_task(self._sut.issue_query(samples, self.complete))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def complete(self, responses: Sequence[QuerySampleResponse], completed_ns: int) -> None:
+        with self._lock:
+            live = [r for r in responses if r.id in self._outstanding]
+            self._outstanding.difference_update(r.id for r in live)
+            failed = sum(r.status != STATUS_OK for r in live)
+            self.failed += failed
+            self.answered += len(live) - failed
         buffers: list[array.array[int]] = []
         out = []
-        for response in responses:
-            if response.status != STATUS_OK:
-                self.failed += 1
+        for response in live:
             buffer = array.array("B", response.data)
             buffers.append(buffer)
             address, length = buffer.buffer_info()
             out.append(self._lg.QuerySampleResponse(response.id, address if length else 0, length))
-        self._lg.QuerySamplesComplete(out)
+        if out:
+            self._lg.QuerySamplesComplete(out)
         del buffers  # NOTE: the buffers had to live until LoadGen copied the data
 
+    def stop(self) -> None:
+        """Answer every outstanding sample now, and every later one as it is issued, as failed."""
+        with self._lock:
+            self._stopped = True
+            pending = sorted(self._outstanding)
+            self._outstanding.clear()
+        for task in self._tasks:
+            task.cancel()
+        self._answer_empty(pending)
+
+    async def settle(self) -> None:
+        """Wait for the requests a stop cancelled, so none outlives the SUT or loses its exception."""
+        tasks = set(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+            for task in tasks:
+                if task.done() and not task.cancelled():
+                    task.exception()  # NOTE: observed: a request failing as it is cancelled is expected
+
+    def _answer_empty(self, ids: list[int]) -> None:
+        with self._lock:
+            self.failed += len(ids)
+        if ids:
+            self._lg.QuerySamplesComplete([self._lg.QuerySampleResponse(i, 0, 0) for i in ids])
+
     def flush(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
         self._loop.call_soon_threadsafe(self._flush)
 
     def _flush(self) -> None:
+        if self._stopped:
+            return
         task = self._loop.create_task(self._sut.flush_queries())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
 
+def _start_test(lg: Any, args: tuple[Any, ...], loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    """`StartTestWithLogSettings(*args)` on a daemon thread; the future resolves when it returns.
+
+    Not `asyncio.to_thread`: the default executor's threads are joined at exit, and an abandoned test
+    never returns.
+    """
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def body() -> None:
+        error: BaseException | None = None
+        try:
+            lg.StartTestWithLogSettings(*args)
+        except BaseException as exc:  # NOTE: handed to the awaiting coroutine, not lost on the thread
+            error = exc
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=body, name=_THREAD_NAME, daemon=True).start()
+    return done
+
+
 async def run_official(
-    sut: SystemUnderTest, qsl: QuerySampleLibrary, settings: TestSettings, out_dir: Path
+    sut: SystemUnderTest,
+    qsl: QuerySampleLibrary,
+    settings: TestSettings,
+    out_dir: Path,
+    *,
+    stop: asyncio.Event | None = None,
 ) -> OfficialRun:
     """Run `settings` with the official LoadGen against `sut`, its logs under `out_dir`.
 
     The QSL's `load_samples`/`unload_samples` are called from LoadGen's thread while nothing is
-    being issued. Call from the event loop that serves `sut`.
+    being issued. Call from the event loop that serves `sut`. Setting `stop`, or cancelling the
+    call, ends the run early: the logs are complete, the result `interrupted`, and if LoadGen did not
+    end within `STOP_GRACE_S` its thread is left running (`loadgen_still_running()`).
     """
     lg = _module()
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
@@ -198,22 +308,70 @@ async def run_official(
     log_settings = lg.LogSettings()
     log_settings.log_output = log_output
     log_settings.enable_trace = False
-    try:
-        # NOTE: a missing audit.config path keeps a stray file in the working directory from applying.
+    # NOTE: a missing audit.config path keeps a stray file in the working directory from applying.
+    args = (
+        sut_handle,
+        qsl_handle,
+        loadgen_settings(settings),
+        log_settings,
+        str(out_dir / "no-audit.config"),
+    )
+    test = _start_test(lg, args, loop)
+    interrupted = await _wait(test, stop)
+    finished = True
+    if interrupted:
+        bridge.stop()
+        finished = await _ends_within(test, STOP_GRACE_S)
+        await bridge.settle()
+    if finished:
+        try:
+            await test
+        finally:
+            lg.DestroyQSL(qsl_handle)
+            lg.DestroyFastSUT(sut_handle)
+    # NOTE: otherwise the handles stay alive: LoadGen's thread uses them until the process exits.
+    if interrupted:
+        from edgeperf.client.loadgen_salvage import salvage_logs
+
+        # NOTE: also when LoadGen ended by itself: its summary would be computed over the samples the stop
+        # answered at once, and could read VALID.
         await asyncio.to_thread(
-            lg.StartTestWithLogSettings,
-            sut_handle,
-            qsl_handle,
-            loadgen_settings(settings),
-            log_settings,
-            str(out_dir / "no-audit.config"),
+            salvage_logs,
+            out_dir,
+            scenario=settings.scenario.value,
+            mode=settings.mode.value,
+            reason="Run interrupted by the user; the result is INVALID.",
+            completed_samples=bridge.answered,
         )
-    finally:
-        lg.DestroyQSL(qsl_handle)
-        lg.DestroyFastSUT(sut_handle)
     detail = await asyncio.to_thread(read_detail_log, out_dir / "mlperf_log_detail.txt")
     return OfficialRun(
         out_dir=out_dir,
         detail=detail,
         failed_samples=bridge.failed,
+        interrupted=interrupted,
+        completed_samples=bridge.answered,
     )
+
+
+async def _ends_within(test: asyncio.Future[None], timeout_s: float) -> bool:
+    """Whether the test ends within `timeout_s`; a cancellation (a second Ctrl-C) stops waiting."""
+    try:
+        finished, _ = await asyncio.wait([test], timeout=timeout_s)
+    except asyncio.CancelledError:
+        return test.done()
+    return bool(finished)
+
+
+async def _wait(test: asyncio.Future[None], stop: asyncio.Event | None) -> bool:
+    """Wait for the test to end; True if `stop` was set (or this call cancelled) first."""
+    waiter = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    try:
+        pending: list[asyncio.Future[Any]] = [test] if waiter is None else [test, waiter]
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # NOTE: a second Ctrl-C cancels the run: ending it is the same as a stop, just without waiting.
+        return True
+    finally:
+        if waiter is not None:
+            waiter.cancel()
+    return not test.done()

@@ -294,7 +294,7 @@ async def run_benchmark(
             *options.extra_log_messages,
         )
         if options.official_loadgen:
-            return await _run_official(sut, qsl, requested, options.out_dir, score)
+            return await _run_official(sut, qsl, requested, options.out_dir, score, stop)
         try:
             if display is not None:
                 display.start()
@@ -362,13 +362,17 @@ async def _run_official(
     requested: TestSettings,
     out_dir: Path,
     score: Callable[[Path], AccuracyReport] | None,
+    stop: asyncio.Event | None,
 ) -> RunOutcome:
     from edgeperf.client.loadgen_bridge import run_official
 
-    official = await run_official(sut, qsl, requested, out_dir)
+    official = await run_official(sut, qsl, requested, out_dir, stop=stop)
     validity = str(official.detail.get("result_validity", "VALID"))
     reasons: list[str] = []
-    if validity != "VALID":
+    if official.interrupted:
+        validity = "INVALID"
+        reasons.append("Run interrupted by the user; the result is INVALID.")
+    elif validity != "VALID":
         reasons.append(
             str(official.detail.get("result_invalid_reason", "the official LoadGen reported INVALID"))
         )
@@ -379,7 +383,8 @@ async def _run_official(
     files, summary_text = await asyncio.to_thread(_official_files, out_dir)
     accuracy: AccuracyReport | None = None
     accuracy_log = out_dir / "mlperf_log_accuracy.json"
-    if score is not None and requested.mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN):
+    scored = requested.mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN)
+    if score is not None and scored and not official.interrupted:
         accuracy = await asyncio.to_thread(score, accuracy_log)
         accuracy_txt = out_dir / "accuracy.txt"
         await asyncio.to_thread(write_accuracy_txt, accuracy_txt, accuracy)
@@ -393,9 +398,11 @@ async def _run_official(
         result_json={
             "tool": "mlperf_loadgen",
             "failed_samples": official.failed_samples,
+            "interrupted": official.interrupted,
             "detail": official.detail,
         },
         accuracy=accuracy,
+        interrupted=official.interrupted,
     )
 
 

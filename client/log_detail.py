@@ -324,7 +324,14 @@ def detail_records(
         lines += _power_lines(info, accuracy)
     if performance is not None:
         lines.append(DetailRecord("generic_message", "Starting performance mode"))
-        if info.performance_set is not None:
+        if info.probe_sets:
+            # NOTE: LoadGen logs the sets and generated queries of every probe of the search.
+            for qps, ls in info.probe_sets:
+                lines.append(
+                    DetailRecord("generic_message", f"FindPeakPerformance: probing target_qps {qps!r}")
+                )
+                lines += _set_lines(ls)
+        elif info.performance_set is not None:
             lines += _set_lines(info.performance_set)
         lines += _run_lines(performance)
         lines += _power_lines(info, performance)

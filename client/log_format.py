@@ -72,6 +72,8 @@ class RunInfo:
     get_sut_name_duration_ns: int = 0
     performance_set: LoadableSetLog | None = None
     accuracy_sets: tuple[LoadableSetLog, ...] = ()
+    probe_sets: tuple[tuple[float, LoadableSetLog], ...] = ()
+    """FindPeakPerformance: each probe's target QPS and set, in order (logged instead of `performance_set`)."""
     version: str = "edgeperf"
     messages: tuple[str, ...] = field(default=())
     extra_detail: tuple[tuple[str, object], ...] = field(default=())

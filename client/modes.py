@@ -9,6 +9,7 @@ outcome for a run that started; a dead server or a stop request gives an INVALID
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -253,42 +254,61 @@ def _client_check(
     )
 
 
-async def _find_peak(ctx: _Context, requested: TestSettings) -> ModeRuns:
-    qsl = ctx.qsl
+async def _find_peak(ctx: _Context, settings: EffectiveSettings) -> ModeRuns:
+    """LoadGen's FindPeakPerformanceMode: every probe a performance pass on one sequence generator.
+
+    A probe passes when it meets the latency bound (`PerfConstraintsMet`); min duration, min queries and
+    early stopping decide only the reported run's validity, as in LoadGen. Only the effective target QPS
+    changes between probes (LoadGen edits `TestSettingsInternal`), so the requested settings logged are
+    the user's. The reported run is the highest passing probe (the start probe when none passed).
+    """
+    if settings.server_find_peak_qps_boundary_step_size <= 0:
+        # NOTE: LoadGen would widen the bound forever.
+        raise RunSetupError(
+            "FindPeakPerformance needs server_find_peak_qps_boundary_step_size above 0, not "
+            f"{settings.server_find_peak_qps_boundary_step_size!r}"
+        )
+    seq = SequenceGenerator()
     best: tuple[EffectiveSettings, ModeResult] | None = None
     last: tuple[EffectiveSettings, ModeResult] | None = None
+    probe_sets: list[tuple[float, LoadableSetLog]] = []
 
     async def probe(qps: float) -> bool:
         nonlocal best, last
-        if last is not None and last[1].interrupted:
+        if last is not None and (last[1].interrupted or last[1].aborted):
             return False
-        probe_settings = effective_settings(requested.with_changes(server_target_qps=qps), qsl)
-        run = await run_mode(ctx, probe_settings, SequenceGenerator(), accuracy=False)
+        probe_settings = dataclasses.replace(settings, target_qps=qps)
+        run = await run_mode(ctx, probe_settings, seq, accuracy=False)
         last = (probe_settings, run)
-        passed = summarize(probe_settings, run.result).valid and not run.interrupted
+        probe_sets.append((qps, run.sets[0]))
+        summary = summarize(probe_settings, run.result)
+        passed = summary.perf_constraints_met and not run.interrupted and not run.aborted
         if passed:
             best = (probe_settings, run)
         return passed
 
     peak_qps, probes = await find_peak_qps(
         probe,
-        start_qps=requested.server_target_qps,
-        boundary_step_size=requested.server_find_peak_qps_boundary_step_size,
-        decimals_of_precision=requested.server_find_peak_qps_decimals_of_precision,
+        start_qps=settings.target_qps,
+        boundary_step_size=settings.server_find_peak_qps_boundary_step_size,
+        decimals_of_precision=settings.server_find_peak_qps_decimals_of_precision,
     )
+    # NOTE: when the start fails the search stops there, so the last probe is the start probe.
     chosen = best or last
     assert chosen is not None and last is not None
-    settings, performance = chosen
-    if last[1].interrupted and performance is not last[1]:
-        # NOTE: the stop ends the whole search; the reported pass carries it so the result is INVALID.
-        performance = ModeResult(
-            result=performance.result,
-            sets=performance.sets,
-            end=performance.end,
-            interrupted_after_s=last[1].interrupted_after_s,
-            client=performance.client,
+    chosen_settings, performance = chosen
+    if (last[1].interrupted or last[1].aborted) and performance is not last[1]:
+        # NOTE: a stop or a dead SUT ends the whole search; the reported pass carries it (INVALID).
+        performance = dataclasses.replace(
+            performance, end=last[1].end, interrupted_after_s=last[1].interrupted_after_s
         )
-    return ModeRuns(settings=settings, performance=performance, peak_qps=peak_qps, probes=tuple(probes))
+    return ModeRuns(
+        settings=chosen_settings,
+        performance=performance,
+        peak_qps=peak_qps,
+        probes=tuple(probes),
+        probe_sets=tuple(probe_sets),
+    )
 
 
 async def _run_modes(ctx: _Context, settings: EffectiveSettings, requested: TestSettings) -> ModeRuns:
@@ -296,7 +316,7 @@ async def _run_modes(ctx: _Context, settings: EffectiveSettings, requested: Test
     if mode is TestMode.FIND_PEAK_PERFORMANCE:
         if settings.scenario is not Scenario.SERVER:
             raise RunSetupError("FindPeakPerformance applies to the Server scenario only")
-        return await _find_peak(ctx, requested)
+        return await _find_peak(ctx, settings)
     seq = SequenceGenerator()
     accuracy: ModeResult | None = None
     performance: ModeResult | None = None

@@ -84,6 +84,8 @@ class ModeRuns:
     peak_qps: float | None = None
     probes: tuple[tuple[float, bool], ...] = ()
     """FindPeakPerformance: (target QPS, passed) of each probe, in order."""
+    probe_sets: tuple[tuple[float, LoadableSetLog], ...] = ()
+    """FindPeakPerformance: (target QPS, loaded set and generated queries) of each probe, in order."""
 
     @property
     def interrupted_after_s(self) -> float | None:
@@ -147,9 +149,10 @@ def finish_run(
         summary = summarize(settings, performance.result, interrupted_after_s=interrupted_after_s)
     notes = list(messages)
     for qps, passed in runs.probes:
-        notes.append(f"FindPeakPerformance: target_qps {qps:g} {'passed' if passed else 'failed'}")
+        # NOTE: every digit (repr): LoadGen's peak is a sum of halvings, e.g. 437.6953125.
+        notes.append(f"FindPeakPerformance: target_qps {qps!r} {'passed' if passed else 'failed'}")
     if runs.peak_qps is not None:
-        notes.append(f"FindPeakPerformance: highest passing target_qps {runs.peak_qps:g}")
+        notes.append(f"FindPeakPerformance: highest passing target_qps {runs.peak_qps!r}")
     if interrupted_after_s is not None:
         notes.append(f"Run interrupted by the user after {interrupted_after_s:.1f} s; the result is INVALID.")
     info = RunInfo(
@@ -159,6 +162,7 @@ def finish_run(
         qsl_total_count=qsl_total_count,
         qsl_performance_count=qsl_performance_count,
         performance_set=performance.sets[0] if performance else None,
+        probe_sets=runs.probe_sets,
         accuracy_sets=accuracy.sets if accuracy else (),
         messages=tuple(notes),
         extra_detail=tuple(check.detail_items()) if check is not None else (),

@@ -126,7 +126,7 @@ def render_outcome(
     """The end-of-run text: the official metric first, validity and reasons, latencies, errors, files."""
     lines = [f"== edgeperf {settings.scenario.value} / {settings.mode.value}: {outcome.validity} =="]
     if outcome.peak_qps is not None:
-        lines.append(f"Peak target QPS that passed: {outcome.peak_qps:g}")
+        lines.append(f"Peak target QPS that passed: {outcome.peak_qps!r}")
     if summary is not None:
         key, value, unit = summary.official_metric
         lines.append(f"Official metric ({key}): {value:.6g} {unit}")

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from edgeperf.client.scenarios.base import Clock, wait_until
 
-__all__ = ["PeakSearchStep", "ServerScheduler", "find_peak_qps"]
+__all__ = ["PeakSearchStep", "ServerScheduler", "find_peak_qps", "search_finished"]
 
 
 class ServerScheduler:
@@ -48,23 +48,30 @@ PeakSearchStep = tuple[float, bool]
 """One probe of the peak search: the target QPS tried and whether the run passed."""
 
 
+def search_finished(lower_qps: float, upper_qps: float, decimals_of_precision: int) -> bool:
+    """LoadGen's `IsFinished`: the bounds agree to `decimals_of_precision` decimals (floor, in double)."""
+    scale = math.pow(10, decimals_of_precision)
+    return math.floor(lower_qps * scale) + 1 >= math.floor(upper_qps * scale)
+
+
 async def find_peak_qps(
     probe: Callable[[float], Awaitable[bool]],
     *,
     start_qps: float,
     boundary_step_size: float,
     decimals_of_precision: int,
-    max_probes: int = 32,
 ) -> tuple[float | None, list[PeakSearchStep]]:
-    """LoadGen's FindPeakPerformance: grow an upper bound, then bisect to the given precision.
+    """LoadGen's FindPeakPerformance (`loadgen.cc`): grow an upper bound, then bisect.
 
-    The start QPS must pass (else the result is None). The upper bound grows by a factor
-    (1 + `boundary_step_size`) while runs pass; then the interval is bisected, each midpoint rounded
-    down to `decimals_of_precision` decimals, until it is one step of that precision wide.
+    The start QPS must pass (else the result is None). `FindBoundaries` multiplies the QPS by
+    (1 + `boundary_step_size`) until a probe fails, with no limit on the number of probes, as LoadGen
+    has none. `FindPeakPerformanceBinarySearch` then probes `l + (u - l) / 2` (unrounded) until
+    `search_finished(l, u)`; a pass moves the lower bound, a fail the upper. The peak is the last lower
+    bound, to every digit LoadGen reports (437.6953125, not 437.7).
 
     Args:
-        probe: runs the Server scenario at a target QPS and says whether the result was VALID.
-        max_probes: a bound on the number of runs, so a SUT that passes everything still ends.
+        probe: runs the Server scenario at a target QPS and says whether it met the latency bound
+            (LoadGen's `PerfConstraintsMet`: min duration, min queries and early stopping do not count).
 
     Returns:
         The highest passing target QPS found (or None) and every probe in order.
@@ -79,20 +86,13 @@ async def find_peak_qps(
     if not await run(start_qps):
         return None, steps
     lower = start_qps
-    upper = start_qps * (1.0 + boundary_step_size)
-    while len(steps) < max_probes:
+    while True:
+        upper = lower * (1 + boundary_step_size)
         if not await run(upper):
             break
         lower = upper
-        upper *= 1.0 + boundary_step_size
-    else:
-        return lower, steps
-    precision = 10.0 ** (-decimals_of_precision)
-    scale = 10.0**decimals_of_precision
-    while upper - lower > precision and len(steps) < max_probes:
-        mid = math.floor((lower + upper) / 2.0 * scale) / scale
-        if mid <= lower:
-            break
+    while not search_finished(lower, upper, decimals_of_precision):
+        mid = lower + (upper - lower) / 2
         if await run(mid):
             lower = mid
         else:

@@ -9,14 +9,16 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from edgeperf.client import modes
 from edgeperf.client.errors import RunSetupError
 from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
 from edgeperf.client.latency_dump import read_latencies
 from edgeperf.client.run import run_with_sut
-from edgeperf.client.settings import Scenario, TestMode, TestSettings
+from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
 
 
 class ListQsl:
@@ -207,10 +209,61 @@ async def test_find_peak_reports_the_highest_passing_qps(tmp_path: Path) -> None
     )
     outcome = await run_with_sut(FakeSut(FakeSutConfig(latency_ns=latency)), ListQsl(), s, tmp_path)
     assert outcome.peak_qps is not None and 400.0 <= outcome.peak_qps < 800.0, outcome.summary_text
-    assert outcome.validity == "VALID"
+    # the reported probe met the latency bound; early stopping decides its validity, as in LoadGen
+    assert "Performance constraints satisfied : Yes" in (tmp_path / "mlperf_log_summary.txt").read_text()
     assert (
         "FindPeakPerformance: highest passing target_qps" in (tmp_path / "mlperf_log_detail.txt").read_text()
     )
+
+
+async def test_find_peak_probes_pass_on_the_latency_bound_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fake misses the latency bound above 437.7 target QPS (it is told each probe's target), so the
+    # search is deterministic. 20 queries a probe can never meet early stopping at p99 (it needs 662):
+    # every probe is INVALID, but LoadGen's probes pass on the latency bound alone (PerfConstraintsMet).
+    # LoadGen's search from 200 QPS at 1 decimal then ends at 437.6953125, every digit kept.
+    target = [0.0]
+    real_run_mode = modes.run_mode
+
+    async def run_mode(ctx: Any, probe: EffectiveSettings, *args: Any, **kwargs: Any) -> Any:
+        target[0] = probe.target_qps
+        return await real_run_mode(ctx, probe, *args, **kwargs)
+
+    monkeypatch.setattr(modes, "run_mode", run_mode)
+
+    def latency(index: int) -> int:
+        return 300_000_000 if target[0] > 437.7 else 100_000
+
+    s = settings(
+        Scenario.SERVER,
+        TestMode.FIND_PEAK_PERFORMANCE,
+        min_duration_ms=20,
+        min_query_count=20,
+        server_target_qps=200.0,
+        server_target_latency_ns=250_000_000,
+        server_find_peak_qps_decimals_of_precision=1,
+    )
+    outcome = await run_with_sut(FakeSut(FakeSutConfig(latency_ns=latency)), ListQsl(), s, tmp_path)
+    assert outcome.peak_qps == 437.6953125, outcome.summary_text
+    assert outcome.validity == "INVALID"  # the reported probe still fails early stopping, as in LoadGen
+    detail = [
+        json.loads(line.removeprefix(":::MLLOG "))
+        for line in (tmp_path / "mlperf_log_detail.txt").read_text().splitlines()
+    ]
+    value = {d["key"]: d["value"] for d in detail}
+    probes = [d["value"] for d in detail if str(d["value"]).startswith("FindPeakPerformance: probing")]
+    # every probe's loadable set and generated queries, in order
+    tried = [200.0, 400.0, 800.0, 600.0, 500.0, 450.0, 425.0, 437.5, 443.75, 440.625, 439.0625, 438.28125]
+    tried += [437.890625, 437.6953125, 437.79296875]
+    assert probes == [f"FindPeakPerformance: probing target_qps {q!r}" for q in tried]
+    assert sum(d["key"] == "loaded_qsl_set" for d in detail) == len(probes)
+    assert sum(d["key"] == "generated_query_count" for d in detail) == len(probes)
+    # the requested settings stay the user's; the reported run is the peak probe
+    assert value["requested_server_target_qps"] == 200
+    assert value["effective_target_qps"] == float(f"{outcome.peak_qps:g}")  # C++ %g, as LoadGen logs it
+    messages = [d["value"] for d in detail if d["key"] == "generic_message"]
+    assert f"FindPeakPerformance: highest passing target_qps {outcome.peak_qps!r}" in messages
 
 
 async def test_abandoning_a_run_stops_issuing_and_leaves_no_unobserved_failure(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from edgeperf.client.scenarios import make_scheduler
 from edgeperf.client.scenarios.base import wait_until
 from edgeperf.client.scenarios.offline import OfflineScheduler
-from edgeperf.client.scenarios.server import ServerScheduler, find_peak_qps
+from edgeperf.client.scenarios.server import ServerScheduler, find_peak_qps, search_finished
 from edgeperf.client.settings import Scenario
 
 
@@ -123,11 +123,26 @@ async def test_find_peak_qps_start_fails() -> None:
     assert peak is None and steps == [(5.0, False)]
 
 
-async def test_find_peak_qps_bounded_number_of_probes() -> None:
+async def test_find_peak_qps_is_loadgens_search_to_the_digit() -> None:
+    # LoadGen (loadgen.cc FindBoundaries / FindPeakPerformanceBinarySearch, test_settings_internal.h):
+    # widen x2 from 50 until 3200 fails, then probe l + (u - l) / 2 unrounded until
+    # floor(l * 10) + 1 >= floor(u * 10). No probe is rounded, and the peak keeps every digit.
     async def probe(qps: float) -> bool:
-        return True
+        return qps <= 2399.25
 
-    peak, steps = await find_peak_qps(
-        probe, start_qps=1.0, boundary_step_size=1.0, decimals_of_precision=1, max_probes=6
-    )
-    assert len(steps) == 6 and peak == 32.0
+    peak, steps = await find_peak_qps(probe, start_qps=50.0, boundary_step_size=1.0, decimals_of_precision=1)
+    assert [q for q, _ in steps] == [
+        50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0,
+        2400.0, 2000.0, 2200.0, 2300.0, 2350.0, 2375.0, 2387.5, 2393.75, 2396.875, 2398.4375,
+        2399.21875, 2399.609375, 2399.4140625, 2399.31640625,
+    ]  # fmt: skip
+    assert peak == 2399.21875
+    assert search_finished(2399.21875, 2399.31640625, 1) and not search_finished(2399.21875, 2399.4140625, 1)
+
+
+async def test_find_peak_qps_widens_without_a_probe_cap() -> None:
+    async def probe(qps: float) -> bool:
+        return qps < 2.0**40
+
+    peak, steps = await find_peak_qps(probe, start_qps=1.0, boundary_step_size=1.0, decimals_of_precision=0)
+    assert steps[40] == (2.0**40, False) and peak is not None and 2.0**40 - 1 <= peak < 2.0**40

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&edgeperf/protos/edgeperf_service.proto\x12\x0b\x65\x64geperf.v1\"\x1a\n\x18SystemDescriptionRequest\"?\n\x0b\x41\x63\x63\x65lerator\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x04\"\xa5\x02\n\x19SystemDescriptionResponse\x12\x11\n\thost_name\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x11\n\tcpu_model\x18\x03 \x01(\t\x12\x11\n\tcpu_cores\x18\x04 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x04\x12.\n\x0c\x61\x63\x63\x65lerators\x18\x06 \x03(\x0b\x32\x18.edgeperf.v1.Accelerator\x12\x1b\n\x13onnxruntime_version\x18\x07 \x01(\t\x12\x1d\n\x15onnxruntime_providers\x18\x08 \x03(\t\x12\x18\n\x10\x65\x64geperf_version\x18\t \x01(\t\x12\x16\n\x0epython_version\x18\n \x01(\t\x12\x0f\n\x07machine\x18\x0b \x01(\t2w\n\x0f\x45\x64geperfService\x12\x64\n\x11SystemDescription\x12%.edgeperf.v1.SystemDescriptionRequest\x1a&.edgeperf.v1.SystemDescriptionResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&edgeperf/protos/edgeperf_service.proto\x12\x0b\x65\x64geperf.v1\"\x1a\n\x18SystemDescriptionRequest\"e\n\x0b\x41\x63\x63\x65lerator\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x04\x12\x16\n\x0e\x64river_version\x18\x04 \x01(\t\x12\x0c\n\x04uuid\x18\x05 \x01(\t\"\xa5\x02\n\x19SystemDescriptionResponse\x12\x11\n\thost_name\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x11\n\tcpu_model\x18\x03 \x01(\t\x12\x11\n\tcpu_cores\x18\x04 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x04\x12.\n\x0c\x61\x63\x63\x65lerators\x18\x06 \x03(\x0b\x32\x18.edgeperf.v1.Accelerator\x12\x1b\n\x13onnxruntime_version\x18\x07 \x01(\t\x12\x1d\n\x15onnxruntime_providers\x18\x08 \x03(\t\x12\x18\n\x10\x65\x64geperf_version\x18\t \x01(\t\x12\x16\n\x0epython_version\x18\n \x01(\t\x12\x0f\n\x07machine\x18\x0b \x01(\t2w\n\x0f\x45\x64geperfService\x12\x64\n\x11SystemDescription\x12%.edgeperf.v1.SystemDescriptionRequest\x1a&.edgeperf.v1.SystemDescriptionResponse\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SYSTEMDESCRIPTIONREQUEST']._serialized_start=55
   _globals['_SYSTEMDESCRIPTIONREQUEST']._serialized_end=81
   _globals['_ACCELERATOR']._serialized_start=83
-  _globals['_ACCELERATOR']._serialized_end=146
-  _globals['_SYSTEMDESCRIPTIONRESPONSE']._serialized_start=149
-  _globals['_SYSTEMDESCRIPTIONRESPONSE']._serialized_end=442
-  _globals['_EDGEPERFSERVICE']._serialized_start=444
-  _globals['_EDGEPERFSERVICE']._serialized_end=563
+  _globals['_ACCELERATOR']._serialized_end=184
+  _globals['_SYSTEMDESCRIPTIONRESPONSE']._serialized_start=187
+  _globals['_SYSTEMDESCRIPTIONRESPONSE']._serialized_end=480
+  _globals['_EDGEPERFSERVICE']._serialized_start=482
+  _globals['_EDGEPERFSERVICE']._serialized_end=601
 # @@protoc_insertion_point(module_scope)

@@ -11,14 +11,18 @@ class SystemDescriptionRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Accelerator(_message.Message):
-    __slots__ = ("name", "kind", "memory_bytes")
+    __slots__ = ("name", "kind", "memory_bytes", "driver_version", "uuid")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: str
     memory_bytes: int
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
+    driver_version: str
+    uuid: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., memory_bytes: _Optional[int] = ..., driver_version: _Optional[str] = ..., uuid: _Optional[str] = ...) -> None: ...
 
 class SystemDescriptionResponse(_message.Message):
     __slots__ = ("host_name", "os", "cpu_model", "cpu_cores", "memory_bytes", "accelerators", "onnxruntime_version", "onnxruntime_providers", "edgeperf_version", "python_version", "machine")

@@ -30,6 +30,7 @@ from edgeperf.protos import edgeperf_service_pb2 as epb
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.server.auth import TlsMaterialError, TokenAuthInterceptor, server_credentials
 from edgeperf.server.core import InferenceCore
+from edgeperf.server.gpu.metrics import GpuMetrics, gpu_metrics_or_none
 from edgeperf.server.grpc_handlers import add_service
 from edgeperf.server.grpc_service import EdgeperfServicer, InferenceServicer
 from edgeperf.server.health import HEALTH_SERVICE, HealthStatus
@@ -58,8 +59,11 @@ class EdgeperfServer:
     metrics and turns health to SERVING. Leaving (or `shutdown()`) drains gracefully. Not reusable.
     """
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, nvml_module: Any | None = None) -> None:
+        """`nvml_module` replaces pynvml for the GPU metrics (tests pass a fake)."""
         self.config = config
+        self._nvml_module = nvml_module
+        self._gpu_metrics: GpuMetrics | None = None
         self._state = ServerState.UNOPENED
         self._metrics = ServerMetrics()
         self._metrics_http = MetricsHttpServer(self._metrics)
@@ -174,7 +178,12 @@ class EdgeperfServer:
         self._server = server
         self._servicer = InferenceServicer(core, max_send_message_bytes=config.max_message_bytes)
         add_service(self._servicer, server, pb.DESCRIPTOR.services_by_name["GRPCInferenceService"], pb)
-        add_service(EdgeperfServicer(), server, epb.DESCRIPTOR.services_by_name["EdgeperfService"], epb)
+        add_service(
+            EdgeperfServicer(self._nvml_module),
+            server,
+            epb.DESCRIPTOR.services_by_name["EdgeperfService"],
+            epb,
+        )
         self._health.add_to_server(server)
         await self._health.not_serving()
         reflection.enable_server_reflection(
@@ -197,6 +206,10 @@ class EdgeperfServer:
             raise SettingsError(f"listen: cannot bind {config.listen}")
         await server.start()
         if config.metrics_listen is not None:
+            # NOTE: NVML only when someone can scrape it; None (logged) without nvidia-ml-py or a GPU.
+            self._gpu_metrics = await asyncio.to_thread(gpu_metrics_or_none, self._nvml_module)
+            if self._gpu_metrics is not None:
+                self._metrics.add_section(self._gpu_metrics.render)
             host, port = parse_address(config.metrics_listen)
             try:
                 self._metrics_port = self._metrics_http.start(host, port)
@@ -227,6 +240,8 @@ class EdgeperfServer:
             if self._core is not None:
                 await self._core.close(grace_s=max(deadline - time.monotonic(), 0.0))
             self._metrics_http.close()
+            if self._gpu_metrics is not None:
+                self._gpu_metrics.close()
             self._state = ServerState.CLOSED
             logger.info("stopped", extra={"event": "stopped"})
 

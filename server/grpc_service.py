@@ -42,6 +42,7 @@ from edgeperf.server.errors import (
     ShuttingDown,
     Unsupported,
 )
+from edgeperf.server.gpu.nvml import describe_gpus
 from edgeperf.server.grpc_handlers import MalformedMessage
 from edgeperf.server.stats import Duration, ModelStatistics
 from edgeperf.server.types import InferResponse
@@ -374,12 +375,23 @@ def _memory_bytes() -> int:
         return 0
 
 
-def describe_system(edgeperf_version: str) -> epb.SystemDescriptionResponse:
-    """What this machine is: host, OS, CPU, memory, ONNX Runtime build and its accelerators."""
+def describe_system(edgeperf_version: str, nvml_module: Any | None = None) -> epb.SystemDescriptionResponse:
+    """What this machine is: host, OS, CPU, memory, its GPUs (through NVML; `nvml_module` replaces
+    pynvml in tests), ONNX Runtime build and its providers."""
     import onnxruntime
 
     providers = list(onnxruntime.get_available_providers())
     accelerators = [
+        epb.Accelerator(
+            name=gpu.name,
+            kind="gpu",
+            memory_bytes=gpu.memory_total_bytes,
+            driver_version=driver,
+            uuid=gpu.uuid,
+        )
+        for gpu, driver in describe_gpus(nvml_module)
+    ]
+    accelerators += [
         epb.Accelerator(name=provider.removesuffix("ExecutionProvider"), kind="execution-provider")
         for provider in providers
         if provider != "CPUExecutionProvider"
@@ -402,8 +414,11 @@ def describe_system(edgeperf_version: str) -> epb.SystemDescriptionResponse:
 class EdgeperfServicer(epb_grpc.EdgeperfServiceServicer):  # type: ignore[misc]
     """edgeperf's extras: what the device is."""
 
+    def __init__(self, nvml_module: Any | None = None) -> None:
+        self._nvml_module = nvml_module
+
     @_map_errors
     async def SystemDescription(
         self, request: epb.SystemDescriptionRequest, context: grpc.aio.ServicerContext
     ) -> epb.SystemDescriptionResponse:
-        return await asyncio.to_thread(describe_system, server_version())
+        return await asyncio.to_thread(describe_system, server_version(), self._nvml_module)

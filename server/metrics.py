@@ -96,10 +96,15 @@ class ServerMetrics:
             registry=self.registry,
         )
         self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
+        self._sections: list[Callable[[], str]] = []
 
     def set_queue_depths(self, queue_depths: QueueDepths) -> None:
         """Where `nv_inference_pending_request_count` comes from (read at scrape time)."""
         self._queue_depths = queue_depths
+
+    def add_section(self, render: Callable[[], str]) -> None:
+        """More exposition text, rendered at scrape time after the model metrics (the GPU metrics)."""
+        self._sections.append(render)
 
     def _histograms(self, model: str, version: str) -> tuple[Any, Any, Any, Any]:
         key = (model, version)
@@ -182,7 +187,8 @@ class ServerMetrics:
         ]
         for model, version, depth in sorted(self._queue_depths() if self._queue_depths else ()):
             lines.append(f"nv_inference_pending_request_count{{{_labels(model, version)}}} {depth}")
-        return ("\n".join(lines) + "\n").encode() + generate_latest(self.registry)
+        extra = "".join(section() for section in self._sections)
+        return ("\n".join(lines) + "\n" + extra).encode() + generate_latest(self.registry)
 
 
 class MetricsHttpServer:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["GpuInfo", "GpuSample", "Nvml", "NvmlError", "NvmlUnavailable", "load_pynvml"]
+__all__ = ["GpuInfo", "GpuSample", "Nvml", "NvmlError", "NvmlUnavailable", "describe_gpus", "load_pynvml"]
 
 T = TypeVar("T")
 
@@ -209,3 +209,22 @@ class Nvml:
             power_limit_w=None if limit_mw is None else limit_mw / 1000.0,
             energy_j=self.energy_j(index),
         )
+
+
+def describe_gpus(module: Any | None = None) -> list[tuple[GpuInfo, str]]:
+    """Every GPU NVML sees, with the driver version; [] without nvidia-ml-py, a driver or a GPU.
+
+    Opens and closes its own NVML session (NVML counts nvmlInit/nvmlShutdown pairs, so this does not
+    disturb another open session). `module` replaces pynvml (tests pass a fake).
+    """
+    try:
+        nvml = Nvml.open(module)
+    except NvmlUnavailable:
+        return []
+    try:
+        driver = nvml.driver_version()
+        return [(gpu, driver) for gpu in nvml.devices()]
+    except NvmlError:
+        return []
+    finally:
+        nvml.close()

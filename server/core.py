@@ -300,6 +300,15 @@ class InferenceCore:
             compute_output_ns=result.compute_output_ns,
         )
 
+    def record_rejected(self, name: str, version: str, error: EdgeperfServerError, request_ns: int) -> None:
+        """Count a request the edge refused before `infer` (its bytes did not convert) as a failure of
+        its model, as Triton does; a request naming no served model is charged to nobody."""
+        try:
+            model = self.model(name, version)
+        except ModelNotFound:
+            return
+        model.stats.record_failure(request_ns=request_ns, reason=error.reason)
+
     def statistics(self, name: str = "", version: str = "") -> list[ModelStatistics]:
         """Statistics of one model version, all versions of a model ("" version) or every model ("" name).
 

@@ -152,7 +152,15 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
     async def _infer(self, message: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> InferResponse:
         if not self._accepting:
             raise ShuttingDown(SHUTDOWN_MESSAGE)
-        response = await self._core.infer(request_from_proto(message, deadline_ns=_deadline_ns(context)))
+        start_ns = time.monotonic_ns()
+        try:
+            request = request_from_proto(message, deadline_ns=_deadline_ns(context))
+        except EdgeperfServerError as err:
+            self._core.record_rejected(
+                message.model_name, message.model_version, err, time.monotonic_ns() - start_ns
+            )
+            raise
+        response = await self._core.infer(request)
         size = sum(array.nbytes for array in response.outputs.values())
         if size > self._max_send_bytes:
             raise MessageTooLarge(

@@ -134,7 +134,12 @@ class EdgeperfServer:
                     credentials = server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
                 except TlsMaterialError as err:
                     raise SettingsError(f"TLS: {err}") from None
-            core = InferenceCore(config.model_repository, warmup=config.warmup, observer=self._metrics)
+            core = InferenceCore(
+                config.model_repository,
+                warmup=config.warmup,
+                observer=self._metrics,
+                max_queued_bytes=config.max_queued_bytes,
+            )
             await core.__aenter__()
         except BaseException:
             self._state = ServerState.CLOSED
@@ -159,6 +164,7 @@ class EdgeperfServer:
                 "models": models,
                 "tls": config.tls_cert is not None,
                 "max_message_mb": config.max_message_mb,
+                "max_queued_mb": config.max_queued_bytes / 2**20,
                 "startup_ms": (time.monotonic_ns() - started_ns) // 1_000_000,
             },
         )

@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-listen", default=None, help="Prometheus HOST:PORT (default 127.0.0.1:8002)")
     serve.add_argument("--no-metrics", action="store_true", help="serve no Prometheus endpoint")
     serve.add_argument("--max-message-mb", default=None, help="largest gRPC message (default 64)")
+    serve.add_argument(
+        "--max-queued-mb",
+        default=None,
+        help="budget for request data held in the server (default 512); beyond it requests answer UNAVAILABLE",
+    )
     serve.add_argument("--grace-s", default=None, help="drain time for in-flight requests (default 30)")
     serve.add_argument(
         "--drain-delay-s",
@@ -150,6 +155,9 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
     if args.max_message_mb is not None:
         mebibytes = _number("--max-message-mb", args.max_message_mb, unit="MiB", positive=True)
         overrides["max_message_bytes"] = int(mebibytes * 1024 * 1024)
+    if args.max_queued_mb is not None:
+        mebibytes = _number("--max-queued-mb", args.max_queued_mb, unit="MiB", positive=True)
+        overrides["max_queued_bytes"] = int(mebibytes * 1024 * 1024)
     if args.no_metrics:
         overrides["metrics_listen"] = None
     if args.no_warmup:

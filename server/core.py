@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from edgeperf.server.admission import ByteBudget, request_bytes
 from edgeperf.server.batching import DynamicBatcher
 from edgeperf.server.clock import Clock, MonotonicClock
 from edgeperf.server.config import ModelConfig
@@ -28,6 +29,7 @@ from edgeperf.server.runtime.base import Runtime
 from edgeperf.server.runtime.onnx import OnnxRuntime
 from edgeperf.server.runtime.pipeline import load_pipeline
 from edgeperf.server.runtime.reshape import with_reshape
+from edgeperf.server.settings import DEFAULT_MAX_QUEUED_BYTES
 from edgeperf.server.stats import ModelStatistics, StatsObserver, StatsRecorder
 from edgeperf.server.types import InferRequest, InferResponse
 from edgeperf.server.validation import RequestValidator, warmup_inputs
@@ -92,6 +94,7 @@ class InferenceCore:
         warmup: bool = True,
         observer: StatsObserver | None = None,
         clock: Clock | None = None,
+        max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
     ) -> None:
         """Prepare; nothing is loaded before `async with` / `__aenter__`.
 
@@ -102,11 +105,14 @@ class InferenceCore:
             observer: receives every request and execution (server/stats.py `StatsObserver`), e.g. the
                 Prometheus exporter.
             clock: monotonic time for queue delays, timeouts and durations; tests inject a fake one.
+            max_queued_bytes: input bytes all requests in the core may hold together (server/admission.py);
+                beyond it `infer` raises OverBudget.
         """
         self._repository = Path(model_repository)
         self._warmup = warmup
         self._observer = observer
         self._clock: Clock = clock or MonotonicClock()
+        self._budget = ByteBudget(max_queued_bytes)
         self._state = CoreState.UNOPENED
         self._accepting = False
         self._models: dict[str, dict[str, LoadedModel]] = {}
@@ -251,8 +257,8 @@ class InferenceCore:
         """Validate, queue, batch, run and answer one request.
 
         Raises:
-            ModelNotFound, InvalidInput, Overloaded, QueueTimeout, DeadlineExceeded, ShuttingDown,
-            RuntimeFailed.
+            ModelNotFound, InvalidInput, Overloaded, OverBudget, QueueTimeout, DeadlineExceeded,
+            ShuttingDown, RuntimeFailed.
         """
         if not self.ready:
             if self._state is CoreState.UNOPENED:
@@ -260,9 +266,13 @@ class InferenceCore:
             raise ShuttingDown("GRPC server is shutting down and has stopped accepting new requests.")
         start = self._clock.now_ns()
         model = self.model(request.model_name, request.model_version)
+        size = request_bytes(request.inputs)
         self._inflight += 1
         self._idle.clear()
+        reserved = 0
         try:
+            self._budget.reserve(size)
+            reserved = size
             batch, outputs = model.validate(request)
             result = await model.batcher.submit(
                 request.inputs,
@@ -279,6 +289,7 @@ class InferenceCore:
             model.stats.record_failure(request_ns=self._clock.now_ns() - start, reason="CANCELED")
             raise
         finally:
+            self._budget.release(reserved)
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()

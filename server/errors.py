@@ -4,6 +4,7 @@ EdgeperfServerError                       INTERNAL
 ├── ModelNotFound                         NOT_FOUND
 ├── InvalidInput                          INVALID_ARGUMENT
 ├── Overloaded                            UNAVAILABLE        ("<request> Exceeds maximum queue size")
+├── OverBudget                            UNAVAILABLE        (the server-wide budget for request data is spent)
 ├── QueueTimeout                          UNAVAILABLE        ("Request timeout expired")
 ├── ShuttingDown                          UNAVAILABLE        (new work refused while draining)
 ├── DeadlineExceeded                      DEADLINE_EXCEEDED  (the caller's deadline passed while queued)
@@ -31,6 +32,7 @@ __all__ = [
     "MessageTooLarge",
     "ModelConfigError",
     "ModelNotFound",
+    "OverBudget",
     "Overloaded",
     "QueueTimeout",
     "RepositoryError",
@@ -62,6 +64,13 @@ class InvalidInput(EdgeperfServerError):
 
 class Overloaded(EdgeperfServerError):
     """The model's queue is full (`max_queue_size`); message ends in "Exceeds maximum queue size"."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    reason = "REJECTED"
+
+
+class OverBudget(EdgeperfServerError):
+    """Accepting the request would take the request data held by the server over its byte budget."""
 
     grpc_code = grpc.StatusCode.UNAVAILABLE
     reason = "REJECTED"

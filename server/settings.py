@@ -28,6 +28,9 @@ __all__ = [
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 """gRPC's own default (4 MiB) is too small for image batches and 3D volumes."""
 
+DEFAULT_MAX_QUEUED_BYTES: Final = 512 * 1024 * 1024
+"""Room for 26 ResNet50 batch-32 requests: enough to keep a few instances busy, far below device RAM."""
+
 _MIB: Final = 1024 * 1024
 
 
@@ -59,6 +62,9 @@ class ServerConfig:
     """Prometheus `/metrics` address HOST:PORT; None serves no metrics."""
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     """Largest gRPC message received or sent; larger ones fail with RESOURCE_EXHAUSTED."""
+    max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES
+    """Input bytes all requests in the server may hold together (queued, batching or running); a request
+    that would exceed it answers UNAVAILABLE at once (a larger one alone is still served)."""
     grace_s: float = 30.0
     """On SIGTERM/SIGINT: how long in-flight requests may take to finish before the server stops."""
     drain_delay_s: float = 0.0
@@ -88,6 +94,10 @@ class ServerConfig:
             raise SettingsError(
                 "max_message_bytes (--max-message-mb / EDGEPERF_MAX_MESSAGE_MB) must be in 1 byte .. 2 GiB, "
                 f"got {self.max_message_bytes}"
+            )
+        if self.max_queued_bytes <= 0:
+            raise SettingsError(
+                f"max_queued_bytes (--max-queued-mb / EDGEPERF_MAX_QUEUED_MB) must be > 0, got {self.max_queued_bytes}"
             )
         for name, flag in (("grace_s", "--grace-s"), ("drain_delay_s", "--drain-delay-s")):
             value = getattr(self, name)
@@ -119,7 +129,8 @@ class ServerConfig:
     ) -> ServerConfig:
         """Build from `<prefix><FIELD>` variables (EDGEPERF_LISTEN, EDGEPERF_MAX_MESSAGE_MB, ...), then `overrides`.
 
-        `max_message_bytes` is read as EDGEPERF_MAX_MESSAGE_MB (mebibytes); booleans accept
+        `max_message_bytes` is read as EDGEPERF_MAX_MESSAGE_MB and `max_queued_bytes` as
+        EDGEPERF_MAX_QUEUED_MB (mebibytes); booleans accept
         1/0/true/false/yes/no; an empty EDGEPERF_METRICS_LISTEN disables metrics. The token may come
         from a file instead (`auth_token_file=` or EDGEPERF_AUTH_TOKEN_FILE), never from both.
 
@@ -180,6 +191,7 @@ def environment_variables(prefix: str = "EDGEPERF_") -> list[tuple[str, str]]:
         "listen": "gRPC HOST:PORT (--listen)",
         "metrics_listen": "Prometheus HOST:PORT, empty for none (--metrics-listen, --no-metrics)",
         "max_message_bytes": "largest gRPC message in MiB (--max-message-mb)",
+        "max_queued_bytes": "budget for request data held in the server, MiB (--max-queued-mb)",
         "grace_s": "drain time in seconds (--grace-s)",
         "drain_delay_s": "serving time after health turns NOT_SERVING (--drain-delay-s)",
         "tls_cert": "PEM certificate chain (--tls-cert)",
@@ -199,7 +211,9 @@ def environment_variables(prefix: str = "EDGEPERF_") -> list[tuple[str, str]]:
 
 
 def _variable(name: str) -> str:
-    return "MAX_MESSAGE_MB" if name == "max_message_bytes" else name.upper()
+    return {"max_message_bytes": "MAX_MESSAGE_MB", "max_queued_bytes": "MAX_QUEUED_MB"}.get(
+        name, name.upper()
+    )
 
 
 def _finite(raw: str) -> float:
@@ -211,7 +225,7 @@ def _finite(raw: str) -> float:
 
 def _convert(name: str, raw: str, variable: str) -> Any:
     try:
-        if name == "max_message_bytes":
+        if name in ("max_message_bytes", "max_queued_bytes"):
             return int(_finite(raw) * _MIB)
         if name in ("grace_s", "drain_delay_s"):
             return _finite(raw)

@@ -6,6 +6,7 @@ Failed samples appear once per distinct ``(status, message)`` with their count (
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import os
@@ -184,24 +185,27 @@ def _settings_lines(s: EffectiveSettings) -> list[DetailRecord]:
     return out
 
 
-def _set_lines(ls: LoadableSetLog) -> list[DetailRecord]:
+def _set_lines(ls: LoadableSetLog, t: int = 0) -> list[DetailRecord]:
     return [
-        DetailRecord("loaded_qsl_set", ls.loaded_qsl_set),
-        DetailRecord("generated_query_count", ls.generated_query_count),
-        DetailRecord("generated_samples_per_query", ls.generated_samples_per_query),
-        DetailRecord("generated_query_duration", ls.generated_query_duration_ns),
+        DetailRecord("loaded_qsl_set", ls.loaded_qsl_set, t),
+        DetailRecord("generated_query_count", ls.generated_query_count, t),
+        DetailRecord("generated_samples_per_query", ls.generated_samples_per_query, t),
+        DetailRecord("generated_query_duration", ls.generated_query_duration_ns, t),
     ]
 
 
-def _run_lines(result: RunResult) -> list[DetailRecord]:
-    out = [DetailRecord(e.key, e.message, e.time_ns, e.is_error, e.is_warning) for e in result.events]
+def _run_lines(result: RunResult, off: int = 0) -> list[DetailRecord]:
+    out = [DetailRecord(e.key, e.message, e.time_ns + off, e.is_error, e.is_warning) for e in result.events]
     by_message = result.errors_by_message()
     for i, ((status, message), count) in enumerate(by_message.items()):
         if i == MAX_ERROR_LINES:
             rest = sum(list(by_message.values())[i:])
             out.append(
                 DetailRecord(
-                    "error_runtime", f"{rest} more failed samples with other messages", result.end_ns, True
+                    "error_runtime",
+                    f"{rest} more failed samples with other messages",
+                    result.end_ns + off,
+                    True,
                 )
             )
             break
@@ -210,19 +214,65 @@ def _run_lines(result: RunResult) -> list[DetailRecord]:
             if message
             else f"{count} samples failed with {status}"
         )
-        out.append(DetailRecord("error_runtime", text, result.end_ns, True))
+        out.append(DetailRecord("error_runtime", text, result.end_ns + off, True))
     return out
 
 
-def _power_lines(info: RunInfo, result: RunResult) -> list[DetailRecord]:
-    done = result.sample_completed_ns
-    active_ns = int(done.max()) if done.size else result.end_ns
-    begin = info.test_datetime.astimezone(UTC)
-    end = begin + timedelta(microseconds=max(active_ns, 0) / 1000)
+def _power_lines(
+    info: RunInfo, ls: LoadableSetLog | None, result: RunResult | None, not_before: int = 0
+) -> list[DetailRecord]:
+    """power_begin/power_end of one IssueQueries call (a loadable set, or a probe), as LoadGen logs them:
+    the wall clock when issuing began and that plus the time to the last completion; logged once the
+    set is done (`not_before`: the time of the set's last line)."""
+    if info.log_start_ns is not None and ls is not None and ls.start_ns is not None:
+        begin_ns = ls.start_ns - info.log_start_ns
+        active_ns = max(ls.active_ns or 0, 0)
+    elif result is not None:
+        # NOTE: logs written from results alone have no logger start: the pass starts at test_datetime.
+        done = result.sample_completed_ns
+        begin_ns = 0
+        active_ns = max(int(done.max()) if done.size else result.end_ns, 0)
+    else:
+        return []
+    begin = info.test_datetime.astimezone(UTC) + timedelta(microseconds=begin_ns / 1000)
+    end = begin + timedelta(microseconds=active_ns / 1000)
+    t = max(begin_ns + active_ns, not_before)
     return [
-        DetailRecord("power_begin", _power_time(begin), 0),
-        DetailRecord("power_end", _power_time(end), result.end_ns),
+        DetailRecord("power_begin", _power_time(begin), t),
+        DetailRecord("power_end", _power_time(end), t),
     ]
+
+
+def _offset(info: RunInfo, result: RunResult) -> int:
+    """What turns a pass's times (from its own start) into times from the logger's start."""
+    return 0 if info.log_start_ns is None else result.start_ns - info.log_start_ns
+
+
+def _since_log(info: RunInfo, at_ns: int | None, fallback: int) -> int:
+    return fallback if info.log_start_ns is None or at_ns is None else at_ns - info.log_start_ns
+
+
+def _pass_lines(
+    info: RunInfo, title: str, result: RunResult, sets: Sequence[tuple[str | None, LoadableSetLog]]
+) -> list[DetailRecord]:
+    """A pass as LoadGen logs it: per loadable set (per probe in FindPeakPerformance) its set, the
+    generated queries and its power window; the pass's messages before the last set's power window."""
+    off = _offset(info, result)
+    lines = [DetailRecord("generic_message", title, off)]
+    for i, (label, ls) in enumerate(sets):
+        t_set = _since_log(info, ls.start_ns, off)
+        if label is not None:
+            lines.append(DetailRecord("generic_message", label, t_set))
+        lines += _set_lines(ls, t_set)
+        if i == len(sets) - 1:
+            lines += _run_lines(result, off)
+            lines += _power_lines(info, ls, result, lines[-1].time_ns)
+        else:
+            lines += _power_lines(info, ls, None, lines[-1].time_ns)
+    if not sets:
+        lines += _run_lines(result, off)
+        lines += _power_lines(info, None, result, lines[-1].time_ns)
+    return lines
 
 
 def _power_time(t: datetime) -> str:
@@ -316,34 +366,29 @@ def detail_records(
             lines.append(DetailRecord("error_invalid_test_settings", w, is_error=True))
     lines += _settings_lines(settings)
     lines += [DetailRecord("generic_message", m) for m in info.messages]
+    if info.log_start_ns is not None:
+        lines = [dataclasses.replace(ln, time_ns=info.header_ns) for ln in lines]
     if accuracy is not None:
-        lines.append(DetailRecord("generic_message", "Starting accuracy mode"))
-        for ls in info.accuracy_sets:
-            lines += _set_lines(ls)
-        lines += _run_lines(accuracy)
-        lines += _power_lines(info, accuracy)
-    if performance is not None:
-        lines.append(DetailRecord("generic_message", "Starting performance mode"))
-        if info.probe_sets:
-            # NOTE: LoadGen logs the sets and generated queries of every probe of the search.
-            for qps, ls in info.probe_sets:
-                lines.append(
-                    DetailRecord("generic_message", f"FindPeakPerformance: probing target_qps {qps!r}")
-                )
-                lines += _set_lines(ls)
-        elif info.performance_set is not None:
-            lines += _set_lines(info.performance_set)
-        lines += _run_lines(performance)
-        lines += _power_lines(info, performance)
-        if summary is not None:
-            lines += _result_lines(summary, performance.end_ns)
-            lines.append(DetailRecord("edgeperf_samples_failed", summary.samples_failed, performance.end_ns))
-        lines += [DetailRecord(key, value, performance.end_ns) for key, value in info.extra_detail]
-    if settings.rules is Rules.CURRENT:
-        errors = sum(1 for ln in lines if ln.is_error)
-        t_end = (
-            performance.end_ns if performance is not None else accuracy.end_ns if accuracy is not None else 0
+        lines += _pass_lines(
+            info, "Starting accuracy mode", accuracy, [(None, ls) for ls in info.accuracy_sets]
         )
+    t_end = 0
+    if performance is not None:
+        # NOTE: LoadGen logs the set, the generated queries and the power window of every probe.
+        sets: list[tuple[str | None, LoadableSetLog]] = [
+            (f"FindPeakPerformance: probing target_qps {qps!r}", ls) for qps, ls in info.probe_sets
+        ]
+        if not sets and info.performance_set is not None:
+            sets = [(None, info.performance_set)]
+        lines += _pass_lines(info, "Starting performance mode", performance, sets)
+        t_end = performance.end_ns + _offset(info, performance)
+        if summary is not None:
+            lines += _result_lines(summary, t_end)
+            lines.append(DetailRecord("edgeperf_samples_failed", summary.samples_failed, t_end))
+        lines += [DetailRecord(key, value, t_end) for key, value in info.extra_detail]
+    # NOTE: LoadGen 6.0.17 counts errors with the performance summary; an AccuracyOnly run has none.
+    if settings.rules is Rules.CURRENT and performance is not None:
+        errors = sum(1 for ln in lines if ln.is_error)
         lines.append(DetailRecord("num_errors", errors, t_end))
     return lines
 

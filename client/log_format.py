@@ -48,6 +48,10 @@ class LoadableSetLog:
     generated_query_count: int
     generated_samples_per_query: int
     generated_query_duration_ns: int
+    start_ns: int | None = None
+    """Clock ns when issuing this set began (LoadGen's `start_for_power`); None when not measured."""
+    active_ns: int | None = None
+    """From `start_ns` to the set's last completion (LoadGen's `sut_active_duration`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +78,12 @@ class RunInfo:
     accuracy_sets: tuple[LoadableSetLog, ...] = ()
     probe_sets: tuple[tuple[float, LoadableSetLog], ...] = ()
     """FindPeakPerformance: each probe's target QPS and set, in order (logged instead of `performance_set`)."""
+    log_start_ns: int | None = None
+    """Clock ns of the logger's start, at `test_datetime`: every line's time_ms counts from it across
+    passes, and power_begin/power_end are `test_datetime` plus the offset, as in LoadGen. None: each
+    pass's lines count from that pass's start (logs written from results alone)."""
+    header_ns: int = 0
+    """When the header lines (version, settings) were logged, ns after `log_start_ns`."""
     version: str = "edgeperf"
     messages: tuple[str, ...] = field(default=())
     extra_detail: tuple[tuple[str, object], ...] = field(default=())

@@ -163,11 +163,29 @@ async def run_mode(
     result = recorder.finish(ctx.clock.now_ns())
     return ModeResult(
         result=result,
-        sets=tuple(set_logs),
+        sets=_with_active_time(set_logs, schedules, result),
         end=end,
         interrupted_after_s=None if stopped_ns is None else max(stopped_ns - start_ns, 0) / 1e9,
         client=_client_check(ctx, settings, section, result, overflow0),
     )
+
+
+def _with_active_time(
+    set_logs: list[LoadableSetLog], schedules: list[Schedule], result: RunResult
+) -> tuple[LoadableSetLog, ...]:
+    """Each set's time from its start to its last completion (LoadGen's power window per set)."""
+    done = result.sample_completed_ns
+    out: list[LoadableSetLog] = []
+    first = 0
+    for ls, schedule in zip(set_logs, schedules, strict=False):
+        part = done[first : first + schedule.sample_indices.size]
+        first += schedule.sample_indices.size
+        part = part[part >= 0]
+        last_ns = result.start_ns + int(part.max()) if part.size else None
+        start_ns = ls.start_ns if ls.start_ns is not None else result.start_ns
+        active_ns = 0 if last_ns is None else max(last_ns - start_ns, 0)
+        out.append(dataclasses.replace(ls, active_ns=active_ns))
+    return tuple(out)
 
 
 async def _timed(
@@ -201,6 +219,7 @@ async def _timed(
         if set_index > 0:
             ctx.qsl.load_samples(loaded)
         set_start_ns = start_ns if set_index == 0 else ctx.clock.now_ns()
+        set_logs[-1] = dataclasses.replace(set_logs[-1], start_ns=set_start_ns)
         scheduler = make_scheduler(
             settings.scenario,
             start_ns=set_start_ns,
@@ -364,7 +383,10 @@ async def run_with_sut(
         stop=stop,
         display=display,
     )
+    # NOTE: the logger's start: every detail line's time_ms and both power windows count from it.
+    log_start_ns = clock.now_ns()
     test_datetime = datetime.now(UTC)
+    header_ns = clock.now_ns() - log_start_ns
     try:
         runs = await _run_modes(ctx, settings, requested)
     finally:
@@ -378,6 +400,8 @@ async def run_with_sut(
         qsl_total_count=qsl.total_sample_count,
         qsl_performance_count=qsl.performance_sample_count,
         test_datetime=test_datetime,
+        log_start_ns=log_start_ns,
+        header_ns=header_ns,
         messages=(f"system: {system_name}", *info_messages),
         score=score,
     )

@@ -134,6 +134,8 @@ def finish_run(
     qsl_total_count: int,
     qsl_performance_count: int,
     test_datetime: datetime,
+    log_start_ns: int | None = None,
+    header_ns: int = 0,
     messages: tuple[str, ...],
     score: Callable[[Path], AccuracyReport] | None,
 ) -> RunOutcome:
@@ -158,6 +160,8 @@ def finish_run(
     info = RunInfo(
         sut_name=sut_name,
         test_datetime=test_datetime,
+        log_start_ns=log_start_ns,
+        header_ns=header_ns,
         qsl_name=qsl_name,
         qsl_total_count=qsl_total_count,
         qsl_performance_count=qsl_performance_count,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import gc
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -184,38 +182,6 @@ async def test_find_peak_needs_the_server_scenario(tmp_path: Path) -> None:
         )
 
 
-async def test_find_peak_reports_the_highest_passing_qps(tmp_path: Path) -> None:
-    # The fake slows down above about 600 queries per second, measured over the last 100 ms. The latency
-    # bound is far from both the fast and the slow answer, so scheduler jitter on a busy machine cannot decide
-    # the outcome, and each run has enough queries (200) for early stopping at the 90th percentile.
-    recent: collections.deque[int] = collections.deque()
-
-    def latency(index: int) -> int:
-        now = time.perf_counter_ns()
-        recent.append(now)
-        while recent and recent[0] < now - 100_000_000:
-            recent.popleft()
-        return 200_000_000 if len(recent) > 60 else 100_000
-
-    s = settings(
-        Scenario.SERVER,
-        TestMode.FIND_PEAK_PERFORMANCE,
-        min_duration_ms=50,
-        min_query_count=200,
-        server_target_qps=200.0,
-        server_target_latency_ns=50_000_000,
-        server_target_latency_percentile=0.9,
-        server_find_peak_qps_decimals_of_precision=0,
-    )
-    outcome = await run_with_sut(FakeSut(FakeSutConfig(latency_ns=latency)), ListQsl(), s, tmp_path)
-    assert outcome.peak_qps is not None and 400.0 <= outcome.peak_qps < 800.0, outcome.summary_text
-    # the reported probe met the latency bound; early stopping decides its validity, as in LoadGen
-    assert "Performance constraints satisfied : Yes" in (tmp_path / "mlperf_log_summary.txt").read_text()
-    assert (
-        "FindPeakPerformance: highest passing target_qps" in (tmp_path / "mlperf_log_detail.txt").read_text()
-    )
-
-
 async def test_find_peak_probes_pass_on_the_latency_bound_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,6 +230,9 @@ async def test_find_peak_probes_pass_on_the_latency_bound_alone(
     assert value["effective_target_qps"] == float(f"{outcome.peak_qps:g}")  # C++ %g, as LoadGen logs it
     messages = [d["value"] for d in detail if d["key"] == "generic_message"]
     assert f"FindPeakPerformance: highest passing target_qps {outcome.peak_qps!r}" in messages
+    # the reported probe met the latency bound; early stopping decides its validity, as in LoadGen
+    summary = (tmp_path / "mlperf_log_summary.txt").read_text()
+    assert "Performance constraints satisfied : Yes" in summary and "Early stopping satisfied: NO" in summary
 
 
 async def test_abandoning_a_run_stops_issuing_and_leaves_no_unobserved_failure(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTOC := $(BIN)/python -m grpc_tools.protoc
 
-.PHONY: setup proto proto-check fmt lint test demo bench clean
+.PHONY: setup proto proto-check fmt lint test demo bench clean fault-tools faults
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,16 @@ demo: setup
 
 bench: setup
 	$(BIN)/python -m tests.bench.run_all
+
+# The fault suite needs root, `ip` and `nft` (namespaces, veth, nftables); CI calls this before `make test`.
+fault-tools:
+	@if [ "$$(id -u)" = 0 ] && ! { command -v ip && command -v nft; } >/dev/null 2>&1; then \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q iproute2 nftables) \
+		|| echo "fault-tools: could not install iproute2/nftables; tests/faults will be skipped"; fi
+
+# Longer fault runs than CI's; prints each case's time to end and issued = completed + failed.
+faults: setup fault-tools
+	EDGEPERF_FAULT_RUN_S=8 $(BIN)/python -m pytest -p no:xdist -q -rs tests/faults
 
 clean:
 	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache build results

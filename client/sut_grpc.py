@@ -31,6 +31,8 @@ __all__ = ["GrpcSut", "GrpcSutConfig", "SutState", "TlsFiles"]
 
 _SERVICE = "/inference.GRPCInferenceService/"
 _FAIL_FAST_AFTER = 16
+RECONNECT_BACKOFF_MS = 250
+MAX_RECONNECT_BACKOFF_MS = 1_000
 """Unary requests answered UNAVAILABLE in a row after which the rest of a query is failed unsent."""
 
 
@@ -164,6 +166,11 @@ class GrpcSut:
             options = [
                 ("grpc.max_send_message_length", -1),
                 ("grpc.max_receive_message_length", -1),
+                # NOTE: gRPC's reconnect backoff grows to 120 s; a run must find a restarted server within a
+                # second, not after the run has ended (fault suite: server SIGKILL and restart).
+                ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
+                ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
+                ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
                 # NOTE: a unique argument keeps gRPC from sharing one connection between channels.
                 ("grpc.edgeperf_channel_index", i),
             ]
@@ -317,15 +324,17 @@ class GrpcSut:
         self._require_open()
         qsl = self._qsl
         assert qsl is not None, "use_qsl() before issue_query()"
-        if len(samples) == 1 and self._unavailable_in_a_row < _FAIL_FAST_AFTER:
+        if len(samples) == 1:
             # NOTE: the Server and SingleStream path: the sample's prebuilt request bytes go out as they are.
+            # Always sent, even after many UNAVAILABLE: it is what lets gRPC reach a restarted server again.
             sample = samples[0]
             await self._send(qsl.get(sample.index).request, [sample], complete)
             return
         encoder = qsl.encoder
-        for group, encoded in self._chunks(samples):
-            if self._unavailable_in_a_row >= _FAIL_FAST_AFTER:
+        for n, (group, encoded) in enumerate(self._chunks(samples)):
+            if n > 0 and self._unavailable_in_a_row >= _FAIL_FAST_AFTER:
                 # NOTE: the server is gone; the rest of a large (Offline) query fails now, not request by request.
+                # The query's first request still goes out, so a server that came back is found again.
                 self._complete_failed(
                     group,
                     time.perf_counter_ns(),

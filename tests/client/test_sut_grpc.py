@@ -26,6 +26,8 @@ class Service:
         self.in_flight = 0
         self.max_in_flight = 0
         self.batches: list[int] = []
+        self.unavailable_left = 0
+        """Requests still to refuse with UNAVAILABLE, as a server that is down and then comes back."""
 
     def _answer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
         self.batches.append(int(request.inputs[0].shape[0]))
@@ -55,6 +57,9 @@ class Service:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             await asyncio.sleep(2.0 if request.model_name == "slow" else 0.005)
+            if self.unavailable_left > 0:
+                self.unavailable_left -= 1
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
             if request.model_name == "fail":
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue is full")
             return self._answer(request)
@@ -206,6 +211,26 @@ async def test_deadline_fails_the_sample_without_hanging(
         await sut.close()
     assert got.responses[100].status == "DEADLINE_EXCEEDED"
     assert time.perf_counter() - t0 < 1.9
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+async def test_a_server_that_comes_back_after_many_unavailable_is_used_again(
+    service: tuple[Service, str], batch_size: int
+) -> None:
+    # Regression (fault suite, server SIGKILL and restart): after 16 UNAVAILABLE in a row every later
+    # query failed unsent, so a restarted server was never tried again.
+    svc, address = service
+    svc.unavailable_left = 40
+    sut, _ = await open_sut(address, batch_size=batch_size)
+    try:
+        for _ in range(40):
+            await issue(sut, [1])
+        later = await issue(sut, [2])
+        offline = await issue(sut, [3, 4, 5, 6, 7])
+    finally:
+        await sut.close()
+    assert later.responses[100].status == "OK"
+    assert {r.status for r in offline.responses.values()} == {"OK"}
 
 
 async def test_window_bounds_requests_in_flight(service: tuple[Service, str]) -> None:

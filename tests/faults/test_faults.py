@@ -202,9 +202,10 @@ def test_delay_20ms_shows_in_the_latency_floor_and_the_network_share(
 def test_random_loss(lab: NetLab, fault_repo: Path, tmp_path: Path, percent: int) -> None:
     server = lab.start_server(fault_repo)
     try:
+        # NOTE: loss starts mid-run: a dropped SYN costs TCP 1 s, which the run's own pre-run check
+        # (bounded by the 1 s deadline) would report as a dead server instead of testing the run.
         address = lab.start_relay(delay_ms=1)
-        lab.set_loss(percent)
-        outcome = run_case(f"loss {percent}%", lab, address, tmp_path)
+        outcome = run_case(f"loss {percent}%", lab, address, tmp_path, lambda: lab.set_loss(percent))
     finally:
         server.stop()
     # TCP retransmits what was dropped: samples complete, some late; none is lost.

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTOC := $(BIN)/python -m grpc_tools.protoc
 
-.PHONY: setup proto proto-check fmt lint test demo bench clean fault-tools faults
+.PHONY: setup proto proto-check fmt lint test demo bench bench-gpu clean fault-tools faults
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,10 @@ fault-tools:
 # Longer fault runs than CI's; prints each case's time to end and issued = completed + failed.
 faults: setup fault-tools
 	EDGEPERF_FAULT_RUN_S=8 $(BIN)/python -m pytest -p no:xdist -q -rs tests/faults
+
+# On an NVIDIA GPU only (its own venv with edgeperf[gpu]; exits 2 without a GPU): issue 12's device check.
+bench-gpu:
+	bash tests/bench/bench_gpu.sh
 
 clean:
 	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache build results

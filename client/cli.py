@@ -153,6 +153,22 @@ def _add_run(subparsers: Any) -> None:
         "--channels", type=_positive, default=1, metavar="N", help="separate gRPC connections (default 1)"
     )
     wire.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="processes issuing a Server or Offline run, each with its own event loop and channels "
+        "(default: enough for the target rate, about 1,000 requests/s each; 1 for SingleStream/MultiStream)",
+    )
+    wire.add_argument(
+        "--server-max-in-flight",
+        type=_positive,
+        default=1024,
+        metavar="N",
+        help="Server: requests in flight at once per process; a query over it waits for a slot and is "
+        "counted in the client self-check, never dropped (default 1024)",
+    )
+    wire.add_argument(
         "--batch-size",
         type=_positive,
         default=1,
@@ -255,6 +271,8 @@ def _options(args: argparse.Namespace) -> RunOptions:
         dataset=args.dataset,
         streaming=args.streaming,
         channels=args.channels,
+        workers=args.workers,
+        server_max_in_flight=args.server_max_in_flight,
         batch_size=args.batch_size,
         max_in_flight=args.max_in_flight,
         deadline_ms=args.deadline_ms,

@@ -116,10 +116,12 @@ class CompletionTracker:
         query = bisect.bisect_right(self._offsets, slot) - 1
         return query, slot - self._offsets[query]
 
-    def note_issued(self, query: int, scheduled_ns: int) -> None:
+    def note_issued(self, query: int, scheduled_ns: int, size: int | None = None) -> None:
+        """`size`: the samples of the query this process sends (a worker's share of Offline's query)."""
         if self._last_ok_ns == 0:
             self._last_ok_ns = scheduled_ns
-        size = self.query_size(query)
+        if size is None:
+            size = self.query_size(query)
         self._remaining[query] = size
         self.issued_queries += 1
         self.issued_samples += size
@@ -235,6 +237,7 @@ async def issue_queries(
     accuracy: bool,
     first_query: int = 0,
     drain_timeout_s: float = 30.0,
+    share: tuple[int, int] = (0, 1),
 ) -> EndOfRun:
     """Issue the queries of one schedule (one loadable set), then flush and drain the completions.
 
@@ -243,6 +246,10 @@ async def issue_queries(
         first_query: recorder index of this schedule's first query (accuracy mode runs one schedule
             per loadable set into one recorder).
         drain_timeout_s: after the last issue, how long to wait for outstanding samples.
+        share: (worker, workers) of a `--workers N` run (`edgeperf.client.workers`): this process issues
+            Server queries worker, worker + N, ... at their absolute times, or its contiguous part of the
+            samples of Offline's query; queries at or past `max_query_count` are never issued, so the
+            workers together issue exactly what one process would.
 
     Returns:
         Why issuing stopped. Cancelling the task that runs it stops issuing (INTERRUPTED) and still drains.
@@ -254,7 +261,18 @@ async def issue_queries(
     coalesce = settings.server_coalesce_queries and isinstance(scheduler, ServerScheduler)
     complete = tracker.complete
     end: EndOfRun | None = None
-    q = 0
+    worker, workers = share
+    step = workers if workers > 1 and isinstance(scheduler, ServerScheduler) else 1
+    lo, hi = 0, spq
+    if workers > 1:
+        coalesce = False  # NOTE: refused with workers before the run (`workers.check_workers`)
+        if settings.max_query_count is not None:
+            n_queries = min(n_queries, settings.max_query_count)
+        if step == 1:
+            lo, hi = spq * worker // workers, spq * (worker + 1) // workers
+            if lo == hi:
+                n_queries = 0  # NOTE: fewer samples than workers: this one has none to send
+    q = worker if step > 1 else 0
     try:
         while q < n_queries:
             scheduled_ns = await scheduler.wait(q)
@@ -287,17 +305,20 @@ async def issue_queries(
                 slot = tracker.first_slot(query)
                 samples = (
                     [QuerySample(slot, int(indices[q, 0]))]
-                    if spq == 1
-                    else [QuerySample(slot + k, idx) for k, idx in enumerate(indices[q].tolist())]
+                    if hi - lo == 1 and spq == 1
+                    else [
+                        QuerySample(slot + k, idx)
+                        for k, idx in enumerate(indices[q, lo:hi].tolist(), start=lo)
+                    ]
                 )
                 recorder.record_issue(query, scheduled_ns, issued_ns)
-                tracker.note_issued(query, scheduled_ns)
-                q += 1
+                tracker.note_issued(query, scheduled_ns, hi - lo)
+                q += step
             await sut.issue_query(samples, complete)
             end = end_of_run(
                 settings,
                 accuracy=accuracy,
-                issued_queries=first_query + q,
+                issued_queries=first_query + q - step + 1,
                 outstanding_queries=tracker.outstanding_queries,
                 last_issue_offset_ns=issued_ns - start_ns,
             )

@@ -38,6 +38,7 @@ from edgeperf.client.selfcheck import ClientCheck, TimedSection, client_check, i
 from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
 from edgeperf.client.summary import summarize
 from edgeperf.client.sut import InFlightCounted, SystemUnderTest
+from edgeperf.client.workers import SutFactory, check_workers
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.base import AccuracyReport
@@ -58,6 +59,8 @@ class _Context:
     keep_data: bool
     stop: asyncio.Event | None
     display: ProgressDisplay | None
+    workers: int = 1
+    factory: SutFactory | None = None
 
 
 async def _until_stopped(work: Awaitable[T], stop: asyncio.Event | None) -> T:
@@ -111,6 +114,22 @@ async def run_mode(
             first_seq_id = block.first_sample_id
         schedules.append(schedule)
         masks.append(accuracy_log_mask(settings, block.accuracy_log_values, accuracy=accuracy).reshape(-1))
+    if not accuracy and ctx.workers > 1:
+        assert ctx.factory is not None, "checked by run_with_sut"
+        from edgeperf.client.worker_pass import run_pass_with_workers
+
+        return await run_pass_with_workers(
+            ctx.factory,
+            ctx.workers,
+            settings,
+            loaded=sets[0],
+            schedule=schedules[0],
+            keep=masks[0] if ctx.keep_data else None,
+            first_seq_id=first_seq_id,
+            drain_timeout_s=ctx.drain_timeout_s,
+            abort_after_errors=ctx.abort_after_errors,
+            stop=ctx.stop,
+        )
     widths = {s.sample_indices.shape[1] for s in schedules}
     n_queries = sum(s.query_count for s in schedules)
     # NOTE: uniform queries (every performance pass) are described by one int, not a list per query.
@@ -361,6 +380,8 @@ async def run_with_sut(
     info_messages: tuple[str, ...] = (),
     score: Callable[[Path], AccuracyReport] | None = None,
     system_name: str = "edgeperf",
+    workers: int = 1,
+    worker_factory: SutFactory | None = None,
 ) -> RunOutcome:
     """Run `requested.mode` against `sut` and write the logs under `out_dir`.
 
@@ -368,8 +389,13 @@ async def run_with_sut(
         score: reads the accuracy log written under `out_dir` and scores it (benchmarks); its text
             becomes `accuracy.txt`.
         stop: set it to end the run early (Ctrl-C); the outcome is then INVALID and marked interrupted.
+        workers: processes that issue a Server or Offline performance pass (`edgeperf.client.workers`);
+            each opens its own SUT and QSL with `worker_factory`.
     """
     settings = effective_settings(requested, qsl)
+    check_workers(settings, workers)
+    if workers > 1 and worker_factory is None:
+        raise RunSetupError("workers > 1 needs a worker_factory that opens the SUT in each process")
     own_clock: LoopClock | None = None
     if clock is None:
         clock = own_clock = LoopClock()
@@ -381,7 +407,9 @@ async def run_with_sut(
         abort_after_errors=abort_after_errors,
         keep_data=True,
         stop=stop,
-        display=display,
+        display=None if workers > 1 else display,
+        workers=workers,
+        factory=worker_factory,
     )
     # NOTE: the logger's start: every detail line's time_ms and both power windows count from it.
     log_start_ns = clock.now_ns()

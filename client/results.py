@@ -182,6 +182,44 @@ def _count_by(
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+@dataclass(frozen=True, slots=True)
+class RecorderColumns:
+    """The arrays a `RunRecorder` writes: per query scheduled and issued times, per sample the rest."""
+
+    scheduled: I64
+    issued: I64
+    sent: I64
+    completed: I64
+    queue: I64
+    compute: I64
+    status: I32
+
+    @classmethod
+    def new(cls, n_queries: int, n_samples: int) -> RecorderColumns:
+        columns = cls.views(np.empty(cls.nbytes(n_queries, n_samples), dtype=np.uint8), n_queries, n_samples)
+        columns.fill()
+        return columns
+
+    @staticmethod
+    def nbytes(n_queries: int, n_samples: int) -> int:
+        return 16 * n_queries + 36 * n_samples
+
+    @classmethod
+    def views(cls, buffer: npt.NDArray[np.uint8], n_queries: int, n_samples: int) -> RecorderColumns:
+        """Columns laid out in one byte buffer (a shared memory map for `--workers N`)."""
+        q, s = 8 * n_queries, 8 * n_samples
+        i64 = [buffer[k : k + q].view(np.int64) for k in (0, q)]
+        base = 2 * q
+        j64 = [buffer[base + k * s : base + (k + 1) * s].view(np.int64) for k in range(4)]
+        status = buffer[base + 4 * s : base + 4 * s + 4 * n_samples].view(np.int32)
+        return cls(i64[0], i64[1], j64[0], j64[1], j64[2], j64[3], status)
+
+    def fill(self) -> None:
+        for column in (self.scheduled, self.issued, self.sent, self.completed, self.queue, self.compute):
+            column.fill(UNKNOWN_NS)
+        self.status.fill(STATUS_INCOMPLETE)
+
+
 class RunRecorder:
     """Builds a `RunResult` while the run is in progress.
 
@@ -202,10 +240,16 @@ class RunRecorder:
             an accuracy run to the performance run of a SubmissionRun).
         share_indices: keep a reference to ``sample_indices`` instead of a copy (the caller will not
             change it).
+        columns: record into these arrays (shared memory of a `--workers N` run, filled with the
+            initial values by their creator) instead of new ones.
+        any_order: accept queries issued out of order (one worker's share of the schedule).
+        status_code_base: the first code of new failure statuses (workers keep apart ranges, merged later).
     """
 
     __slots__ = (
         "_accuracy",
+        "_any_order",
+        "_code_base",
         "_completed",
         "_compute",
         "_events",
@@ -235,6 +279,9 @@ class RunRecorder:
         sample_indices: npt.ArrayLike | None = None,
         first_seq_id: int = 0,
         share_indices: bool = False,
+        columns: RecorderColumns | None = None,
+        any_order: bool = False,
+        status_code_base: int = 0,
     ) -> None:
         if isinstance(samples_per_query, int):
             if n_queries is None:
@@ -259,13 +306,19 @@ class RunRecorder:
         n_samples = self._first_slot(n_queries)
         # NOTE: preallocated numpy columns, not lists of Python ints (which cost ~40 bytes a value): a
         # run's memory is fixed at its start, about 60 bytes per single-sample query, whatever it lasts.
-        self._scheduled = np.full(n_queries, UNKNOWN_NS, dtype=np.int64)
-        self._issued = np.full(n_queries, UNKNOWN_NS, dtype=np.int64)
-        self._sent = np.full(n_samples, UNKNOWN_NS, dtype=np.int64)
-        self._completed = np.full(n_samples, UNKNOWN_NS, dtype=np.int64)
-        self._queue = np.full(n_samples, UNKNOWN_NS, dtype=np.int64)
-        self._compute = np.full(n_samples, UNKNOWN_NS, dtype=np.int64)
-        self._status = np.full(n_samples, STATUS_INCOMPLETE, dtype=np.int32)
+        if columns is None:
+            columns = RecorderColumns.new(n_queries, n_samples)
+        elif columns.issued.shape[0] != n_queries or columns.sent.shape[0] != n_samples:
+            raise ValueError("the columns do not match the query and sample counts")
+        self._scheduled = columns.scheduled
+        self._issued = columns.issued
+        self._sent = columns.sent
+        self._completed = columns.completed
+        self._queue = columns.queue
+        self._compute = columns.compute
+        self._status = columns.status
+        self._any_order = any_order
+        self._code_base = status_code_base
         if sample_indices is None:
             self._sample_indices = np.full(n_samples, UNKNOWN_NS, dtype=np.int64)
         else:
@@ -327,11 +380,11 @@ class RunRecorder:
 
     def record_issue(self, query_idx: int, scheduled_ns: int, issued_ns: int) -> None:
         """Query ``query_idx`` was passed to the SUT at ``issued_ns``; its latency origin is ``scheduled_ns``."""
-        if query_idx != self._n_issued:
+        if query_idx != self._n_issued and not self._any_order:
             raise ValueError(f"queries must be issued in order: got {query_idx}, expected {self._n_issued}")
         self._scheduled[query_idx] = scheduled_ns
         self._issued[query_idx] = issued_ns
-        self._n_issued = query_idx + 1
+        self._n_issued = max(self._n_issued, query_idx + 1)
 
     def record_sample_complete(
         self,
@@ -400,7 +453,7 @@ class RunRecorder:
         key = (status, message)
         code = self._status_codes.get(key)
         if code is None:
-            code = len(self._status_table)
+            code = len(self._status_table) + (self._code_base if self._code_base else 0)
             self._status_table.append(key)
             self._status_codes[key] = code
         i = self.slot(query_idx, first_pos)
@@ -408,6 +461,47 @@ class RunRecorder:
         self._sent[i:j] = sent_ns
         self._completed[i:j] = completed_ns
         self._status[i:j] = code
+
+    @property
+    def status_entries(self) -> list[tuple[str, str]]:
+        """This recorder's failure statuses; entry i (i >= 2) was written as code base + i."""
+        return list(self._status_table)
+
+    def take_accuracy(self) -> dict[int, bytes]:
+        """The response bytes kept for the accuracy log, by sample slot (a worker hands them over)."""
+        out, self._accuracy = self._accuracy, {}
+        return out
+
+    def merge_worker(
+        self, entries: list[tuple[str, str]], code_base: int, accuracy: dict[int, bytes]
+    ) -> None:
+        """Adopt a worker's failure statuses (written as `code_base` + index) and its accuracy bytes."""
+        status = self._status
+        for i, entry in enumerate(entries):
+            if i >= 2:
+                status[status == code_base + i] = self._code_for(entry)
+        self._accuracy.update(accuracy)
+
+    def adopt_issued(self) -> int:
+        """After workers wrote the columns: the issued queries are the prefix before the first gap."""
+        gaps = np.flatnonzero(self._issued < 0)
+        self._n_issued = int(gaps[0]) if gaps.size else self._n_queries
+        return self._n_issued
+
+    def detach_columns(self) -> None:
+        """Copy the columns into memory of their own (the shared map they were written in goes away)."""
+        self._scheduled, self._issued = np.array(self._scheduled), np.array(self._issued)
+        self._sent, self._completed = np.array(self._sent), np.array(self._completed)
+        self._queue, self._compute = np.array(self._queue), np.array(self._compute)
+        self._status = np.array(self._status)
+
+    def _code_for(self, key: tuple[str, str]) -> int:
+        code = self._status_codes.get(key)
+        if code is None:
+            code = len(self._status_table)
+            self._status_table.append(key)
+            self._status_codes[key] = code
+        return code
 
     def record_event(
         self, time_ns: int, key: str, message: str, *, is_error: bool = False, is_warning: bool = False

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -20,10 +21,12 @@ from edgeperf.client.conf import ConfigError, ConfigSource, resolve_test_setting
 from edgeperf.client.errors import DatasetError, RunSetupError, ServerUnavailable
 from edgeperf.client.modes import effective_settings, run_with_sut
 from edgeperf.client.outcome import ModeResult, RunOutcome, write_accuracy_txt
-from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
+from edgeperf.client.qsl import QuerySampleLibrary, RequestEncoder, SerializedQsl, SyntheticSource
 from edgeperf.client.report import prerun_explanation
 from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
+from edgeperf.client.sut import SystemUnderTest
 from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig, TlsFiles
+from edgeperf.client.workers import default_workers
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.base import AccuracyReport, Benchmark, Dataset, Size
@@ -70,6 +73,10 @@ class RunOptions:
     max_in_flight: int | None = 64
     """Requests in flight at once in Offline and accuracy passes (the window); None for unlimited. The
     Server scenario has its own cap, `server_max_in_flight`."""
+    workers: int | None = None
+    """Processes that issue a Server or Offline performance pass (`edgeperf.client.workers`); None:
+    enough for the target rate (one per `WORKER_QPS` requests a second, at most one per CPU), and 1
+    for SingleStream and MultiStream."""
     server_max_in_flight: int | None = 1024
     """The Server scenario's transport cap on requests in flight, which bounds the client's memory when
     the server falls behind: a query over it waits for a free slot (issued late, counted in the client
@@ -230,44 +237,7 @@ async def run_benchmark(
                 "server, and is it running?",
                 status="DEADLINE_EXCEEDED",
             ) from None
-        signature = await sut.model_signature()
-        dataset: Dataset | None = None
-        if bench is not None:
-            served = {t.name for t in signature.inputs}
-            wanted = [t.name for t in bench.spec.inputs]
-            if not set(wanted) <= served:
-                raise RunSetupError(
-                    f"model {options.model!r} on {options.server} has inputs {sorted(served)}, but benchmark "
-                    f"{options.benchmark!r} sends {wanted}: is --model the right model?"
-                )
-            missing = set(bench.spec.response_outputs) - {t.name for t in signature.outputs}
-            if missing:
-                raise RunSetupError(
-                    f"model {options.model!r} on {options.server} has no outputs {sorted(missing)}, which "
-                    f"benchmark {options.benchmark!r} requests (outputs: {[t.name for t in signature.outputs]})"
-                )
-            try:
-                dataset = bench.open_dataset(options.dataset, size=options.benchmark_size)
-            except (OSError, ValueError) as exc:
-                raise DatasetError(f"cannot open dataset {options.dataset!r}: {exc}") from exc
-            source: Dataset | SyntheticSource = dataset
-            performance_count = bench.spec.qsl_size
-        else:
-            count = _synthetic_count(options.dataset) or DEFAULT_SYNTHETIC_COUNT
-            source = SyntheticSource(signature, count)
-            performance_count = count
-        # NOTE: a benchmark names the outputs it scores (ResNet50: ArgMax:0, not the 1001-float softmax),
-        # so the server sends and the accuracy log keeps only those; () asks for every output.
-        outputs = bench.spec.response_outputs if bench is not None else ()
-        encoder = RequestEncoder(signature, requested_outputs=outputs)
-        if dataset is not None and len(dataset) > 0:
-            _check_fits(encoder, dataset, options)
-        qsl = SerializedQsl(
-            source,
-            encoder,
-            performance_sample_count=performance_count,
-            name=f"{options.benchmark or 'synthetic'} QSL",
-        )
+        qsl, dataset = await _build_qsl(sut, options, bench)
         sut.use_qsl(qsl)
         settings = effective_settings(requested, qsl)
         _check_same_index(settings, origins)
@@ -293,6 +263,11 @@ async def run_benchmark(
             f"batch_size {options.batch_size}",
             *options.extra_log_messages,
         )
+        workers = (
+            options.workers
+            if options.workers is not None
+            else default_workers(settings, batch_size=options.batch_size)
+        )
         if options.official_loadgen:
             return await _run_official(sut, qsl, requested, options.out_dir, score, stop)
         try:
@@ -310,6 +285,8 @@ async def run_benchmark(
                 info_messages=messages,
                 score=score,
                 system_name=options.system_name,
+                workers=workers,
+                worker_factory=_GrpcWorkerFactory(options, config) if workers > 1 else None,
             )
         finally:
             if display is not None:
@@ -354,6 +331,77 @@ def _payload_encoder(bench: Benchmark | None, size: Size) -> Callable[[bytes, in
         return chosen.log_payload(raw, qsl_idx, size=size)
 
     return encode
+
+
+async def _build_qsl(
+    sut: GrpcSut, options: RunOptions, bench: Benchmark | None
+) -> tuple[SerializedQsl, Dataset | None]:
+    """The QSL of `options` shaped from the served model (the parent and every `--workers` process)."""
+    signature = await sut.model_signature()
+    dataset: Dataset | None = None
+    if bench is not None:
+        served = {t.name for t in signature.inputs}
+        wanted = [t.name for t in bench.spec.inputs]
+        if not set(wanted) <= served:
+            raise RunSetupError(
+                f"model {options.model!r} on {options.server} has inputs {sorted(served)}, but benchmark "
+                f"{options.benchmark!r} sends {wanted}: is --model the right model?"
+            )
+        missing = set(bench.spec.response_outputs) - {t.name for t in signature.outputs}
+        if missing:
+            raise RunSetupError(
+                f"model {options.model!r} on {options.server} has no outputs {sorted(missing)}, which "
+                f"benchmark {options.benchmark!r} requests (outputs: {[t.name for t in signature.outputs]})"
+            )
+        try:
+            dataset = bench.open_dataset(options.dataset, size=options.benchmark_size)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"cannot open dataset {options.dataset!r}: {exc}") from exc
+        source: Dataset | SyntheticSource = dataset
+        performance_count = bench.spec.qsl_size
+    else:
+        count = _synthetic_count(options.dataset) or DEFAULT_SYNTHETIC_COUNT
+        source = SyntheticSource(signature, count)
+        performance_count = count
+    # NOTE: a benchmark names the outputs it scores (ResNet50: ArgMax:0, not the 1001-float softmax),
+    # so the server sends and the accuracy log keeps only those; () asks for every output.
+    outputs = bench.spec.response_outputs if bench is not None else ()
+    encoder = RequestEncoder(signature, requested_outputs=outputs)
+    if dataset is not None and len(dataset) > 0:
+        _check_fits(encoder, dataset, options)
+    qsl = SerializedQsl(
+        source,
+        encoder,
+        performance_sample_count=performance_count,
+        name=f"{options.benchmark or 'synthetic'} QSL",
+    )
+    return qsl, dataset
+
+
+@dataclass(frozen=True, slots=True)
+class _GrpcWorkerFactory:
+    """Opens the run's SUT and QSL again inside a `--workers` process (pickled to it)."""
+
+    options: RunOptions
+    config: GrpcSutConfig
+
+    def __call__(self) -> AbstractAsyncContextManager[tuple[SystemUnderTest, QuerySampleLibrary]]:
+        return _open_worker(self.options, self.config)
+
+
+@asynccontextmanager
+async def _open_worker(
+    options: RunOptions, config: GrpcSutConfig
+) -> AsyncIterator[tuple[SystemUnderTest, QuerySampleLibrary]]:
+    bench: Benchmark | None = None
+    if options.benchmark is not None:
+        from edgeperf.benchmarks import registry
+
+        bench = registry.get(options.benchmark)
+    async with GrpcSut(config) as sut:
+        qsl, _ = await _build_qsl(sut, options, bench)
+        sut.use_qsl(qsl)
+        yield sut, qsl
 
 
 async def _run_official(

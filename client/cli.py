@@ -158,7 +158,7 @@ def _add_run(subparsers: Any) -> None:
         default=None,
         metavar="N",
         help="processes issuing a Server or Offline run, each with its own event loop and channels "
-        "(default: enough for the target rate, about 1,000 requests/s each; 1 for SingleStream/MultiStream)",
+        "(default: Server, enough for the target rate, about 1,000 queries/s each; others 1)",
     )
     wire.add_argument(
         "--server-max-in-flight",

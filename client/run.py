@@ -10,6 +10,7 @@ always returns an outcome; a dead server or Ctrl-C gives an INVALID outcome with
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -75,8 +76,8 @@ class RunOptions:
     Server scenario has its own cap, `server_max_in_flight`."""
     workers: int | None = None
     """Processes that issue a Server or Offline performance pass (`edgeperf.client.workers`); None:
-    enough for the target rate (one per `WORKER_QPS` requests a second, at most one per CPU), and 1
-    for SingleStream and MultiStream."""
+    for Server, enough for the target rate (one per `WORKER_QPS` queries a second, at most one per
+    CPU); 1 for the other scenarios (Offline's requests are batched and windowed)."""
     server_max_in_flight: int | None = 1024
     """The Server scenario's transport cap on requests in flight, which bounds the client's memory when
     the server falls behind: a query over it waits for a free slot (issued late, counted in the client
@@ -263,11 +264,7 @@ async def run_benchmark(
             f"batch_size {options.batch_size}",
             *options.extra_log_messages,
         )
-        workers = (
-            options.workers
-            if options.workers is not None
-            else default_workers(settings, batch_size=options.batch_size)
-        )
+        workers = options.workers if options.workers is not None else default_workers(settings)
         if options.official_loadgen:
             return await _run_official(sut, qsl, requested, options.out_dir, score, stop)
         try:
@@ -286,7 +283,12 @@ async def run_benchmark(
                 score=score,
                 system_name=options.system_name,
                 workers=workers,
-                worker_factory=_GrpcWorkerFactory(options, config) if workers > 1 else None,
+                # NOTE: the payload encoder is a closure (it does not pickle); each worker makes its own.
+                worker_factory=(
+                    _GrpcWorkerFactory(options, dataclasses.replace(config, log_payload=None))
+                    if workers > 1
+                    else None
+                ),
             )
         finally:
             if display is not None:
@@ -398,6 +400,7 @@ async def _open_worker(
         from edgeperf.benchmarks import registry
 
         bench = registry.get(options.benchmark)
+    config = dataclasses.replace(config, log_payload=_payload_encoder(bench, options.benchmark_size))
     async with GrpcSut(config) as sut:
         qsl, _ = await _build_qsl(sut, options, bench)
         sut.use_qsl(qsl)

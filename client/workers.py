@@ -15,6 +15,7 @@ logs, early stopping and sample indices come out the same.
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import multiprocessing
 import os
@@ -49,7 +50,7 @@ __all__ = [
 
 WORKER_QPS = 1000.0
 """Queries a second one worker process is counted on for (`default_workers`)."""
-START_LEAD_NS = 50_000_000
+START_LEAD_NS = 200_000_000
 """The origin is set this far after the go message, so every worker is waiting when it comes."""
 SETUP_TIMEOUT_S = 120.0
 """How long a worker may take to start, connect and load its samples."""
@@ -63,15 +64,15 @@ SutFactory = Callable[[], AbstractAsyncContextManager[tuple[SystemUnderTest, Que
 """Opens a SUT and its QSL inside a worker process; must pickle (a module-level class or function)."""
 
 
-def default_workers(settings: EffectiveSettings, *, batch_size: int = 1) -> int:
-    """Enough processes for the target request rate, at most one per CPU; 1 for SingleStream and MultiStream.
+def default_workers(settings: EffectiveSettings) -> int:
+    """Server: enough processes for the target rate, at most one per CPU. Other scenarios: 1.
 
-    Offline sends `batch_size` samples a request, so its request rate is the expected QPS over that.
+    Offline's expected QPS is a guess that sizes its one query, and its requests are batched and
+    windowed, so it takes more processes only when asked (`--workers N`).
     """
-    if settings.scenario not in (Scenario.SERVER, Scenario.OFFLINE):
+    if settings.scenario is not Scenario.SERVER:
         return 1
-    rate = settings.target_qps / (batch_size if settings.scenario is Scenario.OFFLINE else 1)
-    return max(1, min(os.cpu_count() or 1, math.ceil(rate / WORKER_QPS)))
+    return max(1, min(os.cpu_count() or 1, math.ceil(settings.target_qps / WORKER_QPS)))
 
 
 def check_workers(settings: EffectiveSettings, workers: int) -> None:
@@ -307,6 +308,10 @@ async def _worker(plan: _Plan, pipe: Connection) -> None:
             (sut.in_flight_cap, sut.in_flight_overflow) if isinstance(sut, InFlightCounted) else (None, 0)
         )
         clock = LoopClock()
+        # NOTE: the set-up garbage is collected and frozen now, so the timed section's own collection
+        # (`TimedSection`) walks almost nothing between the go message and the first query.
+        gc.collect()
+        gc.freeze()
         pipe.send(("ready",))
         start_ns: int = await asyncio.to_thread(pipe.recv)
         scheduler = make_scheduler(

@@ -182,14 +182,14 @@ async def run_mode(
     result = recorder.finish(ctx.clock.now_ns())
     return ModeResult(
         result=result,
-        sets=_with_active_time(set_logs, schedules, result),
+        sets=with_active_time(set_logs, schedules, result),
         end=end,
         interrupted_after_s=None if stopped_ns is None else max(stopped_ns - start_ns, 0) / 1e9,
         client=_client_check(ctx, settings, section, result, overflow0),
     )
 
 
-def _with_active_time(
+def with_active_time(
     set_logs: list[LoadableSetLog], schedules: list[Schedule], result: RunResult
 ) -> tuple[LoadableSetLog, ...]:
     """Each set's time from its start to its last completion (LoadGen's power window per set)."""

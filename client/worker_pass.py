@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from edgeperf.client.issue import EndReason
 from edgeperf.client.log_format import LoadableSetLog
+from edgeperf.client.modes import with_active_time
 from edgeperf.client.outcome import ModeResult
 from edgeperf.client.results import RecorderColumns, RunRecorder
 from edgeperf.client.schedule import Schedule
@@ -93,13 +94,18 @@ async def run_pass_with_workers(
     stopped_ns = end.at_ns if end.reason is EndReason.INTERRUPTED else None
     return ModeResult(
         result=result,
-        sets=(
-            LoadableSetLog(
-                loaded_qsl_set=tuple(loaded),
-                generated_query_count=schedule.query_count,
-                generated_samples_per_query=schedule.generated_samples_per_query,
-                generated_query_duration_ns=schedule.generated_query_duration_ns,
-            ),
+        sets=with_active_time(
+            [
+                LoadableSetLog(
+                    loaded_qsl_set=tuple(loaded),
+                    generated_query_count=schedule.query_count,
+                    generated_samples_per_query=schedule.generated_samples_per_query,
+                    generated_query_duration_ns=schedule.generated_query_duration_ns,
+                    start_ns=run.start_ns,
+                )
+            ],
+            [schedule],
+            result,
         ),
         end=end,
         interrupted_after_s=None if stopped_ns is None else max(stopped_ns - run.start_ns, 0) / 1e9,

@@ -167,3 +167,51 @@ def test_cuda_graphs_need_fixed_shapes() -> None:
     assert info.value.field == "optimization.cuda.graphs"
     assert "LENGTHS" in str(info.value)
     check_graph_shapes(config(CONFIG))
+
+
+# ---- the same runner on the real onnxruntime's I/O binding (CPU memory): the ORT calls themselves
+
+
+def test_real_ort_binding_with_preallocated_host_outputs(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from edgeperf.server.config import load_model_config
+    from edgeperf.server.runtime.binding import ort_api
+    from tests.server.core_support import write_tiny
+
+    model_dir = write_tiny(tmp_path, max_batch_size=8)
+    session = ort.InferenceSession(str(model_dir / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    runner = BoundRunner(
+        session, load_model_config(model_dir), device_id=0, cuda_graphs=False, api=ort_api(ort)
+    )
+    for batch in (3, 1, 3):
+        x = np.random.default_rng(batch).standard_normal((batch, 16)).astype(np.float32)
+        out = runner.run({"INPUT0": x}, ["OUTPUT0"])["OUTPUT0"]
+        np.testing.assert_allclose(out, x * 2 + 1, rtol=1e-6)
+        assert out.shape == (batch, 16) and out.flags.owndata  # our own host array, not ORT's
+
+
+def test_real_ort_binding_lets_ort_allocate_a_variable_output(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from edgeperf.server.config import load_model_config
+    from edgeperf.server.runtime.binding import ort_api
+    from tests.server.core_support import write_tiny
+
+    model_dir = write_tiny(tmp_path, max_batch_size=0)  # dims [-1, 16]: the output shape is not known ahead
+    session = ort.InferenceSession(str(model_dir / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    runner = BoundRunner(
+        session, load_model_config(model_dir), device_id=0, cuda_graphs=False, api=ort_api(ort)
+    )
+    x = np.ones((5, 16), np.float32)
+    np.testing.assert_array_equal(runner.run({"INPUT0": x}, ["OUTPUT0"])["OUTPUT0"], x * 3)
+
+
+def test_ort_api_run_options_carry_the_graph_id() -> None:
+    import onnxruntime as ort
+
+    from edgeperf.server.runtime.binding import ort_api
+
+    api = ort_api(ort)
+    assert api.run_options(7).get_run_config_entry("gpu_graph_id") == "7"
+    assert isinstance(api.run_options(None), ort.RunOptions)

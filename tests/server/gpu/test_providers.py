@@ -295,3 +295,44 @@ def test_a_provider_the_session_did_not_take_is_an_error(
     with pytest.raises(ModelConfigError, match="did not start in this session") as info:
         OnnxRuntime.load(model_dir / "1" / "model.onnx", config)
     assert info.value.field == "instance_group.kind"
+
+
+def test_a_gpu_instance_runs_through_io_binding_with_its_device_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A session that says it took CUDA (it is a CPU session underneath, so it really runs): the GPU path
+    # of OnnxRuntime.load gets the instance's device options and runs through the I/O binding.
+    import numpy as np
+
+    real_session = ort.InferenceSession
+    asked: list[dict[str, object]] = []
+
+    class OnCuda:
+        def __init__(self, inner: ort.InferenceSession) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+        def get_providers(self) -> list[str]:
+            return [CUDA, CPU]
+
+    def session(path: str, sess_options: object = None, **kwargs: object) -> object:
+        asked.append(kwargs)
+        return OnCuda(real_session(path, sess_options=sess_options, providers=[CPU]))
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    model_dir = _write_gpu_tiny(
+        tmp_path, "instance_group [ { kind: KIND_CPU }, { kind: KIND_GPU count: 1 gpus: [2] } ]"
+    )
+    config = load_model_config(model_dir)
+    assert config.instance_devices == (None, 2)
+    runtime = OnnxRuntime.load(model_dir / "1" / "model.onnx", config, 1)
+    assert asked[-1] == {"providers": [CUDA, CPU], "provider_options": [{"device_id": "2"}, {}]}
+    assert runtime._runner is not None
+    x = np.ones((4, 16), np.float32)
+    np.testing.assert_array_equal(runtime.run({"INPUT0": x}, ["OUTPUT0"])["OUTPUT0"], x * 3)
+    cpu_instance = OnnxRuntime.load(model_dir / "1" / "model.onnx", config, 0)
+    assert asked[-1] == {"providers": [CPU], "provider_options": [{}]}
+    assert cpu_instance._runner is None

@@ -20,6 +20,7 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Final
 
@@ -36,6 +37,7 @@ from edgeperf.server.grpc_service import EdgeperfServicer, InferenceServicer
 from edgeperf.server.health import HEALTH_SERVICE, HealthStatus
 from edgeperf.server.metrics import MetricsHttpServer, ServerMetrics
 from edgeperf.server.settings import ServerConfig, SettingsError, parse_address
+from edgeperf.server.workers import WorkerRole, run_workers
 
 __all__ = ["EdgeperfServer", "ServerState", "configure_logging", "run", "serve"]
 
@@ -59,11 +61,20 @@ class EdgeperfServer:
     metrics and turns health to SERVING. Leaving (or `shutdown()`) drains gracefully. Not reusable.
     """
 
-    def __init__(self, config: ServerConfig, *, nvml_module: Any | None = None) -> None:
-        """`nvml_module` replaces pynvml for the GPU metrics (tests pass a fake)."""
+    def __init__(
+        self, config: ServerConfig, *, nvml_module: Any | None = None, worker: WorkerRole | None = None
+    ) -> None:
+        """Args:
+        config: the server's settings.
+        nvml_module: replaces pynvml for the GPU metrics (tests pass a fake).
+        worker: set when this server is one of `serve --workers N` (server/workers.py): it then shares
+            its port (SO_REUSEPORT), listens on its private peer socket too, answers ModelStatistics
+            with the sum over all workers, and takes its share of the intra-op threads.
+        """
         self.config = config
         self._nvml_module = nvml_module
         self._gpu_metrics: GpuMetrics | None = None
+        self._worker = worker
         self._state = ServerState.UNOPENED
         self._metrics = ServerMetrics()
         self._metrics_http = MetricsHttpServer(self._metrics)
@@ -139,6 +150,7 @@ class EdgeperfServer:
                 warmup=config.warmup,
                 observer=self._metrics,
                 max_queued_bytes=config.max_queued_bytes,
+                intra_op_share=self._worker.count if self._worker else 1,
             )
             await core.__aenter__()
         except BaseException:
@@ -157,7 +169,7 @@ class EdgeperfServer:
             host,
             self._port,
             extra={
-                "event": "ready",
+                "event": "worker_ready" if self._worker else "ready",
                 "address": f"{host}:{self._port}",
                 "port": self._port,
                 "metrics_port": self._metrics_port,
@@ -177,12 +189,18 @@ class EdgeperfServer:
         options = [
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            # NOTE: off for a single server, so a second one on the same port fails instead of sharing it.
+            ("grpc.so_reuseport", 1 if self._worker else 0),
         ]
         interceptors = [TokenAuthInterceptor(config.auth_token)] if config.auth_token else None
         server = grpc.aio.server(options=options, interceptors=interceptors)
         self._server = server
-        self._servicer = InferenceServicer(core, max_send_message_bytes=config.max_message_bytes)
+        self._servicer = InferenceServicer(
+            core,
+            max_send_message_bytes=config.max_message_bytes,
+            peers=self._worker.others if self._worker else (),
+            auth_token=config.auth_token,
+        )
         add_service(self._servicer, server, pb.DESCRIPTOR.services_by_name["GRPCInferenceService"], pb)
         add_service(
             EdgeperfServicer(self._nvml_module),
@@ -210,6 +228,8 @@ class EdgeperfServer:
             raise SettingsError(f"listen: cannot bind {config.listen}: {err}") from err
         if self._port == 0:
             raise SettingsError(f"listen: cannot bind {config.listen}")
+        if self._worker is not None and server.add_insecure_port(self._worker.own_address) == 0:
+            raise SettingsError(f"worker {self._worker.index}: cannot bind {self._worker.own_address}")
         await server.start()
         if config.metrics_listen is not None:
             # NOTE: NVML only when someone can scrape it; None (logged) without nvidia-ml-py or a GPU.
@@ -242,6 +262,8 @@ class EdgeperfServer:
                 await self._core.drain(config.grace_s)
             if self._server is not None:
                 await self._server.stop(max(deadline - time.monotonic(), _MIN_STOP_GRACE_S))
+            if self._servicer is not None:
+                await self._servicer.close()
         finally:
             if self._core is not None:
                 await self._core.close(grace_s=max(deadline - time.monotonic(), 0.0))
@@ -290,7 +312,17 @@ def _finite_json(value: Any) -> Any:
     return value
 
 
-def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
+class _WorkerTag(logging.Filter):
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.index
+        return True
+
+
+def configure_logging(level: str = "INFO", *, json_lines: bool = True, worker: int | None = None) -> None:
     """Route every log record to stderr, one JSON object per line (or plain text)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -298,6 +330,8 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
         if json_lines
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    if worker is not None:
+        handler.addFilter(_WorkerTag(worker))  # NOTE: every line says which worker of N wrote it
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -308,12 +342,24 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
 
 async def serve(config: ServerConfig) -> int:
     """Serve until SIGTERM or SIGINT, then drain. Returns the exit status (0 after a clean drain)."""
+    return await _serve(EdgeperfServer(config), None)
+
+
+async def serve_worker(config: ServerConfig, role: WorkerRole, report: Callable[[Any], None]) -> int:
+    """`serve` as worker `role.index` of `serve --workers N`; `report` gets ("ready", port, metrics
+    port, model names) once it serves."""
+    return await _serve(EdgeperfServer(config, worker=role), report)
+
+
+async def _serve(server: EdgeperfServer, report: Callable[[Any], None] | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with EdgeperfServer(config):
+        async with server:
+            if report is not None:
+                report(("ready", server.port, server.metrics_port, [m.name for m in server.core.models()]))
             await stop.wait()
             logger.info("signal received", extra={"event": "signal"})
     finally:
@@ -325,6 +371,8 @@ async def serve(config: ServerConfig) -> int:
 def run(config: ServerConfig) -> int:
     """The blocking entry point: structured logging, uvloop, `serve`."""
     configure_logging(config.log_level, json_lines=config.log_json)
+    if config.workers > 1:
+        return run_workers(config)
     try:
         import uvloop
     except ImportError:  # NOTE: uvloop does not exist on Windows; asyncio's loop works, only slower

@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="as --auth-token, the token read from this file (keeps it out of the process list)",
     )
     serve.add_argument("--no-warmup", action="store_true", help="skip warm-up runs at load")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="server processes on one port (SO_REUSEPORT) with summed statistics and metrics (default 1)",
+    )
     serve.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ERROR")
     serve.add_argument(
         "--log-format", choices=("json", "text"), default=None, help="stderr log format (default json)"
@@ -146,6 +152,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         "metrics_listen",
         "auth_token",
         "log_level",
+        "workers",
     ):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import functools
 import itertools
@@ -33,6 +34,7 @@ from edgeperf.server.settings import DEFAULT_MAX_QUEUED_BYTES
 from edgeperf.server.stats import ModelStatistics, StatsObserver, StatsRecorder
 from edgeperf.server.types import InferRequest, InferResponse
 from edgeperf.server.validation import RequestValidator, warmup_inputs
+from edgeperf.server.workers import intra_op_share
 
 __all__ = ["CoreState", "InferenceCore", "LoadedModel", "ModelInfo"]
 
@@ -95,6 +97,7 @@ class InferenceCore:
         observer: StatsObserver | None = None,
         clock: Clock | None = None,
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
+        intra_op_share: int = 1,
     ) -> None:
         """Prepare; nothing is loaded before `async with` / `__aenter__`.
 
@@ -107,12 +110,15 @@ class InferenceCore:
             clock: monotonic time for queue delays, timeouts and durations; tests inject a fake one.
             max_queued_bytes: input bytes all requests in the core may hold together (server/admission.py);
                 beyond it `infer` raises OverBudget.
+            intra_op_share: how many server processes share this machine (`serve --workers N`): each
+                model's ONNX Runtime intra-op threads (0: one per core) are divided by it, at least 1.
         """
         self._repository = Path(model_repository)
         self._warmup = warmup
         self._observer = observer
         self._clock: Clock = clock or MonotonicClock()
         self._budget = ByteBudget(max_queued_bytes)
+        self._intra_op_share = intra_op_share
         self._state = CoreState.UNOPENED
         self._accepting = False
         self._models: dict[str, dict[str, LoadedModel]] = {}
@@ -178,6 +184,10 @@ class InferenceCore:
         await self.close()
 
     async def _load(self, source: ModelSource, version: int, loaded: list[LoadedModel]) -> None:
+        if self._intra_op_share > 1:
+            threads = intra_op_share(source.config.ort.intra_op_threads, self._intra_op_share)
+            ort = dataclasses.replace(source.config.ort, intra_op_threads=threads)
+            source = dataclasses.replace(source, config=dataclasses.replace(source.config, ort=ort))
         config = source.config
         version_dir = source.version_dir(version)
         factory: Callable[[int], Runtime]

@@ -7,6 +7,7 @@ EdgeperfServerError                       INTERNAL
 ├── OverBudget                            UNAVAILABLE        (the server-wide budget for request data is spent)
 ├── QueueTimeout                          UNAVAILABLE        ("Request timeout expired")
 ├── ShuttingDown                          UNAVAILABLE        (new work refused while draining)
+├── PeerUnavailable                       UNAVAILABLE        (serve --workers: a worker did not answer)
 ├── DeadlineExceeded                      DEADLINE_EXCEEDED  (the caller's deadline passed while queued)
 ├── MessageTooLarge                       RESOURCE_EXHAUSTED (message over the configured limit)
 ├── Unsupported                           UNIMPLEMENTED
@@ -34,6 +35,7 @@ __all__ = [
     "ModelNotFound",
     "OverBudget",
     "Overloaded",
+    "PeerUnavailable",
     "QueueTimeout",
     "RepositoryError",
     "RuntimeFailed",
@@ -88,6 +90,12 @@ class ShuttingDown(EdgeperfServerError):
 
     grpc_code = grpc.StatusCode.UNAVAILABLE
     reason = "REJECTED"
+
+
+class PeerUnavailable(EdgeperfServerError):
+    """Under `serve --workers N`: another worker did not answer for its share of the statistics."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
 
 
 class DeadlineExceeded(EdgeperfServerError):

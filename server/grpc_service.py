@@ -44,6 +44,7 @@ from edgeperf.server.errors import (
 )
 from edgeperf.server.gpu.nvml import describe_gpus
 from edgeperf.server.grpc_handlers import MalformedMessage
+from edgeperf.server.peers import PeerStatistics
 from edgeperf.server.stats import Duration, ModelStatistics
 from edgeperf.server.types import InferResponse
 
@@ -140,14 +141,32 @@ def statistics_to_proto(stats: ModelStatistics) -> pb.ModelStatistics:
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
     """Triton's inference service. RPCs edgeperf does not serve answer UNIMPLEMENTED."""
 
-    def __init__(self, core: InferenceCore, *, max_send_message_bytes: int) -> None:
+    def __init__(
+        self,
+        core: InferenceCore,
+        *,
+        max_send_message_bytes: int,
+        peers: tuple[str, ...] = (),
+        auth_token: str | None = None,
+    ) -> None:
+        """Args:
+        peers: the other workers' private addresses under `serve --workers N`; ModelStatistics then
+            answers the sum over every worker (server/workers.py).
+        auth_token: the server's bearer token, sent to those peers.
+        """
         self._core = core
         self._max_send_bytes = max_send_message_bytes
         self._accepting = True
+        self._peers = PeerStatistics(peers, auth_token) if peers else None
 
     def stop_accepting(self) -> None:
         """New inference requests (unary and on open streams) answer UNAVAILABLE from now on."""
         self._accepting = False
+
+    async def close(self) -> None:
+        """Release the channels to peer workers, if any."""
+        if self._peers is not None:
+            await self._peers.close()
 
     async def _infer(self, message: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> InferResponse:
         if not self._accepting:
@@ -234,7 +253,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         self, request: pb.ModelStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelStatisticsResponse:
         stats = self._core.statistics(request.name, request.version)
-        return pb.ModelStatisticsResponse(model_stats=[statistics_to_proto(s) for s in stats])
+        response = pb.ModelStatisticsResponse(model_stats=[statistics_to_proto(s) for s in stats])
+        if self._peers is None or PeerStatistics.asked_by_peer(context):
+            return response
+        return await self._peers.summed(request, response)
 
     @_map_errors
     async def RepositoryIndex(

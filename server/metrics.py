@@ -14,7 +14,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
@@ -191,10 +191,16 @@ class ServerMetrics:
         return ("\n".join(lines) + "\n" + extra).encode() + generate_latest(self.registry)
 
 
+class Exposition(Protocol):
+    """What /metrics serves: ServerMetrics, or the sum over `serve --workers N` (server/workers.py)."""
+
+    def render(self) -> bytes: ...
+
+
 class MetricsHttpServer:
     """Serves `GET /metrics` from a daemon thread; `start()` returns the bound port (0 picks one)."""
 
-    def __init__(self, metrics: ServerMetrics) -> None:
+    def __init__(self, metrics: Exposition) -> None:
         self._metrics = metrics
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -83,6 +83,9 @@ class ServerConfig:
     log_level: str = "INFO"
     log_json: bool = True
     """Structured (one JSON object per line) logs on stderr; False writes plain text."""
+    workers: int = 1
+    """Server processes sharing the port (SO_REUSEPORT), each with its own model sessions and a share of
+    the ONNX Runtime intra-op threads; statistics and metrics are summed (server/workers.py)."""
 
     def __post_init__(self) -> None:
         parse_address(self.listen, setting="listen (--listen / EDGEPERF_LISTEN)")
@@ -114,6 +117,10 @@ class ServerConfig:
             raise SettingsError("--tls-client-ca (mTLS) needs --tls-cert and --tls-key")
         if self.auth_token == "":
             raise SettingsError("--auth-token / EDGEPERF_AUTH_TOKEN must not be empty")
+        if not 1 <= self.workers <= 1024:
+            raise SettingsError(
+                f"workers (--workers / EDGEPERF_WORKERS) must be 1 .. 1024, got {self.workers}"
+            )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise SettingsError(
                 f"log_level (--log-level / EDGEPERF_LOG_LEVEL): unknown level {self.log_level!r}"
@@ -201,6 +208,7 @@ def environment_variables(prefix: str = "EDGEPERF_") -> list[tuple[str, str]]:
         "warmup": "1/0: warm models up at load (--no-warmup)",
         "log_level": "DEBUG, INFO, WARNING, ERROR (--log-level)",
         "log_json": "1/0: JSON log lines, else text (--log-format)",
+        "workers": "server processes sharing the port (--workers)",
     }
     rows: list[tuple[str, str]] = []
     for item in fields(ServerConfig):
@@ -238,6 +246,8 @@ def _convert(name: str, raw: str, variable: str) -> Any:
             return Path(raw)
         if name == "metrics_listen":
             return raw or None
+        if name == "workers":
+            return int(raw)
         return raw
     except ValueError:
         raise SettingsError(f"{variable}: invalid value {raw!r}") from None

@@ -119,7 +119,8 @@ def _add(target: pb.StatisticDuration, other: pb.StatisticDuration) -> None:
 
 def sum_expositions(texts: Iterable[str]) -> str:
     """Prometheus text expositions of several workers as one: samples with the same name and labels add
-    (counters, histogram buckets, sums and counts, queue-depth gauges); `*_created` keeps the earliest."""
+    (counters, histogram buckets, sums and counts, queue-depth gauges); `*_created` keeps the earliest;
+    device readings (labelled `gpu_uuid`: every worker reads the same GPU) keep the first worker's."""
     families: dict[str, tuple[list[str], dict[str, float]]] = {}
     family = ""
     for text in texts:
@@ -139,6 +140,8 @@ def sum_expositions(texts: Iterable[str]) -> str:
             _, samples = families.setdefault(family, ([], {}))
             if key not in samples:
                 samples[key] = value
+            elif 'gpu_uuid="' in key:
+                continue
             elif key.split("{", 1)[0].endswith("_created"):
                 samples[key] = min(samples[key], value)
             else:

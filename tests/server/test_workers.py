@@ -64,6 +64,7 @@ def test_metrics_of_workers_add_up_sample_by_sample() -> None:
         "# HELP edgeperf_batch_size Samples\n# TYPE edgeperf_batch_size histogram\n"
         'edgeperf_batch_size_bucket{le="1.0",model="m",version="1"} 2.0\n'
         'edgeperf_batch_size_created{model="m",version="1"} 1700000005.5\n'
+        '# TYPE nv_gpu_utilization gauge\nnv_gpu_utilization{gpu_uuid="GPU-1"} 0.5\n'
     )
     two = (
         "# HELP nv_inference_count Number of inferences\n# TYPE nv_inference_count counter\n"
@@ -72,6 +73,7 @@ def test_metrics_of_workers_add_up_sample_by_sample() -> None:
         "# HELP edgeperf_batch_size Samples\n# TYPE edgeperf_batch_size histogram\n"
         'edgeperf_batch_size_bucket{le="1.0",model="m",version="1"} 0.5\n'
         'edgeperf_batch_size_created{model="m",version="1"} 1700000001.25\n'
+        '# TYPE nv_gpu_utilization gauge\nnv_gpu_utilization{gpu_uuid="GPU-1"} 0.5\n'
     )
     assert sum_expositions([one, two]).splitlines() == [
         "# HELP nv_inference_count Number of inferences",
@@ -82,6 +84,8 @@ def test_metrics_of_workers_add_up_sample_by_sample() -> None:
         "# TYPE edgeperf_batch_size histogram",
         'edgeperf_batch_size_bucket{le="1.0",model="m",version="1"} 2.5',
         'edgeperf_batch_size_created{model="m",version="1"} 1700000001.25',
+        "# TYPE nv_gpu_utilization gauge",
+        'nv_gpu_utilization{gpu_uuid="GPU-1"} 0.5',
     ]
 
 

@@ -6,8 +6,8 @@ process is a supervisor and serves no gRPC itself:
 * it reserves the port (a bound, never listening SO_REUSEPORT socket; port 0 picks one), then starts N
   worker processes (multiprocessing "spawn": no forked gRPC or ONNX Runtime state). Each worker is a whole
   edgeperf server with its own model sessions, whose ONNX Runtime `intra_op_threads` are split between
-  the workers (the configured count, or one per core when 0, divided by N, at least 1), listening on the
-  shared port, where the kernel spreads connections over the workers;
+  the workers (the configured count, or one per core when 0, divided by N, at least 1) and an Nth of
+  `max_queued_bytes`, listening on the shared port, where the kernel spreads connections over them;
 * each worker also listens on a private unix socket; ModelStatistics asked of any worker asks its peers
   there and answers the sum (`merge_statistics`), so a client sees one server;
 * the parent serves /metrics itself: each scrape reads every worker's exposition (on private loopback
@@ -243,6 +243,8 @@ def run_workers(config: ServerConfig) -> int:
             config,
             listen=f"{host}:{port}",
             metrics_listen="127.0.0.1:0" if config.metrics_listen is not None else None,
+            # NOTE: the budget protects the machine's memory, so the workers share it.
+            max_queued_bytes=max(1, config.max_queued_bytes // config.workers),
         )
         pipes = []
         for index in range(config.workers):

@@ -14,9 +14,10 @@ Errors raised by the benchmark packages (a `ValueError`, as bad input they all a
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Generic, Literal, Protocol, TypeVar, get_args
+from typing import Generic, Literal, Protocol, TypeVar, cast, get_args
 
 from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Size
 
@@ -31,6 +32,7 @@ __all__ = [
     "WrongDatasetError",
     "check_precision",
     "first_responses",
+    "lazy_model_writer",
     "pipeline_config_text",
     "synthetic_count",
 ]
@@ -140,6 +142,20 @@ class DatasetOpener(Protocol[DatasetT_co]):
 
 class PayloadEncoder(Protocol):
     def __call__(self, raw: bytes, qsl_idx: int, *, size: Size) -> bytes: ...
+
+
+def lazy_model_writer(module: str) -> ModelWriter:
+    """The `write_model` of `module`, imported when a model is first written.
+
+    The model builders need onnx (the server extra); a client that only reads a benchmark's dataset and
+    spec must be able to import the benchmark without it.
+    """
+
+    def write(model_dir: Path, *, size: Size, from_file: Path | None, precision: Precision) -> object:
+        writer = cast(ModelWriter, importlib.import_module(module).write_model)
+        return writer(model_dir, size=size, from_file=from_file, precision=precision)
+
+    return write
 
 
 def same_payload(raw: bytes, qsl_idx: int, *, size: Size) -> bytes:

@@ -24,6 +24,7 @@ from edgeperf.client.modes import effective_settings, run_with_sut
 from edgeperf.client.outcome import ModeResult, RunOutcome, write_accuracy_txt
 from edgeperf.client.qsl import QuerySampleLibrary, RequestEncoder, SerializedQsl, SyntheticSource
 from edgeperf.client.report import prerun_explanation
+from edgeperf.client.scoring_deps import check_can_score
 from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
 from edgeperf.client.sut import SystemUnderTest
 from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig, TlsFiles
@@ -239,6 +240,8 @@ async def run_benchmark(
                 status="DEADLINE_EXCEEDED",
             ) from None
         qsl, dataset = await _build_qsl(sut, options, bench)
+        if dataset is not None and requested.mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN):
+            check_can_score(dataset, options.benchmark)
         sut.use_qsl(qsl)
         settings = effective_settings(requested, qsl)
         _check_same_index(settings, origins)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Size
-from edgeperf.benchmarks.bert import model as _model
 from edgeperf.benchmarks.bert.accuracy import accuracy_report
 from edgeperf.benchmarks.bert.dataset import BertDataset
 from edgeperf.benchmarks.bert.dataset import open_dataset as _open_dataset
@@ -24,7 +23,9 @@ class BertBenchmark:
     def write_model(
         self, model_dir: Path, *, size: Size = "full", from_file: Path | None = None, precision: str = "fp32"
     ) -> None:
-        _model.write_model(model_dir, size=size, from_file=from_file, precision=precision)
+        from edgeperf.benchmarks.bert import model  # NOTE: needs onnx; reading the dataset does not
+
+        model.write_model(model_dir, size=size, from_file=from_file, precision=precision)
 
     def open_dataset(self, source: str, *, size: Size = "full") -> BertDataset:
         return _open_dataset(source, size=size)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeperf.benchmarks.base import Sample, Size
-from edgeperf.benchmarks.bert.model import BertConfig, config_for
+from edgeperf.benchmarks.bert.config import BertConfig, config_for
 from edgeperf.benchmarks.bert.spec import SPEC
 from edgeperf.benchmarks.bert.squad import (
     FIRST_UNIQUE_ID,
@@ -50,6 +50,11 @@ class BertDataset:
     config: BertConfig
     synthetic: bool
     source: str
+
+    @property
+    def truth_from_standin(self) -> bool:
+        """Scoring needs the FP32 stand-in's answers (the synthetic set), computed with ONNX Runtime."""
+        return self.synthetic
 
     def __len__(self) -> int:
         return len(self.features)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from edgeperf.benchmarks._common import PackagedBenchmark
+from edgeperf.benchmarks._common import PackagedBenchmark, lazy_model_writer
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.reference_payload import resnet50_payload
 from edgeperf.benchmarks.resnet50.accuracy import score
 from edgeperf.benchmarks.resnet50.dataset import ImagenetDataset, SyntheticImagenet, open_dataset
-from edgeperf.benchmarks.resnet50.model import write_model
 from edgeperf.benchmarks.resnet50.spec import SPEC
 
 __all__ = ["BENCHMARK", "SPEC", "ResNet50Benchmark"]
@@ -23,7 +22,7 @@ class ResNet50Benchmark(PackagedBenchmark[ImagenetDataset | SyntheticImagenet]):
 
 BENCHMARK = ResNet50Benchmark(
     spec=SPEC,
-    write_model=write_model,
+    write_model=lazy_model_writer("edgeperf.benchmarks.resnet50.model"),
     open_dataset=open_dataset,
     score=score,
     dataset_types=(ImagenetDataset, SyntheticImagenet),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -109,6 +110,9 @@ class SyntheticImagenet(SyntheticImages):
     by running the FP32 stand-in of the same size (built from its fixed seed) in ONNX Runtime, so a
     reduced-precision variant served elsewhere is scored against what the FP32 model says.
     """
+
+    truth_from_standin: ClassVar[bool] = True
+    """Scoring needs the FP32 stand-in's outputs, computed with onnx and ONNX Runtime where it is scored."""
 
     def __init__(self, count: int, *, size: Size = "full", seed: int = SYNTHETIC_SEED) -> None:
         super().__init__(count, size=size, side=IMAGE_SIZE[size], seed=seed)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from edgeperf.benchmarks._common import PackagedBenchmark
+from edgeperf.benchmarks._common import PackagedBenchmark, lazy_model_writer
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.reference_payload import retinanet_payload
 from edgeperf.benchmarks.retinanet.accuracy import score
 from edgeperf.benchmarks.retinanet.dataset import OpenImagesDataset, SyntheticOpenImages, open_dataset
-from edgeperf.benchmarks.retinanet.model import write_model
 from edgeperf.benchmarks.retinanet.spec import IMAGE_SIZE, SPEC
 
 __all__ = ["BENCHMARK", "SPEC", "RetinaNetBenchmark"]
@@ -23,7 +22,7 @@ class RetinaNetBenchmark(PackagedBenchmark[OpenImagesDataset | SyntheticOpenImag
 
 BENCHMARK = RetinaNetBenchmark(
     spec=SPEC,
-    write_model=write_model,
+    write_model=lazy_model_writer("edgeperf.benchmarks.retinanet.model"),
     open_dataset=open_dataset,
     score=score,
     dataset_types=(OpenImagesDataset, SyntheticOpenImages),

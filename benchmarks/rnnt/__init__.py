@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from edgeperf.benchmarks._common import PackagedBenchmark
+from edgeperf.benchmarks._common import PackagedBenchmark, lazy_model_writer
 from edgeperf.benchmarks.rnnt.accuracy import score
 from edgeperf.benchmarks.rnnt.dataset import LibriSpeech, SyntheticSpeech, open_dataset
-from edgeperf.benchmarks.rnnt.model import write_model
 from edgeperf.benchmarks.rnnt.spec import SPEC
 
 __all__ = ["BENCHMARK", "SPEC", "RnntBenchmark"]
@@ -18,7 +17,7 @@ class RnntBenchmark(PackagedBenchmark[LibriSpeech | SyntheticSpeech]):
 
 BENCHMARK = RnntBenchmark(
     spec=SPEC,
-    write_model=write_model,
+    write_model=lazy_model_writer("edgeperf.benchmarks.rnnt.model"),
     open_dataset=open_dataset,
     score=score,
     dataset_types=(LibriSpeech, SyntheticSpeech),

@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeperf.benchmarks.base import Size
-from edgeperf.benchmarks.rnnt.model import GRAPH_FILES, config_for, standin_graphs
-from edgeperf.benchmarks.rnnt.pipeline import RnntPipeline
 from edgeperf.benchmarks.rnnt.spec import LABELS
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.rnnt.dataset import SyntheticSpeech
+    from edgeperf.benchmarks.rnnt.pipeline import RnntPipeline
 
 __all__ = ["standin_transcript", "tokens_to_text"]
 
@@ -38,7 +37,11 @@ def tokens_to_text(tokens: np.ndarray[Any, Any] | list[int]) -> str:
 
 @lru_cache(maxsize=2)
 def _standin(size: Size) -> tuple[str, RnntPipeline]:
+    # NOTE: imported here: scoring a synthetic set needs onnx and onnxruntime, a performance run does not.
     import onnxruntime as ort
+
+    from edgeperf.benchmarks.rnnt.model import GRAPH_FILES, config_for, standin_graphs
+    from edgeperf.benchmarks.rnnt.pipeline import RnntPipeline
 
     graphs = standin_graphs(size, "fp32")
     data = [graphs[name] for name in GRAPH_FILES]

@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
-from edgeperf.benchmarks._common import PackagedBenchmark
+from pathlib import Path
+
+from edgeperf.benchmarks._common import PackagedBenchmark, Precision
+from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.tiny.accuracy import score
 from edgeperf.benchmarks.tiny.dataset import TinyDataset, open_dataset
-from edgeperf.benchmarks.tiny.model import write_delay_model, write_model
-from edgeperf.benchmarks.tiny.spec import SPEC
+from edgeperf.benchmarks.tiny.spec import MAX_BATCH_SIZE, SPEC
 
 __all__ = ["BENCHMARK", "SPEC", "TinyBenchmark", "write_delay_model", "write_model"]
+
+
+# NOTE: the builders are imported when called: they need onnx, and the client must not (performance runs).
+def write_model(
+    model_dir: Path, *, size: Size = "full", from_file: Path | None = None, precision: Precision = "fp32"
+) -> None:
+    """See `edgeperf.benchmarks.tiny.model.write_model`."""
+    from edgeperf.benchmarks.tiny import model
+
+    model.write_model(model_dir, size=size, from_file=from_file, precision=precision)
+
+
+def write_delay_model(
+    model_dir: Path,
+    service_time_us: int,
+    max_batch_size: int = MAX_BATCH_SIZE,
+    *,
+    per_sample_us: int = 0,
+    max_queue_delay_us: int = 0,
+    instance_count: int = 1,
+) -> None:
+    """See `edgeperf.benchmarks.tiny.model.write_delay_model`."""
+    from edgeperf.benchmarks.tiny import model
+
+    model.write_delay_model(
+        model_dir,
+        service_time_us,
+        max_batch_size,
+        per_sample_us=per_sample_us,
+        max_queue_delay_us=max_queue_delay_us,
+        instance_count=instance_count,
+    )
 
 
 class TinyBenchmark(PackagedBenchmark[TinyDataset]):

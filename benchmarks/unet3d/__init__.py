@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from edgeperf.benchmarks._common import PackagedBenchmark
+from edgeperf.benchmarks._common import PackagedBenchmark, lazy_model_writer
 from edgeperf.benchmarks.unet3d.accuracy import score
 from edgeperf.benchmarks.unet3d.dataset import KitsDataset, SyntheticKits, open_dataset
-from edgeperf.benchmarks.unet3d.model import write_model
 from edgeperf.benchmarks.unet3d.spec import SPEC
 
 __all__ = ["BENCHMARK", "SPEC", "Unet3dBenchmark"]
@@ -18,7 +17,7 @@ class Unet3dBenchmark(PackagedBenchmark[KitsDataset | SyntheticKits]):
 
 BENCHMARK = Unet3dBenchmark(
     spec=SPEC,
-    write_model=write_model,
+    write_model=lazy_model_writer("edgeperf.benchmarks.unet3d.model"),
     open_dataset=open_dataset,
     score=score,
     dataset_types=(KitsDataset, SyntheticKits),

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from edgeperf.benchmarks._common import DatasetError, synthetic_count
 from edgeperf.benchmarks.base import Sample, Size
-from edgeperf.benchmarks.unet3d.model import config_for
+from edgeperf.benchmarks.unet3d.config import config_for
 from edgeperf.benchmarks.unet3d.spec import (
     CLIP_MAX_HU,
     CLIP_MIN_HU,
@@ -231,6 +231,9 @@ class SyntheticKits:
     With the stand-in's own FP32 outputs as labels, the FP32 stand-in scores DICE 1.0, so the gate checks a
     reduced-precision variant against 99% (99.9%) of the FP32 model, as the rules do with the real one.
     """
+
+    truth_from_standin: ClassVar[bool] = True
+    """Scoring needs the FP32 stand-in's outputs, computed with onnx and ONNX Runtime where it is scored."""
 
     reference_value = 1.0
 

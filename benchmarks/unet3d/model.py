@@ -27,7 +27,8 @@ from edgeperf.benchmarks._common import ModelMismatch, pipeline_config_text
 from edgeperf.benchmarks._model_files import provenance_parameters
 from edgeperf.benchmarks._onnx import Precision, quantize_int8, to_fp16
 from edgeperf.benchmarks.base import Size
-from edgeperf.benchmarks.unet3d.spec import NUM_CLASSES, OVERLAP, PATCH_INPUT, PATCH_OUTPUT, ROI_SHAPE, SPEC
+from edgeperf.benchmarks.unet3d.config import FULL, SMALL, UnetConfig, config_for
+from edgeperf.benchmarks.unet3d.spec import NUM_CLASSES, OVERLAP, PATCH_INPUT, PATCH_OUTPUT, SPEC
 
 __all__ = [
     "FULL",
@@ -54,24 +55,6 @@ _SEED = 20190601  # KiTS19; any fixed value would do
 
 class ModelCheckError(ModelMismatch):
     """An ONNX file is not a 3D-UNet patch model of the expected layout; the message says what differs."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UnetConfig:
-    """The stand-in's size."""
-
-    filters: tuple[int, ...]
-    """Channels per level; the last one is also the bottleneck's."""
-    roi: int
-    """Edge of the cubic patch; divisible by 2 ** len(filters)."""
-
-
-FULL = UnetConfig(filters=(32, 64, 128, 256, 320), roi=ROI_SHAPE[0])
-SMALL = UnetConfig(filters=(8, 16), roi=32)
-
-
-def config_for(size: Size) -> UnetConfig:
-    return FULL if size == "full" else SMALL
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,8 +9,9 @@ Both files use Triton's ModelConfig field names (INFERENCE_PROTOCOL.md §5). The
                        default_queue_policy { timeout_action: REJECT, default_timeout_microseconds,
                                               allow_timeout_override, max_queue_size } },
     instance_group { count, kind, name, gpus }, parameters { key, value { string_value } },
-    optimization { graph { level }, execution_accelerators { gpu_execution_accelerator { name },
-                                                             cpu_execution_accelerator { name } } },
+    optimization { graph { level }, cuda { graphs },
+                   execution_accelerators { gpu_execution_accelerator { name, parameters },
+                                            cpu_execution_accelerator { name, parameters } } },
     default_model_filename, metric_tags, model_transaction_policy { decoupled: false }.
 
 ONNX Runtime options (Triton's onnxruntime backend syntax, plus one edgeperf parameter):

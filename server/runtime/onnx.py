@@ -206,6 +206,16 @@ class OnnxRuntime:
                 config.source, "<model file>", f"ONNX Runtime cannot load {path}: {exc}"
             ) from exc
         check_session_matches_config(session, config)
+        if device is not None:
+            # NOTE: which providers a GPU instance really got is worth one line per instance at load.
+            _log.info(
+                "model %s instance %d on GPU %d runs with %s%s",
+                config.name,
+                instance,
+                device,
+                ", ".join(session.get_providers()),
+                ", CUDA graphs" if config.ort.providers.cuda_graphs else "",
+            )
         if device is None or session.get_providers()[0] == "CPUExecutionProvider":
             return cls(session)
         runner = BoundRunner(

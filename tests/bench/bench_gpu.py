@@ -214,6 +214,28 @@ def load_runtimes(repo: Path, name: str) -> tuple[list[Runtime], ModelConfig]:
     return [with_reshape(factory(i), config) for i in range(config.instance_count)], config
 
 
+def prewarm(
+    runtimes: Sequence[Runtime], config: ModelConfig, samples: Sequence[dict[str, np.ndarray]]
+) -> None:
+    """Run every runtime at the largest batch, then at batch 1, before anything is timed.
+
+    Without explicit profiles, TensorRT builds an engine for the first input shape it sees and rebuilds
+    whenever a shape falls outside the range built so far: largest-then-smallest gives one engine for
+    every batch size in between (two builds), where the measurement's growing batches would rebuild at
+    each step. The engines land in the cache the server then loads.
+    """
+    outputs = [t.name for t in config.outputs]
+    sizes = (config.max_batch_size, 1) if config.max_batch_size > 1 else (1,)
+    for runtime in runtimes:
+        for size in sizes:
+            if config.max_batch_size > 0:
+                picked = [samples[i % len(samples)] for i in range(size)]
+                batch = {k: np.stack([s[k] for s in picked]) for k in samples[0]}
+            else:
+                batch = samples[0]
+            runtime.run(batch, outputs)
+
+
 async def measure(args: argparse.Namespace, name: str, provider: str, source_repo: Path) -> Row:
     from edgeperf.benchmarks import registry
     from tests.bench import bench_suite
@@ -234,6 +256,7 @@ async def measure(args: argparse.Namespace, name: str, provider: str, source_rep
     runtimes, config = await asyncio.to_thread(load_runtimes, repo, name)
     pool = RuntimePool(runtimes, config)
     try:
+        await asyncio.to_thread(prewarm, runtimes, config, samples)
         local = await bench_suite._measure(pool.infer, samples, config.max_batch_size, args.seconds)
     finally:
         pool.close()

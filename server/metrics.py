@@ -3,15 +3,17 @@
 Triton's counters (`nv_inference_*`, INFERENCE_PROTOCOL.md §12) keep their exact names, without the
 `_total` suffix prometheus-client would add, so existing Triton dashboards work; they are rendered
 here. The histograms (request, queue, compute duration and batch size) come from prometheus-client.
-`ServerMetrics` implements the core's `StatsObserver`; the core calls it on the event loop thread,
-scrapes run on the HTTP server's thread, so the counters sit behind a lock.
+`ServerMetrics` implements the core's `StatsObserver`; the core calls it on the event loop thread for
+every request, so an observation is only appended to a deque there; a scrape (on the HTTP server's
+thread) folds the pending observations into the counters and histograms, behind a lock, before
+rendering, as does the loop itself once 4096 are pending.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, Protocol
@@ -44,6 +46,8 @@ _COUNTERS: Final = (
         "Cumulative inference compute output duration in microseconds",
     ),
 )
+_FOLD_AT: Final = 4096
+"""Pending observations that make the hot path fold them in itself, so memory stays bounded unscraped."""
 _REASONS: Final = ("REJECTED", "CANCELED", "BACKEND", "OTHER")
 
 
@@ -65,6 +69,8 @@ class ServerMetrics:
             lambda: defaultdict(int)
         )
         self._failures: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self._pending: deque[tuple[Any, ...]] = deque()
+        """Observations not yet in the counters and histograms (see `_fold`)."""
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("model", "version")
         self._request_s = Histogram(
@@ -134,34 +140,66 @@ class ServerMetrics:
         compute_output_ns: int,
         request_ns: int,
     ) -> None:
-        if not success:
-            with self._lock:
-                self._failures[(model, version, reason if reason in _REASONS else "OTHER")] += 1
-            return
-        with self._lock:
-            counters = self._counters[(model, version)]
-            counters["nv_inference_request_success"] += 1
-            counters["nv_inference_request_duration_us"] += request_ns
-            counters["nv_inference_queue_duration_us"] += queue_ns
-            counters["nv_inference_compute_input_duration_us"] += compute_input_ns
-            counters["nv_inference_compute_infer_duration_us"] += compute_infer_ns
-            counters["nv_inference_compute_output_duration_us"] += compute_output_ns
-        request_h, queue_h, compute_h, _ = self._histograms(model, version)
-        request_h.observe(request_ns / 1e9)
-        queue_h.observe(queue_ns / 1e9)
-        compute_h.observe((compute_input_ns + compute_infer_ns + compute_output_ns) / 1e9)
+        # NOTE: hot path: one append (a deque is thread-safe); counters and histograms take the
+        # observations when a scrape (or a long backlog) folds them in.
+        self._pending.append(
+            (
+                model,
+                version,
+                success,
+                reason,
+                queue_ns,
+                compute_input_ns,
+                compute_infer_ns,
+                compute_output_ns,
+                request_ns,
+            )
+        )
+        if len(self._pending) >= _FOLD_AT:
+            self._fold()
 
     def on_batch(self, model: str, version: str, batch_size: int) -> None:
+        self._pending.append((model, version, batch_size))
+        if len(self._pending) >= _FOLD_AT:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Move pending observations into the counters and histograms (the loop or the scrape thread)."""
+        pending = self._pending
         with self._lock:
-            counters = self._counters[(model, version)]
-            counters["nv_inference_count"] += batch_size
-            counters["nv_inference_exec_count"] += 1
-        self._histograms(model, version)[3].observe(batch_size)
+            while pending:
+                try:
+                    item = pending.popleft()
+                except IndexError:
+                    return
+                if len(item) == 3:
+                    model, version, batch_size = item
+                    counters = self._counters[(model, version)]
+                    counters["nv_inference_count"] += batch_size
+                    counters["nv_inference_exec_count"] += 1
+                    self._histograms(model, version)[3].observe(batch_size)
+                    continue
+                model, version, success, reason, queue_ns, input_ns, infer_ns, output_ns, request_ns = item
+                if not success:
+                    self._failures[(model, version, reason if reason in _REASONS else "OTHER")] += 1
+                    continue
+                counters = self._counters[(model, version)]
+                counters["nv_inference_request_success"] += 1
+                counters["nv_inference_request_duration_us"] += request_ns
+                counters["nv_inference_queue_duration_us"] += queue_ns
+                counters["nv_inference_compute_input_duration_us"] += input_ns
+                counters["nv_inference_compute_infer_duration_us"] += infer_ns
+                counters["nv_inference_compute_output_duration_us"] += output_ns
+                request_h, queue_h, compute_h, _ = self._histograms(model, version)
+                request_h.observe(request_ns / 1e9)
+                queue_h.observe(queue_ns / 1e9)
+                compute_h.observe((input_ns + infer_ns + output_ns) / 1e9)
 
     # ------------------------------------------------------------ exposition
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
+        self._fold()
         with self._lock:
             counters = {key: dict(values) for key, values in self._counters.items()}
             failures = dict(self._failures)

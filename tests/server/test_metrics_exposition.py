@@ -91,3 +91,18 @@ def test_http_endpoint_on_port_zero():
     finally:
         server.close()
         server.close()
+
+
+def test_observations_beyond_the_fold_threshold_are_all_counted():
+    metrics = ServerMetrics()
+    for _ in range(10_000):  # more than the pending backlog the hot path keeps before folding
+        metrics.on_request_done(
+            "m", "1", success=True, reason="", queue_ns=1000, compute_input_ns=0,
+            compute_infer_ns=2000, compute_output_ns=0, request_ns=5000,
+        )  # fmt: skip
+        metrics.on_batch("m", "1", 1)
+    text = metrics.render().decode()
+    assert _sample(text, 'nv_inference_request_success{model="m",version="1"}') == 10_000
+    assert _sample(text, 'nv_inference_exec_count{model="m",version="1"}') == 10_000
+    assert _sample(text, 'nv_inference_request_duration_us{model="m",version="1"}') == 50_000
+    assert _sample(text, 'edgeperf_request_duration_seconds_count{model="m",version="1"}') == 10_000

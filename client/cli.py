@@ -21,6 +21,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from edgeperf.client.connection_args import (
+    add_connection_arguments,
+    connection_from_args,
+    redacted_command_line,
+)
 from edgeperf.client.errors import EdgeperfClientError
 from edgeperf.client.run import RunOptions, run_benchmark
 from edgeperf.client.settings import Scenario, TestMode
@@ -197,21 +202,13 @@ def _add_run(subparsers: Any) -> None:
         metavar="N",
         help="end the run after N failed samples in a row, e.g. a dead server (default 100)",
     )
-    wire.add_argument("--tls-root-cert", type=Path, metavar="PEM", help="CA certificate: connect with TLS")
-    wire.add_argument("--tls-client-cert", type=Path, metavar="PEM", help="client certificate (mutual TLS)")
-    wire.add_argument("--tls-client-key", type=Path, metavar="PEM", help="client private key (mutual TLS)")
     wire.add_argument(
         "--official-loadgen",
         action="store_true",
         help="let the official MLPerf LoadGen (pip install mlcommons-loadgen) schedule and time the run "
         "through the same gRPC SUT; its own log files are the result",
     )
-    wire.add_argument(
-        "--auth-token",
-        metavar="TOKEN",
-        default=os.environ.get("EDGEPERF_AUTH_TOKEN"),
-        help="bearer token for a server started with --auth-token (default: $EDGEPERF_AUTH_TOKEN)",
-    )
+    add_connection_arguments(wire)
     output = run.add_argument_group("output")
     output.add_argument(
         "--out",
@@ -257,6 +254,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
     model = args.model or args.benchmark
     if model is None:
         raise EdgeperfClientError("--model is required without --benchmark")
+    connection = connection_from_args(args)
     return RunOptions(
         server=args.server,
         model=model,
@@ -277,13 +275,15 @@ def _options(args: argparse.Namespace) -> RunOptions:
         max_in_flight=args.max_in_flight,
         deadline_ms=args.deadline_ms,
         abort_after_errors=args.abort_after_errors,
-        tls_root_cert=args.tls_root_cert,
-        tls_client_cert=args.tls_client_cert,
-        tls_client_key=args.tls_client_key,
-        auth_token=args.auth_token,
+        tls_root_cert=connection.tls_root_cert,
+        tls_client_cert=connection.tls_client_cert,
+        tls_client_key=connection.tls_client_key,
+        auth_token=connection.auth_token,
         official_loadgen=args.official_loadgen,
         progress=not args.no_progress and sys.stderr.isatty(),
-        extra_log_messages=("command line: edgeperf " + " ".join(sys.argv[1:]),),
+        extra_log_messages=(
+            "command line: edgeperf " + redacted_command_line(sys.argv[1:], connection.auth_token),
+        ),
     )
 
 

@@ -22,11 +22,12 @@ import io
 import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from edgeperf.benchmarks import registry
+from edgeperf.client.connection_args import Connection, add_connection_arguments, connection_from_args
 from edgeperf.client.errors import EdgeperfClientError
 from edgeperf.client.log_format import atomic_write
 from edgeperf.client.run import RunOptions, RunOutcome, run_benchmark
@@ -73,6 +74,8 @@ class SuiteOptions:
     size: Literal["full", "small"] = "full"
     batch_size: int = 1
     modes: tuple[Literal["accuracy", "performance"], ...] = ("accuracy", "performance")
+    connection: Connection = field(default_factory=Connection)
+    """TLS files and bearer token, the same for every server."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -330,6 +333,10 @@ async def run_suite_options(
                         dataset=dataset,
                         batch_size=options.batch_size,
                         system_name=target.system,
+                        tls_root_cert=options.connection.tls_root_cert,
+                        tls_client_cert=options.connection.tls_client_cert,
+                        tls_client_key=options.connection.tls_client_key,
+                        auth_token=options.connection.auth_token,
                     )
                     all_ok = await _run_one(runner, run_options, log) and all_ok
     cells = collect_results(options.out_dir)
@@ -390,6 +397,7 @@ def options_from_args(args: argparse.Namespace) -> SuiteOptions:
         size=args.size,
         batch_size=args.batch_size,
         modes=tuple(args.modes),
+        connection=connection_from_args(args),
     )
 
 
@@ -426,6 +434,9 @@ async def run_suite(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"edgeperf: error: suite: {exc}", file=sys.stderr)
         return 2
+    except EdgeperfClientError as exc:  # NOTE: a token file that cannot be used
+        print(f"edgeperf: error: suite: {exc}", file=sys.stderr)
+        return 1
     ok, cells = await run_suite_options(options)
     print(render_markdown(cells), end="")
     print(f"written: {options.out_dir / 'results.md'}, {options.out_dir / 'results.csv'}")
@@ -485,6 +496,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--modes", nargs="+", default=["accuracy", "performance"], choices=("accuracy", "performance")
     )
     parser.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    add_connection_arguments(parser.add_argument_group("transport (every --server)"))
     parser.add_argument(
         "--compare",
         nargs="+",

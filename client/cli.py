@@ -125,8 +125,8 @@ def _add_run(subparsers: Any) -> None:
     target.add_argument(
         "--size",
         choices=("full", "small"),
-        default="full",
-        help="size of the benchmark stand-in the server runs (small: the scaled-down test model)",
+        help="size of the benchmark stand-in the server runs (small: the scaled-down test model); default: "
+        "what the model's config on the server records (edgeperf-server build writes it), else full",
     )
     rules = run.add_argument_group("settings")
     rules.add_argument(
@@ -265,7 +265,8 @@ def _options(args: argparse.Namespace) -> RunOptions:
         user_conf=args.user_conf,
         mlperf_model=args.mlperf_model,
         benchmark=args.benchmark,
-        benchmark_size=args.size,
+        benchmark_size=args.size or "full",
+        size_from_server=args.size is None,
         dataset=args.dataset,
         streaming=args.streaming,
         channels=args.channels,

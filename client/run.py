@@ -63,6 +63,9 @@ class RunOptions:
     benchmark: str | None = None
     """Name in `edgeperf.benchmarks.registry`: dataset, preprocessing, rules and accuracy come from it."""
     benchmark_size: Literal["full", "small"] = "full"
+    size_from_server: bool = False
+    """Take the size from the served model's config (`edgeperf_size`, written by `edgeperf-server build`)
+    instead of `benchmark_size`, which stays the fallback for models without it (official files: full)."""
     """Size of the benchmark's stand-in the server runs (`small` for tests)."""
     dataset: str = "synthetic"
     """`synthetic[:COUNT]` or a path to the dataset in its published format."""
@@ -227,18 +230,20 @@ async def run_benchmark(
         collect_data=keep_data,
         log_payload=_payload_encoder(bench, options.benchmark_size),
     )
+    if bench is not None and options.size_from_server:
+        # NOTE: the size shapes the SUT's accuracy payload (RetinaNet's box scale), so it is read first.
+        async with GrpcSut(config) as probe:
+            await _wait_ready(probe, options)
+            served = (await probe.model_parameters()).get("edgeperf_size")
+        if served in ("full", "small") and served != options.benchmark_size:
+            options = dataclasses.replace(options, benchmark_size="small" if served == "small" else "full")
+            config = dataclasses.replace(config, log_payload=_payload_encoder(bench, options.benchmark_size))
+        if announce is not None and served in ("full", "small"):
+            announce(
+                f"--size {served}: from the config of model {options.model} on the server (edgeperf_size)"
+            )
     async with GrpcSut(config) as sut:
-        # NOTE: an address that accepts TCP but never answers gRPC (a stopped or wrong process) would
-        # otherwise wait for gRPC's 20 s connection timeout, or longer.
-        connect_s = min(options.deadline_ms / 1000, CONNECT_TIMEOUT_S)
-        try:
-            await asyncio.wait_for(sut.check_ready(), connect_s)
-        except TimeoutError:
-            raise ServerUnavailable(
-                f"no answer from {options.server} within {connect_s:g} s: is it an edgeperf or Triton gRPC "
-                "server, and is it running?",
-                status="DEADLINE_EXCEEDED",
-            ) from None
+        await _wait_ready(sut, options)
         qsl, dataset = await _build_qsl(sut, options, bench)
         if dataset is not None and requested.mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN):
             check_can_score(dataset, options.benchmark)
@@ -323,6 +328,20 @@ def _check_same_index(settings: EffectiveSettings, origins: Mapping[str, ConfigS
     if isinstance(origin, ConfigSource):
         raise ConfigError(origin.path, origin.line_no, origin.key, f"{same}: {reason}")
     raise RunSetupError(f"performance_issue_same_index {same}: {reason}")
+
+
+async def _wait_ready(sut: GrpcSut, options: RunOptions) -> None:
+    # NOTE: an address that accepts TCP but never answers gRPC (a stopped or wrong process) would
+    # otherwise wait for gRPC's 20 s connection timeout, or longer.
+    connect_s = min(options.deadline_ms / 1000, CONNECT_TIMEOUT_S)
+    try:
+        await asyncio.wait_for(sut.check_ready(), connect_s)
+    except TimeoutError:
+        raise ServerUnavailable(
+            f"no answer from {options.server} within {connect_s:g} s: is it an edgeperf or Triton gRPC "
+            "server, and is it running?",
+            status="DEADLINE_EXCEEDED",
+        ) from None
 
 
 def _payload_encoder(bench: Benchmark | None, size: Size) -> Callable[[bytes, int], bytes] | None:

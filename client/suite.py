@@ -71,7 +71,8 @@ class SuiteOptions:
     out_dir: Path = Path("results")
     user_conf: Path | None = None
     rules: str = "v2.1"
-    size: Literal["full", "small"] = "full"
+    size: Literal["full", "small"] | None = None
+    """None: each model's size as its config on the server records it (else full)."""
     batch_size: int = 1
     modes: tuple[Literal["accuracy", "performance"], ...] = ("accuracy", "performance")
     connection: Connection = field(default_factory=Connection)
@@ -329,7 +330,8 @@ async def run_suite_options(
                         rules=options.rules,
                         user_conf=options.user_conf,
                         benchmark=benchmark,
-                        benchmark_size=options.size,
+                        benchmark_size=options.size or "full",
+                        size_from_server=options.size is None,
                         dataset=dataset,
                         batch_size=options.batch_size,
                         system_name=target.system,
@@ -487,7 +489,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--rules", default="v2.1", choices=("v2.1", "current"), help="rule preset (default v2.1)"
     )
     parser.add_argument(
-        "--size", default="full", choices=("full", "small"), help="stand-in size the server runs"
+        "--size",
+        choices=("full", "small"),
+        help="stand-in size the server runs (default: what each model's config on the server records, else full)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=1, help="samples per request for Offline/MultiStream"

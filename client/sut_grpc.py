@@ -295,6 +295,21 @@ class GrpcSut:
             max_batch_size=max_batch,
         )
 
+    async def model_parameters(self) -> dict[str, str]:
+        """The string parameters of the model's config (edgeperf's stand-ins record `edgeperf_size` there);
+        empty for a server without the ModelConfig RPC."""
+        try:
+            config = await self._unary(
+                "ModelConfig",
+                pb.ModelConfigRequest(name=self.config.model, version=self.config.model_version),
+                pb.ModelConfigResponse,
+            )
+        except SutError as exc:
+            if isinstance(exc, ServerUnavailable):
+                raise
+            return {}
+        return {key: value.string_value for key, value in config.config.parameters.items()}
+
     def use_qsl(self, qsl: SerializedQsl) -> None:
         """The library whose serialized samples `issue_query` sends."""
         self._qsl = qsl

@@ -35,7 +35,8 @@ from edgeperf.server.gpu.metrics import GpuMetrics, gpu_metrics_or_none
 from edgeperf.server.grpc_handlers import add_service
 from edgeperf.server.grpc_service import EdgeperfServicer, InferenceServicer
 from edgeperf.server.health import HEALTH_SERVICE, HealthStatus
-from edgeperf.server.metrics import MetricsHttpServer, ServerMetrics
+from edgeperf.server.metrics import ServerMetrics
+from edgeperf.server.metrics_http import MetricsHttpServer
 from edgeperf.server.settings import ServerConfig, SettingsError, parse_address
 from edgeperf.server.workers import WorkerRole, run_workers
 
@@ -238,7 +239,7 @@ class EdgeperfServer:
                 self._metrics.add_section(self._gpu_metrics.render)
             host, port = parse_address(config.metrics_listen)
             try:
-                self._metrics_port = self._metrics_http.start(host, port)
+                self._metrics_port = await self._metrics_http.start(host, port)
             except OSError as err:
                 raise SettingsError(f"metrics_listen: cannot bind {config.metrics_listen}: {err}") from err
         await self._health.serving()
@@ -267,7 +268,7 @@ class EdgeperfServer:
         finally:
             if self._core is not None:
                 await self._core.close(grace_s=max(deadline - time.monotonic(), 0.0))
-            self._metrics_http.close()
+            await self._metrics_http.close()
             if self._gpu_metrics is not None:
                 self._gpu_metrics.close()
             self._state = ServerState.CLOSED

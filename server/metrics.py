@@ -4,23 +4,21 @@ Triton's counters (`nv_inference_*`, INFERENCE_PROTOCOL.md §12) keep their exac
 `_total` suffix prometheus-client would add, so existing Triton dashboards work; they are rendered
 here. The histograms (request, queue, compute duration and batch size) come from prometheus-client.
 `ServerMetrics` implements the core's `StatsObserver`; the core calls it on the event loop thread for
-every request, so an observation is only appended to a deque there; a scrape (on the HTTP server's
-thread) folds the pending observations into the counters and histograms, behind a lock, before
+every request, so an observation is only appended to a deque there; a scrape (on an executor thread,
+server/metrics_http.py) folds the pending observations into the counters and histograms, behind a lock, before
 rendering, as does the loop itself once 4096 are pending.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-__all__ = ["CONTENT_TYPE", "MetricsHttpServer", "QueueDepths", "ServerMetrics"]
+__all__ = ["CONTENT_TYPE", "Exposition", "QueueDepths", "ServerMetrics"]
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -233,46 +231,3 @@ class Exposition(Protocol):
     """What /metrics serves: ServerMetrics, or the sum over `serve --workers N` (server/workers.py)."""
 
     def render(self) -> bytes: ...
-
-
-class MetricsHttpServer:
-    """Serves `GET /metrics` from a daemon thread; `start()` returns the bound port (0 picks one)."""
-
-    def __init__(self, metrics: Exposition) -> None:
-        self._metrics = metrics
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self, host: str, port: int) -> int:
-        metrics = self._metrics
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.split("?", 1)[0] not in ("/metrics", "/"):
-                    self.send_error(404, "only /metrics is served")
-                    return
-                body = metrics.render()
-                self.send_response(200)
-                self.send_header("Content-Type", CONTENT_TYPE)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # NOTE: scrapes every few seconds would flood the server log
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-        self._httpd = Server((host.strip("[]"), port), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics-http", daemon=True)
-        self._thread.start()
-        return int(self._httpd.server_address[1])
-
-    def close(self) -> None:
-        """Stop serving; idempotent."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None

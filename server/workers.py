@@ -262,9 +262,9 @@ def run_workers(config: ServerConfig) -> int:
             return 0 if stop.is_set() else 2
         metrics_port = None
         if config.metrics_listen is not None:
-            from edgeperf.server.metrics import MetricsHttpServer
+            from edgeperf.server.metrics_http import MetricsHttpThread
 
-            metrics_http = MetricsHttpServer(_SummedMetrics([r[2] for r in ready]))
+            metrics_http = MetricsHttpThread(_SummedMetrics([r[2] for r in ready]))
             metrics_host, metrics_wanted = parse_address(config.metrics_listen)
             try:
                 metrics_port = metrics_http.start(metrics_host, metrics_wanted)

@@ -8,6 +8,7 @@ with reason OTHER. A request for a model that does not exist is charged to nobod
 
 from __future__ import annotations
 
+import asyncio
 import re
 import urllib.request
 from collections.abc import AsyncIterator
@@ -81,7 +82,7 @@ async def test_requests_refused_before_the_model_count_as_failures(server):
         after = (await stub.ModelStatistics(statistics)).model_stats[0].inference_stats
     assert after.fail.count - before.fail.count == 4
     assert after.success.count == before.success.count
-    assert _failures(server.metrics_port) == {"OTHER": 4}
+    assert await asyncio.to_thread(_failures, server.metrics_port) == {"OTHER": 4}
 
 
 async def _one(message: pb.ModelInferRequest) -> AsyncIterator[pb.ModelInferRequest]:

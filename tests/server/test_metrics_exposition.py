@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 
 import pytest
 
-from edgeperf.server.metrics import MetricsHttpServer, ServerMetrics
+from edgeperf.server.metrics import ServerMetrics
+from edgeperf.server.metrics_http import MetricsHttpServer
 
 
 def _feed(metrics: ServerMetrics) -> None:
@@ -74,12 +76,13 @@ def test_histograms():
     assert _sample(text, 'edgeperf_batch_size_count{model="tiny",version="1"}') == 2
 
 
-def test_http_endpoint_on_port_zero():
+async def test_http_endpoint_on_port_zero():
     metrics = ServerMetrics()
     _feed(metrics)
     server = MetricsHttpServer(metrics)
-    port = server.start("127.0.0.1", 0)
-    try:
+    port = await server.start("127.0.0.1", 0)
+
+    def scrape() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
             body = reply.read().decode()
             assert reply.headers["Content-Type"].startswith("text/plain")
@@ -88,9 +91,12 @@ def test_http_endpoint_on_port_zero():
             urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=10)
         info.value.close()
         assert info.value.code == 404
+
+    try:
+        await asyncio.to_thread(scrape)
     finally:
-        server.close()
-        server.close()
+        await server.close()
+        await server.close()
 
 
 def test_observations_beyond_the_fold_threshold_are_all_counted():

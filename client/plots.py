@@ -8,7 +8,10 @@ throughput-latency chart. matplotlib is imported only here, so the rest of the c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,8 +61,28 @@ def load_run(folder: Path, label: str | None = None) -> RunCurve:
     return RunCurve(label or _label(folder, doc), latencies, throughput, p99)
 
 
+_SUT_MODEL = re.compile(r"\(([^,()]+), ([^,()]+), \w+\)")
+"""edgeperf's SUT name: `edgeperf gRPC SUT (ADDRESS, MODEL, unary|stream)`."""
+
+
 def _label(folder: Path, doc: dict[str, Any]) -> str:
-    return f"{folder.name} ({doc.get('scenario', '?')})"
+    """`system/benchmark/scenario` for a suite's run folder, else `model/scenario` from result.json."""
+    scenario = str(doc.get("scenario", "?"))
+    resolved = folder.resolve()
+    if resolved.parent.name == "performance" and resolved.parent.parent.name == scenario:
+        system, benchmark = resolved.parents[3].name, resolved.parents[2].name
+        return f"{system}/{benchmark}/{scenario}"
+    found = _SUT_MODEL.search(str(doc.get("sut_name", "")))
+    return f"{found.group(2) if found else folder.name}/{scenario}"
+
+
+def _distinct(runs: list[RunCurve], folders: Sequence[Path]) -> list[RunCurve]:
+    """Runs of the same model and scenario get their folder added to the label, to tell them apart."""
+    counts = Counter(run.label for run in runs)
+    return [
+        dataclasses.replace(run, label=f"{run.label} ({folder})") if counts[run.label] > 1 else run
+        for run, folder in zip(runs, folders, strict=True)
+    ]
 
 
 def plot_runs(runs: Sequence[RunCurve], out: Path) -> Path:
@@ -69,6 +92,13 @@ def plot_runs(runs: Sequence[RunCurve], out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    image_format = out.suffix.lstrip(".").lower() or "png"
+    supported = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if image_format not in supported:
+        raise EdgeperfClientError(
+            f"--out {out}: cannot draw a .{image_format} image; use one of {', '.join('.' + k for k in sorted(supported))}"
+        )
     fig, (cdf, tput) = plt.subplots(1, 2, figsize=(12, 4.5))
     for run in runs:
         if len(run.latencies_ms):
@@ -83,9 +113,13 @@ def plot_runs(runs: Sequence[RunCurve], out: Path) -> Path:
     tput.grid(True, alpha=0.3)
     fig.text(0.5, 0.01, "edgeperf results are not official MLPerf results", ha="center", fontsize="small")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    with atomic_file(out) as f:
-        fig.savefig(f, format=out.suffix.lstrip(".") or "png", dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_file(out) as f:
+            fig.savefig(f, format=image_format, dpi=120)
+    except OSError as exc:
+        raise EdgeperfClientError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
     return out
 
 
@@ -101,13 +135,16 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "runs", nargs="+", type=Path, metavar="DIR", help="results folders of performance runs"
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("edgeperf-plot.png"), help="image to write (.png, .svg, .pdf)"
+        "--out",
+        type=Path,
+        default=Path("edgeperf-plot.png"),
+        help="image to write; its suffix picks the format (.png, .svg, .pdf, ...)",
     )
     parser.set_defaults(handler=_plot_command)
     return parser
 
 
 async def _plot_command(args: argparse.Namespace) -> int:
-    runs = [load_run(folder) for folder in args.runs]
+    runs = _distinct([load_run(folder) for folder in args.runs], args.runs)
     print(f"wrote {plot_runs(runs, args.out)}")
     return 0

@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any, cast
 
@@ -221,6 +222,13 @@ def _add_run(subparsers: Any) -> None:
     run.set_defaults(handler=_run_command)
 
 
+def _version() -> str:
+    try:
+        return metadata.version("edgeperf")
+    except metadata.PackageNotFoundError:  # NOTE: run from a checkout that was never installed
+        return "0+unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `edgeperf` argument parser, with the `suite` subcommand when `edgeperf.client.suite` exists."""
     parser = argparse.ArgumentParser(
@@ -228,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="MLPerf-style load generator for inference servers over KServe v2 gRPC. "
         "Its results are not official MLPerf results (MLPerf is a trademark of MLCommons).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run(subparsers)
     if importlib.util.find_spec("edgeperf.client.suite") is not None:

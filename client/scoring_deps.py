@@ -37,6 +37,6 @@ def check_can_score(dataset: Dataset, benchmark: str | None) -> None:
     if missing:
         raise RunSetupError(
             f"scoring the synthetic {benchmark} dataset needs the FP32 stand-in's outputs, computed "
-            f"here with {' and '.join(missing)}: install them (pip install 'edgeperf[client,server]'), or use "
+            f"here with {' and '.join(missing)}: install them (the server extra: pip install '.[server]' from the checkout), or use "
             "the published dataset (--dataset PATH), or --mode PerformanceOnly"
         )

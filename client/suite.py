@@ -281,12 +281,16 @@ def _lookup(mapping: dict[str, str] | None, benchmark: str, default: str) -> str
     return mapping.get(benchmark, mapping.get("*", default))
 
 
-async def _run_one(runner: Runner, options: RunOptions, log: Callable[[str], None]) -> bool:
+async def _run_one(
+    runner: Runner, options: RunOptions, log: Callable[[str], None], failed_runs: list[str] | None
+) -> bool:
     """One run; True when it finished VALID (and, for accuracy, with accuracy.txt and a PASS)."""
     try:
         outcome = await runner(options)
     except (EdgeperfClientError, OSError, ValueError, KeyError) as exc:
         log(f"  FAILED to run: {type(exc).__name__}: {exc}")
+        if failed_runs is not None:
+            failed_runs.append(f"{options.out_dir}: {exc}")
         return False
     ok = outcome.validity == "VALID"
     if outcome.accuracy is not None:
@@ -303,9 +307,16 @@ async def _run_one(runner: Runner, options: RunOptions, log: Callable[[str], Non
 
 
 async def run_suite_options(
-    options: SuiteOptions, *, runner: Runner = run_benchmark, log: Callable[[str], None] = print
+    options: SuiteOptions,
+    *,
+    runner: Runner = run_benchmark,
+    log: Callable[[str], None] = print,
+    failed_runs: list[str] | None = None,
 ) -> tuple[bool, list[CellResult]]:
     """Run every target x benchmark x scenario x mode in turn; write the layout and the tables.
+
+    Args:
+        failed_runs: receives a line for each run that could not run at all (an error, not INVALID).
 
     Returns:
         `(all runs valid and every accuracy gate passed, the cells of the results table)`.
@@ -340,7 +351,7 @@ async def run_suite_options(
                         tls_client_key=options.connection.tls_client_key,
                         auth_token=options.connection.auth_token,
                     )
-                    all_ok = await _run_one(runner, run_options, log) and all_ok
+                    all_ok = await _run_one(runner, run_options, log, failed_runs) and all_ok
     cells = collect_results(options.out_dir)
     atomic_write(options.out_dir / "results.md", [render_markdown(cells)])
     atomic_write(options.out_dir / "results.csv", [render_csv(cells)])
@@ -419,7 +430,8 @@ def _compare_problem(folder: Path) -> str | None:
 
 
 async def run_suite(args: argparse.Namespace) -> int:
-    """`edgeperf suite`: 0 when every run is VALID and every accuracy gate passes, 1 otherwise, 2 on bad options."""
+    """`edgeperf suite`: 0 when every run is VALID and every accuracy gate passes, 3 when every run ran but
+    one is INVALID or fails its gate, 1 when a run could not run, 2 on bad options."""
     if args.compare:
         cells: list[CellResult] = []
         for folder in args.compare:
@@ -439,10 +451,29 @@ async def run_suite(args: argparse.Namespace) -> int:
     except EdgeperfClientError as exc:  # NOTE: a token file that cannot be used
         print(f"edgeperf: error: suite: {exc}", file=sys.stderr)
         return 1
-    ok, cells = await run_suite_options(options)
+    failed: list[str] = []
+    ok, cells = await run_suite_options(options, failed_runs=failed)
     print(render_markdown(cells), end="")
     print(f"written: {options.out_dir / 'results.md'}, {options.out_dir / 'results.csv'}")
-    return 0 if ok else 1
+    # NOTE: the same codes as `edgeperf run`: 1 when a run could not run, 3 when all ran but not all pass.
+    return 0 if ok else 1 if failed else 3
+
+
+SUITE_HELP = """\
+Run every MLPerf Edge benchmark in its required scenarios against one or more servers, an accuracy run
+and a performance run each, and write them in the MLPerf submission layout:
+
+    OUT/SYSTEM/BENCHMARK/SCENARIO/performance/run_1/   mlperf_log_summary.txt, mlperf_log_detail.txt, ...
+    OUT/SYSTEM/BENCHMARK/SCENARIO/accuracy/            mlperf_log_accuracy.json, accuracy.txt, ...
+
+then OUT/results.md and OUT/results.csv: a row per system, a column per benchmark and scenario with its
+MLPerf metric (SingleStream: early-stopping 90th percentile latency in ms; MultiStream: early-stopping
+99th percentile in ms; Server and Offline: samples per second). --compare DIR... prints the same table
+from existing results folders (edgeperf's or the official LoadGen's) without running anything.
+
+Exit status: 0 every run VALID and every accuracy gate passed, 3 a run INVALID or a gate failed, 1 a run
+could not run, 2 bad options. Results of edgeperf are not official MLPerf results.
+"""
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -450,7 +481,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "suite",
         help="run the MLPerf Edge benchmarks and required scenarios, write the submission layout",
-        description=__doc__,
+        description=SUITE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -483,7 +514,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--model", action="append", metavar="BENCHMARK=MODEL", help="model name on the server"
     )
     parser.add_argument(
-        "--user-conf", type=Path, help="user.conf with overrides (short runs for development)"
+        "--user-conf",
+        type=Path,
+        metavar="FILE",
+        help="user.conf with overrides (short runs for development)",
     )
     parser.add_argument(
         "--rules", default="v2.1", choices=("v2.1", "current"), help="rule preset (default v2.1)"
@@ -494,12 +528,24 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="stand-in size the server runs (default: what each model's config on the server records, else full)",
     )
     parser.add_argument(
-        "--batch-size", type=int, default=1, help="samples per request for Offline/MultiStream"
+        "--batch-size",
+        type=int,
+        default=1,
+        metavar="N",
+        help="samples per request for Offline/MultiStream (default 1)",
     )
     parser.add_argument(
-        "--modes", nargs="+", default=["accuracy", "performance"], choices=("accuracy", "performance")
+        "--modes",
+        nargs="+",
+        default=["accuracy", "performance"],
+        choices=("accuracy", "performance"),
+        metavar="MODE",
+        help="accuracy (an AccuracyOnly run, scored) and/or performance (a PerformanceOnly run) for each "
+        "benchmark and scenario (default: both)",
     )
-    parser.add_argument("--out", type=Path, default=Path("results"), help="results folder (default results/)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("results"), metavar="DIR", help="results folder (default results/)"
+    )
     add_connection_arguments(parser.add_argument_group("transport (every --server)"))
     parser.add_argument(
         "--compare",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib.util
 import os
 import signal
@@ -326,6 +327,8 @@ async def _run_command(args: argparse.Namespace) -> int:
             pass
     try:
         outcome = await run_benchmark(options, stop=stop, announce=lambda text: print(text, flush=True))
+    except OSError as exc:
+        raise EdgeperfClientError(_write_failure(exc, options.out_dir)) from None
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
@@ -333,6 +336,17 @@ async def _run_command(args: argparse.Namespace) -> int:
     if outcome.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_VALID if outcome.validity == "VALID" else EXIT_INVALID
+
+
+def _write_failure(exc: OSError, out_dir: Path) -> str:
+    """One line for a file error during a run (after the setup checks: writing its logs)."""
+    where = exc.filename or out_dir
+    if exc.errno == errno.ENOSPC:
+        return (
+            f"no space left on the device while writing {where}: the log files written before it are "
+            "complete (each is written whole or not at all); free some space and run again"
+        )
+    return f"cannot write {where}: {exc.strerror or exc}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -285,7 +285,12 @@ class SerializedQsl:
         for index in indices:
             i = int(index)
             if i not in self._loaded:
-                self._loaded[i] = self.encoder.encode_sample(self._source.sample(i), i)
+                try:
+                    sample = self._source.sample(i)
+                except (ValueError, OSError) as exc:
+                    # NOTE: a corrupt or truncated file in a dataset: one line naming it, not a traceback.
+                    raise DatasetError(f"{self.name}: sample {i}: {exc}") from None
+                self._loaded[i] = self.encoder.encode_sample(sample, i)
 
     def unload_samples(self, indices: Sequence[int]) -> None:
         for index in indices:

@@ -142,7 +142,11 @@ def _check_out_dir(out_dir: Path) -> None:
 def _check_fits(encoder: RequestEncoder, dataset: Dataset, options: RunOptions) -> None:
     """One benchmark sample through the encoder before the run: a stand-in of the other size fails here."""
     try:
-        encoder.encode_sample(dataset.sample(0), 0)
+        sample = dataset.sample(0)
+    except (ValueError, OSError) as exc:  # NOTE: a file of the dataset that cannot be read or decoded
+        raise DatasetError(f"dataset {options.dataset}: sample 0: {exc}") from None
+    try:
+        encoder.encode_sample(sample, 0)
     except DatasetError as exc:
         other = "small" if options.benchmark_size == "full" else "full"
         raise RunSetupError(

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTOC := $(BIN)/python -m grpc_tools.protoc
 
-.PHONY: setup proto proto-check fmt lint test demo bench bench-gpu clean fault-tools faults
+.PHONY: setup proto proto-check fmt lint test demo bench bench-gpu clean fault-tools faults check-submission
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -55,6 +55,16 @@ faults: setup fault-tools
 # On an NVIDIA GPU only (its own venv with edgeperf[gpu]; exits 2 without a GPU): issue 12's device check.
 bench-gpu:
 	bash tests/bench/bench_gpu.sh
+
+# The official submission checker on a suite's tree: INFERENCE is a checkout of mlcommons/inference (tag
+# v2.1 has submission-checker.py; later ones the submission_checker package). Expect only what the runs
+# fail legitimately: run length, samples per query, seeds of the other rules version, a synthetic dataset.
+SUBMISSION ?= results/submission
+check-submission:
+	@test -n "$(INFERENCE)" || { echo "usage: make check-submission INFERENCE=DIR [SUBMISSION=$(SUBMISSION)]"; exit 2; }
+	cd $(INFERENCE)/tools/submission && if [ -f submission-checker.py ]; then \
+		$(PY) submission-checker.py --version v2.1 --input $(abspath $(SUBMISSION)) --csv /dev/null; \
+	else $(PY) -m submission_checker.main --input $(abspath $(SUBMISSION)); fi
 
 clean:
 	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache build results

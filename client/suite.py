@@ -27,11 +27,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edgeperf.benchmarks import registry
-from edgeperf.client.connection_args import Connection, add_connection_arguments, connection_from_args
+from edgeperf.client.conf import preset_path
+from edgeperf.client.connection_args import (
+    Connection,
+    add_connection_arguments,
+    connection_from_args,
+    redacted_command_line,
+)
 from edgeperf.client.errors import EdgeperfClientError
 from edgeperf.client.log_format import atomic_write
 from edgeperf.client.run import RunOptions, RunOutcome, run_benchmark
 from edgeperf.client.settings import Scenario, TestMode
+from edgeperf.client.submission import SubmissionSystem, describe_system, write_submission
 
 __all__ = [
     "CellResult",
@@ -77,6 +84,8 @@ class SuiteOptions:
     modes: tuple[Literal["accuracy", "performance"], ...] = ("accuracy", "performance")
     connection: Connection = field(default_factory=Connection)
     """TLS files and bearer token, the same for every server."""
+    submitter: str = "edgeperf"
+    """Submitter folder and field of the submission tree (`submission.write_submission`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -353,6 +362,22 @@ async def run_suite_options(
                     )
                     all_ok = await _run_one(runner, run_options, log, failed_runs) and all_ok
     cells = collect_results(options.out_dir)
+    systems = [
+        SubmissionSystem(name=t.system, description=await describe_system(t.address, options.connection))
+        for t in options.targets
+    ]
+    tree = write_submission(
+        options.out_dir,
+        systems,
+        submitter=options.submitter,
+        rules=options.rules,
+        preset=preset_path(options.rules),
+        user_conf=options.user_conf,
+        command="edgeperf " + redacted_command_line(sys.argv[1:], options.connection.auth_token)
+        if sys.argv[1:2] == ["suite"]
+        else "edgeperf suite",
+    )
+    log(f"submission tree: {tree} (division open, submitter {options.submitter})")
     atomic_write(options.out_dir / "results.md", [render_markdown(cells)])
     atomic_write(options.out_dir / "results.csv", [render_csv(cells)])
     return all_ok, cells
@@ -411,6 +436,7 @@ def options_from_args(args: argparse.Namespace) -> SuiteOptions:
         batch_size=args.batch_size,
         modes=tuple(args.modes),
         connection=connection_from_args(args),
+        submitter=args.submitter,
     )
 
 
@@ -547,6 +573,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("results"), metavar="DIR", help="results folder (default results/)"
     )
     add_connection_arguments(parser.add_argument_group("transport (every --server)"))
+    parser.add_argument(
+        "--submitter",
+        default="edgeperf",
+        help="submitter name of the submission tree written under OUT/submission/open/ (default edgeperf)",
+    )
     parser.add_argument(
         "--compare",
         nargs="+",

@@ -4,14 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTOC := $(BIN)/python -m grpc_tools.protoc
 
-.PHONY: setup proto proto-check fmt lint test demo bench bench-gpu clean fault-tools faults check-submission
+.PHONY: setup proto proto-check fmt lint test demo bench bench-gpu clean fault-tools faults check-submission fuzz
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(VENV)/.installed
 
-setup: $(BIN)/python .typecheck
+# An existing checkout reinstalls when pyproject.toml changed, so a new dev dependency reaches it too.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/python $(VENV)/.installed .typecheck
 
 # mypy cannot see through the editable-install hook; it reads this link tree instead.
 .typecheck:
@@ -66,5 +72,13 @@ check-submission:
 		$(PY) submission-checker.py --version v2.1 --input $(abspath $(SUBMISSION)) --csv /dev/null; \
 	else $(PY) -m submission_checker.main --input $(abspath $(SUBMISSION)); fi
 
+# Coverage-guided fuzzing of the request path (bytes -> gRPC status), bounded; crashes land in fuzz-artifacts/.
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/python -m pip install -q 'atheris>=2.3'
+	mkdir -p fuzz-artifacts/corpus
+	$(BIN)/python -m tests.fuzz.fuzz_request_path fuzz-artifacts/corpus -max_total_time=$(FUZZ_SECONDS) \
+		-rss_limit_mb=4096 -timeout=30 -artifact_prefix=fuzz-artifacts/ -print_final_stats=1
+
 clean:
-	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache build results
+	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache build results fuzz-artifacts

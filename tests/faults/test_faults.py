@@ -239,15 +239,31 @@ def test_link_restored_mid_run_recovers_and_says_what_failed(
 
     server = lab.start_server(fault_repo)
     try:
+        # NOTE: a run ends once errors went on for the deadline + 1 s with no success; a 3 s deadline keeps
+        # it going through the 1.5 s cut, so it is the restored link that is tested, not the early end.
         outcome = run_case(
-            "link cut and restored", lab, lab.start_relay(delay_ms=1), tmp_path, cut_then_restore
+            "link cut and restored",
+            lab,
+            lab.start_relay(delay_ms=1),
+            tmp_path,
+            cut_then_restore,
+            deadline_ms=3_000,
         )
     finally:
         server.stop()
+    # The outage shows, as late answers (TCP retransmits what the cut held) or as DEADLINE_EXCEEDED
+    # samples, which the summary names; the run goes on to its end and the last samples complete.
     assert outcome.validity == "INVALID" and outcome.exit_code == 3
-    assert outcome.by_status.get("DEADLINE_EXCEEDED", 0) > 0
-    assert _recovered(outcome.out), "samples complete again once the link is back"
-    assert "DEADLINE_EXCEEDED" in (outcome.out / "mlperf_log_summary.txt").read_text()
+    assert "ended early" not in outcome.stdout, outcome.stdout
+    metrics = outcome.doc["metrics"]
+    assert isinstance(metrics, dict)
+    failed = outcome.by_status.get("DEADLINE_EXCEEDED", 0)
+    assert metrics["sample_latency_ns"]["max"] >= 1.0e9 or failed > 0
+    if failed:
+        assert "DEADLINE_EXCEEDED" in (outcome.out / "mlperf_log_summary.txt").read_text()
+    lat = read_latencies(outcome.out)
+    last = lat["ok"][np.argsort(lat["scheduled_ns"], kind="stable")][-20:]
+    assert bool(last.all()), "samples complete again once the link is back"
 
 
 def test_server_killed_and_restarted_mid_run(lab: NetLab, fault_repo: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from edgeperf.protos import edgeperf_service_pb2 as epb
 from edgeperf.protos import grpc_service_pb2 as pb
@@ -202,7 +202,13 @@ class EdgeperfServer:
             peers=self._worker.others if self._worker else (),
             auth_token=config.auth_token,
         )
-        add_service(self._servicer, server, pb.DESCRIPTOR.services_by_name["GRPCInferenceService"], pb)
+        add_service(
+            self._servicer,
+            server,
+            pb.DESCRIPTOR.services_by_name["GRPCInferenceService"],
+            pb,
+            in_band=frozenset({"ModelStreamInfer"}),
+        )
         add_service(
             EdgeperfServicer(self._nvml_module),
             server,
@@ -211,14 +217,18 @@ class EdgeperfServer:
         )
         self._health.add_to_server(server)
         await self._health.not_serving()
-        reflection.enable_server_reflection(
-            (
-                pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
-                epb.DESCRIPTOR.services_by_name["EdgeperfService"].full_name,
-                HEALTH_SERVICE,
-                reflection.SERVICE_NAME,
-            ),
+        # NOTE: not enable_server_reflection: bytes that do not parse must not log a traceback.
+        names = (
+            pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name,
+            epb.DESCRIPTOR.services_by_name["EdgeperfService"].full_name,
+            HEALTH_SERVICE,
+            reflection.SERVICE_NAME,
+        )
+        add_service(
+            reflection.aio.ReflectionServicer(names),
             server,
+            reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"],
+            reflection_pb2,
         )
         try:
             if credentials is not None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Final
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
+
+from edgeperf.server.grpc_handlers import add_service
 
 __all__ = ["HEALTH_SERVICE", "SERVICES", "HealthStatus"]
 
@@ -27,7 +29,8 @@ class HealthStatus:
         self._servicer = health_aio.HealthServicer()
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        health_pb2_grpc.add_HealthServicer_to_server(self._servicer, server)
+        # NOTE: not add_HealthServicer_to_server: bytes that do not parse must not log a traceback.
+        add_service(self._servicer, server, health_pb2.DESCRIPTOR.services_by_name["Health"], health_pb2)
 
     async def serving(self) -> None:
         """Every service answers SERVING."""

@@ -116,3 +116,23 @@ async def test_an_unrepresentable_shape_is_invalid_argument(channel, typed):
         await stub.ModelInfer(message)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "INPUT0" in (info.value.details() or "")
+
+
+async def test_open_services_refuse_malformed_bytes_without_a_traceback(channel, caplog):
+    # NOTE: health and reflection need no token, so they must not let anyone fill the log either.
+    caplog.set_level(logging.WARNING)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await channel.unary_unary("/grpc.health.v1.Health/Check")(GARBAGE)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    watch = channel.unary_stream("/grpc.health.v1.Health/Watch")(GARBAGE)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in watch:
+            pass
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    reflection = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in reflection(_bytes(GARBAGE)):
+            pass
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert len([r for r in caplog.records if "that do not parse" in r.getMessage()]) == 3

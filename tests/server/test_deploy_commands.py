@@ -73,7 +73,11 @@ def test_daemonset_and_job_take_the_token_from_one_secret_and_serve_metrics_on_t
     env = _env(server)
     assert env["EDGEPERF_AUTH_TOKEN_FILE"].startswith(mounts["auth"] + "/")
     secret = volumes["auth"]["secret"]["secretName"]
-    assert _env(job)["EDGEPERF_AUTH_TOKEN"] == {"secretKeyRef": {"name": secret, "key": "auth-token"}}
+    job_doc = yaml.safe_load((DEPLOY / "kubernetes" / "loadgen-job.yaml").read_text())
+    job_volumes = {v["name"]: v for v in job_doc["spec"]["template"]["spec"]["volumes"]}
+    job_mounts = {m["name"]: m["mountPath"] for m in job["volumeMounts"]}
+    assert job_volumes["auth"]["secret"]["secretName"] == secret
+    assert _env(job)["EDGEPERF_AUTH_TOKEN_FILE"] == job_mounts["auth"] + "/auth-token"
     assert env["EDGEPERF_METRICS_LISTEN"] == "$(POD_IP):8002"
     assert all("hostPort" not in p for p in server["ports"] if p["name"] == "metrics")
     for container in (server, job):
@@ -86,6 +90,9 @@ def test_compose_requires_the_token_and_publishes_metrics_on_loopback_only() -> 
     assert server["secrets"] == ["edgeperf-token"]
     assert "127.0.0.1:8002:8002" in server["ports"]
     assert server["healthcheck"]["test"] == ["CMD", "edgeperf-healthcheck"]
+    loadgen = compose["services"]["edgeperf-loadgen"]
+    assert loadgen["environment"]["EDGEPERF_AUTH_TOKEN_FILE"] == "/run/secrets/edgeperf-token"
+    assert client_parser().parse_args(loadgen["command"]).server == "edgeperf-server:8001"
 
 
 def test_image_runs_as_a_user_and_needs_a_token_file() -> None:

@@ -244,6 +244,13 @@ def _serve(args: argparse.Namespace) -> int:
     repository = config.model_repository
     if not repository.is_dir():
         raise _UsageError(f"--model-repository {repository}: not a directory")
+    if config.tls_cert is not None and config.tls_key is not None:
+        from edgeperf.server.auth import TlsMaterialError, check_tls_material
+
+        try:  # NOTE: here, before any worker process starts or any model loads
+            check_tls_material(config.tls_cert, config.tls_key, config.tls_client_ca)
+        except TlsMaterialError as err:
+            raise _UsageError(f"TLS: {err}") from None
     return run(config)
 
 

@@ -118,3 +118,15 @@ async def test_an_empty_repository_warns(tmp_path, caplog):
         r for r in caplog.records if r.levelno == logging.WARNING and "holds no models" in r.getMessage()
     ]
     assert len(warnings) == 1 and str(tmp_path) in warnings[0].getMessage()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_bad_tls_material_is_a_one_line_error_before_anything_starts(tmp_path, capsys, workers):
+    cert, key = tmp_path / "server.pem", tmp_path / "server.key"
+    cert.write_text("not a certificate\n")
+    key.write_text("not a key\n")
+    args = ["serve", "--model-repository", str(tmp_path), "--listen", "127.0.0.1:0", "--workers", workers]
+    assert main([*args, "--tls-cert", str(cert), "--tls-key", str(key)]) == 2
+    assert _one_line_error(capsys).startswith(
+        f"edgeperf-server: error: TLS: --tls-cert {cert}: no PEM certificate"
+    )

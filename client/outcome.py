@@ -148,7 +148,9 @@ def finish_run(
     check = performance.client if performance is not None else None
     if performance is not None:
         # NOTE: a stopped run is never VALID, even if what it measured would pass.
-        summary = summarize(settings, performance.result, interrupted_after_s=interrupted_after_s)
+        summary = summarize(
+            settings, performance.result, interrupted_after_s=interrupted_after_s, aborted=performance.aborted
+        )
     notes = list(messages)
     for qps, passed in runs.probes:
         # NOTE: every digit (repr): LoadGen's peak is a sum of halvings, e.g. 437.6953125.

@@ -175,6 +175,8 @@ class PerformanceSummary:
     breakdown: tuple[BreakdownComponent, ...]
     interrupted_after_s: float | None = None
     """edgeperf: the user stopped the run this long after its start (Ctrl-C); such a run is never VALID."""
+    aborted: bool = False
+    """edgeperf: the run was ended by the SUT failing (errors in a row, a stall), not by its schedule."""
 
     @property
     def has_perf_constraints(self) -> bool:
@@ -215,15 +217,23 @@ class PerformanceSummary:
         return f"Run interrupted by the user after {self.interrupted_after_s:.1f} s."
 
     @property
+    def ended_early(self) -> bool:
+        """Stopped by the user, or cut short by failing samples (a dead server): LoadGen's tuning advice
+        (reduce the QPS for latency, raise it for duration) would then contradict itself and miss the cause,
+        so only the cause is given."""
+        return self.interrupted_after_s is not None or self.aborted
+
+    @property
     def recommendations(self) -> tuple[str, ...]:
         """The summary's ``Recommendations:`` entries in LoadGen's order, then edgeperf's failure reason."""
         out: list[str] = []
-        if not self.perf_constraints_met:
-            out.append(self.perf_constraints_recommendation)
-        if not self.min_duration_met:
-            out.append(self.min_duration_recommendation)
-        if not self.min_queries_met:
-            out.append(RECOMMEND_MIN_QUERIES)
+        if not self.ended_early:
+            if not self.perf_constraints_met:
+                out.append(self.perf_constraints_recommendation)
+            if not self.min_duration_met:
+                out.append(self.min_duration_recommendation)
+            if not self.min_queries_met:
+                out.append(RECOMMEND_MIN_QUERIES)
         if not self.samples_ok_met:
             out.append(self.failure_reason + " See the detailed log.")
         if self.interrupted_after_s is not None:
@@ -234,12 +244,13 @@ class PerformanceSummary:
     def invalid_reason(self) -> str:
         """The detail log's ``result_invalid_reason`` (LoadGen's concatenation, newlines as spaces)."""
         text = ""
-        if not self.perf_constraints_met:
-            text += self.perf_constraints_recommendation + " "
-        if not self.min_duration_met:
-            text += self.min_duration_recommendation + " "
-        if not self.min_queries_met:
-            text += MIN_QUERIES_REASON
+        if not self.ended_early:
+            if not self.perf_constraints_met:
+                text += self.perf_constraints_recommendation + " "
+            if not self.min_duration_met:
+                text += self.min_duration_recommendation + " "
+            if not self.min_queries_met:
+                text += MIN_QUERIES_REASON
         if not self.samples_ok_met:
             text += (" " if text and not text.endswith(" ") else "") + self.failure_reason
         if self.interrupted_after_s is not None:
@@ -276,7 +287,11 @@ def _per_second(count: int, seconds: float) -> float:
 
 
 def summarize(
-    settings: EffectiveSettings, result: RunResult, *, interrupted_after_s: float | None = None
+    settings: EffectiveSettings,
+    result: RunResult,
+    *,
+    interrupted_after_s: float | None = None,
+    aborted: bool = False,
 ) -> PerformanceSummary:
     """The LoadGen summary of one performance-mode run, plus edgeperf's failure check and breakdown."""
     scenario = settings.scenario
@@ -367,6 +382,7 @@ def summarize(
         issue_delay=_delay_stats(result.issued_ns - result.scheduled_ns),
         breakdown=latency_breakdown(result),
         interrupted_after_s=interrupted_after_s,
+        aborted=aborted,
     )
 
 

@@ -327,6 +327,10 @@ class DynamicBatcher:
 
     def _plan(self, now: int) -> tuple[list[_Pending], int | None]:
         """The batch to run now, or ([], when to look again)."""
+        if len(self._queues) == 1 and len(self._queues[0]) == 1:
+            lone = self._plan_lone(now)
+            if lone is not None:
+                return lone, None
         chosen: list[_Pending] = []
         total = 0
         sums: list[int] = []
@@ -373,6 +377,26 @@ class DynamicBatcher:
             prefix = [queue.popleft() for _ in range(count)]
             queue.extendleft(reversed([p for p in prefix if p.state == "queued"]))
         return batch, None
+
+    def _plan_lone(self, now: int) -> list[_Pending] | None:
+        """`_plan` when one request is queued and goes now (the usual case at low load); None otherwise.
+
+        NOTE: the same decision as the general scan, without its lists: a lone request goes at once when
+        it fills the batch, is a preferred size, or no batching window holds it back.
+        """
+        queue = self._queues[0]
+        p = queue[0]
+        if p.state != "queued" or self._expire(p, now):
+            return None
+        held = self._delay_ns and not self._closing and now < p.enqueue_ns + self._delay_ns
+        if self._batching and p.batch != self._max_batch and p.batch not in self._preferred and held:
+            return None
+        if self._batching and p.batch > self._max_batch:
+            return None
+        queue.popleft()
+        self._retire(p)
+        p.state = "taken"
+        return [p]
 
     def _expire(self, p: _Pending, now: int) -> bool:
         if p.future.done():

@@ -8,7 +8,9 @@
 (b) server CPU per tiny-model request, unary and streaming, against a bare grpc.aio echo server (unary
     method and stream method) answering with the same payload sizes, 16 outstanding on one connection.
     Goals: unary <= 1.3x echo unary, streaming <= 1.3x echo streaming (the model with `inline_execution`,
-    the config such a model should use; the default instance-thread config is shown beside it).
+    the config such a model should use; the default instance-thread config is shown beside it). Measured
+    twice: both servers at the same offered rate (--rate, default 500/s: grpc's CPU per request falls as
+    the rate rises, so only equal rates compare like with like), and closed loop (each as fast as it goes).
 (c) ResNet50 batch-1 latency, one request at a time, through the server against in-process ORT.
     Goal: <= 0.5 ms added at the median.
 
@@ -31,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,10 +96,13 @@ async def unary_rate(
     concurrency: int,
     duration_s: float,
     warmup_calls: int = 32,
+    pace_rps: float | None = None,
 ) -> tuple[float, int]:
     """Requests per second with `concurrency` outstanding calls spread over `channels` connections.
 
     Calls start until `duration_s` has passed; the rate counts every call, including the last ones to finish.
+    With `pace_rps`, call i starts at start + i / pace_rps (at most `concurrency` outstanding), so that
+    servers compared at the same rate do the same amount of work per wake-up.
     """
     opened = [
         grpc.aio.insecure_channel(address, options=[*CHANNEL_OPTIONS, ("edgeperf.bench.channel", i)])
@@ -118,17 +123,52 @@ async def unary_rate(
                 done += 1
 
         start = time.perf_counter_ns()
-        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        if pace_rps is None:
+            await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        else:
+            done = await _paced(lambda i: calls[i % channels](payload), pace_rps, concurrency, duration_s)
         return done / ((time.perf_counter_ns() - start) / 1e9), done
     finally:
         for channel in opened:
             await channel.close()
 
 
+async def _paced(call: Callable[[int], Awaitable[object]], rps: float, limit: int, duration_s: float) -> int:
+    """Start `call(i)` at start + i / rps (at most `limit` outstanding) for `duration_s`; the count done."""
+    loop = asyncio.get_running_loop()
+    credit = asyncio.Semaphore(limit)
+    tasks: set[asyncio.Task[object]] = set()
+    start, index = loop.time(), 0
+
+    async def one(i: int) -> object:
+        try:
+            return await call(i)
+        finally:
+            credit.release()
+
+    while (due := start + index / rps) < start + duration_s:
+        if due > loop.time():
+            await asyncio.sleep(due - loop.time())
+        await credit.acquire()
+        task = asyncio.create_task(one(index))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        index += 1
+    await asyncio.gather(*tasks)
+    return index
+
+
 async def stream_rate(
-    address: str, payload: bytes, *, window: int, duration_s: float, path: str = STREAM
+    address: str,
+    payload: bytes,
+    *,
+    window: int,
+    duration_s: float,
+    path: str = STREAM,
+    pace_rps: float | None = None,
 ) -> tuple[float, int]:
-    """Responses per second on one stream (ModelStreamInfer or the echo's) keeping `window` requests outstanding."""
+    """Responses per second on one stream (ModelStreamInfer or the echo's) keeping `window` requests
+    outstanding; with `pace_rps`, request i is written at start + i / pace_rps."""
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         call = channel.stream_stream(path)()
         credit = asyncio.Semaphore(window)
@@ -138,7 +178,10 @@ async def stream_rate(
 
         async def writer() -> None:
             nonlocal sent
+            begin = loop.time()
             while loop.time() < stop_at:
+                if pace_rps is not None and (due := begin + sent / pace_rps) > loop.time():
+                    await asyncio.sleep(due - loop.time())
                 await credit.acquire()
                 await call.write(payload)
                 sent += 1
@@ -290,7 +333,7 @@ _B_KINDS = (
 )
 
 
-async def part_b(durations: Durations, workdir: Path) -> list[str]:
+async def part_b(durations: Durations, workdir: Path, pace_rps: float) -> list[str]:
     from edgeperf.benchmarks import registry
 
     repository = workdir / "tiny-repo"
@@ -299,8 +342,9 @@ async def part_b(durations: Durations, workdir: Path) -> list[str]:
     data = np.linspace(-1, 1, 16, dtype=np.float32).reshape(1, 16)
     payloads = {model: infer_request_bytes(model, "INPUT0", data) for model in ("tiny", "tiny_inline")}
     concurrency = 16
-    cpu_us: dict[str, list[float]] = {kind: [] for kind, *_ in _B_KINDS}
-    rates: dict[str, list[float]] = {kind: [] for kind, *_ in _B_KINDS}
+    modes: tuple[float | None, ...] = (pace_rps, None)
+    cpu_us: dict[tuple[str, float | None], list[float]] = {(k, m): [] for k, *_ in _B_KINDS for m in modes}
+    rates: dict[tuple[str, float | None], list[float]] = {(k, m): [] for k, *_ in _B_KINDS for m in modes}
     loads: list[float] = []
     with server_process(repository, "--no-metrics") as server:
         async with grpc.aio.insecure_channel(server.address) as channel:
@@ -311,42 +355,68 @@ async def part_b(durations: Durations, workdir: Path) -> list[str]:
                 await _b_window(server, echo, streaming, model, payloads, concurrency, 0.3)
             for _ in range(durations.reps):
                 loads.append(os.getloadavg()[0])
-                for kind, streaming, model in _B_KINDS:
-                    rate, cpu = await _b_window(
-                        server, echo, streaming, model, payloads, concurrency, durations.window_s
-                    )
-                    rates[kind].append(rate)
-                    cpu_us[kind].append(cpu)
+                for mode in modes:
+                    for kind, streaming, model in _B_KINDS:
+                        rate, cpu = await _b_window(
+                            server, echo, streaming, model, payloads, concurrency, durations.window_s, mode
+                        )
+                        rates[(kind, mode)].append(rate)
+                        cpu_us[(kind, mode)].append(cpu)
         finally:
             echo.close()
 
-    def ratio(kind: str, peer: str) -> list[float]:
-        return [a / b for a, b in zip(cpu_us[kind], cpu_us[peer], strict=True)]
-
-    unary, stream = (
-        ratio("edgeperf unary, inline", "echo unary"),
-        ratio("edgeperf streaming, inline", "echo streaming"),
-    )
     lines = [
-        f"(b) tiny model, {len(payloads['tiny'])} B requests / {len(reply)} B responses, {concurrency} outstanding on "
-        f"one connection; {durations.reps} repetitions of {durations.window_s:.0f} s windows, kinds interleaved; "
-        f"load average {_spread(loads, '.1f')}",
-        "    figure: median (min-max) over repetitions",
+        f"(b) tiny model, {len(payloads['tiny'])} B requests / {len(reply)} B responses, at most {concurrency} "
+        f"outstanding on one connection; {durations.reps} repetitions of {durations.window_s:.0f} s windows, "
+        f"kinds interleaved; load average {_spread(loads, '.1f')}",
+        "    figure: median (min-max) over repetitions; ratios taken within each repetition",
     ]
-    for kind, *_ in _B_KINDS:
-        lines.append(_line(f"server CPU us/request, {kind}", _spread(cpu_us[kind], ".0f"), "", None))
-        lines.append(_line(f"  requests/s, {kind}", _spread(rates[kind], ",.0f"), "", None))
-    lines += [
-        _line("CPU ratio unary: edgeperf inline / echo", _spread(unary, ".2f"), "goal <= 1.30",
-              statistics.median(unary) <= 1.3, 1.3 / statistics.median(unary)),
-        _line("CPU ratio streaming: edgeperf inline / echo", _spread(stream, ".2f"), "goal <= 1.30",
-              statistics.median(stream) <= 1.3, 1.3 / statistics.median(stream)),
-        _line("  unary, instance thread / echo", _spread(ratio("edgeperf unary, instance thread", "echo unary"), ".2f"),
-              "", None),
-        _line("  streaming, instance thread / echo",
-              _spread(ratio("edgeperf streaming, instance thread", "echo streaming"), ".2f"), "", None),
-    ]  # fmt: skip
-    return lines
+    for mode in modes:
+
+        def ratio(kind: str, peer: str, mode: float | None = mode) -> list[float]:
+            return [a / b for a, b in zip(cpu_us[(kind, mode)], cpu_us[(peer, mode)], strict=True)]
+
+        lines.append(
+            f"  -- both servers at the same offered rate, {mode:,.0f} requests/s"
+            if mode is not None
+            else "  -- closed loop: as fast as each server goes"
+        )
+        for kind, *_ in _B_KINDS:
+            lines.append(
+                _line(f"server CPU us/request, {kind}", _spread(cpu_us[(kind, mode)], ".0f"), "", None)
+            )
+            lines.append(_line("  requests/s", _spread(rates[(kind, mode)], ",.0f"), "", None))
+        unary = ratio("edgeperf unary, inline", "echo unary")
+        stream = ratio("edgeperf streaming, inline", "echo streaming")
+        lines += [
+            _line(
+                "CPU ratio unary: edgeperf inline / echo",
+                _spread(unary, ".2f"),
+                "goal <= 1.30",
+                statistics.median(unary) <= 1.3,
+                1.3 / statistics.median(unary),
+            ),
+            _line(
+                "CPU ratio streaming: edgeperf inline / echo",
+                _spread(stream, ".2f"),
+                "goal <= 1.30",
+                statistics.median(stream) <= 1.3,
+                1.3 / statistics.median(stream),
+            ),
+            _line(
+                "  unary, instance thread / echo",
+                _spread(ratio("edgeperf unary, instance thread", "echo unary"), ".2f"),
+                "",
+                None,
+            ),
+            _line(
+                "  streaming, instance thread / echo",
+                _spread(ratio("edgeperf streaming, instance thread", "echo streaming"), ".2f"),
+                "",
+                None,
+            ),
+        ]
+    return lines  # fmt: skip
 
 
 async def _b_window(
@@ -357,6 +427,7 @@ async def _b_window(
     payloads: dict[str, bytes],
     concurrency: int,
     window_s: float,
+    pace_rps: float | None = None,
 ) -> tuple[float, float]:
     """One measurement window: (requests/s, server CPU us per request)."""
     address, pid = (server.address, server.process.pid) if model else (echo.address, echo.pid)
@@ -364,11 +435,20 @@ async def _b_window(
     before = process_cpu_s(pid)
     if streaming:
         path = STREAM if model else ECHO_STREAM
-        rate, count = await stream_rate(address, payload, window=concurrency, duration_s=window_s, path=path)
+        rate, count = await stream_rate(
+            address, payload, window=concurrency, duration_s=window_s, path=path, pace_rps=pace_rps
+        )
     else:
         path = INFER if model else ECHO
         rate, count = await unary_rate(
-            address, path, payload, channels=1, concurrency=concurrency, duration_s=window_s, warmup_calls=0
+            address,
+            path,
+            payload,
+            channels=1,
+            concurrency=concurrency,
+            duration_s=window_s,
+            warmup_calls=0,
+            pace_rps=pace_rps,
         )
     after = process_cpu_s(pid)
     return rate, 1e6 * ((after or 0.0) - (before or 0.0)) / max(count, 1)
@@ -599,14 +679,18 @@ def _spread(values: Sequence[float], spec: str) -> str:
 
 
 async def main_async(
-    durations: Durations, skip_resnet50: bool, allow_spinning: str | None = None, skip_tiny: bool = False
+    durations: Durations,
+    skip_resnet50: bool,
+    allow_spinning: str | None = None,
+    skip_tiny: bool = False,
+    pace_rps: float = 500.0,
 ) -> int:
     started = time.monotonic()
     print(f"edgeperf server benchmark: python {sys.version.split()[0]}, grpcio {grpc.__version__}, "
           f"onnxruntime {onnxruntime.__version__}, {os.cpu_count()} CPU cores", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="edgeperf-bench-") as tmp:
         if not skip_tiny:
-            for line in await part_b(durations, Path(tmp)):
+            for line in await part_b(durations, Path(tmp), pace_rps):
                 print(line, flush=True)
         if not skip_resnet50:
             for line in await parts_a_c(durations, Path(tmp), allow_spinning):
@@ -618,6 +702,9 @@ async def main_async(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_server")
     parser.add_argument("--quick", action="store_true", help="shorter measurement windows, 3 repetitions")
+    parser.add_argument(
+        "--rate", type=float, default=500.0, help="(b): the offered rate both servers are compared at (500/s)"
+    )
     parser.add_argument("--reps", type=int, default=None, help="repetitions of every figure (at least 3)")
     parser.add_argument("--skip-resnet50", action="store_true", help="only part (b)")
     parser.add_argument("--skip-tiny", action="store_true", help="only parts (a) and (c)")
@@ -640,7 +727,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.reps < 3:
             parser.error("--reps must be at least 3 (min/median/max need three)")
         durations = dataclasses.replace(durations, reps=args.reps)
-    result: int = uvloop.run(main_async(durations, args.skip_resnet50, args.allow_spinning, args.skip_tiny))
+    result: int = uvloop.run(
+        main_async(durations, args.skip_resnet50, args.allow_spinning, args.skip_tiny, args.rate)
+    )
     return result
 
 

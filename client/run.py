@@ -252,6 +252,17 @@ async def run_benchmark(
         if dataset is not None and requested.mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN):
             check_can_score(dataset, options.benchmark)
         sut.use_qsl(qsl)
+        if options.user_conf is not None and options.test_settings is None:
+            from edgeperf.client.warmup import tune_expected
+
+            tuned = await tune_expected(
+                sut, qsl, requested, origins, options.user_conf, timeout_s=options.deadline_ms / 1000
+            )
+            requested = tuned.settings
+            if tuned.field is not None:
+                sources[tuned.field] = "warm-up"
+            if tuned.note and announce is not None:
+                announce(tuned.note)
         settings = effective_settings(requested, qsl)
         _check_same_index(settings, origins)
         if announce is not None:

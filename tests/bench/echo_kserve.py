@@ -6,6 +6,8 @@ It answers the readiness and metadata RPCs a client asks before a run (edgeperf 
 ask ServerLive, ServerReady, ModelReady, ModelMetadata and ModelConfig) and answers every ModelInfer with
 one fixed, pre-serialized response, so what a client benchmark measures is the client, not the server.
 It writes its port to PORT_FILE once it serves (it binds 127.0.0.1:0) and runs until killed.
+ServerMetadata answers with the number of ModelInfer calls served so far as its `version`, so a bench
+can count the requests a client sent in a window (`EchoServer.served()`).
 """
 
 from __future__ import annotations
@@ -63,7 +65,6 @@ def _answers() -> dict[str, bytes]:
         "ServerLive": pb.ServerLiveResponse(live=True).SerializeToString(),
         "ServerReady": pb.ServerReadyResponse(ready=True).SerializeToString(),
         "ModelReady": pb.ModelReadyResponse(ready=True).SerializeToString(),
-        "ServerMetadata": pb.ServerMetadataResponse(name="echo", version="0").SerializeToString(),
         "ModelMetadata": metadata.SerializeToString(),
         "ModelConfig": config.SerializeToString(),
         "ModelInfer": infer.SerializeToString(),
@@ -75,8 +76,21 @@ class _Handler(grpc.GenericRpcHandler):
 
     def __init__(self) -> None:
         self._methods: dict[str, grpc.RpcMethodHandler] = {}
-        for name, reply in _answers().items():
+        self.served = 0
+        answers = _answers()
+        infer = answers.pop("ModelInfer")
+        for name, reply in answers.items():
             self._methods[_SERVICE + name] = grpc.unary_unary_rpc_method_handler(_fixed(reply))
+
+        async def model_infer(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+            self.served += 1
+            return infer
+
+        async def server_metadata(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+            return pb.ServerMetadataResponse(name="echo", version=str(self.served)).SerializeToString()
+
+        self._methods[_SERVICE + "ModelInfer"] = grpc.unary_unary_rpc_method_handler(model_infer)
+        self._methods[_SERVICE + "ServerMetadata"] = grpc.unary_unary_rpc_method_handler(server_metadata)
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         return self._methods.get(handler_call_details.method)  # type: ignore[attr-defined]
@@ -118,6 +132,16 @@ class EchoServer:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def served(self) -> int:
+        """ModelInfer calls the server answered so far."""
+        with grpc.insecure_channel(self.address) as channel:
+            call = channel.unary_unary(
+                _SERVICE + "ServerMetadata",
+                request_serializer=pb.ServerMetadataRequest.SerializeToString,
+                response_deserializer=pb.ServerMetadataResponse.FromString,
+            )
+            return int(call(pb.ServerMetadataRequest(), timeout=10).version)
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -1,11 +1,16 @@
-"""`make bench`: the server, load-generator and suite benchmarks, one after the other, in one process tree."""
+"""`make bench`: the server, load-generator, client and suite benchmarks, one after the other, in one process tree."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-PARTS = ("tests.bench.bench_server", "tests.bench.bench_loadgen", "tests.bench.bench_suite")
+PARTS = (
+    "tests.bench.bench_server",
+    "tests.bench.bench_loadgen",
+    "tests.bench.bench_client",
+    "tests.bench.bench_suite",
+)
 
 
 def main() -> int:

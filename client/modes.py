@@ -286,6 +286,7 @@ def _client_check(
     return client_check(
         delays,
         [(section.cost, delays)],
+        samples=result.n_samples,
         late_counts=settings.scenario is Scenario.SERVER,
         in_flight_cap=cap,
         in_flight_overflow=overflow - overflow0,

@@ -104,6 +104,7 @@ class ClientCheck:
     """The self-check of one performance pass; `edgeperf_*` keys in the detail log, `client` in result.json."""
 
     queries: int
+    samples: int
     wall_s: float
     cpu_s: float
     loop_cpu_s: float
@@ -122,6 +123,11 @@ class ClientCheck:
     @property
     def cpu_per_query_us(self) -> float:
         return self.cpu_s / self.queries * 1e6 if self.queries else 0.0
+
+    @property
+    def cpu_per_sample_us(self) -> float:
+        """Offline's measure (its one query holds every sample)."""
+        return self.cpu_s / self.samples * 1e6 if self.samples else 0.0
 
     @property
     def loop_busy(self) -> float:
@@ -143,7 +149,9 @@ class ClientCheck:
             if self.late_counts
             else "",
             f"issuing thread {self.loop_busy * 100:.0f}% busy",
-            f"{self.cpu_per_query_us:.0f} us client CPU per query",
+            f"{self.cpu_per_query_us:.0f} us client CPU per query"
+            if self.samples == self.queries
+            else f"{self.cpu_per_sample_us:.1f} us client CPU per sample",
         ]
         text = "The client was the bottleneck: " + ", ".join(p for p in parts if p)
         if self.in_flight_overflow:
@@ -157,6 +165,8 @@ class ClientCheck:
             "queries": self.queries,
             "cpu_s": self.cpu_s,
             "cpu_per_query_us": self.cpu_per_query_us,
+            "samples": self.samples,
+            "cpu_per_sample_us": self.cpu_per_sample_us,
             "issuing_thread_busy": self.loop_busy,
             "issue_delay_p50_ns": self.issue_delay_p50_ns,
             "issue_delay_p99_ns": self.issue_delay_p99_ns,
@@ -184,6 +194,7 @@ class ClientCheck:
         """The `edgeperf_*` keys of the detail log, in order."""
         items: list[tuple[str, object]] = [
             ("edgeperf_client_cpu_per_query_us", round(self.cpu_per_query_us, 3)),
+            ("edgeperf_client_cpu_per_sample_us", round(self.cpu_per_sample_us, 3)),
             ("edgeperf_client_issuing_thread_busy", round(self.loop_busy, 4)),
             ("edgeperf_issue_delay_p50_ns", self.issue_delay_p50_ns),
             ("edgeperf_issue_delay_p99_ns", self.issue_delay_p99_ns),
@@ -214,7 +225,12 @@ class ClientCheck:
         overflow = (
             f", {self.in_flight_overflow} waited for the in-flight cap" if self.in_flight_overflow else ""
         )
-        return f"Client self-check: {self.cpu_per_query_us:.0f} us CPU per query{late}{overflow}{workers}"
+        per = (
+            f"{self.cpu_per_query_us:.0f} us CPU per query"
+            if self.samples == self.queries
+            else f"{self.cpu_per_sample_us:.1f} us CPU per sample"
+        )
+        return f"Client self-check: {per}{late}{overflow}{workers}"
 
 
 def issue_delays_ns(
@@ -236,6 +252,7 @@ def client_check(
     delays_ns: npt.NDArray[np.int64],
     workers: list[tuple[SectionCost, npt.NDArray[np.int64]]],
     *,
+    samples: int,
     late_counts: bool,
     in_flight_cap: int | None,
     in_flight_overflow: int,
@@ -244,6 +261,7 @@ def client_check(
     costs = [cost for cost, _ in workers]
     return ClientCheck(
         queries=int(delays_ns.size),
+        samples=samples,
         wall_s=max((c.wall_s for c in costs), default=0.0),
         cpu_s=sum(c.cpu_s for c in costs),
         loop_cpu_s=sum(c.loop_cpu_s for c in costs),

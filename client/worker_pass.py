@@ -87,6 +87,7 @@ async def run_pass_with_workers(
     check = client_check(
         delays,
         list(zip(run.costs, mine, strict=True)),
+        samples=result.n_samples,
         late_counts=settings.scenario is Scenario.SERVER,
         in_flight_cap=run.in_flight_cap,
         in_flight_overflow=run.in_flight_overflow,

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +89,31 @@ class _Handler(grpc.GenericRpcHandler):
         async def server_metadata(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
             return pb.ServerMetadataResponse(name="echo", version=str(self.served)).SerializeToString()
 
+        async def model_stream_infer(
+            requests: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[bytes]:
+            # NOTE: the one parse here: a stream's answers are matched to its requests by id.
+            async for raw in requests:
+                self.served += 1
+                request_id = pb.ModelInferRequest.FromString(raw).id
+                yield pb.ModelStreamInferResponse(
+                    infer_response=_with_id(infer, request_id)
+                ).SerializeToString()
+
         self._methods[_SERVICE + "ModelInfer"] = grpc.unary_unary_rpc_method_handler(model_infer)
+        self._methods[_SERVICE + "ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
+            model_stream_infer
+        )
         self._methods[_SERVICE + "ServerMetadata"] = grpc.unary_unary_rpc_method_handler(server_metadata)
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         return self._methods.get(handler_call_details.method)  # type: ignore[attr-defined]
+
+
+def _with_id(reply: bytes, request_id: str) -> pb.ModelInferResponse:
+    response = pb.ModelInferResponse.FromString(reply)
+    response.id = request_id
+    return response
 
 
 def _fixed(reply: bytes) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Any]:

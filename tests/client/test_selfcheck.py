@@ -39,6 +39,7 @@ async def test_every_result_carries_the_self_check(tmp_path: Path) -> None:
     assert check is not None and check.queries == 500
     doc = json.loads((tmp_path / "result.json").read_text())["run"]["client"]
     assert doc["queries"] == 500 and doc["cpu_per_query_us"] > 0
+    assert doc["samples"] == 500 and doc["cpu_per_sample_us"] == doc["cpu_per_query_us"]
     assert doc["issue_delay_p99_ns"] >= doc["issue_delay_p50_ns"]
     assert 0.0 <= doc["late_share"] <= 1.0 and doc["in_flight_overflow"] == 0
     # NOTE: the same percentile as the summary's issue delay, so the two never disagree.

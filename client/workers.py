@@ -197,12 +197,13 @@ async def run_workers(
                 pipe.send(start_ns)
             reports = await _collect(pipes, stop)
         finally:
+            # NOTE: pipes first: a worker still waiting for the go (a failed start) then sees EOF and exits.
+            for pipe in pipes:
+                pipe.close()
             for proc in procs:
                 await asyncio.to_thread(proc.join, 10)
                 if proc.is_alive():
                     proc.kill()
-            for pipe in pipes:
-                pipe.close()
         events: list[tuple[int, str, bool]] = []
         for w, report in enumerate(reports):
             recorder.merge_worker(report.entries, (w + 1) * CODE_STRIDE, report.accuracy)

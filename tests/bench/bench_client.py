@@ -274,7 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(pa, str):
         print(f"perf_analyzer columns skipped: {pa}", flush=True)
     echo = EchoServer()
-    rows: dict[str, list[float]] = {k: [] for k in ("ep_cpu", "pa_cpu", "delay", "ep1", "ep2", "pa_peak")}
+    keys = ("ep_cpu", "ep_stream_cpu", "pa_cpu", "delay", "ep1", "ep2", "pa_peak")
+    rows: dict[str, list[float]] = {k: [] for k in keys}
     loads: list[float] = []
     try:
         with tempfile.TemporaryDirectory(prefix="edgeperf-bench-client-") as tmp_name:

@@ -148,3 +148,22 @@ def test_cli_workers_against_a_grpc_server(tmp_path: Path) -> None:
     assert issued >= 400
     assert [w["queries"] for w in doc["run"]["client"]["workers"]] == [(issued + 1) // 2, issued // 2]
     assert code in (0, 3)  # NOTE: VALID on a quiet machine; a loaded one may miss the latency bound
+
+
+class BrokenFactory:
+    """A worker whose SUT cannot be opened (say, the server went away between the check and the run)."""
+
+    def __call__(self) -> AbstractAsyncContextManager[tuple[SystemUnderTest, QuerySampleLibrary]]:
+        raise ConnectionError("no server at 127.0.0.1:9")
+
+
+async def test_a_worker_that_cannot_start_is_named(tmp_path: Path) -> None:
+    with pytest.raises(RunSetupError, match=r"worker \d failed: ConnectionError: no server"):
+        await run_with_sut(
+            FakeSut(),
+            ListQsl(),
+            settings(Scenario.SERVER),
+            tmp_path,
+            workers=2,
+            worker_factory=BrokenFactory(),
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import time
 import tracemalloc
 from collections.abc import Sequence
@@ -73,9 +74,10 @@ async def test_a_client_that_falls_behind_says_so_first(tmp_path: Path) -> None:
     )
     assert outcome.validity == "INVALID"
     assert outcome.client is not None and outcome.client.bottleneck
-    assert outcome.invalid_reasons[0].startswith("The client was the bottleneck:")
+    # NOTE: "client machine" when the shared test machine starved the issuing thread of CPU meanwhile.
+    assert re.match(r"The client( machine)? was the bottleneck: ", outcome.invalid_reasons[0])
     assert _detail(tmp_path)["edgeperf_client_bottleneck"] is True
-    assert "INVALID because: The client was the bottleneck" in outcome.summary_text
+    assert re.search(r"INVALID because: The client( machine)? was the bottleneck", outcome.summary_text)
 
 
 def test_the_timed_section_restores_the_collector() -> None:

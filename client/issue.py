@@ -224,6 +224,17 @@ class CompletionTracker:
         return out
 
 
+def _too_many_errors(tracker: CompletionTracker) -> EndOfRun:
+    return EndOfRun(
+        reason=EndReason.TOO_MANY_ERRORS,
+        message=(
+            f"Ending early: {tracker.consecutive_errors} samples in a row failed and none "
+            f"succeeded since (last: {tracker.last_error})"
+        ),
+        is_error=True,
+    )
+
+
 async def issue_queries(
     sut: SystemUnderTest,
     *,
@@ -283,6 +294,11 @@ async def issue_queries(
                     is_error=True,
                 )
                 break
+            if tracker.should_abort:
+                # NOTE: SingleStream learns of the failure only here, when the previous query ends: sending
+                # the next one to a dead link would add a whole deadline to the run's end.
+                end = _too_many_errors(tracker)
+                break
             issued_ns = clock.now_ns()
             query = first_query + q
             if coalesce:
@@ -323,14 +339,7 @@ async def issue_queries(
                 last_issue_offset_ns=issued_ns - start_ns,
             )
             if end is None and tracker.should_abort:
-                end = EndOfRun(
-                    reason=EndReason.TOO_MANY_ERRORS,
-                    message=(
-                        f"Ending early: {tracker.consecutive_errors} samples in a row failed and none "
-                        f"succeeded since (last: {tracker.last_error})"
-                    ),
-                    is_error=True,
-                )
+                end = _too_many_errors(tracker)
             if end is not None:
                 break
     except asyncio.CancelledError:

@@ -61,6 +61,8 @@ class _Context:
     display: ProgressDisplay | None
     workers: int = 1
     factory: SutFactory | None = None
+    silence_timeout_s: float | None = None
+    """End the pass when samples fail and none succeeded for this long (None: `drain_timeout_s`)."""
 
 
 async def _until_stopped(work: Awaitable[T], stop: asyncio.Event | None) -> T:
@@ -158,7 +160,11 @@ async def run_mode(
         keep_data=keep,
         abort_after_errors=ctx.abort_after_errors,
         stall_timeout_s=ctx.drain_timeout_s,
-        abort_after_silence_ns=None if ctx.abort_after_errors is None else int(ctx.drain_timeout_s * 1e9),
+        abort_after_silence_ns=(
+            None
+            if ctx.abort_after_errors is None
+            else int((ctx.silence_timeout_s or ctx.drain_timeout_s) * 1e9)
+        ),
     )
     # NOTE: samples are loaded before the test starts, as LoadGen does (later sets between passes).
     ctx.qsl.load_samples(sets[0])
@@ -383,6 +389,7 @@ async def run_with_sut(
     system_name: str = "edgeperf",
     workers: int = 1,
     worker_factory: SutFactory | None = None,
+    silence_timeout_s: float | None = None,
 ) -> RunOutcome:
     """Run `requested.mode` against `sut` and write the logs under `out_dir`.
 
@@ -392,6 +399,8 @@ async def run_with_sut(
         stop: set it to end the run early (Ctrl-C); the outcome is then INVALID and marked interrupted.
         workers: processes that issue a Server or Offline performance pass (`edgeperf.client.workers`);
             each opens its own SUT and QSL with `worker_factory`.
+        silence_timeout_s: end a pass once samples fail and none has succeeded for this long (a dead link
+            or hung server; the request deadline); None: `drain_timeout_s`.
     """
     settings = effective_settings(requested, qsl)
     check_workers(settings, workers)
@@ -411,6 +420,7 @@ async def run_with_sut(
         display=None if workers > 1 else display,
         workers=workers,
         factory=worker_factory,
+        silence_timeout_s=silence_timeout_s,
     )
     # NOTE: the logger's start: every detail line's time_ms and both power windows count from it.
     log_start_ns = clock.now_ns()

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import grpc
+from google.protobuf.internal import api_implementation
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from edgeperf.protos import edgeperf_service_pb2 as epb
@@ -165,6 +166,15 @@ class EdgeperfServer:
             raise
         models = [m.name for m in core.models()]
         host, _ = parse_address(config.listen)
+        protobuf_backend = api_implementation.Type()
+        if protobuf_backend != "upb":
+            # NOTE: every request and response is parsed and built by protobuf; outside upb (C) that costs
+            # several times more CPU per request.
+            logger.warning(
+                "protobuf runs on its %s backend, not upb: expect much more CPU per request",
+                protobuf_backend,
+                extra={"event": "slow_protobuf", "protobuf_backend": protobuf_backend},
+            )
         logger.info(
             "edgeperf-server ready on %s:%d",
             host,
@@ -179,6 +189,7 @@ class EdgeperfServer:
                 "max_message_mb": config.max_message_mb,
                 "max_queued_mb": config.max_queued_bytes / 2**20,
                 "startup_ms": (time.monotonic_ns() - started_ns) // 1_000_000,
+                "protobuf_backend": protobuf_backend,
             },
         )
 

@@ -122,6 +122,10 @@ async def test_two_workers_share_the_port_sum_statistics_and_metrics_and_drain(t
     repository = build_repository(tmp_path, slow_delay_us=1_500_000)
     with server_process(repository, "--workers", "2", "--grace-s", "20") as server:
         assert server.ready["workers"] == 2
+        # NOTE: the C protobuf (upb) parses and builds every message; the ready line says which runs.
+        assert all(
+            '"protobuf_backend": "upb"' in line for line in server.stderr_lines if '"worker_ready"' in line
+        )
         worker_metrics = [
             int(json.loads(line)["metrics_port"]) for line in server.stderr_lines if '"worker_ready"' in line
         ]

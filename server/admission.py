@@ -61,5 +61,9 @@ class ByteBudget:
             )
         self.used_bytes += size
 
+    def hold(self, size: int) -> None:
+        """Take `size` bytes without a check: an answer already computed, waiting to be written."""
+        self.used_bytes += size
+
     def release(self, size: int) -> None:
         self.used_bytes -= size

@@ -133,6 +133,11 @@ class InferenceCore:
         return self._state
 
     @property
+    def budget(self) -> ByteBudget:
+        """The byte budget of request data; the edge also holds answers waiting to be written in it."""
+        return self._budget
+
+    @property
     def live(self) -> bool:
         """True from a successful enter until close."""
         return self._state is CoreState.OPENED

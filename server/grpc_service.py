@@ -295,9 +295,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         """
         metadata_items = context.invocation_metadata() or ()
         grpc_error = any(k == "triton_grpc_error" and str(v).lower() == "true" for k, v in metadata_items)
-        outbox: asyncio.Queue[pb.ModelStreamInferResponse | EdgeperfServerError | Exception | None] = (
-            asyncio.Queue()
-        )
+        # NOTE: answers wait here until written (a client that reads slowly pushes back through HTTP/2
+        # flow control); their output bytes stay in the byte budget until then, so new requests are refused
+        # instead of answers piling up in memory.
+        outbox: asyncio.Queue[
+            tuple[pb.ModelStreamInferResponse, int] | EdgeperfServerError | Exception | None
+        ] = asyncio.Queue()
+        budget = self._core.budget
         pending: set[asyncio.Task[None]] = set()
         # NOTE: at most STREAM_WINDOW requests of one stream are in the server (running or answered but not
         # yet written); beyond that reading pauses, and HTTP/2 flow control pushes back on the client.
@@ -305,13 +309,16 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
 
         async def one(message: pb.ModelInferRequest) -> None:
             try:
-                outbox.put_nowait(stream_response(await self._infer(message, context)))
+                response = await self._infer(message, context)
+                size = sum(array.nbytes for array in response.outputs.values())
+                budget.hold(size)
+                outbox.put_nowait((stream_response(response), size))
             except EdgeperfServerError as err:
-                outbox.put_nowait(err if grpc_error else stream_error_response(message, str(err)))
+                outbox.put_nowait(err if grpc_error else (stream_error_response(message, str(err)), 0))
             except Exception as err:  # NOTE: reported on the stream, never crashes the server
                 logger.exception("unexpected error on ModelStreamInfer")
                 outbox.put_nowait(
-                    err if grpc_error else stream_error_response(message, f"internal error: {err}")
+                    err if grpc_error else (stream_error_response(message, f"internal error: {err}"), 0)
                 )
 
         async def read_all() -> None:
@@ -325,7 +332,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
                             ended = InvalidInput(message.describe())
                             break
                         await window.acquire()
-                        outbox.put_nowait(stream_error_response(pb.ModelInferRequest(), message.describe()))
+                        outbox.put_nowait(
+                            (stream_error_response(pb.ModelInferRequest(), message.describe()), 0)
+                        )
                         continue
                     await window.acquire()
                     task = asyncio.create_task(one(message))
@@ -343,6 +352,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         reader.add_done_callback(
             lambda t: outbox.put_nowait(None) if t.cancelled() or t.exception() else None
         )
+        held = 0
         try:
             while (item := await outbox.get()) is not None:
                 if isinstance(item, EdgeperfServerError):
@@ -352,12 +362,20 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
                         grpc.StatusCode.INTERNAL, f"internal error: {type(item).__name__}: {item}"
                     )
                 else:
-                    yield item
+                    answer, held = item
+                    yield answer
+                    budget.release(held)
+                    held = 0
                     window.release()
         finally:
             reader.cancel()
             for task in list(pending):
                 task.cancel()
+            budget.release(held)  # the answer being written when the stream ended
+            while not outbox.empty():
+                left = outbox.get_nowait()
+                if isinstance(left, tuple):
+                    budget.release(left[1])
 
     # ------------------------------------------------------------ not served
 

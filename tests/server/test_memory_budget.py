@@ -54,8 +54,8 @@ def _slow_repository(root: Path) -> Path:
     return root
 
 
-def _request(i: int) -> pb.ModelInferRequest:
-    message = pb.ModelInferRequest(model_name="slow", id=str(i))
+def _request(i: int, *, model: str = "slow") -> pb.ModelInferRequest:
+    message = pb.ModelInferRequest(model_name=model, id=str(i))
     message.inputs.add(name="INPUT0", datatype="FP32", shape=(_BATCH, _SAMPLE))
     message.raw_input_contents.append(np.full((_BATCH, _SAMPLE), 1.0, "<f4").tobytes())
     return message
@@ -119,3 +119,62 @@ async def test_unary_calls_over_the_budget_are_unavailable(tmp_path: Path) -> No
             assert all("--max-queued-mb" in (r.details() or "") for r in refused)
             stats = (await stub.ModelStatistics(pb.ModelStatisticsRequest(name="slow"))).model_stats[0]
             assert stats.inference_stats.fail.count == len(refused)
+
+
+def _identity_repository(root: Path) -> Path:
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["INPUT0"], ["OUTPUT0"])],
+        "echo",
+        [helper.make_tensor_value_info("INPUT0", TensorProto.FLOAT, ["N", _SAMPLE])],
+        [helper.make_tensor_value_info("OUTPUT0", TensorProto.FLOAT, ["N", _SAMPLE])],
+    )
+    (root / "echo" / "1").mkdir(parents=True)
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)]),
+        root / "echo" / "1" / "model.onnx",
+    )
+    (root / "echo" / "config.pbtxt").write_text(
+        f'name: "echo"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {_BATCH}\n'
+        f'input [{{ name: "INPUT0" data_type: TYPE_FP32 dims: [{_SAMPLE}] }}]\n'
+        f'output [{{ name: "OUTPUT0" data_type: TYPE_FP32 dims: [{_SAMPLE}] }}]\n'
+        "instance_group [{ count: 1 kind: KIND_CPU }]\n"
+    )
+    return root
+
+
+async def test_stream_answers_not_yet_read_by_the_client_count_in_the_budget(tmp_path: Path) -> None:
+    # 4 MiB answers to a client that does not read: they wait in the server, so they must hold budget.
+    repository = _identity_repository(tmp_path / "repo")
+    args = ("--max-queued-mb", "30", "--no-warmup", "--max-message-mb", "32")
+    options = [
+        ("grpc.max_receive_message_length", 64 << 20),
+        ("grpc.http2.bdp_probe", 0),  # NOTE: keeps the stream's flow-control window at 64 KiB
+    ]
+    with server_process(repository, *args) as server:
+        async with (
+            grpc.aio.insecure_channel(server.address, options=options) as reading_late,
+            grpc.aio.insecure_channel(server.address, options=options) as other,
+        ):
+            stub = pb_grpc.GRPCInferenceServiceStub(reading_late)  # type: ignore[no-untyped-call]
+            probe = pb_grpc.GRPCInferenceServiceStub(other)  # type: ignore[no-untyped-call]
+
+            async def requests() -> AsyncIterator[pb.ModelInferRequest]:
+                for i in range(20):
+                    yield _request(i, model="echo")
+
+            call = stub.ModelStreamInfer(requests())
+            statistics = pb.ModelStatisticsRequest(name="echo")
+            for _ in range(600):  # every request answered or refused by the core
+                inference = (await probe.ModelStatistics(statistics)).model_stats[0].inference_stats
+                if inference.success.count + inference.fail.count == 20:
+                    break
+                await asyncio.sleep(0.05)
+            assert inference.success.count == 7, "30 MiB holds 7 answers of 4 MiB"
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await probe.ModelInfer(_request(99, model="echo"))
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "--max-queued-mb" in (info.value.details() or "")
+            answers = [answer async for answer in call]
+            assert len(answers) == 20 and sum(1 for a in answers if not a.error_message) == 7
+            # written and read: the budget is free again
+            assert (await probe.ModelInfer(_request(100, model="echo"))).id == "100"

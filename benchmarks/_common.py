@@ -15,9 +15,10 @@ Errors raised by the benchmark packages (a `ValueError`, as bad input they all a
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Generic, Literal, Protocol, TypeVar, cast, get_args
+from typing import ClassVar, Generic, Literal, Protocol, TypeVar, cast, get_args
 
 from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Size
 
@@ -29,8 +30,10 @@ __all__ = [
     "PackagedBenchmark",
     "Precision",
     "PrecisionError",
+    "SyntheticCases",
     "WrongDatasetError",
     "check_precision",
+    "default_cache_dir",
     "first_responses",
     "lazy_model_writer",
     "pipeline_config_text",
@@ -76,6 +79,39 @@ def check_precision(precision: str, *, from_file: Path | None = None) -> None:
         raise PrecisionError(
             f"precision {precision} is for stand-ins; {from_file} is used as it is (its own precision)"
         )
+
+
+def default_cache_dir() -> Path:
+    """Where synthetic ground truth is cached: $EDGEPERF_CACHE_DIR or ~/.cache/edgeperf."""
+    configured = os.environ.get("EDGEPERF_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "edgeperf"
+
+
+class SyntheticCases:
+    """`count` synthetic items whose ground truth is the FP32 stand-in's output, cached under `cache_dir`.
+
+    The FP32 stand-in then scores its own outputs perfectly, and the gate checks a reduced-precision
+    variant against 99% of the FP32 model, as the rules do with the real model.
+    """
+
+    item: ClassVar[str] = "item"
+    """What one sample is called in error messages ("utterance", "case")."""
+    truth_from_standin: ClassVar[bool] = True
+    """Scoring needs the FP32 stand-in's outputs, computed with onnx and ONNX Runtime where it is scored."""
+
+    def __init__(self, count: int, size: Size, *, cache_dir: Path | None = None) -> None:
+        if count <= 0:
+            raise ValueError(f"a synthetic dataset needs at least one {self.item}, not {count}")
+        self.count = count
+        self.size: Size = size
+        self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def _check(self, index: int) -> None:
+        if not 0 <= index < self.count:
+            raise IndexError(f"{self.item} {index} is outside the synthetic dataset of {self.count}")
 
 
 def synthetic_count(source: str, *, default: int) -> int | None:

@@ -6,8 +6,9 @@ from edgeperf.benchmarks._common import PackagedBenchmark, lazy_model_writer
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.reference_payload import resnet50_payload
 from edgeperf.benchmarks.resnet50.accuracy import score
-from edgeperf.benchmarks.resnet50.dataset import ImagenetDataset, SyntheticImagenet, open_dataset
+from edgeperf.benchmarks.resnet50.dataset import ImagenetDataset
 from edgeperf.benchmarks.resnet50.spec import SPEC
+from edgeperf.benchmarks.resnet50.standin import SyntheticImagenet, open_dataset
 
 __all__ = ["BENCHMARK", "SPEC", "ResNet50Benchmark"]
 

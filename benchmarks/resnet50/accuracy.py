@@ -16,8 +16,9 @@ import numpy as np
 
 from edgeperf.benchmarks._common import DatasetError, first_responses
 from edgeperf.benchmarks.base import AccuracyReport
-from edgeperf.benchmarks.resnet50.dataset import ImagenetDataset, SyntheticImagenet
+from edgeperf.benchmarks.resnet50.dataset import ImagenetDataset
 from edgeperf.benchmarks.resnet50.spec import SPEC
+from edgeperf.benchmarks.resnet50.standin import SyntheticImagenet
 
 __all__ = ["decode_label", "gate_line", "score"]
 

@@ -1,4 +1,4 @@
-"""ImageNet validation data for ResNet50: the published layout, the reference preprocessing, synthetic data.
+"""ImageNet validation data for ResNet50: the published layout, the reference preprocessing, synthetic pixels.
 
 Published layout (the reference's `imagenet.py`): a folder with `val_map.txt`, one line per image,
 `ILSVRC2012_val_00000001.JPEG 65`, the file name relative to the folder and the 0-based label. The QSL
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -28,9 +27,8 @@ from edgeperf.benchmarks.resnet50.spec import CROP_FRACTION, IMAGE_SIZE, INPUT_N
 __all__ = [
     "SYNTHETIC_SEED",
     "ImagenetDataset",
-    "SyntheticImagenet",
+    "SyntheticPixels",
     "normalize",
-    "open_dataset",
     "parse_synthetic",
     "preprocess",
     "read_val_map",
@@ -103,20 +101,15 @@ class ImagenetDataset:
         return self._labels[np.asarray(indices, np.int64)]
 
 
-class SyntheticImagenet(SyntheticImages):
-    """Deterministic random images of any count; the labels are the FP32 stand-in's own predictions.
+class SyntheticPixels(SyntheticImages):
+    """Deterministic random images of any count, preprocessed for the model; no labels.
 
-    Image i depends only on (seed, i, size). The labels are computed the first time `labels` needs them
-    by running the FP32 stand-in of the same size (built from its fixed seed) in ONNX Runtime, so a
-    reduced-precision variant served elsewhere is scored against what the FP32 model says.
+    Image i depends only on (seed, i, size). The stand-in builder calibrates on these; the scored
+    synthetic set (`standin.SyntheticImagenet`) adds the FP32 stand-in's predictions as labels.
     """
-
-    truth_from_standin: ClassVar[bool] = True
-    """Scoring needs the FP32 stand-in's outputs, computed with onnx and ONNX Runtime where it is scored."""
 
     def __init__(self, count: int, *, size: Size = "full", seed: int = SYNTHETIC_SEED) -> None:
         super().__init__(count, size=size, side=IMAGE_SIZE[size], seed=seed)
-        self._labels: dict[int, int] = {}
 
     def sample(self, index: int) -> Sample:
         # NOTE: generated at the crop size, as a resized and centre-cropped photo would be: no resize or crop
@@ -126,17 +119,6 @@ class SyntheticImagenet(SyntheticImages):
         """Preprocessed samples of `indices` stacked along a new batch dimension."""
         return np.stack([normalize(self.image(i)) for i in indices])
 
-    def labels(self, indices: Sequence[int]) -> npt.NDArray[np.int64]:
-        """The FP32 stand-in's top-1 (val_map space: ArgMax + offset) for `indices`, computed once each."""
-        todo = sorted({int(i) for i in indices} - self._labels.keys())
-        if todo:
-            # NOTE: imported here because the model module uses this one for its calibration images.
-            from edgeperf.benchmarks.resnet50.model import standin_labels
-
-            for index, label in zip(todo, standin_labels(self, todo), strict=True):
-                self._labels[index] = int(label)
-        return np.array([self._labels[int(i)] for i in indices], np.int64)
-
 
 def parse_synthetic(source: str) -> int | None:
     """The count of a `synthetic[:COUNT]` source, or None when `source` is not synthetic.
@@ -145,11 +127,3 @@ def parse_synthetic(source: str) -> int | None:
         DatasetError: `synthetic:` followed by something other than a positive integer.
     """
     return synthetic_count(source, default=DEFAULT_SYNTHETIC_COUNT)
-
-
-def open_dataset(source: str, *, size: Size = "full") -> ImagenetDataset | SyntheticImagenet:
-    """`synthetic[:COUNT]` or a folder (or val_map.txt) in the published layout."""
-    count = parse_synthetic(source)
-    if count is not None:
-        return SyntheticImagenet(count, size=size)
-    return ImagenetDataset(Path(source), size=size)

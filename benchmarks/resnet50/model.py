@@ -14,11 +14,9 @@ of the ReLU features otherwise decides every argmax, and the stand-in would name
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 import onnx
 from onnx import numpy_helper
 
@@ -32,12 +30,11 @@ from edgeperf.benchmarks._onnx import (
     to_fp16,
 )
 from edgeperf.benchmarks.base import Size
-from edgeperf.benchmarks.resnet50.dataset import SyntheticImagenet
+from edgeperf.benchmarks.resnet50.dataset import SyntheticPixels
 from edgeperf.benchmarks.resnet50.spec import (
     ARGMAX_NAME,
     IMAGE_SIZE,
     INPUT_NAME,
-    LABEL_OFFSET,
     NUM_CLASSES,
     REFERENCE_SHA256,
     SOFTMAX_NAME,
@@ -53,7 +50,6 @@ __all__ = [
     "build_standin",
     "int8_variant",
     "standin_bytes",
-    "standin_labels",
     "write_model",
 ]
 
@@ -127,7 +123,7 @@ def build_standin(size: Size = "full") -> onnx.ModelProto:
     """The FP32 stand-in at `size`, dense bias calibrated (deterministic: same size, same bytes)."""
     arch = ARCH[size]
     model, w_name, b_name = _graph(arch)
-    calib = SyntheticImagenet(arch.calibration_images, size=size, seed=CALIBRATION_SEED)
+    calib = SyntheticPixels(arch.calibration_images, size=size, seed=CALIBRATION_SEED)
     session = ort_session(model.SerializeToString())
     feats = np.concatenate(
         [session.run([_FEATURES], {INPUT_NAME: calib.batch([i])})[0] for i in range(len(calib))]
@@ -153,19 +149,9 @@ def standin_bytes(size: Size = "full", precision: Precision = "fp32") -> bytes:
     return build_standin(size).SerializeToString()
 
 
-def standin_labels(dataset: SyntheticImagenet, indices: Sequence[int]) -> npt.NDArray[np.int64]:
-    """What the FP32 stand-in of the dataset's size predicts for `indices`, in val_map space."""
-    session = ort_session(standin_bytes(dataset.size, "fp32"))
-    out: list[npt.NDArray[np.int64]] = []
-    for start in range(0, len(indices), 16):
-        batch = dataset.batch(indices[start : start + 16])
-        out.append(session.run([ARGMAX_NAME], {INPUT_NAME: batch})[0])
-    return np.concatenate(out).astype(np.int64) + LABEL_OFFSET
-
-
 def int8_variant(fp32_model: bytes, size: Size) -> bytes:
     """Static int8 quantisation (QDQ, per-channel weights) by ONNX Runtime, calibrated on synthetic images."""
-    calib = SyntheticImagenet(ARCH[size].calibration_images, size=size, seed=CALIBRATION_SEED)
+    calib = SyntheticPixels(ARCH[size].calibration_images, size=size, seed=CALIBRATION_SEED)
     feeds = [{INPUT_NAME: calib.batch([i])} for i in range(len(calib))]
     return quantize_int8(fp32_model, feeds, ["Conv", "Gemm", "Add", "MaxPool", "GlobalAveragePool", "Relu"])
 

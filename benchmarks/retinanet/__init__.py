@@ -6,8 +6,9 @@ from edgeperf.benchmarks._common import PackagedBenchmark, lazy_model_writer
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.reference_payload import retinanet_payload
 from edgeperf.benchmarks.retinanet.accuracy import score
-from edgeperf.benchmarks.retinanet.dataset import OpenImagesDataset, SyntheticOpenImages, open_dataset
+from edgeperf.benchmarks.retinanet.dataset import OpenImagesDataset
 from edgeperf.benchmarks.retinanet.spec import IMAGE_SIZE, SPEC
+from edgeperf.benchmarks.retinanet.standin import SyntheticOpenImages, open_dataset
 
 __all__ = ["BENCHMARK", "SPEC", "RetinaNetBenchmark"]
 

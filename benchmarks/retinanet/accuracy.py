@@ -26,8 +26,9 @@ from pycocotools.cocoeval import COCOeval
 from edgeperf.benchmarks._common import DatasetError, first_responses
 from edgeperf.benchmarks.base import AccuracyReport
 from edgeperf.benchmarks.resnet50.accuracy import gate_line
-from edgeperf.benchmarks.retinanet.dataset import OpenImagesDataset, SyntheticOpenImages
+from edgeperf.benchmarks.retinanet.dataset import OpenImagesDataset
 from edgeperf.benchmarks.retinanet.spec import SPEC
+from edgeperf.benchmarks.retinanet.standin import SyntheticOpenImages
 
 __all__ = ["Detections", "decode_detections", "score"]
 

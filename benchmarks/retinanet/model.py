@@ -42,6 +42,7 @@ from edgeperf.benchmarks._onnx import (
     to_fp16,
 )
 from edgeperf.benchmarks.base import Size
+from edgeperf.benchmarks.retinanet.dataset import SyntheticPixels
 from edgeperf.benchmarks.retinanet.spec import (
     DETECTIONS_PER_IMAGE,
     IMAGE_SIZE,
@@ -255,11 +256,9 @@ def _graph(arch: Arch) -> tuple[onnx.ModelProto, tuple[str, str], str]:
 
 def build_standin(size: Size = "full") -> onnx.ModelProto:
     """The FP32 stand-in at `size` with its class bias and delta scale calibrated (deterministic)."""
-    from edgeperf.benchmarks.retinanet.dataset import SyntheticOpenImages
-
     arch = ARCH[size]
     model, (bias_name, shift_name), reg_w_name = _graph(arch)
-    calib = SyntheticOpenImages(arch.calibration_images, size=size, seed=CALIBRATION_SEED)
+    calib = SyntheticPixels(arch.calibration_images, size=size, seed=CALIBRATION_SEED)
     sess = ort_session(model.SerializeToString())
     logits, deltas = [], []
     for i in range(len(calib)):
@@ -305,9 +304,7 @@ def standin_bytes(size: Size = "full", precision: Precision = "fp32") -> bytes:
     if precision == "fp16":
         return to_fp16(standin_bytes(size, "fp32"))
     if precision == "int8":
-        from edgeperf.benchmarks.retinanet.dataset import SyntheticOpenImages
-
-        calib = SyntheticOpenImages(ARCH[size].calibration_images, size=size, seed=CALIBRATION_SEED)
+        calib = SyntheticPixels(ARCH[size].calibration_images, size=size, seed=CALIBRATION_SEED)
         feeds = [calib.sample(i) for i in range(len(calib))]
         # NOTE: the backbone, FPN and heads are quantised; decoding and NMS stay FP32 as on real int8 SUTs.
         return quantize_int8(standin_bytes(size, "fp32"), feeds, ["Conv", "Add", "MaxPool", "Relu"])

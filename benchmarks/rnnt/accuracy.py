@@ -15,9 +15,9 @@ import numpy as np
 
 from edgeperf.benchmarks._common import DatasetError, first_responses
 from edgeperf.benchmarks.base import AccuracyReport
-from edgeperf.benchmarks.rnnt.dataset import LibriSpeech, SyntheticSpeech
-from edgeperf.benchmarks.rnnt.reference import tokens_to_text
+from edgeperf.benchmarks.rnnt.dataset import LibriSpeech, tokens_to_text
 from edgeperf.benchmarks.rnnt.spec import SPEC
+from edgeperf.benchmarks.rnnt.standin import SyntheticSpeech
 
 __all__ = ["levenshtein", "report", "score", "word_error_rate"]
 

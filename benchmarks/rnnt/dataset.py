@@ -16,29 +16,27 @@ neither).
 from __future__ import annotations
 
 import json
-import os
 import re
 import string
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.benchmarks._common import DatasetError, synthetic_count
+from edgeperf.benchmarks._common import DatasetError
 from edgeperf.benchmarks.base import Sample, Size
 from edgeperf.benchmarks.rnnt.spec import LABELS, MAX_DURATION_S, REFERENCE_WER, SAMPLE_RATE_HZ, SPEC
 
 __all__ = [
     "LibriSpeech",
     "LibriSpeechError",
-    "SyntheticSpeech",
     "Utterance",
     "normalize_transcript",
-    "open_dataset",
     "synthetic_waveform",
+    "tokens_to_text",
 ]
 
 INPUT_NAME = SPEC.inputs[0].name
@@ -186,58 +184,14 @@ def synthetic_waveform(index: int, size: Size) -> npt.NDArray[np.float32]:
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
-def default_cache_dir() -> Path:
-    """Where synthetic ground truth is cached: $EDGEPERF_CACHE_DIR or ~/.cache/edgeperf."""
-    configured = os.environ.get("EDGEPERF_CACHE_DIR")
-    return Path(configured) if configured else Path.home() / ".cache" / "edgeperf"
-
-
-class SyntheticSpeech:
-    """`count` synthetic utterances; their transcripts are the FP32 stand-in's (computed lazily, cached).
-
-    The FP32 stand-in then scores WER 0, and the gate checks a reduced-precision variant against 99% of
-    the FP32 model's 1 - WER, as the rules do with the real model.
-    """
-
-    truth_from_standin: ClassVar[bool] = True
-    """Scoring needs the FP32 stand-in's outputs, computed with onnx and ONNX Runtime where it is scored."""
-
-    reference_value = 0.0
-
-    def __init__(self, count: int, size: Size, *, cache_dir: Path | None = None) -> None:
-        if count <= 0:
-            raise ValueError(f"a synthetic dataset needs at least one utterance, not {count}")
-        self.count = count
-        self.size: Size = size
-        self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
-
-    def __len__(self) -> int:
-        return self.count
-
-    def _check(self, index: int) -> None:
-        if not 0 <= index < self.count:
-            raise IndexError(f"utterance {index} is outside the synthetic dataset of {self.count}")
-
-    def sample(self, index: int) -> Sample:
-        self._check(index)
-        return {INPUT_NAME: synthetic_waveform(index, self.size)}
-
-    def transcript(self, index: int) -> str:
-        self._check(index)
-        from edgeperf.benchmarks.rnnt.reference import standin_transcript  # needs onnxruntime
-
-        return standin_transcript(self, index)
-
-
-def open_dataset(source: str, *, size: Size = "full") -> LibriSpeech | SyntheticSpeech:
-    """`synthetic[:COUNT]` (default COUNT: the QSL size for full, 8 for small), a LibriSpeech folder
-    (dev-clean's published FLAC layout), or the reference's `dev-clean-wav.json` manifest.
+def tokens_to_text(tokens: np.ndarray[Any, Any] | list[int]) -> str:
+    """Label ids -> characters, as the reference's __gather_predictions does.
 
     Raises:
-        DatasetError: a bad COUNT.
-        LibriSpeechError: the path is in neither layout.
+        ValueError: an id outside the 28 labels (blank is never emitted).
     """
-    count = synthetic_count(source, default=SPEC.qsl_size if size == "full" else 8)
-    if count is not None:
-        return SyntheticSpeech(count, size)
-    return LibriSpeech(Path(source))
+    ids = [int(t) for t in tokens]
+    bad = [t for t in ids if not 0 <= t < len(LABELS)]
+    if bad:
+        raise ValueError(f"label ids {bad[:5]} are outside 0..{len(LABELS) - 1}")
+    return "".join(LABELS[t] for t in ids)

@@ -10,6 +10,8 @@ import onnx
 from onnx import TensorProto, helper
 
 from edgeperf.benchmarks.base import Size
+from edgeperf.benchmarks.rnnt.dataset import synthetic_waveform
+from edgeperf.benchmarks.rnnt.features import log_mel_features
 from edgeperf.benchmarks.rnnt.layers import SEED, GraphBuilder, RnntConfig, config_for
 
 __all__ = ["build_joint"]
@@ -61,9 +63,6 @@ def _last_label_templates(
 def _encoder_outputs(encoder: onnx.ModelProto) -> npt.NDArray[np.float32]:
     """Encoder output frames [T, H] for a few synthetic utterances (where the joint's bins are cut)."""
     import onnxruntime as ort
-
-    from edgeperf.benchmarks.rnnt.dataset import synthetic_waveform
-    from edgeperf.benchmarks.rnnt.features import log_mel_features
 
     session = ort.InferenceSession(encoder.SerializeToString(), providers=["CPUExecutionProvider"])
     frames = []

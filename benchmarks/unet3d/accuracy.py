@@ -17,8 +17,9 @@ import numpy.typing as npt
 
 from edgeperf.benchmarks._common import DatasetError, first_responses
 from edgeperf.benchmarks.base import AccuracyReport
-from edgeperf.benchmarks.unet3d.dataset import KitsDataset, SyntheticKits
+from edgeperf.benchmarks.unet3d.dataset import KitsDataset
 from edgeperf.benchmarks.unet3d.spec import SPEC
+from edgeperf.benchmarks.unet3d.standin import SyntheticKits
 
 __all__ = ["CaseScore", "dice_scores", "gate_line", "report", "score"]
 

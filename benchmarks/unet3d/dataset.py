@@ -13,7 +13,6 @@ preprocess.py for raw cases). The QSL order is `file_list`, as in the reference'
 
 from __future__ import annotations
 
-import os
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, BinaryIO, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.benchmarks._common import DatasetError, synthetic_count
+from edgeperf.benchmarks._common import DatasetError
 from edgeperf.benchmarks.base import Sample, Size
 from edgeperf.benchmarks.unet3d.config import config_for
 from edgeperf.benchmarks.unet3d.spec import (
@@ -40,13 +39,12 @@ from edgeperf.benchmarks.unet3d.spec import (
 __all__ = [
     "KitsDataError",
     "KitsDataset",
-    "SyntheticKits",
     "adjust_shape_for_sliding_window",
     "normalize_intensity",
-    "open_dataset",
     "pad_to_min_shape",
     "preprocess_resampled",
     "synthetic_hu_volume",
+    "synthetic_image",
 ]
 
 INPUT_NAME = SPEC.inputs[0].name
@@ -219,68 +217,8 @@ def synthetic_hu_volume(index: int, size: Size) -> tuple[npt.NDArray[np.float32]
     return hu.astype(np.float32), label
 
 
-def default_cache_dir() -> Path:
-    """Where synthetic ground truth is cached: $EDGEPERF_CACHE_DIR or ~/.cache/edgeperf."""
-    configured = os.environ.get("EDGEPERF_CACHE_DIR")
-    return Path(configured) if configured else Path.home() / ".cache" / "edgeperf"
-
-
-class SyntheticKits:
-    """`count` synthetic cases; their ground truth is the FP32 stand-in's segmentation (computed lazily).
-
-    With the stand-in's own FP32 outputs as labels, the FP32 stand-in scores DICE 1.0, so the gate checks a
-    reduced-precision variant against 99% (99.9%) of the FP32 model, as the rules do with the real one.
-    """
-
-    truth_from_standin: ClassVar[bool] = True
-    """Scoring needs the FP32 stand-in's outputs, computed with onnx and ONNX Runtime where it is scored."""
-
-    reference_value = 1.0
-
-    def __init__(self, count: int, size: Size, *, cache_dir: Path | None = None) -> None:
-        if count <= 0:
-            raise ValueError(f"a synthetic dataset needs at least one case, not {count}")
-        self.count = count
-        self.size: Size = size
-        self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
-        self._roi = config_for(size).roi
-
-    def __len__(self) -> int:
-        return self.count
-
-    def _check(self, index: int) -> None:
-        if not 0 <= index < self.count:
-            raise IndexError(f"case {index} is outside the synthetic dataset of {self.count}")
-
-    def sample(self, index: int) -> Sample:
-        self._check(index)
-        hu, label = synthetic_hu_volume(index, self.size)
-        image, _ = preprocess_resampled(hu, label, roi=self._roi)
-        return {INPUT_NAME: image}
-
-    def shape(self, index: int) -> tuple[int, ...]:
-        return tuple(self.sample(index)[INPUT_NAME].shape)
-
-    def label(self, index: int) -> npt.NDArray[np.uint8]:
-        """The FP32 stand-in's segmentation of case `index`, cached under `cache_dir`."""
-        self._check(index)
-        from edgeperf.benchmarks.unet3d.reference import standin_segmentation  # needs onnxruntime
-
-        return standin_segmentation(self, index)
-
-    def case_name(self, index: int) -> str:
-        return f"synthetic_{index:05d}"
-
-
-def open_dataset(source: str, *, size: Size = "full") -> KitsDataset | SyntheticKits:
-    """`synthetic[:COUNT]` (default COUNT: the QSL size for full, 4 for small) or the reference's
-    preprocessed folder (`preprocessed_files.pkl` and `case_XXXXX.pkl`).
-
-    Raises:
-        DatasetError: a bad COUNT.
-        KitsDataError: the folder is not in the reference's layout.
-    """
-    count = synthetic_count(source, default=SPEC.qsl_size if size == "full" else 4)
-    if count is not None:
-        return SyntheticKits(count, size)
-    return KitsDataset(Path(source))
+def synthetic_image(index: int, size: Size) -> npt.NDArray[np.float32]:
+    """Synthetic case `index` preprocessed as a resampled KiTS case is (the model's input)."""
+    hu, label = synthetic_hu_volume(index, size)
+    image, _ = preprocess_resampled(hu, label, roi=config_for(size).roi)
+    return image

@@ -28,6 +28,7 @@ from edgeperf.benchmarks._model_files import provenance_parameters
 from edgeperf.benchmarks._onnx import Precision, quantize_int8, to_fp16
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.unet3d.config import FULL, SMALL, UnetConfig, config_for
+from edgeperf.benchmarks.unet3d.dataset import synthetic_image
 from edgeperf.benchmarks.unet3d.spec import NUM_CLASSES, OVERLAP, PATCH_INPUT, PATCH_OUTPUT, SPEC
 
 __all__ = [
@@ -218,12 +219,10 @@ def _config_text(name: str, provenance: dict[str, str]) -> str:
 
 def _calibration_patches(size: Size, count: int = 4) -> list[dict[str, npt.NDArray[Any]]]:
     """Patches of synthetic cases, for int8 activation ranges."""
-    from edgeperf.benchmarks.unet3d.dataset import SyntheticKits
-
     roi = config_for(size).roi
     feeds = []
     for index in range(count):
-        image = SyntheticKits(count, size).sample(index)["image"]
+        image = synthetic_image(index, size)
         feeds.append({PATCH_INPUT.name: np.ascontiguousarray(image[np.newaxis, :, :roi, :roi, :roi])})
     return feeds
 

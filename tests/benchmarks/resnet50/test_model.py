@@ -10,9 +10,9 @@ import pytest
 
 from edgeperf.benchmarks._onnx import GraphBuilder
 from edgeperf.benchmarks.resnet50 import BENCHMARK, SPEC
-from edgeperf.benchmarks.resnet50.dataset import SyntheticImagenet
 from edgeperf.benchmarks.resnet50.model import ModelMismatch, standin_bytes
 from edgeperf.benchmarks.resnet50.spec import tensors
+from edgeperf.benchmarks.resnet50.standin import SyntheticImagenet
 
 
 def _session(path: Path) -> ort.InferenceSession:

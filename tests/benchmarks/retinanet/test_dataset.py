@@ -8,12 +8,8 @@ import numpy as np
 import pytest
 
 from edgeperf.benchmarks._images import DatasetError
-from edgeperf.benchmarks.retinanet.dataset import (
-    OpenImagesDataset,
-    SyntheticOpenImages,
-    open_dataset,
-    preprocess,
-)
+from edgeperf.benchmarks.retinanet.dataset import OpenImagesDataset, preprocess
+from edgeperf.benchmarks.retinanet.standin import SyntheticOpenImages, open_dataset
 
 
 def test_preprocess_is_float_bilinear_resize_over_255_in_chw():

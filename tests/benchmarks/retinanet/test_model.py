@@ -10,8 +10,8 @@ import pytest
 
 from edgeperf.benchmarks._onnx import GraphBuilder
 from edgeperf.benchmarks.retinanet import BENCHMARK, SPEC
-from edgeperf.benchmarks.retinanet.dataset import SyntheticOpenImages
 from edgeperf.benchmarks.retinanet.model import ARCH, ModelMismatch, anchors, standin_bytes
+from edgeperf.benchmarks.retinanet.standin import SyntheticOpenImages
 
 
 def test_small_standin_tensors_match_the_spec(tmp_path: Path):

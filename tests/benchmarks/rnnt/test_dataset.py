@@ -9,12 +9,8 @@ import numpy as np
 import pytest
 
 from edgeperf.benchmarks.rnnt import BENCHMARK
-from edgeperf.benchmarks.rnnt.dataset import (
-    LibriSpeech,
-    LibriSpeechError,
-    SyntheticSpeech,
-    normalize_transcript,
-)
+from edgeperf.benchmarks.rnnt.dataset import LibriSpeech, LibriSpeechError, normalize_transcript
+from edgeperf.benchmarks.rnnt.standin import SyntheticSpeech
 from tests.benchmarks.rnnt._libri import pcm
 
 

@@ -12,12 +12,12 @@ from edgeperf.benchmarks.unet3d import BENCHMARK
 from edgeperf.benchmarks.unet3d.dataset import (
     KitsDataError,
     KitsDataset,
-    SyntheticKits,
     adjust_shape_for_sliding_window,
     normalize_intensity,
     pad_to_min_shape,
     preprocess_resampled,
 )
+from edgeperf.benchmarks.unet3d.standin import SyntheticKits
 from tests.benchmarks.unet3d._kits import CASES, case_arrays
 
 

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from edgeperf.benchmarks._common import Precision
+from edgeperf.protos.kserve import DATATYPES
 
 __all__ = [
     "OPSET",
@@ -45,13 +46,7 @@ IR_VERSION = 8
 """IR version 8 keeps the files loadable by the older ONNX Runtime builds found on edge devices."""
 
 _ELEM: dict[str, int] = {
-    "FP32": TensorProto.FLOAT,
-    "FP16": TensorProto.FLOAT16,
-    "INT64": TensorProto.INT64,
-    "INT32": TensorProto.INT32,
-    "UINT8": TensorProto.UINT8,
-    "INT8": TensorProto.INT8,
-    "BOOL": TensorProto.BOOL,
+    name: helper.np_dtype_to_tensor_dtype(dtype) for name, dtype in DATATYPES.items() if name != "BYTES"
 }
 _KSERVE: dict[int, str] = {v: k for k, v in _ELEM.items()}
 

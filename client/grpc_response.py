@@ -13,24 +13,9 @@ import numpy as np
 
 from edgeperf.client.sut import QuerySample, QuerySampleResponse
 from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos.kserve import COMPUTE_PARAMETERS, DATATYPES, QUEUE_PARAMETER, TYPED_CONTENTS
 
 __all__ = ["PayloadEncoder", "decode_response", "split_outputs"]
-
-_QUEUE_PARAM = "edgeperf_queue_ns"
-_COMPUTE_PARAMS = ("edgeperf_compute_input_ns", "edgeperf_compute_infer_ns", "edgeperf_compute_output_ns")
-_TYPED_CONTENTS: dict[str, tuple[str, str]] = {
-    "BOOL": ("bool_contents", "bool"),
-    "INT8": ("int_contents", "int8"),
-    "INT16": ("int_contents", "int16"),
-    "INT32": ("int_contents", "int32"),
-    "INT64": ("int64_contents", "int64"),
-    "UINT8": ("uint_contents", "uint8"),
-    "UINT16": ("uint_contents", "uint16"),
-    "UINT32": ("uint_contents", "uint32"),
-    "UINT64": ("uint64_contents", "uint64"),
-    "FP32": ("fp32_contents", "float32"),
-    "FP64": ("fp64_contents", "float64"),
-}
 
 
 PayloadEncoder = Callable[[bytes, int], bytes]
@@ -48,8 +33,8 @@ def decode_response(
     passed through `encode` when given (a benchmark logs its reference SUT's payload, not raw outputs)."""
     params = response.parameters
     if params:
-        queue_ns = params[_QUEUE_PARAM].int64_param if _QUEUE_PARAM in params else -1
-        present = [params[k].int64_param for k in _COMPUTE_PARAMS if k in params]
+        queue_ns = params[QUEUE_PARAMETER].int64_param if QUEUE_PARAMETER in params else -1
+        present = [params[k].int64_param for k in COMPUTE_PARAMETERS if k in params]
         compute_ns = sum(present) if present else -1
     else:
         queue_ns = compute_ns = -1
@@ -79,9 +64,9 @@ def split_outputs(response: pb.ModelInferResponse, n: int) -> list[bytes]:
         if k < len(response.raw_output_contents):
             blob = response.raw_output_contents[k]
         else:
-            field, dtype = _TYPED_CONTENTS.get(output.datatype, ("", ""))
+            field = TYPED_CONTENTS.get(output.datatype, "") if output.datatype != "BYTES" else ""
             values = getattr(output.contents, field) if field else []
-            blob = np.asarray(list(values), dtype=dtype or "uint8").tobytes()
+            blob = np.asarray(list(values), dtype=DATATYPES[output.datatype] if field else "uint8").tobytes()
         step = len(blob) // n if n and len(blob) % n == 0 else len(blob)
         view = memoryview(blob)
         for i in range(n):

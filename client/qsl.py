@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from edgeperf.client.errors import DatasetError
 from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos.kserve import DATATYPES, raw_input_field
 
 __all__ = [
     "EncodedSample",
@@ -30,24 +31,6 @@ __all__ = [
     "numpy_dtype",
 ]
 
-_DTYPES: dict[str, str] = {
-    "BOOL": "bool",
-    "UINT8": "uint8",
-    "UINT16": "uint16",
-    "UINT32": "uint32",
-    "UINT64": "uint64",
-    "INT8": "int8",
-    "INT16": "int16",
-    "INT32": "int32",
-    "INT64": "int64",
-    "FP16": "float16",
-    "FP32": "float32",
-    "FP64": "float64",
-}
-
-_RAW_INPUT_TAG = b"\x3a"  # field 7 (raw_input_contents), wire type 2
-_ID_TAG = b"\x1a"  # field 3 (id), wire type 2
-
 
 def numpy_dtype(datatype: str) -> np.dtype[Any]:
     """The numpy dtype of a KServe datatype (`FP32` -> float32); BYTES is not a fixed-size dtype.
@@ -55,10 +38,10 @@ def numpy_dtype(datatype: str) -> np.dtype[Any]:
     Raises:
         DatasetError: for an unknown or variable-size datatype.
     """
-    try:
-        return np.dtype(_DTYPES[datatype])
-    except KeyError:
-        raise DatasetError(f"datatype {datatype!r} is not supported for raw tensors") from None
+    dtype = DATATYPES.get(datatype)
+    if dtype is None or datatype == "BYTES":
+        raise DatasetError(f"datatype {datatype!r} is not supported for raw tensors")
+    return dtype
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,22 +136,6 @@ class EncodedSample:
     """A complete batch-1 ModelInferRequest without id."""
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        bits = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(bits | 0x80)
-        else:
-            out.append(bits)
-            return bytes(out)
-
-
-def _field(tag: bytes, payload: bytes) -> bytes:
-    return tag + _varint(len(payload)) + payload
-
-
 class RequestEncoder:
     """Builds ModelInferRequest bytes for one sample or a batch of samples of one model."""
 
@@ -228,7 +195,7 @@ class RequestEncoder:
             shapes.append(tuple(int(d) for d in array.shape))
         raw = tuple(raws)
         shape_key = tuple(shapes)
-        request = self.header(1, shape_key) + b"".join(_field(_RAW_INPUT_TAG, r) for r in raw)
+        request = self.header(1, shape_key) + b"".join(raw_input_field(r) for r in raw)
         return EncodedSample(raw=raw, shapes=shape_key, request=request)
 
     def batch_request(self, samples: Sequence[EncodedSample]) -> bytes:
@@ -236,15 +203,8 @@ class RequestEncoder:
         if len(samples) == 1:
             return samples[0].request
         header = self.header(len(samples), samples[0].shapes)
-        fields = [
-            _field(_RAW_INPUT_TAG, b"".join(s.raw[k] for s in samples)) for k in range(len(samples[0].raw))
-        ]
+        fields = [raw_input_field(b"".join(s.raw[k] for s in samples)) for k in range(len(samples[0].raw))]
         return header + b"".join(fields)
-
-    @staticmethod
-    def with_id(request: bytes, request_id: str) -> bytes:
-        """`request` with its `id` field set (protobuf takes a field appended after the others)."""
-        return request + _field(_ID_TAG, request_id.encode())
 
 
 class SerializedQsl:

@@ -27,6 +27,7 @@ from edgeperf.client.qsl import EncodedSample, ModelSignature, SerializedQsl, Te
 from edgeperf.client.sut import QuerySample, QuerySampleResponse, QuerySamplesComplete
 from edgeperf.protos import edgeperf_service_pb2 as epb
 from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos.kserve import request_id_field
 
 __all__ = ["GrpcSut", "GrpcSutConfig", "SutState", "TlsFiles"]
 
@@ -449,7 +450,7 @@ class GrpcSut:
         stream.pending[request_id] = (samples, sent_ns, complete)
         try:
             async with stream.lock:
-                await stream.call.write(request + _id_field(request_id))
+                await stream.call.write(request + request_id_field(request_id))
         except grpc.aio.AioRpcError as exc:
             self._break_stream(stream, exc.code().name, exc.details() or "")
         except Exception as exc:  # NOTE: writing to a finished stream raises a non-gRPC error.
@@ -521,8 +522,3 @@ class GrpcSut:
             [QuerySampleResponse(id=s.id, status=status, error=message, sent_ns=sent_ns) for s in samples],
             completed_ns,
         )
-
-
-def _id_field(request_id: str) -> bytes:
-    encoded = request_id.encode()
-    return b"\x1a" + bytes([len(encoded)]) + encoded  # NOTE: ids are short decimal strings (< 128 bytes)

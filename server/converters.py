@@ -9,7 +9,6 @@ input; nothing here touches gRPC contexts.
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -17,6 +16,13 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos.kserve import (
+    TIMING_PARAMETERS,
+    TYPED_CONTENTS,
+    BytesCodecError,
+    decode_bytes_elements,
+    encode_bytes_elements,
+)
 from edgeperf.server.errors import InvalidInput, Unsupported
 from edgeperf.server.types import InferRequest, InferResponse, datatype_of, numpy_dtype
 
@@ -30,35 +36,9 @@ __all__ = [
     "stream_response",
 ]
 
-TIMING_PARAMETERS: Final = (
-    "edgeperf_queue_ns",
-    "edgeperf_compute_input_ns",
-    "edgeperf_compute_infer_ns",
-    "edgeperf_compute_output_ns",
-)
-"""Response parameters (int64, nanoseconds) carrying the server's own time spent on the request."""
-
-# Typed `contents` field for each datatype; FP16 and BF16 have none and must be sent raw.
-_TYPED_FIELD: Final[Mapping[str, str]] = {
-    "BOOL": "bool_contents",
-    "UINT8": "uint_contents",
-    "UINT16": "uint_contents",
-    "UINT32": "uint_contents",
-    "UINT64": "uint64_contents",
-    "INT8": "int_contents",
-    "INT16": "int_contents",
-    "INT32": "int_contents",
-    "INT64": "int64_contents",
-    "FP32": "fp32_contents",
-    "FP64": "fp64_contents",
-    "BYTES": "bytes_contents",
-}
-
-_LENGTH = struct.Struct("<I")
-
 # NOTE: hot path: dtype objects and datatype strings are looked up, not rebuilt, for every tensor.
 _LITTLE_ENDIAN: Final[Mapping[str, np.dtype[Any]]] = {
-    name: numpy_dtype(name).newbyteorder("<") for name in _TYPED_FIELD if name != "BYTES"
+    name: numpy_dtype(name).newbyteorder("<") for name in TYPED_CONTENTS if name != "BYTES"
 } | {"FP16": np.dtype("<f2")}
 _DATATYPE_CACHE: dict[np.dtype[Any], str] = {}
 
@@ -71,13 +51,8 @@ def _datatype(dtype: np.dtype[Any]) -> str:
 
 
 def serialize_bytes_tensor(array: npt.NDArray[Any]) -> bytes:
-    """Triton's BYTES raw encoding: each element as a 4-byte little-endian length, then its bytes."""
-    parts: list[bytes] = []
-    for item in array.reshape(-1):
-        data = item.encode() if isinstance(item, str) else bytes(item)
-        parts.append(_LENGTH.pack(len(data)))
-        parts.append(data)
-    return b"".join(parts)
+    """Triton's BYTES raw encoding of every element of `array` (see `kserve.encode_bytes_elements`)."""
+    return encode_bytes_elements(array.reshape(-1))
 
 
 def deserialize_bytes_tensor(name: str, raw: bytes, shape: tuple[int, ...]) -> npt.NDArray[np.object_]:
@@ -86,20 +61,10 @@ def deserialize_bytes_tensor(name: str, raw: bytes, shape: tuple[int, ...]) -> n
     Raises:
         InvalidInput: when the lengths run past the end or the element count does not match `shape`.
     """
-    items: list[bytes] = []
-    view = memoryview(raw)
-    offset = 0
-    while offset < len(view):
-        if offset + 4 > len(view):
-            raise InvalidInput(f"input '{name}': BYTES raw contents end inside an element length")
-        (length,) = _LENGTH.unpack_from(view, offset)
-        offset += 4
-        if offset + length > len(view):
-            raise InvalidInput(
-                f"input '{name}': BYTES element of {length} bytes runs past the end of the data"
-            )
-        items.append(bytes(view[offset : offset + length]))
-        offset += length
+    try:
+        items = decode_bytes_elements(raw)
+    except BytesCodecError as exc:
+        raise InvalidInput(f"input '{name}': {exc}") from None
     expected = math.prod(shape)
     if len(items) != expected:
         raise InvalidInput(
@@ -146,7 +111,7 @@ def _from_raw(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes) -> npt.
 def _from_contents(tensor: pb.ModelInferRequest.InferInputTensor) -> npt.NDArray[Any]:
     shape = _shape(tensor)
     dtype = numpy_dtype(tensor.datatype)
-    field = _TYPED_FIELD.get(tensor.datatype)
+    field = TYPED_CONTENTS.get(tensor.datatype)
     if field is None:
         raise InvalidInput(
             f"input '{tensor.name}': {tensor.datatype} data must be sent in raw_input_contents"

@@ -1,4 +1,4 @@
-"""Domain values of one inference: requests, responses and the datatype table."""
+"""Domain values of one inference: requests, responses, and the datatype lookups that raise `InvalidInput`."""
 
 from __future__ import annotations
 
@@ -9,28 +9,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.protos import kserve
+from edgeperf.protos.kserve import DATATYPES
 from edgeperf.server.errors import InvalidInput
 
 __all__ = ["DATATYPES", "InferRequest", "InferResponse", "datatype_of", "numpy_dtype"]
-
-DATATYPES: Mapping[str, np.dtype[Any]] = {
-    "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype(np.uint8),
-    "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32),
-    "UINT64": np.dtype(np.uint64),
-    "INT8": np.dtype(np.int8),
-    "INT16": np.dtype(np.int16),
-    "INT32": np.dtype(np.int32),
-    "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16),
-    "FP32": np.dtype(np.float32),
-    "FP64": np.dtype(np.float64),
-    "BYTES": np.dtype(np.object_),
-}
-"""KServe datatype string -> numpy dtype (BF16 has no numpy dtype and is not served)."""
-
-_BY_DTYPE: dict[np.dtype[Any], str] = {dtype: name for name, dtype in DATATYPES.items()}
 
 
 def numpy_dtype(datatype: str) -> np.dtype[Any]:
@@ -53,13 +36,10 @@ def datatype_of(dtype: np.dtype[Any]) -> str:
     Raises:
         InvalidInput: for a dtype with no KServe datatype.
     """
-    dtype = np.dtype(dtype)
-    if dtype.kind in ("S", "U", "O"):
-        return "BYTES"
-    try:
-        return _BY_DTYPE[dtype.newbyteorder("=")]
-    except KeyError:
-        raise InvalidInput(f"numpy dtype {dtype} has no KServe datatype") from None
+    name = kserve.datatype_of(dtype)
+    if name is None:
+        raise InvalidInput(f"numpy dtype {np.dtype(dtype)} has no KServe datatype")
+    return name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

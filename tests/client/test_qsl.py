@@ -8,6 +8,7 @@ import pytest
 from edgeperf.client.errors import DatasetError
 from edgeperf.client.qsl import ModelSignature, RequestEncoder, SerializedQsl, SyntheticSource, TensorInfo
 from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos.kserve import request_id_field
 
 SIG = ModelSignature(
     name="m",
@@ -48,7 +49,7 @@ def test_batch_one_request_parses_like_a_protobuf_built_one() -> None:
 def test_batched_request_concatenates_along_the_batch_dimension() -> None:
     encoder = RequestEncoder(SIG)
     batch = [encoder.encode_sample(sample(i), i) for i in range(5)]
-    parsed = pb.ModelInferRequest.FromString(RequestEncoder.with_id(encoder.batch_request(batch), "77"))
+    parsed = pb.ModelInferRequest.FromString(encoder.batch_request(batch) + request_id_field("77"))
     assert parsed.id == "77"
     assert [list(t.shape) for t in parsed.inputs] == [[5, 2, 3], [5, 1]]
     imgs = np.frombuffer(parsed.raw_input_contents[0], dtype=np.float32).reshape(5, 2, 3)

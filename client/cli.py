@@ -205,6 +205,18 @@ def _add_run(subparsers: Any) -> None:
         help="end the run after N failed samples in a row, e.g. a dead server (default 100)",
     )
     wire.add_argument(
+        "--no-power",
+        action="store_true",
+        help="do not measure the server's power, even where it has a source",
+    )
+    wire.add_argument(
+        "--network-pings",
+        type=int,
+        default=100,
+        metavar="N",
+        help="round trips timed before the run, empty and with the run's request size (default 100; 0 skips)",
+    )
+    wire.add_argument(
         "--official-loadgen",
         action="store_true",
         help="let the official MLPerf LoadGen (pip install mlcommons-loadgen) schedule and time the run "
@@ -260,6 +272,12 @@ def _rules(args: argparse.Namespace) -> str:
     return "v2.1"
 
 
+def _pings(count: int) -> int:
+    if count != 0 and count < 100:
+        raise EdgeperfClientError(f"--network-pings {count}: 0 (skip) or at least 100, for a stable p99")
+    return count
+
+
 def _options(args: argparse.Namespace) -> RunOptions:
     model = args.model or args.benchmark
     if model is None:
@@ -286,6 +304,8 @@ def _options(args: argparse.Namespace) -> RunOptions:
         max_in_flight=args.max_in_flight,
         deadline_ms=args.deadline_ms,
         abort_after_errors=args.abort_after_errors,
+        power=not args.no_power,
+        network_pings=_pings(args.network_pings),
         tls_root_cert=connection.tls_root_cert,
         tls_client_cert=connection.tls_client_cert,
         tls_client_key=connection.tls_client_key,

@@ -87,6 +87,8 @@ class RunInfo:
     version: str = "edgeperf"
     messages: tuple[str, ...] = field(default=())
     extra_detail: tuple[tuple[str, object], ...] = field(default=())
+    extra_summary: tuple[str, ...] = field(default=())
+    """Lines of the summary's edgeperf section (power, network), after LoadGen's sections."""
     """Further ``edgeperf_*`` detail-log records after the performance results (the client self-check)."""
 
 

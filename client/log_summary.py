@@ -146,6 +146,8 @@ def summary_text(
 ) -> str:
     """The text of ``mlperf_log_summary.txt``; ``summary`` None (accuracy mode) gives only the footer."""
     lines = _performance_summary(settings, info, summary) if summary is not None else []
+    if summary is not None and info.extra_summary:
+        lines += ["", _BANNER, "edgeperf", _BANNER, *info.extra_summary]
     text = "".join(line + "\n" for line in lines)
     if warnings == 0:
         text += "\nNo warnings encountered during test.\n"

@@ -42,6 +42,8 @@ from edgeperf.client.workers import SutFactory, check_workers
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.base import AccuracyReport
+    from edgeperf.client.network import NetworkReport
+    from edgeperf.client.power import PowerMonitor
     from edgeperf.client.progress import ProgressDisplay
 
 __all__ = ["effective_settings", "run_mode", "run_with_sut"]
@@ -63,6 +65,8 @@ class _Context:
     factory: SutFactory | None = None
     silence_timeout_s: float | None = None
     """End the pass when samples fail and none succeeded for this long (None: `drain_timeout_s`)."""
+    power: PowerMonitor | None = None
+    """Marks each performance pass on the server's power stream."""
 
 
 async def _until_stopped(work: Awaitable[T], stop: asyncio.Event | None) -> T:
@@ -120,7 +124,7 @@ async def run_mode(
         assert ctx.factory is not None, "checked by run_with_sut"
         from edgeperf.client.worker_pass import run_pass_with_workers
 
-        return await run_pass_with_workers(
+        passed = await run_pass_with_workers(
             ctx.factory,
             ctx.workers,
             settings,
@@ -132,6 +136,11 @@ async def run_mode(
             abort_after_errors=ctx.abort_after_errors,
             stop=ctx.stop,
         )
+        if ctx.power is None:
+            return passed
+        # NOTE: the pass starts inside the worker processes, after they have started; marks taken here
+        # would add that start-up to the window.
+        return dataclasses.replace(passed, power_note="not measured with --workers above 1")
     widths = {s.sample_indices.shape[1] for s in schedules}
     n_queries = sum(s.query_count for s in schedules)
     # NOTE: uniform queries (every performance pass) are described by one int, not a list per query.
@@ -170,8 +179,18 @@ async def run_mode(
     ctx.qsl.load_samples(sets[0])
     overflow0 = _in_flight(ctx.sut)[1]
     section = TimedSection()
-    with section:
-        end, set_logs, start_ns = await _timed(ctx, settings, sets, schedules, tracker, recorder, accuracy)
+    power = None if accuracy else ctx.power
+    if power is not None:
+        await power.begin()
+    try:
+        with section:
+            end, set_logs, start_ns = await _timed(
+                ctx, settings, sets, schedules, tracker, recorder, accuracy
+            )
+    except BaseException:
+        if power is not None:
+            power.cancel()
+        raise
     for t, message, is_error in tracker.events:
         recorder.record_event(
             t, "error_runtime" if is_error else "generic_message", message, is_error=is_error
@@ -186,8 +205,15 @@ async def run_mode(
         ctx.display.detach()
     stopped_ns = end.at_ns if end.reason is EndReason.INTERRUPTED else None
     result = recorder.finish(ctx.clock.now_ns())
+    measured = None
+    if power is not None:
+        # NOTE: the window ends at the last completion, as the detail log's power_end does.
+        done = result.sample_completed_ns
+        measured = await power.end(int(done.max()) if done.size else result.end_ns)
     return ModeResult(
         result=result,
+        power=measured,
+        power_note=None if power is None or measured is not None else power.failure,
         sets=with_active_time(set_logs, schedules, result),
         end=end,
         interrupted_after_s=None if stopped_ns is None else max(stopped_ns - start_ns, 0) / 1e9,
@@ -390,6 +416,9 @@ async def run_with_sut(
     workers: int = 1,
     worker_factory: SutFactory | None = None,
     silence_timeout_s: float | None = None,
+    power: PowerMonitor | None = None,
+    power_note: str | None = None,
+    network: NetworkReport | None = None,
 ) -> RunOutcome:
     """Run `requested.mode` against `sut` and write the logs under `out_dir`.
 
@@ -401,6 +430,8 @@ async def run_with_sut(
             each opens its own SUT and QSL with `worker_factory`.
         silence_timeout_s: end a pass once samples fail and none has succeeded for this long (a dead link
             or hung server; the request deadline); None: `drain_timeout_s`.
+        power: measures the server's power over each performance pass; without it `power_note` says why.
+        network: the network characterised before the run, recorded beside the results.
     """
     settings = effective_settings(requested, qsl)
     check_workers(settings, workers)
@@ -421,6 +452,7 @@ async def run_with_sut(
         workers=workers,
         factory=worker_factory,
         silence_timeout_s=silence_timeout_s,
+        power=power,
     )
     # NOTE: the logger's start: every detail line's time_ms and both power windows count from it.
     log_start_ns = clock.now_ns()
@@ -443,4 +475,6 @@ async def run_with_sut(
         header_ns=header_ns,
         messages=(f"system: {system_name}", *info_messages),
         score=score,
+        power_note=power_note,
+        network=network,
     )

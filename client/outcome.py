@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgeperf.client.device_notes import DeviceNotes
 from edgeperf.client.issue import EndOfRun, EndReason
 from edgeperf.client.log_format import LoadableSetLog, RunInfo, atomic_write
 from edgeperf.client.logs import write_logs
@@ -25,6 +26,8 @@ from edgeperf.client.summary import PerformanceSummary, summarize
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.base import AccuracyReport
+    from edgeperf.client.network import NetworkReport
+    from edgeperf.client.power import PowerMeasurement
 
 __all__ = ["ModeResult", "ModeRuns", "RunOutcome", "finish_run"]
 
@@ -49,6 +52,8 @@ class RunOutcome:
     interrupted: bool = False
     client: ClientCheck | None = None
     """The performance pass's client self-check."""
+    device_lines: tuple[str, ...] = ()
+    """Power and network, as the console shows them."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +67,10 @@ class ModeResult:
     """The user stopped this pass this long after its start; None if it was not stopped."""
     client: ClientCheck | None = None
     """What the client itself cost during the pass and whether it kept up (`edgeperf.client.selfcheck`)."""
+    power: PowerMeasurement | None = None
+    """The server's power over this (performance) pass."""
+    power_note: str | None = None
+    """Why a pass that was to be measured has no measurement."""
 
     @property
     def interrupted(self) -> bool:
@@ -138,6 +147,8 @@ def finish_run(
     header_ns: int = 0,
     messages: tuple[str, ...],
     score: Callable[[Path], AccuracyReport] | None,
+    power_note: str | None = None,
+    network: NetworkReport | None = None,
 ) -> RunOutcome:
     """Write the logs (and accuracy.txt when `score` is given), decide validity, return the outcome."""
     settings = runs.settings
@@ -151,6 +162,7 @@ def finish_run(
         summary = summarize(
             settings, performance.result, interrupted_after_s=interrupted_after_s, aborted=performance.aborted
         )
+    device = DeviceNotes.of(settings, performance, summary, power_note=power_note, network=network)
     notes = list(messages)
     for qps, passed in runs.probes:
         # NOTE: every digit (repr): LoadGen's peak is a sum of halvings, e.g. 437.6953125.
@@ -171,7 +183,8 @@ def finish_run(
         probe_sets=runs.probe_sets,
         accuracy_sets=accuracy.sets if accuracy else (),
         messages=tuple(notes),
-        extra_detail=tuple(check.detail_items()) if check is not None else (),
+        extra_detail=(*(check.detail_items() if check is not None else ()), *device.detail_items()),
+        extra_summary=tuple(device.summary_lines()),
     )
     files = write_logs(
         out_dir,
@@ -182,6 +195,7 @@ def finish_run(
         accuracy=accuracy.result if accuracy else None,
     )
     written = list(files.all)
+    written += device.write_sample_log(out_dir, settings)
     report: AccuracyReport | None = None
     accuracy_path = out_dir / "accuracy.txt"
     if score is not None and accuracy is not None and not accuracy.interrupted:
@@ -215,6 +229,7 @@ def finish_run(
             "passed": report.passed,
         },
     }
+    doc.update(device.as_json(summary))
     atomic_write(files.result_json, [json.dumps(doc, indent=2, allow_nan=False) + "\n"])
     outcome = RunOutcome(
         validity=validity,
@@ -227,6 +242,7 @@ def finish_run(
         peak_qps=runs.peak_qps,
         interrupted=interrupted,
         client=check,
+        device_lines=tuple(device.console_lines()),
     )
     text = render_outcome(settings, summary, outcome, accuracy.result if accuracy else None)
     return dataclasses.replace(outcome, summary_text=text)

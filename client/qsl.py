@@ -226,6 +226,11 @@ class SerializedQsl:
         self._loaded: dict[int, EncodedSample] = {}
 
     @property
+    def source(self) -> SampleSource:
+        """Where the samples come from (the network check encodes one to size the run's requests)."""
+        return self._source
+
+    @property
     def name(self) -> str:
         return self._name
 

@@ -184,6 +184,7 @@ def render_outcome(
         lines.append(check.console_line())
         if check.bottleneck and not outcome.invalid_reasons:
             lines.append(f"WARNING: {check.reason()}")
+    lines += outcome.device_lines
     for reason in outcome.invalid_reasons:
         lines.append(f"INVALID because: {reason}")
     lines.append(f"Logs: {outcome.out_dir}")

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from edgeperf.client.conf import ConfigError, ConfigSource, resolve_test_settings
+from edgeperf.client.device_probe import prepare_device
 from edgeperf.client.errors import DatasetError, RunSetupError, ServerUnavailable
 from edgeperf.client.modes import effective_settings, run_with_sut
+from edgeperf.client.network import DEFAULT_PINGS
 from edgeperf.client.outcome import ModeResult, RunOutcome, write_accuracy_txt
 from edgeperf.client.qsl import QuerySampleLibrary, RequestEncoder, SerializedQsl, SyntheticSource
 from edgeperf.client.report import prerun_explanation
@@ -101,6 +103,10 @@ class RunOptions:
     progress: bool = False
     """Show the live progress display (CLI)."""
     system_name: str = "edgeperf"
+    power: bool = True
+    """Measure the server's power over the performance pass when it has a power source."""
+    network_pings: int = DEFAULT_PINGS
+    """Round trips timed before the run (empty and with the run's request size); 0 skips the network check."""
     extra_log_messages: tuple[str, ...] = field(default=())
     """Notes written into the detail log (for example the command line)."""
 
@@ -290,7 +296,20 @@ async def run_benchmark(
         workers = options.workers if options.workers is not None else default_workers(settings)
         if options.official_loadgen:
             return await _run_official(sut, qsl, requested, options.out_dir, score, stop)
+        side = sut.side_channel()
         try:
+            device = await prepare_device(
+                side,
+                sut.metadata,
+                options,
+                settings,
+                qsl.encoder,
+                qsl.source,
+                min(options.deadline_ms / 1000, CONNECT_TIMEOUT_S),
+            )
+            if announce is not None:
+                for line in device.lines:
+                    announce(line)
             if display is not None:
                 display.start()
             outcome = await run_with_sut(
@@ -314,10 +333,14 @@ async def run_benchmark(
                     if workers > 1
                     else None
                 ),
+                power=device.power,
+                power_note=device.power_note,
+                network=device.network,
             )
         finally:
             if display is not None:
                 display.stop()
+            await side.close()
         return outcome
 
 

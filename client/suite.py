@@ -17,9 +17,6 @@ devices side by side.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,11 +33,27 @@ from edgeperf.client.connection_args import (
 )
 from edgeperf.client.errors import EdgeperfClientError
 from edgeperf.client.log_format import atomic_write
+from edgeperf.client.results_table import (
+    SCENARIO_ORDER,
+    CellResult,
+    collect_results,
+    parse_summary,
+    render_csv,
+    render_markdown,
+)
 from edgeperf.client.run import RunOptions, RunOutcome, run_benchmark
 from edgeperf.client.settings import Scenario, TestMode
 from edgeperf.client.submission import SubmissionSystem, describe_system, write_submission
+from edgeperf.client.system_json import (
+    describe_target,
+    from_description,
+    load_override,
+    read_systems,
+    write_system,
+)
 
 __all__ = [
+    "SCENARIO_ORDER",
     "CellResult",
     "SuiteOptions",
     "SuiteTarget",
@@ -54,7 +67,6 @@ __all__ = [
 ]
 
 Runner = Callable[[RunOptions], Awaitable[RunOutcome]]
-SCENARIO_ORDER: tuple[str, ...] = ("SingleStream", "MultiStream", "Server", "Offline")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,195 +99,8 @@ class SuiteOptions:
     submitter: str = "edgeperf"
     """Submitter folder and field of the submission tree (`submission.write_submission`)."""
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CellResult:
-    """One system x benchmark x scenario, as read back from its results folder."""
-
-    system: str
-    benchmark: str
-    scenario: str
-    metric: str | None = None
-    """`latency_ms` or `samples_per_s`."""
-    value: float | None = None
-    valid: bool | None = None
-    accuracy_verdict: str | None = None
-    """`PASS`, `FAIL`, or None when no accuracy.txt with a gate line exists."""
-    accuracy_line: str | None = None
-    accuracy_present: bool = False
-    """accuracy.txt exists (an official-LoadGen folder has one without edgeperf's gate line)."""
-    summary_unreadable: bool = False
-    """A performance summary exists but is not in LoadGen's layout (no `Result is` line)."""
-
-
-_NUMBER = r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
-_SUMMARY_PATTERNS: dict[str, tuple[str, ...]] = {
-    # Early-stopping estimate first (the official metric since v2.0), then the plain percentile.
-    "SingleStream": (
-        rf"Early stopping 90(?:\.0)?th percentile estimate: {_NUMBER}",
-        rf"^90(?:\.0)?th percentile latency \(ns\) : {_NUMBER}",
-    ),
-    "MultiStream": (
-        rf"Early stopping 99(?:\.0)?th percentile estimate: {_NUMBER}",
-        rf"^99(?:\.0)?th percentile latency \(ns\) : {_NUMBER}",
-    ),
-    "Server": (
-        rf"^Scheduled samples per second : {_NUMBER}",
-        rf"^Completed samples per second\s*: {_NUMBER}",
-    ),
-    "Offline": (rf"^Samples per second: {_NUMBER}",),
-}
-
-
-def parse_summary(text: str) -> tuple[str, str, float | None, bool | None]:
-    """`(scenario, metric, value, valid)` from an `mlperf_log_summary.txt` (LoadGen's layout).
-
-    Latencies come back in milliseconds, throughputs in samples per second; missing parts are None.
-    """
-    scenario_match = re.search(r"^Scenario\s*:\s*(\w+)", text, re.MULTILINE)
-    scenario = scenario_match.group(1) if scenario_match else ""
-    validity = re.search(r"^Result is\s*:\s*(VALID|INVALID)", text, re.MULTILINE)
-    valid = None if validity is None else validity.group(1) == "VALID"
-    latency = scenario in ("SingleStream", "MultiStream")
-    metric = "latency_ms" if latency else "samples_per_s"
-    for pattern in _SUMMARY_PATTERNS.get(scenario, ()):
-        found = re.search(pattern, text, re.MULTILINE)
-        if found:
-            value = float(found.group(1))
-            return scenario, metric, value / 1e6 if latency else value, valid
-    return scenario, metric, None, valid
-
-
-def _accuracy_gate(path: Path) -> tuple[str | None, str | None]:
-    if not path.is_file():
-        return None, None
-    for line in reversed(path.read_text(encoding="utf-8", errors="replace").splitlines()):
-        words = line.split()
-        if words and words[0].rstrip(":") in ("PASS", "FAIL"):
-            return words[0].rstrip(":"), line.strip()
-    return None, None
-
-
-def collect_results(folder: Path) -> list[CellResult]:
-    """Every `<system>/<benchmark>/<scenario>/` found under `folder` (an `--out` folder, or one system's)."""
-    cells: dict[tuple[str, str, str], CellResult] = {}
-    roots = [folder] if any(folder.glob("*/*/performance")) or any(folder.glob("*/*/accuracy")) else []
-    for scenario_dir in sorted({*folder.glob("*/*/*/performance"), *folder.glob("*/*/*/accuracy")}):
-        roots.append(scenario_dir.parent.parent.parent)
-    for system_dir in dict.fromkeys(roots):
-        for scenario_dir in sorted(p for p in system_dir.glob("*/*") if p.is_dir()):
-            perf = scenario_dir / "performance" / "run_1" / "mlperf_log_summary.txt"
-            acc = scenario_dir / "accuracy" / "accuracy.txt"
-            if not perf.is_file() and not acc.is_file():
-                continue
-            metric, value, valid, unreadable = None, None, None, False
-            if perf.is_file():
-                _, metric, value, valid = parse_summary(perf.read_text(encoding="utf-8", errors="replace"))
-                unreadable = valid is None
-            verdict, line = _accuracy_gate(acc)
-            key = (system_dir.name, scenario_dir.parent.name, scenario_dir.name)
-            cells[key] = CellResult(
-                system=key[0],
-                benchmark=key[1],
-                scenario=key[2],
-                metric=metric,
-                value=value,
-                valid=valid,
-                accuracy_verdict=verdict,
-                accuracy_line=line,
-                accuracy_present=acc.is_file(),
-                summary_unreadable=unreadable,
-            )
-    return list(cells.values())
-
-
-def _columns(cells: Sequence[CellResult]) -> list[tuple[str, str]]:
-    order = {name: i for i, name in enumerate(registry.MLPERF_BENCHMARKS)}
-    keys = {(c.benchmark, c.scenario) for c in cells}
-    return sorted(
-        keys,
-        key=lambda k: (
-            order.get(k[0], len(order)),
-            k[0],
-            SCENARIO_ORDER.index(k[1]) if k[1] in SCENARIO_ORDER else 9,
-        ),
-    )
-
-
-def _cell_text(cell: CellResult | None) -> str:
-    if cell is None:
-        return ""
-    parts = ["-" if cell.value is None else f"{cell.value:.4g}"]
-    if cell.summary_unreadable:
-        parts.append("(unreadable summary)")
-    if cell.valid is False:
-        parts.append("(INVALID)")
-    if cell.accuracy_verdict == "FAIL":
-        parts.append("(accuracy FAIL)")
-    elif cell.accuracy_verdict is None:
-        parts.append("(accuracy not gated)" if cell.accuracy_present else "(no accuracy)")
-    return " ".join(parts)
-
-
-def _header(benchmark: str, scenario: str) -> str:
-    unit = "ms" if scenario in ("SingleStream", "MultiStream") else "samples/s"
-    return f"{benchmark} {scenario} ({unit})"
-
-
-def _grid(cells: Sequence[CellResult]) -> tuple[list[str], list[list[str]]]:
-    columns = _columns(cells)
-    by_key = {(c.system, c.benchmark, c.scenario): c for c in cells}
-    systems = list(dict.fromkeys(c.system for c in cells))
-    header = ["system", *(_header(b, s) for b, s in columns)]
-    rows = [[system, *(_cell_text(by_key.get((system, b, s))) for b, s in columns)] for system in systems]
-    return header, rows
-
-
-def render_markdown(cells: Sequence[CellResult]) -> str:
-    """The MLPerf-results-page-shaped table: a row per system, a column per benchmark and scenario."""
-    header, rows = _grid(cells)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines.extend("| " + " | ".join(row) + " |" for row in rows)
-    note = (
-        "\nLatency: early-stopping estimate (90th percentile SingleStream, 99th MultiStream). "
-        "Results of edgeperf's own load generator are not official MLPerf results.\n"
-    )
-    return "\n".join(lines) + "\n" + note
-
-
-def render_csv(cells: Sequence[CellResult]) -> str:
-    """The same grid for machines: per benchmark and scenario the raw value, the validity and the gate."""
-    columns = _columns(cells)
-    by_key = {(c.system, c.benchmark, c.scenario): c for c in cells}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    header = ["system"]
-    for benchmark, scenario in columns:
-        header += [
-            _header(benchmark, scenario),
-            f"{benchmark} {scenario} validity",
-            f"{benchmark} {scenario} accuracy",
-        ]
-    writer.writerow(header)
-    for system in dict.fromkeys(c.system for c in cells):
-        row = [system]
-        for benchmark, scenario in columns:
-            cell = by_key.get((system, benchmark, scenario))
-            if cell is None:
-                row += ["", "", ""]
-                continue
-            validity = (
-                "UNREADABLE"
-                if cell.summary_unreadable
-                else ""
-                if cell.valid is None
-                else "VALID"
-                if cell.valid
-                else "INVALID"
-            )
-            row += ["" if cell.value is None else repr(cell.value), validity, cell.accuracy_verdict or ""]
-        writer.writerow(row)
-    return buffer.getvalue()
+    system_overrides: dict[str, dict[str, Any]] | None = None
+    """System name (or `*` for every system) -> systems/*.json fields that replace what the server says."""
 
 
 def _scenarios_for(benchmark: str, options: SuiteOptions) -> tuple[str, ...]:
@@ -332,6 +157,7 @@ async def run_suite_options(
     """
     all_ok = True
     for target in options.targets:
+        await _describe(target, options, log)
         for benchmark in options.benchmarks:
             model = _lookup(options.models, benchmark, benchmark)
             dataset = _lookup(options.datasets, benchmark, "synthetic")
@@ -378,9 +204,38 @@ async def run_suite_options(
         else "edgeperf suite",
     )
     log(f"submission tree: {tree} (division open, submitter {options.submitter})")
-    atomic_write(options.out_dir / "results.md", [render_markdown(cells)])
-    atomic_write(options.out_dir / "results.csv", [render_csv(cells)])
+    write_pages(options.out_dir, cells, read_systems(options.out_dir))
     return all_ok, cells
+
+
+async def _describe(target: SuiteTarget, options: SuiteOptions, log: Callable[[str], None]) -> None:
+    """`<out>/systems/<system>.json`: the server's description, then the --system-json fields."""
+    description = await describe_target(target.address, options.connection)
+    if description is None:
+        log(
+            f"{target.system}: no edgeperf SystemDescription at {target.address}; describe it with --system-json"
+        )
+    doc = from_description(description, target.system)
+    doc["submitter"] = options.submitter
+    overrides = options.system_overrides or {}
+    doc.update(overrides.get("*", {}))
+    doc.update(overrides.get(target.system, {}))
+    write_system(options.out_dir, target.system, doc)
+
+
+def write_pages(out_dir: Path, cells: Sequence[CellResult], systems: dict[str, dict[str, Any]]) -> list[Path]:
+    """results.md, results.csv and report.html in `out_dir`, each written atomically."""
+    from edgeperf.client.report_html import render_html  # NOTE: late: it imports matplotlib
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pages = {
+        "results.md": render_markdown(cells, systems),
+        "results.csv": render_csv(cells, systems),
+        "report.html": render_html(cells, systems),
+    }
+    for name, text in pages.items():
+        atomic_write(out_dir / name, [text])
+    return [out_dir / name for name in pages]
 
 
 def _targets(servers: Sequence[str], system: str | None) -> tuple[SuiteTarget, ...]:
@@ -429,7 +284,7 @@ def options_from_args(args: argparse.Namespace) -> SuiteOptions:
         scenarios=tuple(args.scenarios) if args.scenarios else None,
         datasets=_pairs(args.dataset, "--dataset"),
         models=_pairs(args.model, "--model"),
-        out_dir=args.out,
+        out_dir=args.out if args.out is not None else Path("results"),
         user_conf=args.user_conf,
         rules=args.rules,
         size=args.size,
@@ -437,7 +292,21 @@ def options_from_args(args: argparse.Namespace) -> SuiteOptions:
         modes=tuple(args.modes),
         connection=connection_from_args(args),
         submitter=args.submitter,
+        system_overrides=_overrides(args.system_json),
     )
+
+
+def _overrides(items: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+    """`--system-json [NAME=]PATH`: PATH for every system, NAME=PATH for one."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or ():
+        name, sep, path = item.partition("=")
+        key, where = (name, path) if sep else ("*", item)
+        try:
+            out[key] = load_override(Path(where))
+        except EdgeperfClientError as exc:
+            raise ValueError(str(exc)) from None
+    return out
 
 
 NOT_RESULTS = (
@@ -460,6 +329,7 @@ async def run_suite(args: argparse.Namespace) -> int:
     one is INVALID or fails its gate, 1 when a run could not run, 2 on bad options."""
     if args.compare:
         cells: list[CellResult] = []
+        systems: dict[str, dict[str, Any]] = {}
         for folder in args.compare:
             problem = _compare_problem(folder)
             found = [] if problem else collect_results(folder)
@@ -467,7 +337,11 @@ async def run_suite(args: argparse.Namespace) -> int:
                 print(f"edgeperf: error: --compare {folder}: {problem or NOT_RESULTS}", file=sys.stderr)
                 return 2
             cells.extend(found)
-        print(render_markdown(cells), end="")
+            systems.update(read_systems(folder))
+        print(render_markdown(cells, systems), end="")
+        if args.out is not None:
+            written = write_pages(args.out, cells, systems)
+            print("written: " + ", ".join(str(p) for p in written))
         return 0
     try:
         options = options_from_args(args)
@@ -479,8 +353,9 @@ async def run_suite(args: argparse.Namespace) -> int:
         return 1
     failed: list[str] = []
     ok, cells = await run_suite_options(options, failed_runs=failed)
-    print(render_markdown(cells), end="")
-    print(f"written: {options.out_dir / 'results.md'}, {options.out_dir / 'results.csv'}")
+    print(render_markdown(cells, read_systems(options.out_dir)), end="")
+    names = ", ".join(str(options.out_dir / n) for n in ("results.md", "results.csv", "report.html"))
+    print(f"written: {names}")
     # NOTE: the same codes as `edgeperf run`: 1 when a run could not run, 3 when all ran but not all pass.
     return 0 if ok else 1 if failed else 3
 
@@ -492,7 +367,7 @@ and a performance run each, and write them in the MLPerf submission layout:
     OUT/SYSTEM/BENCHMARK/SCENARIO/performance/run_1/   mlperf_log_summary.txt, mlperf_log_detail.txt, ...
     OUT/SYSTEM/BENCHMARK/SCENARIO/accuracy/            mlperf_log_accuracy.json, accuracy.txt, ...
 
-then OUT/results.md and OUT/results.csv: a row per system, a column per benchmark and scenario with its
+then OUT/results.md, OUT/results.csv and OUT/report.html (the results page): a row per system, a column per benchmark and scenario with its
 MLPerf metric (SingleStream: early-stopping 90th percentile latency in ms; MultiStream: early-stopping
 99th percentile in ms; Server and Offline: samples per second). --compare DIR... prints the same table
 from existing results folders (edgeperf's or the official LoadGen's) without running anything.
@@ -570,7 +445,18 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "benchmark and scenario (default: both)",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("results"), metavar="DIR", help="results folder (default results/)"
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="results folder (default results/); with --compare, where to write results.md/csv and report.html",
+    )
+    parser.add_argument(
+        "--system-json",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="systems/*.json fields (MLPerf names: submitter, host_processor_model_name, ...) replacing what "
+        "the server describes; NAME=PATH for one system",
     )
     add_connection_arguments(parser.add_argument_group("transport (every --server)"))
     parser.add_argument(

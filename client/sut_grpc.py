@@ -210,6 +210,21 @@ class GrpcSut:
         for channel in self._channels:
             await channel.close()
 
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...] | None:
+        """The call metadata every RPC carries (the bearer token)."""
+        return self._metadata
+
+    def side_channel(self) -> grpc.aio.Channel:
+        """A further channel to the server, for power marks and network probes: its own connection, so
+        they neither wait behind nor delay the inference traffic. The caller closes it."""
+        credentials = self._credentials()
+        options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+        options.append(("grpc.edgeperf_channel_index", -1))
+        if credentials is None:
+            return grpc.aio.insecure_channel(self.config.address, options=options)
+        return grpc.aio.secure_channel(self.config.address, credentials, options=options)
+
     def _require_open(self) -> None:
         if self._state is not SutState.OPENED:
             raise RuntimeError(f"GrpcSut is {self._state.value}, not opened")

@@ -24,19 +24,39 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&edgeperf/protos/edgeperf_service.proto\x12\x0b\x65\x64geperf.v1\"\x1a\n\x18SystemDescriptionRequest\"e\n\x0b\x41\x63\x63\x65lerator\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x04\x12\x16\n\x0e\x64river_version\x18\x04 \x01(\t\x12\x0c\n\x04uuid\x18\x05 \x01(\t\"\xa5\x02\n\x19SystemDescriptionResponse\x12\x11\n\thost_name\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x11\n\tcpu_model\x18\x03 \x01(\t\x12\x11\n\tcpu_cores\x18\x04 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x04\x12.\n\x0c\x61\x63\x63\x65lerators\x18\x06 \x03(\x0b\x32\x18.edgeperf.v1.Accelerator\x12\x1b\n\x13onnxruntime_version\x18\x07 \x01(\t\x12\x1d\n\x15onnxruntime_providers\x18\x08 \x03(\t\x12\x18\n\x10\x65\x64geperf_version\x18\t \x01(\t\x12\x16\n\x0epython_version\x18\n \x01(\t\x12\x0f\n\x07machine\x18\x0b \x01(\t2w\n\x0f\x45\x64geperfService\x12\x64\n\x11SystemDescription\x12%.edgeperf.v1.SystemDescriptionRequest\x1a&.edgeperf.v1.SystemDescriptionResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&edgeperf/protos/edgeperf_service.proto\x12\x0b\x65\x64geperf.v1\"L\n\x0fPowerSourceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06\x63overs\x18\x03 \x01(\t\x12\r\n\x05scope\x18\x04 \x01(\t\"z\n\tPowerMark\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.edgeperf.v1.PowerMark.Kind\x12\x13\n\x0binterval_ms\x18\x02 \x01(\r\x12\x11\n\twindow_ns\x18\x03 \x01(\x04\"\x1a\n\x04Kind\x12\t\n\x05\x42\x45GIN\x10\x00\x12\x07\n\x03\x45ND\x10\x01\"=\n\tPowerTick\x12\x0c\n\x04t_ns\x18\x01 \x01(\x04\x12\r\n\x05watts\x18\x02 \x03(\x01\x12\x13\n\x0btotal_watts\x18\x03 \x01(\x01\"=\n\x0cPowerStarted\x12-\n\x07sources\x18\x01 \x03(\x0b\x32\x1c.edgeperf.v1.PowerSourceInfo\"t\n\x10PowerSourceTotal\x12,\n\x06source\x18\x01 \x01(\x0b\x32\x1c.edgeperf.v1.PowerSourceInfo\x12\x10\n\x08\x65nergy_j\x18\x02 \x01(\x01\x12\x11\n\taverage_w\x18\x03 \x01(\x01\x12\r\n\x05reads\x18\x04 \x01(\r\"\x94\x01\n\x0bPowerResult\x12\x11\n\twindow_ns\x18\x01 \x01(\x04\x12\x10\n\x08\x65nergy_j\x18\x02 \x01(\x01\x12\x11\n\taverage_w\x18\x03 \x01(\x01\x12\x0e\n\x06\x63overs\x18\x04 \x01(\t\x12\r\n\x05scope\x18\x05 \x01(\t\x12.\n\x07sources\x18\x06 \x03(\x0b\x32\x1d.edgeperf.v1.PowerSourceTotal\"\x97\x01\n\nPowerEvent\x12,\n\x07started\x18\x01 \x01(\x0b\x32\x19.edgeperf.v1.PowerStartedH\x00\x12&\n\x04tick\x18\x02 \x01(\x0b\x32\x16.edgeperf.v1.PowerTickH\x00\x12*\n\x06result\x18\x03 \x01(\x0b\x32\x18.edgeperf.v1.PowerResultH\x00\x42\x07\n\x05\x65vent\"6\n\x0b\x45\x63hoRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x16\n\x0eresponse_bytes\x18\x02 \x01(\r\"\x1f\n\x0c\x45\x63hoResponse\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\x1a\n\x18SystemDescriptionRequest\"e\n\x0b\x41\x63\x63\x65lerator\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x04\x12\x16\n\x0e\x64river_version\x18\x04 \x01(\t\x12\x0c\n\x04uuid\x18\x05 \x01(\t\"\xda\x02\n\x19SystemDescriptionResponse\x12\x11\n\thost_name\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x11\n\tcpu_model\x18\x03 \x01(\t\x12\x11\n\tcpu_cores\x18\x04 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x05 \x01(\x04\x12.\n\x0c\x61\x63\x63\x65lerators\x18\x06 \x03(\x0b\x32\x18.edgeperf.v1.Accelerator\x12\x1b\n\x13onnxruntime_version\x18\x07 \x01(\t\x12\x1d\n\x15onnxruntime_providers\x18\x08 \x03(\t\x12\x18\n\x10\x65\x64geperf_version\x18\t \x01(\t\x12\x16\n\x0epython_version\x18\n \x01(\t\x12\x0f\n\x07machine\x18\x0b \x01(\t\x12\x33\n\rpower_sources\x18\x0c \x03(\x0b\x32\x1c.edgeperf.v1.PowerSourceInfo2\xfd\x01\n\x0f\x45\x64geperfService\x12\x64\n\x11SystemDescription\x12%.edgeperf.v1.SystemDescriptionRequest\x1a&.edgeperf.v1.SystemDescriptionResponse\"\x00\x12\x45\n\x0cMeasurePower\x12\x16.edgeperf.v1.PowerMark\x1a\x17.edgeperf.v1.PowerEvent\"\x00(\x01\x30\x01\x12=\n\x04\x45\x63ho\x12\x18.edgeperf.v1.EchoRequest\x1a\x19.edgeperf.v1.EchoResponse\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'edgeperf.protos.edgeperf_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SYSTEMDESCRIPTIONREQUEST']._serialized_start=55
-  _globals['_SYSTEMDESCRIPTIONREQUEST']._serialized_end=81
-  _globals['_ACCELERATOR']._serialized_start=83
-  _globals['_ACCELERATOR']._serialized_end=184
-  _globals['_SYSTEMDESCRIPTIONRESPONSE']._serialized_start=187
-  _globals['_SYSTEMDESCRIPTIONRESPONSE']._serialized_end=480
-  _globals['_EDGEPERFSERVICE']._serialized_start=482
-  _globals['_EDGEPERFSERVICE']._serialized_end=601
+  _globals['_POWERSOURCEINFO']._serialized_start=55
+  _globals['_POWERSOURCEINFO']._serialized_end=131
+  _globals['_POWERMARK']._serialized_start=133
+  _globals['_POWERMARK']._serialized_end=255
+  _globals['_POWERMARK_KIND']._serialized_start=229
+  _globals['_POWERMARK_KIND']._serialized_end=255
+  _globals['_POWERTICK']._serialized_start=257
+  _globals['_POWERTICK']._serialized_end=318
+  _globals['_POWERSTARTED']._serialized_start=320
+  _globals['_POWERSTARTED']._serialized_end=381
+  _globals['_POWERSOURCETOTAL']._serialized_start=383
+  _globals['_POWERSOURCETOTAL']._serialized_end=499
+  _globals['_POWERRESULT']._serialized_start=502
+  _globals['_POWERRESULT']._serialized_end=650
+  _globals['_POWEREVENT']._serialized_start=653
+  _globals['_POWEREVENT']._serialized_end=804
+  _globals['_ECHOREQUEST']._serialized_start=806
+  _globals['_ECHOREQUEST']._serialized_end=860
+  _globals['_ECHORESPONSE']._serialized_start=862
+  _globals['_ECHORESPONSE']._serialized_end=893
+  _globals['_SYSTEMDESCRIPTIONREQUEST']._serialized_start=895
+  _globals['_SYSTEMDESCRIPTIONREQUEST']._serialized_end=921
+  _globals['_ACCELERATOR']._serialized_start=923
+  _globals['_ACCELERATOR']._serialized_end=1024
+  _globals['_SYSTEMDESCRIPTIONRESPONSE']._serialized_start=1027
+  _globals['_SYSTEMDESCRIPTIONRESPONSE']._serialized_end=1373
+  _globals['_EDGEPERFSERVICE']._serialized_start=1376
+  _globals['_EDGEPERFSERVICE']._serialized_end=1629
 # @@protoc_insertion_point(module_scope)

@@ -39,6 +39,16 @@ class EdgeperfServiceStub:
                 request_serializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.SystemDescriptionRequest.SerializeToString,
                 response_deserializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.SystemDescriptionResponse.FromString,
                 _registered_method=True)
+        self.MeasurePower = channel.stream_stream(
+                '/edgeperf.v1.EdgeperfService/MeasurePower',
+                request_serializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.PowerMark.SerializeToString,
+                response_deserializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.PowerEvent.FromString,
+                _registered_method=True)
+        self.Echo = channel.unary_unary(
+                '/edgeperf.v1.EdgeperfService/Echo',
+                request_serializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.EchoRequest.SerializeToString,
+                response_deserializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.EchoResponse.FromString,
+                _registered_method=True)
 
 
 class EdgeperfServiceServicer:
@@ -51,6 +61,22 @@ class EdgeperfServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MeasurePower(self, request_iterator, context):
+        """Measures power between two marks: the client sends BEGIN when its timed pass starts and END (with
+        the pass's length) when it has ended; the server answers with the sources, a tick per read, and the
+        totals over exactly [BEGIN, BEGIN + window_ns]. FAILED_PRECONDITION when the server has no source.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Echo(self, request, context):
+        """Answers at once with `response_bytes` bytes; the network characterisation times it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EdgeperfServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -58,6 +84,16 @@ def add_EdgeperfServiceServicer_to_server(servicer, server):
                     servicer.SystemDescription,
                     request_deserializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.SystemDescriptionRequest.FromString,
                     response_serializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.SystemDescriptionResponse.SerializeToString,
+            ),
+            'MeasurePower': grpc.stream_stream_rpc_method_handler(
+                    servicer.MeasurePower,
+                    request_deserializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.PowerMark.FromString,
+                    response_serializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.PowerEvent.SerializeToString,
+            ),
+            'Echo': grpc.unary_unary_rpc_method_handler(
+                    servicer.Echo,
+                    request_deserializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.EchoRequest.FromString,
+                    response_serializer=edgeperf_dot_protos_dot_edgeperf__service__pb2.EchoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +123,60 @@ class EdgeperfService:
             '/edgeperf.v1.EdgeperfService/SystemDescription',
             edgeperf_dot_protos_dot_edgeperf__service__pb2.SystemDescriptionRequest.SerializeToString,
             edgeperf_dot_protos_dot_edgeperf__service__pb2.SystemDescriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MeasurePower(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/edgeperf.v1.EdgeperfService/MeasurePower',
+            edgeperf_dot_protos_dot_edgeperf__service__pb2.PowerMark.SerializeToString,
+            edgeperf_dot_protos_dot_edgeperf__service__pb2.PowerEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Echo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/edgeperf.v1.EdgeperfService/Echo',
+            edgeperf_dot_protos_dot_edgeperf__service__pb2.EchoRequest.SerializeToString,
+            edgeperf_dot_protos_dot_edgeperf__service__pb2.EchoResponse.FromString,
             options,
             channel_credentials,
             insecure,

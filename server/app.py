@@ -38,6 +38,7 @@ from edgeperf.server.grpc_service import EdgeperfServicer, InferenceServicer
 from edgeperf.server.health import HEALTH_SERVICE, HealthStatus
 from edgeperf.server.metrics import ServerMetrics
 from edgeperf.server.metrics_http import MetricsHttpServer
+from edgeperf.server.power import PowerSource, detect_sources, open_sources, parse_power_spec
 from edgeperf.server.settings import ServerConfig, SettingsError, parse_address
 from edgeperf.server.workers import WorkerRole, run_workers
 
@@ -86,6 +87,7 @@ class EdgeperfServer:
         self._servicer: InferenceServicer | None = None
         self._port = 0
         self._metrics_port: int | None = None
+        self._power: list[PowerSource] = []
 
     @property
     def state(self) -> ServerState:
@@ -147,6 +149,7 @@ class EdgeperfServer:
                     credentials = server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
                 except TlsMaterialError as err:
                     raise SettingsError(f"TLS: {err}") from None
+            self._power = await asyncio.to_thread(_open_power, config.power)
             core = InferenceCore(
                 config.model_repository,
                 warmup=config.warmup,
@@ -156,6 +159,7 @@ class EdgeperfServer:
             )
             await core.__aenter__()
         except BaseException:
+            self._close_power()
             self._state = ServerState.CLOSED
             raise
         self._core = core
@@ -185,6 +189,7 @@ class EdgeperfServer:
                 "port": self._port,
                 "metrics_port": self._metrics_port,
                 "models": models,
+                "power": [f"{p.info.name} ({p.info.covers})" for p in self._power],
                 "tls": config.tls_cert is not None,
                 "max_message_mb": config.max_message_mb,
                 "max_queued_mb": config.max_queued_bytes / 2**20,
@@ -221,7 +226,9 @@ class EdgeperfServer:
             in_band=frozenset({"ModelStreamInfer"}),
         )
         add_service(
-            EdgeperfServicer(self._nvml_module),
+            EdgeperfServicer(
+                self._nvml_module, power_sources=self._power, max_send_message_bytes=config.max_message_bytes
+            ),
             server,
             epb.DESCRIPTOR.services_by_name["EdgeperfService"],
             epb,
@@ -292,8 +299,25 @@ class EdgeperfServer:
             await self._metrics_http.close()
             if self._gpu_metrics is not None:
                 self._gpu_metrics.close()
+            self._close_power()
             self._state = ServerState.CLOSED
             logger.info("stopped", extra={"event": "stopped"})
+
+    def _close_power(self) -> None:
+        sources, self._power = self._power, []
+        for source in sources:
+            source.close()
+
+
+def _open_power(spec: str) -> list[PowerSource]:
+    """The sources `--power` names (an error when one cannot be opened), or what detection finds."""
+    items = parse_power_spec(spec)
+    if items is not None:
+        return open_sources(items)
+    sources, skipped = detect_sources()
+    for reason in skipped:
+        logger.debug("power source skipped: %s", reason, extra={"event": "power_skipped"})
+    return sources
 
 
 # ---------------------------------------------------------------- logging

@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="as --auth-token, the token read from this file (keeps it out of the process list)",
     )
+    serve.add_argument(
+        "--power",
+        default=None,
+        metavar="SOURCE[,SOURCE]",
+        help="power sources: auto (default: what this machine has), none, or rapl[=ROOT], hwmon[=ROOT], "
+        "jetson[:RAIL][=ROOT], nvml[:INDEX], scpi=RESOURCE[@BACKEND][;query=COMMAND] (last)",
+    )
     serve.add_argument("--no-warmup", action="store_true", help="skip warm-up runs at load")
     serve.add_argument(
         "--workers",
@@ -151,6 +158,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         "listen",
         "metrics_listen",
         "auth_token",
+        "power",
         "log_level",
         "workers",
     ):

@@ -15,7 +15,7 @@ import platform
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from importlib import metadata
 from typing import Any, Final, TypeVar
 
@@ -45,6 +45,8 @@ from edgeperf.server.errors import (
 from edgeperf.server.gpu.nvml import describe_gpus
 from edgeperf.server.grpc_handlers import MalformedMessage
 from edgeperf.server.peers import PeerStatistics
+from edgeperf.server.power.base import PowerSource, SourceInfo
+from edgeperf.server.power.service import measure_power, source_info_proto
 from edgeperf.server.stats import Duration, ModelStatistics
 from edgeperf.server.types import InferResponse
 
@@ -423,9 +425,11 @@ def _memory_bytes() -> int:
         return 0
 
 
-def describe_system(edgeperf_version: str, nvml_module: Any | None = None) -> epb.SystemDescriptionResponse:
+def describe_system(
+    edgeperf_version: str, nvml_module: Any | None = None, power_sources: Sequence[SourceInfo] = ()
+) -> epb.SystemDescriptionResponse:
     """What this machine is: host, OS, CPU, memory, its GPUs (through NVML; `nvml_module` replaces
-    pynvml in tests), ONNX Runtime build and its providers."""
+    pynvml in tests), ONNX Runtime build and its providers, and the power sources MeasurePower reads."""
     import onnxruntime
 
     providers = list(onnxruntime.get_available_providers())
@@ -456,17 +460,44 @@ def describe_system(edgeperf_version: str, nvml_module: Any | None = None) -> ep
         edgeperf_version=edgeperf_version,
         python_version=sys.version.split()[0],
         machine=platform.machine(),
+        power_sources=[source_info_proto(info) for info in power_sources],
     )
 
 
 class EdgeperfServicer(epb_grpc.EdgeperfServiceServicer):  # type: ignore[misc]
-    """edgeperf's extras: what the device is."""
+    """edgeperf's extras: what the device is, its power between two marks, an echo to time the network."""
 
-    def __init__(self, nvml_module: Any | None = None) -> None:
+    def __init__(
+        self,
+        nvml_module: Any | None = None,
+        *,
+        power_sources: Sequence[PowerSource] = (),
+        max_send_message_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self._nvml_module = nvml_module
+        self._power = list(power_sources)
+        self._max_send = max_send_message_bytes
 
     @_map_errors
     async def SystemDescription(
         self, request: epb.SystemDescriptionRequest, context: grpc.aio.ServicerContext
     ) -> epb.SystemDescriptionResponse:
-        return await asyncio.to_thread(describe_system, server_version(), self._nvml_module)
+        infos = [source.info for source in self._power]
+        return await asyncio.to_thread(describe_system, server_version(), self._nvml_module, infos)
+
+    async def MeasurePower(
+        self, request_iterator: AsyncIterator[epb.PowerMark], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[epb.PowerEvent]:
+        # NOTE: grpc.aio serves a stream only from an async generator function, so this one re-yields.
+        async for event in measure_power(self._power, request_iterator, context):
+            yield event
+
+    @_map_errors
+    async def Echo(self, request: epb.EchoRequest, context: grpc.aio.ServicerContext) -> epb.EchoResponse:
+        # NOTE: the payload's protobuf framing adds a few bytes; 64 leaves room for it.
+        if request.response_bytes > self._max_send - 64:
+            raise MessageTooLarge(
+                f"Echo: response_bytes {request.response_bytes} exceeds the server's largest message "
+                f"({self._max_send} bytes)"
+            )
+        return epb.EchoResponse(payload=bytes(request.response_bytes))

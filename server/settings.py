@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from edgeperf.server.errors import EdgeperfServerError
+from edgeperf.server.power.registry import parse_power_spec
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -80,6 +81,9 @@ class ServerConfig:
     """When set, every RPC except health and reflection needs `authorization: Bearer <token>`."""
     warmup: bool = True
     """Run every model once per batch size at load so first requests are not slow."""
+    power: str = "auto"
+    """Power sources (`--power`): "auto" opens what the machine has, "none" measures nothing, else a list
+    such as "rapl,nvml" or "scpi=TCPIP::10.0.0.5::INSTR" (grammar in edgeperf.server.power.registry)."""
     log_level: str = "INFO"
     log_json: bool = True
     """Structured (one JSON object per line) logs on stderr; False writes plain text."""
@@ -121,6 +125,10 @@ class ServerConfig:
             raise SettingsError(
                 f"workers (--workers / EDGEPERF_WORKERS) must be 1 .. 1024, got {self.workers}"
             )
+        try:
+            parse_power_spec(self.power)
+        except EdgeperfServerError as err:
+            raise SettingsError(f"power (--power / EDGEPERF_POWER): {err}") from None
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise SettingsError(
                 f"log_level (--log-level / EDGEPERF_LOG_LEVEL): unknown level {self.log_level!r}"
@@ -206,6 +214,7 @@ def environment_variables(prefix: str = "EDGEPERF_") -> list[tuple[str, str]]:
         "tls_client_ca": "PEM CA for client certificates (--tls-client-ca)",
         "auth_token": "bearer token clients must send (--auth-token)",
         "warmup": "1/0: warm models up at load (--no-warmup)",
+        "power": "power sources: auto, none or a list such as rapl,nvml (--power)",
         "log_level": "DEBUG, INFO, WARNING, ERROR (--log-level)",
         "log_json": "1/0: JSON log lines, else text (--log-format)",
         "workers": "server processes sharing the port (--workers)",

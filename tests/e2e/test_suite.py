@@ -73,10 +73,21 @@ async def test_suite_writes_submission_layout_with_accuracy_gate(
         assert scores["f1"] == pytest.approx(100.0) and scores["exact_match"] == pytest.approx(100.0)
         assert accuracy[-1].startswith("PASS F1 100.000 target 99.000")
     table = (out / "results.md").read_text().splitlines()
-    assert table[0] == "| system | bert SingleStream (ms) | bert Offline (samples/s) |"
+    assert (
+        table[0]
+        == "| Submitter | System | Processor | # | Accelerator | # | Software | bert SingleStream (ms) | bert Offline (samples/s) |"
+    )
     row = table[2].strip("| ").split(" | ")
-    assert row[0] == "edge-a" and all(float(cell) > 0 for cell in row[1:]), table[2]
-    assert (out / "results.csv").read_text().splitlines()[0].startswith("system,bert SingleStream (ms)")
+    # NOTE: the system columns come from the server's SystemDescription (systems/edge-a.json).
+    assert row[:2] == ["edgeperf", "edge-a"] and row[3] == "1", table[2]
+    assert all(float(cell) > 0 for cell in row[7:]), table[2]
+    assert (
+        (out / "results.csv")
+        .read_text()
+        .splitlines()[0]
+        .startswith("system,Submitter,System,Processor,#,Accelerator,#,Software,bert SingleStream (ms)")
+    )
+    assert (out / "report.html").is_file() and (out / "systems" / "edge-a.json").is_file()
     assert table[2] in printed
 
     # A second "device" (the same server under another name, Offline performance only), then --compare.
@@ -88,8 +99,12 @@ async def test_suite_writes_submission_layout_with_accuracy_gate(
     capsys.readouterr()
     assert await _suite(["--compare", str(out), str(other)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| system | bert SingleStream (ms) | bert Offline (samples/s) |"
-    assert lines[2].startswith("| edge-a | ") and lines[3].startswith("| edge-b |  | ")
+    assert (
+        lines[0]
+        == "| Submitter | System | Processor | # | Accelerator | # | Software | bert SingleStream (ms) | bert Offline (samples/s) |"
+    )
+    assert lines[2].startswith("| edgeperf | edge-a | ") and lines[3].startswith("| edgeperf | edge-b | ")
+    assert lines[3].split(" | ")[7] == ""
     assert lines[3].endswith("(no accuracy) |")
 
 

@@ -130,13 +130,16 @@ async def test_suite_writes_the_submission_layout_and_tables(tmp_path: Path) -> 
     assert len(cells) == 4
     markdown = (tmp_path / "results.md").read_text()
     assert markdown.splitlines()[0] == (
-        "| system | 3d-unet SingleStream (ms) | 3d-unet Offline (samples/s) "
+        "| Submitter | System | Processor | # | Accelerator | # | Software | 3d-unet SingleStream (ms) | 3d-unet Offline (samples/s) "
         "| bert SingleStream (ms) | bert Offline (samples/s) |"
     )
-    assert markdown.splitlines()[2] == "| jetson | 3.25 | 1234 | 3.25 | 1234 |"
+    assert markdown.splitlines()[2] == "| edgeperf | jetson |  |  |  |  |  | 3.25 | 1234 | 3.25 | 1234 |"
     csv_lines = (tmp_path / "results.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("system,3d-unet SingleStream (ms),3d-unet SingleStream validity,")
-    assert csv_lines[1] == "jetson" + ",3.25,VALID,PASS,1234.5,VALID,PASS" * 2
+    assert csv_lines[0].startswith(
+        "system,Submitter,System,Processor,#,Accelerator,#,Software,3d-unet SingleStream (ms),"
+        "3d-unet SingleStream validity,"
+    )
+    assert csv_lines[1] == "jetson,edgeperf,jetson,,,,," + ",3.25,VALID,PASS,1234.5,VALID,PASS" * 2
 
 
 async def test_failed_gate_or_invalid_run_fails_the_suite_and_marks_the_cell(tmp_path: Path) -> None:
@@ -151,7 +154,7 @@ async def test_failed_gate_or_invalid_run_fails_the_suite_and_marks_the_cell(tmp
     assert not ok
     (cell,) = cells
     assert (cell.valid, cell.accuracy_verdict) == (False, "FAIL")
-    assert "| pi | 3.25 (INVALID) (accuracy FAIL) |" in (tmp_path / "results.md").read_text()
+    assert "| pi |  |  |  |  |  | 3.25 (INVALID) (accuracy FAIL) |" in (tmp_path / "results.md").read_text()
 
 
 async def test_compare_prints_one_row_per_device(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,8 +171,14 @@ async def test_compare_prints_one_row_per_device(tmp_path: Path, capsys: pytest.
     args = _parse(["suite", "--compare", str(tmp_path / "jetson"), str(tmp_path / "rpi" / "rpi")])
     assert await args.handler(args) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| system | bert SingleStream (ms) |"
-    assert lines[2:4] == ["| jetson | 3.25 |", "| rpi | 3.25 (INVALID) |"]
+    assert (
+        lines[0]
+        == "| Submitter | System | Processor | # | Accelerator | # | Software | bert SingleStream (ms) |"
+    )
+    assert lines[2:4] == [
+        "| edgeperf | jetson |  |  |  |  |  | 3.25 |",
+        "| edgeperf | rpi |  |  |  |  |  | 3.25 (INVALID) |",
+    ]
 
 
 def test_official_loadgen_folders_without_a_gate_line_are_read(tmp_path: Path) -> None:
@@ -185,7 +194,10 @@ def test_official_loadgen_folders_without_a_gate_line_are_read(tmp_path: Path) -
         None,
         True,
     )
-    assert suite.render_markdown([cell]).splitlines()[2] == "| dgx | 1234 (accuracy not gated) |"
+    assert (
+        suite.render_markdown([cell]).splitlines()[2]
+        == "|  | dgx |  |  |  |  |  | 1234 (accuracy not gated) |"
+    )
 
 
 def test_command_line_options() -> None:

@@ -66,8 +66,11 @@ def test_run_writes_result_files_with_the_umask_mode_and_compare_reads_them(
 
     table = _cli("suite", "--compare", str(out))
     assert table.returncode == 0, table.stderr
-    assert table.stdout.splitlines()[0] == "| system | tiny SingleStream (ms) |"
-    assert table.stdout.splitlines()[2].startswith("| dev | ")
+    assert (
+        table.stdout.splitlines()[0]
+        == "| Submitter | System | Processor | # | Accelerator | # | Software | tiny SingleStream (ms) |"
+    )
+    assert table.stdout.splitlines()[2].startswith("|  | dev |  |  |  |  |  | ")
 
     not_results = tmp_path / "models"
     (not_results / "tiny" / "1").mkdir(parents=True)
@@ -137,7 +140,7 @@ def test_compare_marks_a_summary_that_is_not_loadgens(
     (run_dir / "mlperf_log_summary.txt").write_text("garbage\n")
     code, out, err = _in_process(capsys, "suite", "--compare", str(tmp_path / "out"))
     assert code == 0, err
-    assert "| dev | - (unreadable summary) (no accuracy) |" in out.splitlines()
+    assert "|  | dev |  |  |  |  |  | - (unreadable summary) (no accuracy) |" in out.splitlines()
 
 
 async def test_benchmark_at_the_other_size_is_refused_before_the_run_with_a_hint(tmp_path: Path) -> None:

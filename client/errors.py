@@ -4,8 +4,7 @@ EdgeperfClientError
 ├── SutError             the system under test cannot serve the run (connection, metadata, stream)
 │   └── ServerUnavailable    the server is not live/ready, or the model is not ready
 ├── DatasetError         samples cannot be loaded or serialized for the model's inputs
-├── RunSetupError        options that cannot make a run (bad address, TLS files, benchmark/model mismatch)
-└── RunInterrupted       the run was stopped from outside (Ctrl-C); logs are marked INVALID
+└── RunSetupError        options that cannot make a run (bad address, TLS files, benchmark/model mismatch)
 
 Per-sample failures (a rejected, failed or timed-out request) are *not* exceptions: the SUT records
 them with their gRPC status, the result counts them and becomes INVALID. Transport errors
@@ -17,7 +16,6 @@ from __future__ import annotations
 __all__ = [
     "DatasetError",
     "EdgeperfClientError",
-    "RunInterrupted",
     "RunSetupError",
     "ServerUnavailable",
     "SutError",
@@ -47,7 +45,3 @@ class DatasetError(EdgeperfClientError):
 
 class RunSetupError(EdgeperfClientError):
     """The run options cannot make a run (bad address, unreadable TLS files, model/benchmark mismatch)."""
-
-
-class RunInterrupted(EdgeperfClientError):
-    """The run was stopped from outside before its natural end."""

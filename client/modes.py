@@ -58,7 +58,6 @@ class _Context:
     clock: Clock
     drain_timeout_s: float
     abort_after_errors: int | None
-    keep_data: bool
     stop: asyncio.Event | None
     display: ProgressDisplay | None
     workers: int = 1
@@ -130,7 +129,7 @@ async def run_mode(
             settings,
             loaded=sets[0],
             schedule=schedules[0],
-            keep=masks[0] if ctx.keep_data else None,
+            keep=masks[0],
             first_seq_id=first_seq_id,
             drain_timeout_s=ctx.drain_timeout_s,
             abort_after_errors=ctx.abort_after_errors,
@@ -161,7 +160,7 @@ async def run_mode(
         first_seq_id=first_seq_id,
         share_indices=True,
     )
-    keep = np.concatenate(masks) if ctx.keep_data else None
+    keep = np.concatenate(masks)
     tracker = CompletionTracker(
         recorder,
         query_sizes=sizes,
@@ -446,7 +445,6 @@ async def run_with_sut(
         clock=clock,
         drain_timeout_s=drain_timeout_s,
         abort_after_errors=abort_after_errors,
-        keep_data=True,
         stop=stop,
         display=None if workers > 1 else display,
         workers=workers,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import edgeperf.benchmarks.bert.spec as bert_spec
 from edgeperf.benchmarks.base import Size
-from edgeperf.benchmarks.bert import spec as bert_spec
 
 __all__ = ["FULL", "SMALL", "BertConfig", "config_for"]
 

@@ -23,8 +23,8 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+import edgeperf.benchmarks.bert.spec as bert_spec
 from edgeperf.benchmarks.base import Size
-from edgeperf.benchmarks.bert import spec as bert_spec
 from edgeperf.benchmarks.bert.config import FULL, SMALL, BertConfig, config_for
 
 __all__ = [

@@ -352,6 +352,10 @@ async def _run_command(args: argparse.Namespace) -> int:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+            if stop.is_set():
+                # NOTE: the stop is done and its logs written; a repeated Ctrl-C arriving while the process
+                # exits would otherwise end it by the signal (rc -2) instead of the documented 130.
+                signal.signal(sig, signal.SIG_IGN)
     print(outcome.summary_text, flush=True)
     if outcome.interrupted:
         return EXIT_INTERRUPTED

@@ -110,7 +110,10 @@ def run_case(
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
-            announced.set()
+            # NOTE: the network check is the last thing printed before the timed run; a fault timed from an
+            # earlier line could fall in the pre-run pings and never touch the run.
+            if line.startswith("network:"):
+                announced.set()
         announced.set()
 
     reader = threading.Thread(target=read, daemon=True)
@@ -191,7 +194,7 @@ def test_delay_20ms_shows_in_the_latency_floor_and_the_network_share(
     assert outcome.errors["failed"] == 0
     metrics = outcome.doc["metrics"]
     assert isinstance(metrics, dict)
-    assert metrics["sample_latency_ns"]["min"] >= 18e6  # 20 ms less the jitter's 2 ms
+    assert metrics["sample_latency_ns"]["min"] >= 16e6  # 20 ms less the jitter's 2 ms each way
     breakdown = outcome.doc["latency_breakdown_ns"]
     assert isinstance(breakdown, dict)
     # the relay's delay is on the wire, so the breakdown puts it in the network share, not the server's

@@ -9,9 +9,6 @@ All FromConfig calls run in one fresh process (oracle/loadgen_oracle.py).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -20,10 +17,10 @@ import pytest
 
 from edgeperf.client.conf import ConfigError, resolve_test_settings
 from edgeperf.client.settings import Rules, Scenario, TestSettings
+from tests.client.oracle_run import run_oracle
 
 pytestmark = pytest.mark.oracle
 
-ORACLE = Path(__file__).parent / "oracle" / "loadgen_oracle.py"
 MODELS = (
     "resnet50",
     "retinanet",
@@ -124,17 +121,7 @@ def oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         batch += [{"model": "resnet50", "scenario": s.value, "path": str(path)} for s in Scenario]
     batch.append({"model": "resnet50", "scenario": "Offline", "path": str(workdir / "absent.conf")})
     spec = {"workdir": str(workdir), "run": False, "conf_batch": batch}
-    spec_path, result_path = workdir / "spec.json", workdir / "result.json"
-    spec_path.write_text(json.dumps(spec))
-    done = subprocess.run(
-        [sys.executable, str(ORACLE), str(spec_path), str(result_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(result_path.read_text())
+    result = run_oracle("loadgen_oracle.py", spec, workdir)
     return {"batch": batch, "results": result["conf_batch"], "defaults": result["attributes"], "confs": confs}
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +21,9 @@ import pytest
 from edgeperf.client.fake_sut import FakeSut
 from edgeperf.client.modes import run_with_sut
 from edgeperf.client.settings import Rules, Scenario, TestMode, TestSettings
+from tests.client.oracle_run import run_oracle
 from tests.client.test_run import ListQsl
 
-ORACLE = Path(__file__).parent / "oracle" / "detail_layout_oracle.py"
 LAYOUT_KEYS = {
     "loaded_qsl_set",
     "generated_query_count",
@@ -51,17 +49,7 @@ def _official(tmp_path: Path, mode: str) -> list[list[Any]]:
         "performance": PERFORMANCE,
         "settings": {"scenario": "SingleStream", "mode": mode, **SETTINGS},
     }
-    spec_path, result_path = tmp_path / f"{mode}.spec.json", tmp_path / f"{mode}.result.json"
-    spec_path.write_text(json.dumps(spec))
-    done = subprocess.run(
-        [sys.executable, str(ORACLE), str(spec_path), str(result_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines: list[list[Any]] = json.loads(result_path.read_text())
+    lines: list[list[Any]] = run_oracle("detail_layout_oracle.py", spec, tmp_path, mode)
     return lines
 
 

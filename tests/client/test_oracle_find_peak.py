@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
 from edgeperf.client.modes import run_with_sut
 from edgeperf.client.settings import Rules, Scenario, TestMode, TestSettings
+from tests.client.oracle_run import run_oracle
 from tests.client.test_run import ListQsl
 
-ORACLE = Path(__file__).parent / "oracle" / "find_peak_oracle.py"
 # base, 3 widenings pass, 800 fails, then the bisection: the peak 437.6953125 of the example
 PATTERN = [True] * 4 + [False] * 4 + [True] * 2 + [False] * 5 + [True] + [False]
 SLOW_MS = 200
@@ -55,17 +53,7 @@ def _official(tmp_path: Path) -> dict[str, object]:
         "slow_ms": SLOW_MS,
         "settings": SETTINGS,
     }
-    spec_path, result_path = tmp_path / "spec.json", tmp_path / "result.json"
-    spec_path.write_text(json.dumps(spec))
-    done = subprocess.run(
-        [sys.executable, str(ORACLE), str(spec_path), str(result_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result: dict[str, object] = json.loads(result_path.read_text())
+    result: dict[str, object] = run_oracle("find_peak_oracle.py", spec, tmp_path)
     return result
 
 

@@ -12,9 +12,6 @@ current generate the same queries.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +27,10 @@ from edgeperf.client.schedule import (
     loadable_sets,
 )
 from edgeperf.client.settings import EffectiveSettings, Rules, Scenario, TestMode, TestSettings
+from tests.client.oracle_run import run_oracle
 
 pytestmark = pytest.mark.oracle
 
-ORACLE = Path(__file__).parent / "oracle" / "loadgen_oracle.py"
 SEEDS = {
     "qsl_rng_seed": 2085463073848966840,
     "sample_index_rng_seed": 2747215439041700203,
@@ -197,18 +194,7 @@ def _spec(name: str, case: Case, workdir: Path) -> dict[str, Any]:
 
 
 def _run(spec: dict[str, Any], workdir: Path, name: str) -> dict[str, Any]:
-    spec_path = workdir / f"{name}.spec.json"
-    result_path = workdir / f"{name}.result.json"
-    spec_path.write_text(json.dumps(spec))
-    done = subprocess.run(
-        [sys.executable, str(ORACLE), str(spec_path), str(result_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result: dict[str, Any] = json.loads(result_path.read_text())
+    result: dict[str, Any] = run_oracle("loadgen_oracle.py", spec, workdir, name)
     return result
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeperf.client.errors import RunSetupError
+from edgeperf.protos.auth import TokenFileError, read_token_file
 
 __all__ = [
     "REDACTED",
@@ -58,23 +59,11 @@ def add_connection_arguments(group: argparse._ActionsContainer) -> None:
     )
 
 
-def read_token_file(path: Path, setting: str) -> str:
-    """The token in `path`, without surrounding whitespace.
-
-    Raises:
-        RunSetupError: the file cannot be read, is not UTF-8, holds no token or more than one word.
-    """
+def _read_token(path: Path, setting: str) -> str:
     try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise RunSetupError(f"{setting} {path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise RunSetupError(f"{setting} {path}: not UTF-8 text") from None
-    if not token:
-        raise RunSetupError(f"{setting} {path}: the file holds no token")
-    if any(c.isspace() for c in token):
-        raise RunSetupError(f"{setting} {path}: the token must be one line without spaces")
-    return token
+        return read_token_file(path, setting)
+    except TokenFileError as exc:
+        raise RunSetupError(str(exc)) from None
 
 
 def _token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
@@ -85,11 +74,11 @@ def _token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
     if given is not None:
         return given
     if token_file is not None:
-        return read_token_file(token_file, "--auth-token-file")
+        return _read_token(token_file, "--auth-token-file")
     if environ.get(TOKEN_ENV):
         return environ[TOKEN_ENV]
     if environ.get(TOKEN_FILE_ENV):
-        return read_token_file(Path(environ[TOKEN_FILE_ENV]), f"${TOKEN_FILE_ENV}")
+        return _read_token(Path(environ[TOKEN_FILE_ENV]), f"${TOKEN_FILE_ENV}")
     return None
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
+from edgeperf.protos.auth import TokenFileError, read_token_file
 from edgeperf.server.errors import EdgeperfServerError
 from edgeperf.server.power.registry import parse_power_spec
 
@@ -23,7 +24,6 @@ __all__ = [
     "SettingsError",
     "environment_variables",
     "parse_address",
-    "read_token_file",
 ]
 
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
@@ -170,33 +170,17 @@ class ServerConfig:
                     f"give the token once: --auth-token ({prefix}AUTH_TOKEN) or --auth-token-file "
                     f"({prefix}AUTH_TOKEN_FILE), not both"
                 )
-            values["auth_token"] = read_token_file(
-                Path(token_file), f"--auth-token-file / {prefix}AUTH_TOKEN_FILE"
-            )
+            try:
+                values["auth_token"] = read_token_file(
+                    Path(token_file), f"--auth-token-file / {prefix}AUTH_TOKEN_FILE"
+                )
+            except TokenFileError as err:
+                raise SettingsError(str(err)) from None
         if "model_repository" not in values or values["model_repository"] is None:
             raise SettingsError(
                 f"no model repository: pass --model-repository or set {prefix}MODEL_REPOSITORY"
             )
         return cls(**values)
-
-
-def read_token_file(path: Path, setting: str) -> str:
-    """The token in `path`: its text without surrounding whitespace (a trailing newline is usual).
-
-    Raises:
-        SettingsError: the file cannot be read, is not UTF-8 text, or holds no token.
-    """
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as err:
-        raise SettingsError(f"{setting} {path}: cannot read: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise SettingsError(f"{setting} {path}: not UTF-8 text") from None
-    if not token:
-        raise SettingsError(f"{setting} {path}: the file holds no token")
-    if any(c.isspace() for c in token):
-        raise SettingsError(f"{setting} {path}: the token must be one line without spaces")
-    return token
 
 
 def environment_variables(prefix: str = "EDGEPERF_") -> list[tuple[str, str]]:

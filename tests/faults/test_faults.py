@@ -9,7 +9,6 @@ complete and parses, and the exit code is the documented one for the result (0 V
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -24,6 +23,7 @@ import numpy as np
 import pytest
 
 from edgeperf.client.latency_dump import read_latencies
+from tests.e2e.test_run_e2e import check_logs
 from tests.faults.conftest import RESULTS
 from tests.faults.netlab import NetLab, ServerInNamespace
 
@@ -33,7 +33,6 @@ RUN_S = float(os.environ.get("EDGEPERF_FAULT_RUN_S", "3"))
 FAULT_AT_S = 1.0
 TARGET_QPS = 200
 DEADLINE_MS = 1000
-LOG_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json", "result.json")
 EXIT_BY_VALIDITY = {"VALID": 0, "INVALID": 3}
 
 
@@ -156,19 +155,6 @@ def run_case(
     assert exit_code == EXIT_BY_VALIDITY[outcome.validity], outcome.stdout
     assert f"Result is : {outcome.validity}" in (out / "mlperf_log_summary.txt").read_text()
     return outcome
-
-
-def check_logs(out: Path) -> dict[str, object]:
-    for name in LOG_FILES:
-        assert (out / name).is_file(), name
-    for line in (out / "mlperf_log_detail.txt").read_text().splitlines():
-        assert line.startswith(":::MLLOG ")
-        json.loads(line[len(":::MLLOG ") :])
-    json.loads((out / "mlperf_log_accuracy.json").read_text())
-    assert not list(out.glob("*.tmp*")), "no temporary files are left behind"
-    doc = json.loads((out / "result.json").read_text())
-    assert isinstance(doc, dict)
-    return doc
 
 
 def _recovered(out: Path) -> bool:

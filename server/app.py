@@ -283,8 +283,6 @@ class EdgeperfServer:
         await self._health.shutdown()
         if config.drain_delay_s > 0:
             await asyncio.sleep(config.drain_delay_s)
-        if self._servicer is not None:
-            self._servicer.stop_accepting()
         try:
             if self._core is not None:
                 self._core.stop_accepting()

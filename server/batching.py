@@ -35,7 +35,14 @@ from typing import Any, Literal
 
 from edgeperf.server.clock import Clock, MonotonicClock
 from edgeperf.server.config import ModelConfig
-from edgeperf.server.errors import DeadlineExceeded, Overloaded, QueueTimeout, RuntimeFailed, ShuttingDown
+from edgeperf.server.errors import (
+    SHUTDOWN_MESSAGE,
+    DeadlineExceeded,
+    Overloaded,
+    QueueTimeout,
+    RuntimeFailed,
+    ShuttingDown,
+)
 from edgeperf.server.execution import Arrays, BatchResult, Timings, run_batch
 from edgeperf.server.instances import Instance, InstancePool
 from edgeperf.server.stats import StatsRecorder
@@ -171,7 +178,7 @@ class DynamicBatcher:
         if loop is None:
             raise RuntimeError("DynamicBatcher.submit before start()")
         if self._closing:
-            raise ShuttingDown("GRPC server is shutting down and has stopped accepting new requests.")
+            raise ShuttingDown(SHUTDOWN_MESSAGE)
         if self._max_queue is not None and self._live >= self._max_queue:
             raise Overloaded(f"Request for model '{self._config.name}' Exceeds maximum queue size")
         now = self._clock.now_ns()

@@ -19,6 +19,7 @@ from edgeperf.server.batching import DynamicBatcher
 from edgeperf.server.clock import Clock, MonotonicClock
 from edgeperf.server.config import ModelConfig
 from edgeperf.server.errors import (
+    SHUTDOWN_MESSAGE,
     EdgeperfServerError,
     ModelConfigError,
     ModelNotFound,
@@ -275,10 +276,7 @@ class InferenceCore:
             ModelNotFound, InvalidInput, Overloaded, OverBudget, QueueTimeout, DeadlineExceeded,
             ShuttingDown, RuntimeFailed.
         """
-        if not self.ready:
-            if self._state is CoreState.UNOPENED:
-                raise ShuttingDown("the inference core is not open yet")
-            raise ShuttingDown("GRPC server is shutting down and has stopped accepting new requests.")
+        self.check_accepting()
         start = self._clock.now_ns()
         model = self.model(request.model_name, request.model_version)
         size = request_bytes(request.inputs)
@@ -355,6 +353,20 @@ class InferenceCore:
     def queue_depth(self, name: str, version: str = "") -> int:
         """Requests waiting in the model's queue (not yet executing)."""
         return self.model(name, version).batcher.queue_depth
+
+    def check_accepting(self) -> None:
+        """Raise what `infer` would raise for a request arriving now, if it would be refused outright.
+
+        The edge calls this before converting a request, so that a draining server answers
+        UNAVAILABLE whatever the request holds.
+
+        Raises:
+            ShuttingDown: not opened yet, draining (SHUTDOWN_MESSAGE) or closed.
+        """
+        if not self.ready:
+            if self._state is CoreState.UNOPENED:
+                raise ShuttingDown("the inference core is not open yet")
+            raise ShuttingDown(SHUTDOWN_MESSAGE)
 
     def stop_accepting(self) -> None:
         """From now on `infer` raises ShuttingDown and `ready` is False."""

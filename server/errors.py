@@ -22,11 +22,12 @@ Only `grpc.StatusCode` is imported from grpc: the edge (server/grpc_service.py) 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Final
 
 import grpc
 
 __all__ = [
+    "SHUTDOWN_MESSAGE",
     "DeadlineExceeded",
     "EdgeperfServerError",
     "InvalidInput",
@@ -85,8 +86,12 @@ class QueueTimeout(EdgeperfServerError):
     reason = "REJECTED"
 
 
+SHUTDOWN_MESSAGE: Final = "GRPC server is shutting down and has stopped accepting new requests."
+"""Triton's exact message for requests that arrive while the server drains."""
+
+
 class ShuttingDown(EdgeperfServerError):
-    """The server is draining and refuses new requests."""
+    """The server is draining and refuses new requests (message SHUTDOWN_MESSAGE)."""
 
     grpc_code = grpc.StatusCode.UNAVAILABLE
     reason = "REJECTED"

@@ -1,6 +1,8 @@
 """The gRPC edge: Triton's GRPCInferenceService and edgeperf.v1.EdgeperfService over the InferenceCore.
 
-Each RPC converts the request (server/converters.py), calls the core and converts the answer back.
+Each RPC converts the request (server/converters.py), calls the core and converts the answer back
+(server/converters.py for inference, server/metadata_converters.py for the rest); the servicer builds
+no message itself. Whether requests are accepted is the core's state (`InferenceCore.check_accepting`).
 Errors become gRPC statuses in one place (`_map_errors`): an EdgeperfServerError carries its own
 status; anything else is INTERNAL.
 """
@@ -10,23 +12,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
-import platform
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from importlib import metadata
 from typing import Any, Final, TypeVar
 
 import grpc
-from google.protobuf import json_format
 
 from edgeperf.protos import edgeperf_service_pb2 as epb
 from edgeperf.protos import edgeperf_service_pb2_grpc as epb_grpc
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
-from edgeperf.protos import model_config_pb2 as mc
 from edgeperf.server.converters import (
     request_from_proto,
     response_to_proto,
@@ -39,46 +34,32 @@ from edgeperf.server.errors import (
     InvalidInput,
     MessageTooLarge,
     ModelNotFound,
-    ShuttingDown,
     Unsupported,
 )
-from edgeperf.server.gpu.nvml import describe_gpus
 from edgeperf.server.grpc_handlers import MalformedMessage
+from edgeperf.server.metadata_converters import (
+    model_config_to_proto,
+    model_metadata_to_proto,
+    repository_index_to_proto,
+    server_metadata_to_proto,
+    statistics_response,
+    system_description_to_proto,
+)
 from edgeperf.server.peers import PeerStatistics
-from edgeperf.server.power.base import PowerSource, SourceInfo
-from edgeperf.server.power.service import measure_power, source_info_proto
-from edgeperf.server.stats import Duration, ModelStatistics
+from edgeperf.server.power.base import PowerSource
+from edgeperf.server.power.service import measure_power
+from edgeperf.server.system import describe_system, server_version
 from edgeperf.server.types import InferResponse
 
-__all__ = [
-    "EXTENSIONS",
-    "SHUTDOWN_MESSAGE",
-    "STREAM_WINDOW",
-    "EdgeperfServicer",
-    "InferenceServicer",
-    "server_version",
-]
+__all__ = ["STREAM_WINDOW", "EdgeperfServicer", "InferenceServicer"]
 
 logger = logging.getLogger(__name__)
-
-SHUTDOWN_MESSAGE: Final = "GRPC server is shutting down and has stopped accepting new requests."
-"""Triton's exact message for requests that arrive while the server drains."""
 
 STREAM_WINDOW: Final = 1024
 """Requests one ModelStreamInfer stream may have in the server at once before reading pauses."""
 
-EXTENSIONS: Final = ("model_configuration", "model_repository", "schedule_policy", "parameters", "statistics")
-"""ServerMetadata extensions; perf_analyzer collects server statistics only when "statistics" is listed."""
-
 _R = TypeVar("_R")
 _Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[_R]]
-
-
-def server_version() -> str:
-    try:
-        return metadata.version("edgeperf")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def _map_errors(method: _Handler[_R]) -> _Handler[_R]:
@@ -105,41 +86,6 @@ def _deadline_ns(context: grpc.aio.ServicerContext) -> int | None:
     return time.monotonic_ns() + int(remaining_s * 1e9)
 
 
-def _duration(value: Duration) -> pb.StatisticDuration:
-    return pb.StatisticDuration(count=value.count, ns=value.ns)
-
-
-def statistics_to_proto(stats: ModelStatistics) -> pb.ModelStatistics:
-    """Core statistics snapshot -> Triton's ModelStatistics (version stays a numeric string)."""
-    inference = stats.inference_stats
-    return pb.ModelStatistics(
-        name=stats.name,
-        version=stats.version,
-        last_inference=stats.last_inference_ms,
-        inference_count=stats.inference_count,
-        execution_count=stats.execution_count,
-        inference_stats=pb.InferStatistics(
-            success=_duration(inference.success),
-            fail=_duration(inference.fail),
-            queue=_duration(inference.queue),
-            compute_input=_duration(inference.compute_input),
-            compute_infer=_duration(inference.compute_infer),
-            compute_output=_duration(inference.compute_output),
-            cache_hit=pb.StatisticDuration(),
-            cache_miss=pb.StatisticDuration(),
-        ),
-        batch_stats=[
-            pb.InferBatchStatistics(
-                batch_size=batch.batch_size,
-                compute_input=_duration(batch.compute_input),
-                compute_infer=_duration(batch.compute_infer),
-                compute_output=_duration(batch.compute_output),
-            )
-            for batch in stats.batch_stats
-        ],
-    )
-
-
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
     """Triton's inference service. RPCs edgeperf does not serve answer UNIMPLEMENTED."""
 
@@ -158,12 +104,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         """
         self._core = core
         self._max_send_bytes = max_send_message_bytes
-        self._accepting = True
         self._peers = PeerStatistics(peers, auth_token) if peers else None
-
-    def stop_accepting(self) -> None:
-        """New inference requests (unary and on open streams) answer UNAVAILABLE from now on."""
-        self._accepting = False
 
     async def close(self) -> None:
         """Release the channels to peer workers, if any."""
@@ -171,8 +112,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
             await self._peers.close()
 
     async def _infer(self, message: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> InferResponse:
-        if not self._accepting:
-            raise ShuttingDown(SHUTDOWN_MESSAGE)
+        self._core.check_accepting()
         start_ns = time.monotonic_ns()
         try:
             request = request_from_proto(message, deadline_ns=_deadline_ns(context))
@@ -202,7 +142,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
     async def ServerReady(
         self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerReadyResponse:
-        return pb.ServerReadyResponse(ready=self._accepting and self._core.ready)
+        return pb.ServerReadyResponse(ready=self._core.ready)
 
     @_map_errors
     async def ModelReady(
@@ -212,50 +152,32 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
             self._core.model(request.name, request.version)
         except ModelNotFound:
             return pb.ModelReadyResponse(ready=False)
-        return pb.ModelReadyResponse(ready=self._accepting and self._core.ready)
+        return pb.ModelReadyResponse(ready=self._core.ready)
 
     @_map_errors
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerMetadataResponse:
-        return pb.ServerMetadataResponse(name="edgeperf", version=server_version(), extensions=EXTENSIONS)
+        return server_metadata_to_proto(server_version())
 
     @_map_errors
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelMetadataResponse:
         model = self._core.model(request.name, request.version)
-        config = model.config
-        batch = (-1,) if config.max_batch_size > 0 else ()
-        tensor = pb.ModelMetadataResponse.TensorMetadata
-        return pb.ModelMetadataResponse(
-            name=model.name,
-            versions=model.versions,
-            platform=config.platform,
-            inputs=[tensor(name=t.name, datatype=t.datatype, shape=(*batch, *t.dims)) for t in config.inputs],
-            outputs=[
-                tensor(name=t.name, datatype=t.datatype, shape=(*batch, *t.dims)) for t in config.outputs
-            ],
-        )
+        return model_metadata_to_proto(model.name, model.versions, model.config)
 
     @_map_errors
     async def ModelConfig(
         self, request: pb.ModelConfigRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelConfigResponse:
-        config = self._core.model(request.name, request.version).config
-        message = json_format.ParseDict(dict(config.document), mc.ModelConfig(), ignore_unknown_fields=True)
-        message.name = config.name
-        message.platform = config.platform
-        message.backend = config.backend
-        message.max_batch_size = config.max_batch_size
-        return pb.ModelConfigResponse(config=message)
+        return model_config_to_proto(self._core.model(request.name, request.version).config)
 
     @_map_errors
     async def ModelStatistics(
         self, request: pb.ModelStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelStatisticsResponse:
-        stats = self._core.statistics(request.name, request.version)
-        response = pb.ModelStatisticsResponse(model_stats=[statistics_to_proto(s) for s in stats])
+        response = statistics_response(self._core.statistics(request.name, request.version))
         if self._peers is None or PeerStatistics.asked_by_peer(context):
             return response
         return await self._peers.summed(request, response)
@@ -264,15 +186,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
     async def RepositoryIndex(
         self, request: pb.RepositoryIndexRequest, context: grpc.aio.ServicerContext
     ) -> pb.RepositoryIndexResponse:
-        index = pb.RepositoryIndexResponse.ModelIndex
-        models = [m for m in self._core.models() if not request.ready or m.state == "READY"]
-        return pb.RepositoryIndexResponse(
-            models=[
-                index(name=m.name, version=version, state=m.state, reason=m.reason)
-                for m in models
-                for version in (m.versions or ("",))
-            ]
-        )
+        return repository_index_to_proto(self._core.models(), ready_only=request.ready)
 
     # ------------------------------------------------------------ inference
 
@@ -406,64 +320,6 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
     LogSettings = _unimplemented
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Model", "Hardware"):
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
-def describe_system(
-    edgeperf_version: str, nvml_module: Any | None = None, power_sources: Sequence[SourceInfo] = ()
-) -> epb.SystemDescriptionResponse:
-    """What this machine is: host, OS, CPU, memory, its GPUs (through NVML; `nvml_module` replaces
-    pynvml in tests), ONNX Runtime build and its providers, and the power sources MeasurePower reads."""
-    import onnxruntime
-
-    providers = list(onnxruntime.get_available_providers())
-    accelerators = [
-        epb.Accelerator(
-            name=gpu.name,
-            kind="gpu",
-            memory_bytes=gpu.memory_total_bytes,
-            driver_version=driver,
-            uuid=gpu.uuid,
-        )
-        for gpu, driver in describe_gpus(nvml_module)
-    ]
-    accelerators += [
-        epb.Accelerator(name=provider.removesuffix("ExecutionProvider"), kind="execution-provider")
-        for provider in providers
-        if provider != "CPUExecutionProvider"
-    ]
-    return epb.SystemDescriptionResponse(
-        host_name=socket.gethostname(),
-        os=f"{platform.system()} {platform.release()}",
-        cpu_model=_cpu_model(),
-        cpu_cores=os.cpu_count() or 0,
-        memory_bytes=_memory_bytes(),
-        accelerators=accelerators,
-        onnxruntime_version=onnxruntime.__version__,
-        onnxruntime_providers=providers,
-        edgeperf_version=edgeperf_version,
-        python_version=sys.version.split()[0],
-        machine=platform.machine(),
-        power_sources=[source_info_proto(info) for info in power_sources],
-    )
-
-
 class EdgeperfServicer(epb_grpc.EdgeperfServiceServicer):  # type: ignore[misc]
     """edgeperf's extras: what the device is, its power between two marks, an echo to time the network."""
 
@@ -483,7 +339,8 @@ class EdgeperfServicer(epb_grpc.EdgeperfServiceServicer):  # type: ignore[misc]
         self, request: epb.SystemDescriptionRequest, context: grpc.aio.ServicerContext
     ) -> epb.SystemDescriptionResponse:
         infos = [source.info for source in self._power]
-        return await asyncio.to_thread(describe_system, server_version(), self._nvml_module, infos)
+        facts = await asyncio.to_thread(describe_system, server_version(), self._nvml_module, infos)
+        return system_description_to_proto(facts)
 
     async def MeasurePower(
         self, request_iterator: AsyncIterator[epb.PowerMark], context: grpc.aio.ServicerContext

@@ -15,9 +15,9 @@ from edgeperf.protos import edgeperf_service_pb2_grpc as epb_grpc
 from edgeperf.server.app import EdgeperfServer
 from edgeperf.server.gpu.metrics import GpuMetrics, gpu_metrics_or_none
 from edgeperf.server.gpu.nvml import Nvml, describe_gpus
-from edgeperf.server.grpc_service import describe_system
 from edgeperf.server.metrics import ServerMetrics
 from edgeperf.server.settings import ServerConfig
+from edgeperf.server.system import describe_system
 from tests.server.core_support import write_tiny
 from tests.server.gpu.fake_nvml import FakeGpu, FakePynvml
 

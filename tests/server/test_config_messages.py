@@ -1,0 +1,217 @@
+"""The exact error message of each kind of bad config.pbtxt / config.yaml: file, model, field, line, reason.
+
+Pinned word for word so that a change of parser shows, in this file's diff, how every message changed.
+Range and cross-field checks (the semantic errors) are in test_config.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeperf.server.config import parse_model_config
+from edgeperf.server.errors import ModelConfigError
+
+IO = 'input { name: "x" data_type: TYPE_FP32 dims: [4] } output { name: "y" data_type: TYPE_FP32 dims: [4] }'
+YIO = "input: [{name: x, data_type: FP32, dims: [4]}]\noutput: [{name: y, data_type: FP32, dims: [4]}]\n"
+TOP_FIELDS = (
+    "backend, batch_input, batch_output, cc_model_filenames, default_model_filename, dynamic_batching, "
+    "ensemble_scheduling, input, instance_group, max_batch_size, metric_tags, model_metrics, model_operations, "
+    "model_repository_agents, model_transaction_policy, model_warmup, name, optimization, output, parameters, "
+    "platform, response_cache, runtime, sequence_batching, version_policy"
+)
+INPUT_FIELDS = "allow_ragged_batch, data_type, dims, format, is_non_linear_format_io, is_shape_tensor, name, optional, reshape"
+DATA_TYPES = (
+    "TYPE_INVALID, TYPE_BOOL, TYPE_UINT8, TYPE_UINT16, TYPE_UINT32, TYPE_UINT64, TYPE_INT8, TYPE_INT16, "
+    "TYPE_INT32, TYPE_INT64, TYPE_FP16, TYPE_FP32, TYPE_FP64, TYPE_STRING, TYPE_BF16"
+)
+
+# (id, config.pbtxt text, field, detail): the message is "<file>: model 'resnet': field '<field>': <detail>".
+PBTXT: list[tuple[str, str, str, str]] = [
+    (
+        "unknown-field",
+        "max_batch_size: 4\nmax_batch_sise: 4\n" + IO,
+        "max_batch_sise",
+        f"unknown field (known here: {TOP_FIELDS}) (line 2)",
+    ),
+    (
+        "unknown-nested-field",
+        IO + '\ninput { name: "z"\n  colour: "red" }',
+        "input[1].colour",
+        f"unknown field (known here: {INPUT_FIELDS}) (line 3)",
+    ),
+    (
+        "unknown-enum-name",
+        'input { name: "x"\n data_type: TYPE_FLOAT dims: [4] }',
+        "input[0].data_type",
+        f"unknown value 'TYPE_FLOAT'; expected one of {DATA_TYPES} (line 2)",
+    ),
+    (
+        "unknown-enum-number",
+        IO + "\ninstance_group { kind: 7 }",
+        "instance_group[0].kind",
+        "unknown value 7; expected one of KIND_AUTO, KIND_GPU, KIND_CPU, KIND_MODEL (line 2)",
+    ),
+    (
+        "string-for-int",
+        IO + '\nmax_batch_size: "8"',
+        "max_batch_size",
+        "expected an integer, found '8' (line 2)",
+    ),
+    (
+        "bare-word-for-string",
+        IO + "\nname: resnet",
+        "name",
+        "expected a quoted string, found 'resnet' (line 2)",
+    ),
+    (
+        "int-for-bool",
+        IO + "\ninstance_group { passive: 2 }",
+        "instance_group[0].passive",
+        "expected true or false, found 2 (line 2)",
+    ),
+    (
+        "duplicate",
+        "max_batch_size: 8\nmax_batch_size: 4\n" + IO,
+        "max_batch_size",
+        "given more than once (line 2)",
+    ),
+    (
+        "negative-unsigned",
+        "max_batch_size: 8\n" + IO + "\ndynamic_batching { max_queue_delay_microseconds: -5 }",
+        "dynamic_batching.max_queue_delay_microseconds",
+        "must be >= 0, found -5 (line 3)",
+    ),
+    (
+        "scalar-for-message",
+        IO + "\ndynamic_batching: 4",
+        "dynamic_batching",
+        "expected a message { ... } (line 2)",
+    ),
+    (
+        "message-for-scalar",
+        IO + "\nmax_batch_size { }",
+        "max_batch_size",
+        "expected a int value, found a message (line 2)",
+    ),
+    (
+        "unsupported",
+        IO + "\nsequence_batching { }",
+        "sequence_batching",
+        "is a Triton field edgeperf does not support (line 2)",
+    ),
+    (
+        "unsupported-nested",
+        IO + "\noptimization { cuda { graph_spec { } } }",
+        "optimization.cuda.graph_spec",
+        "is a Triton field edgeperf does not support (line 2)",
+    ),
+    (
+        "inside-unsupported",
+        IO + "\nsequence_batching { oldest { } }",
+        "sequence_batching",
+        "is a Triton field edgeperf does not support (line 2)",
+    ),
+    (
+        "second-scheduler",
+        "max_batch_size: 8\n" + IO + "\ndynamic_batching { } sequence_batching { }",
+        "sequence_batching",
+        "is a Triton field edgeperf does not support (line 3)",
+    ),
+    (
+        "two-version-policies",
+        IO + "\nversion_policy { all { } latest { } }",
+        "version_policy",
+        "choose one of latest, all, specific",
+    ),
+    (
+        "unquoted-map-key",
+        IO + '\nparameters { key: a value { string_value: "1" } }',
+        "parameters.key",
+        "expected a quoted string (line 2)",
+    ),
+    ("end-of-file", 'input { name: "x" ', "<syntax>", "line 1: unexpected end of file"),
+    ("stray-brace", "max_batch_size: 4 }", "<syntax>", "line 1: expected a field name, found '}'"),
+    ("bad-character", "max_batch_size: @", "<syntax>", "line 1: unexpected character '@'"),
+    (
+        "empty-list-element",
+        "max_batch_size: 4\n\ninput { name: 'x' dims: [1,, 2] }",
+        "<syntax>",
+        "line 3: expected a value, found ','",
+    ),
+]
+
+YAML: list[tuple[str, str, str, str]] = [
+    (
+        "unknown-field",
+        YIO + "max_batch_sise: 4",
+        "max_batch_sise",
+        f"unknown field (known here: {TOP_FIELDS})",
+    ),
+    (
+        "unknown-nested-field",
+        "input: [{name: x, data_type: FP32, dims: [4], colour: red}]",
+        "input[0].colour",
+        f"unknown field (known here: {INPUT_FIELDS})",
+    ),
+    (
+        "unknown-enum-name",
+        "input: [{name: x, data_type: FLOAT, dims: [4]}]",
+        "input[0].data_type",
+        f"unknown value 'FLOAT'; expected one of {DATA_TYPES}",
+    ),
+    ("string-for-int", YIO + "max_batch_size: '8'", "max_batch_size", "expected an integer, found '8'"),
+    ("bool-for-int", YIO + "max_batch_size: true", "max_batch_size", "expected an integer, found True"),
+    ("list-for-scalar", YIO + "max_batch_size: [1, 2]", "max_batch_size", "given more than once"),
+    (
+        "negative-unsigned",
+        YIO + "max_batch_size: 8\ndynamic_batching: {max_queue_delay_microseconds: -5}",
+        "dynamic_batching.max_queue_delay_microseconds",
+        "must be >= 0, found -5",
+    ),
+    ("scalar-for-message", YIO + "dynamic_batching: 4", "dynamic_batching", "expected a message { ... }"),
+    (
+        "unsupported",
+        YIO + "sequence_batching: {}",
+        "sequence_batching",
+        "is a Triton field edgeperf does not support",
+    ),
+    (
+        "two-version-policies",
+        YIO + "version_policy: {all: {}, latest: {}}",
+        "version_policy",
+        "choose one of latest, all, specific",
+    ),
+    ("not-a-mapping", "- 1\n- 2", "<yaml>", "the document must be a mapping of ModelConfig fields"),
+    ("semantic", YIO + "max_batch_size: -1", "max_batch_size", "must be >= 0, found -1"),
+]
+
+
+def _error(text: str, path: Path) -> ModelConfigError:
+    with pytest.raises(ModelConfigError) as info:
+        parse_model_config(text, path=path, model_name="resnet")
+    return info.value
+
+
+@pytest.mark.parametrize(("text", "field", "detail"), [c[1:] for c in PBTXT], ids=[c[0] for c in PBTXT])
+def test_pbtxt_error_message(text: str, field: str, detail: str) -> None:
+    path = Path("/repo/resnet/config.pbtxt")
+    error = _error(text, path)
+    assert (error.field, error.detail) == (field, detail)
+    assert str(error) == f"{path}: model 'resnet': field '{field}': {detail}"
+
+
+@pytest.mark.parametrize(("text", "field", "detail"), [c[1:] for c in YAML], ids=[c[0] for c in YAML])
+def test_yaml_error_message(text: str, field: str, detail: str) -> None:
+    path = Path("/repo/resnet/config.yaml")
+    error = _error(text, path)
+    assert (error.field, error.detail) == (field, detail)
+    assert str(error) == f"{path}: model 'resnet': field '{field}': {detail}"
+
+
+def test_yaml_syntax_error_names_the_line() -> None:
+    error = _error("max_batch_size: [1, 2", Path("/repo/resnet/config.yaml"))
+    assert error.field == "<yaml>"
+    assert error.detail.startswith("not valid YAML: while parsing a flow sequence")
+    assert "line 1, column 22" in error.detail

@@ -30,6 +30,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from edgeperf.protos import edgeperf_service_pb2 as epb
 from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.server.admission import AdmissionInterceptor, InflightLimit, grpc_options
 from edgeperf.server.auth import TlsMaterialError, TokenAuthInterceptor, server_credentials
 from edgeperf.server.core import InferenceCore
 from edgeperf.server.gpu.metrics import GpuMetrics, gpu_metrics_or_none
@@ -193,6 +194,7 @@ class EdgeperfServer:
                 "tls": config.tls_cert is not None,
                 "max_message_mb": config.max_message_mb,
                 "max_queued_mb": config.max_queued_bytes / 2**20,
+                "max_inflight": config.max_inflight,
                 "startup_ms": (time.monotonic_ns() - started_ns) // 1_000_000,
                 "protobuf_backend": protobuf_backend,
             },
@@ -208,8 +210,13 @@ class EdgeperfServer:
             ("grpc.max_send_message_length", config.max_message_bytes),
             # NOTE: off for a single server, so a second one on the same port fails instead of sharing it.
             ("grpc.so_reuseport", 1 if self._worker else 0),
+            *grpc_options(config.max_inflight),
         ]
-        interceptors = [TokenAuthInterceptor(config.auth_token)] if config.auth_token else None
+        # NOTE: admission after auth, so calls without the token never take or count a slot.
+        interceptors: list[grpc.aio.ServerInterceptor] = (
+            [TokenAuthInterceptor(config.auth_token)] if config.auth_token else []
+        )
+        interceptors.append(AdmissionInterceptor(InflightLimit(config.max_inflight, self._metrics.registry)))
         server = grpc.aio.server(options=options, interceptors=interceptors)
         self._server = server
         self._servicer = InferenceServicer(

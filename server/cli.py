@@ -24,7 +24,7 @@ from google.protobuf.message import DecodeError
 from edgeperf.benchmarks import registry
 from edgeperf.benchmarks.base import Benchmark, Size
 from edgeperf.server.errors import EdgeperfServerError
-from edgeperf.server.settings import ServerConfig, environment_variables
+from edgeperf.server.settings import DEFAULT_MAX_INFLIGHT, ServerConfig, environment_variables
 
 __all__ = ["build_parser", "main"]
 
@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="budget for request data held in the server (default 512); beyond it requests answer UNAVAILABLE",
     )
+    serve.add_argument(
+        "--max-inflight",
+        type=int,
+        default=None,
+        help=f"inference RPCs held at once (default {DEFAULT_MAX_INFLIGHT}); beyond it requests answer "
+        "RESOURCE_EXHAUSTED at once, counted in edgeperf_requests_refused_total",
+    )
     serve.add_argument("--grace-s", default=None, help="drain time for in-flight requests (default 30)")
     serve.add_argument(
         "--drain-delay-s",
@@ -161,6 +168,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         "power",
         "log_level",
         "workers",
+        "max_inflight",
     ):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)

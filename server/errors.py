@@ -10,6 +10,7 @@ EdgeperfServerError                       INTERNAL
 ├── PeerUnavailable                       UNAVAILABLE        (serve --workers: a worker did not answer)
 ├── DeadlineExceeded                      DEADLINE_EXCEEDED  (the caller's deadline passed while queued)
 ├── MessageTooLarge                       RESOURCE_EXHAUSTED (message over the configured limit)
+├── Busy                                  RESOURCE_EXHAUSTED (--max-inflight inference RPCs already in the server)
 ├── Unsupported                           UNIMPLEMENTED
 ├── RuntimeFailed                         INTERNAL           (ONNX Runtime failed; carries its message)
 └── ModelConfigError                      INTERNAL           (bad config.pbtxt/config.yaml; names file, model, field)
@@ -28,6 +29,7 @@ import grpc
 
 __all__ = [
     "SHUTDOWN_MESSAGE",
+    "Busy",
     "DeadlineExceeded",
     "EdgeperfServerError",
     "InvalidInput",
@@ -114,6 +116,16 @@ class MessageTooLarge(EdgeperfServerError):
     """A message exceeds the configured size limit."""
 
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Busy(EdgeperfServerError):
+    """The server already holds its limit of inference RPCs (`--max-inflight`); refused before any work.
+
+    RESOURCE_EXHAUSTED (HTTP 429's counterpart), not UNAVAILABLE: the server is up and answering, it
+    has no room for more right now, and the client should slow down rather than fail over."""
+
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "REJECTED"
 
 
 class Unsupported(EdgeperfServerError):

@@ -19,6 +19,7 @@ from edgeperf.server.errors import EdgeperfServerError
 from edgeperf.server.power.registry import parse_power_spec
 
 __all__ = [
+    "DEFAULT_MAX_INFLIGHT",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "ServerConfig",
     "SettingsError",
@@ -31,6 +32,10 @@ DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 
 DEFAULT_MAX_QUEUED_BYTES: Final = 512 * 1024 * 1024
 """Room for 26 ResNet50 batch-32 requests: enough to keep a few instances busy, far below device RAM."""
+
+DEFAULT_MAX_INFLIGHT: Final = 2048
+"""Twice the client's default Server-scenario window (1024 outstanding queries), so one benchmark
+client does not meet it; the byte budget still caps the bytes those requests hold."""
 
 _MIB: Final = 1024 * 1024
 
@@ -66,6 +71,9 @@ class ServerConfig:
     max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES
     """Input bytes all requests in the server may hold together (queued, batching or running); a request
     that would exceed it answers UNAVAILABLE at once (a larger one alone is still served)."""
+    max_inflight: int = DEFAULT_MAX_INFLIGHT
+    """Inference RPCs (ModelInfer calls, ModelStreamInfer streams) the server holds at once; more
+    answer RESOURCE_EXHAUSTED at once and are counted (`edgeperf_requests_refused_total`)."""
     grace_s: float = 30.0
     """On SIGTERM/SIGINT: how long in-flight requests may take to finish before the server stops."""
     drain_delay_s: float = 0.0
@@ -105,6 +113,10 @@ class ServerConfig:
         if self.max_queued_bytes <= 0:
             raise SettingsError(
                 f"max_queued_bytes (--max-queued-mb / EDGEPERF_MAX_QUEUED_MB) must be > 0, got {self.max_queued_bytes}"
+            )
+        if not 1 <= self.max_inflight <= 1_000_000:
+            raise SettingsError(
+                f"max_inflight (--max-inflight / EDGEPERF_MAX_INFLIGHT) must be 1 .. 1000000, got {self.max_inflight}"
             )
         for name, flag in (("grace_s", "--grace-s"), ("drain_delay_s", "--drain-delay-s")):
             value = getattr(self, name)
@@ -191,6 +203,7 @@ def environment_variables(prefix: str = "EDGEPERF_") -> list[tuple[str, str]]:
         "metrics_listen": "Prometheus HOST:PORT, empty for none (--metrics-listen, --no-metrics)",
         "max_message_bytes": "largest gRPC message in MiB (--max-message-mb)",
         "max_queued_bytes": "budget for request data held in the server, MiB (--max-queued-mb)",
+        "max_inflight": "inference RPCs held at once, more answer RESOURCE_EXHAUSTED (--max-inflight)",
         "grace_s": "drain time in seconds (--grace-s)",
         "drain_delay_s": "serving time after health turns NOT_SERVING (--drain-delay-s)",
         "tls_cert": "PEM certificate chain (--tls-cert)",
@@ -239,7 +252,7 @@ def _convert(name: str, raw: str, variable: str) -> Any:
             return Path(raw)
         if name == "metrics_listen":
             return raw or None
-        if name == "workers":
+        if name in ("workers", "max_inflight"):
             return int(raw)
         return raw
     except ValueError:

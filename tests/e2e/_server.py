@@ -18,9 +18,10 @@ READY_TIMEOUT_S = 60.0
 class ServerProcess:
     """A running server; `address` is `127.0.0.1:PORT`."""
 
-    def __init__(self, process: subprocess.Popen[str], address: str) -> None:
+    def __init__(self, process: subprocess.Popen[str], address: str, metrics_port: int | None = None) -> None:
         self.process = process
         self.address = address
+        self.metrics_port = metrics_port
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -55,7 +56,7 @@ def serve(model_repository: Path, *extra: str) -> Iterator[ServerProcess]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    found: list[str] = []
+    found: list[dict[str, object]] = []
     lines: list[str] = []
     ready = threading.Event()
 
@@ -64,7 +65,7 @@ def serve(model_repository: Path, *extra: str) -> Iterator[ServerProcess]:
         for line in process.stderr:
             lines.append(line)
             if not found and '"event": "ready"' in line:
-                found.append(json.loads(line)["address"])
+                found.append(json.loads(line))
                 ready.set()
         ready.set()
 
@@ -73,7 +74,8 @@ def serve(model_repository: Path, *extra: str) -> Iterator[ServerProcess]:
     try:
         if not ready.wait(READY_TIMEOUT_S) or not found:
             raise RuntimeError("edgeperf-server did not become ready:\n" + "".join(lines[-20:]))
-        yield ServerProcess(process, found[0])
+        port = found[0].get("metrics_port")
+        yield ServerProcess(process, str(found[0]["address"]), port if isinstance(port, int) else None)
     finally:
         if process.poll() is None:
             with suppress(ProcessLookupError):

@@ -37,6 +37,7 @@ from edgeperf.server.gpu.metrics import GpuMetrics, gpu_metrics_or_none
 from edgeperf.server.grpc_handlers import add_service
 from edgeperf.server.grpc_service import EdgeperfServicer, InferenceServicer
 from edgeperf.server.health import HEALTH_SERVICE, HealthStatus
+from edgeperf.server.memory import MallocTrimmer
 from edgeperf.server.metrics import ServerMetrics
 from edgeperf.server.metrics_http import MetricsHttpServer
 from edgeperf.server.power import PowerSource, detect_sources, open_sources, parse_power_spec
@@ -89,6 +90,7 @@ class EdgeperfServer:
         self._port = 0
         self._metrics_port: int | None = None
         self._power: list[PowerSource] = []
+        self._trimmer = MallocTrimmer()
 
     @property
     def state(self) -> ServerState:
@@ -277,6 +279,7 @@ class EdgeperfServer:
                 self._metrics_port = await self._metrics_http.start(host, port)
             except OSError as err:
                 raise SettingsError(f"metrics_listen: cannot bind {config.metrics_listen}: {err}") from err
+        self._trimmer.start()
         await self._health.serving()
 
     async def shutdown(self) -> None:
@@ -302,6 +305,7 @@ class EdgeperfServer:
             if self._core is not None:
                 await self._core.close(grace_s=max(deadline - time.monotonic(), 0.0))
             await self._metrics_http.close()
+            await self._trimmer.stop()
             if self._gpu_metrics is not None:
                 self._gpu_metrics.close()
             self._close_power()

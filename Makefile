@@ -17,16 +17,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-setup: $(BIN)/python $(VENV)/.installed .typecheck
+setup: $(BIN)/python $(VENV)/.installed
 
-# mypy cannot see through the editable-install hook; it reads this link tree instead.
-.typecheck:
-	mkdir -p .typecheck/edgeperf
-	for p in server client protos benchmarks; do ln -sfn ../../$$p .typecheck/edgeperf/$$p; done
-
+# The stubs are written through the committed edgeperf/ links, so they land in protos/ with edgeperf.protos imports.
 proto: setup
-	$(PROTOC) -Iedgeperf/protos=protos --python_out=.typecheck --grpc_python_out=.typecheck \
-		--pyi_out=.typecheck protos/grpc_service.proto protos/model_config.proto protos/edgeperf_service.proto
+	$(PROTOC) -Iedgeperf/protos=protos --python_out=. --grpc_python_out=. --pyi_out=. \
+		protos/grpc_service.proto protos/model_config.proto protos/edgeperf_service.proto
 
 # CI: regenerating the stubs must leave the committed files unchanged.
 proto-check: proto
@@ -38,6 +34,7 @@ fmt: setup
 lint: setup
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .
 	$(BIN)/mypy -p edgeperf.server -p edgeperf.client -p edgeperf.benchmarks
+	$(BIN)/lint-imports
 
 test: setup proto-check
 	$(BIN)/python -m pytest -n 2 -q
@@ -109,4 +106,4 @@ lint-deploy: setup
 	deploy/scripts/check-unit.sh deploy/systemd/edgeperf-server.service $(CURDIR)/$(VENV) 4.0
 
 clean:
-	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache build results fuzz-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache build results fuzz-artifacts

@@ -40,9 +40,9 @@ from edgeperf.server.health import HEALTH_SERVICE, HealthStatus
 from edgeperf.server.memory import MallocTrimmer
 from edgeperf.server.metrics import ServerMetrics
 from edgeperf.server.metrics_http import MetricsHttpServer
+from edgeperf.server.peers import WorkerRole
 from edgeperf.server.power import PowerSource, detect_sources, open_sources, parse_power_spec
 from edgeperf.server.settings import ServerConfig, SettingsError, parse_address
-from edgeperf.server.workers import WorkerRole, run_workers
 
 __all__ = ["EdgeperfServer", "ServerState", "configure_logging", "run", "serve"]
 
@@ -426,8 +426,6 @@ async def _serve(server: EdgeperfServer, report: Callable[[Any], None] | None) -
 def run(config: ServerConfig) -> int:
     """The blocking entry point: structured logging, uvloop, `serve`."""
     configure_logging(config.log_level, json_lines=config.log_json)
-    if config.workers > 1:
-        return run_workers(config)
     try:
         import uvloop
     except ImportError:  # NOTE: uvloop does not exist on Windows; asyncio's loop works, only slower

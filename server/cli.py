@@ -267,6 +267,10 @@ def _serve(args: argparse.Namespace) -> int:
             check_tls_material(config.tls_cert, config.tls_key, config.tls_client_ca)
         except TlsMaterialError as err:
             raise _UsageError(f"TLS: {err}") from None
+    if config.workers > 1:
+        from edgeperf.server.workers import run_workers
+
+        return run_workers(config)
     return run(config)
 
 

@@ -31,11 +31,10 @@ from edgeperf.server.runtime.base import Runtime
 from edgeperf.server.runtime.onnx import OnnxRuntime
 from edgeperf.server.runtime.pipeline import load_pipeline
 from edgeperf.server.runtime.reshape import with_reshape
-from edgeperf.server.settings import DEFAULT_MAX_QUEUED_BYTES
+from edgeperf.server.settings import DEFAULT_MAX_QUEUED_BYTES, intra_op_share
 from edgeperf.server.stats import ModelStatistics, StatsObserver, StatsRecorder
 from edgeperf.server.types import InferRequest, InferResponse
 from edgeperf.server.validation import RequestValidator, warmup_inputs
-from edgeperf.server.workers import intra_op_share
 
 __all__ = ["CoreState", "InferenceCore", "LoadedModel", "ModelInfo"]
 

@@ -24,6 +24,7 @@ __all__ = [
     "ServerConfig",
     "SettingsError",
     "environment_variables",
+    "intra_op_share",
     "parse_address",
 ]
 
@@ -257,3 +258,9 @@ def _convert(name: str, raw: str, variable: str) -> Any:
         return raw
     except ValueError:
         raise SettingsError(f"{variable}: invalid value {raw!r}") from None
+
+
+def intra_op_share(configured: int, workers: int) -> int:
+    """A worker's ONNX Runtime intra-op threads: `configured` (0: one per core) split over `workers`."""
+    total = configured or os.cpu_count() or 1
+    return max(1, total // workers)

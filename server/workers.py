@@ -9,7 +9,7 @@ process is a supervisor and serves no gRPC itself:
   the workers (the configured count, or one per core when 0, divided by N, at least 1) and an Nth of
   `max_queued_bytes`, listening on the shared port, where the kernel spreads connections over them;
 * each worker also listens on a private unix socket; ModelStatistics asked of any worker asks its peers
-  there and answers the sum (`merge_statistics`), so a client sees one server;
+  there and answers the sum (`peers.merge_statistics`), so a client sees one server;
 * the parent serves /metrics itself: each scrape reads every worker's exposition (on private loopback
   ports) and sums the samples (`sum_expositions`);
 * SIGTERM or SIGINT to the parent is passed to every worker, which drains as a single server does
@@ -40,81 +40,16 @@ from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
-from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.server.app import configure_logging, serve_worker
+from edgeperf.server.peers import WorkerRole
 from edgeperf.server.settings import ServerConfig, SettingsError, parse_address
 
-__all__ = ["WorkerRole", "intra_op_share", "merge_statistics", "run_workers", "sum_expositions"]
+__all__ = ["run_workers", "sum_expositions"]
 
 logger = logging.getLogger("edgeperf.server")
 
 _READY_TIMEOUT_S: Final = 600.0
 """How long a worker may take to load its models (ResNet50-size repositories on small devices: minutes)."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class WorkerRole:
-    """What makes one server process a worker of N."""
-
-    index: int
-    count: int
-    peer_addresses: tuple[str, ...]
-    """`unix:` addresses of every worker's private socket, this one's included (at `index`)."""
-
-    @property
-    def own_address(self) -> str:
-        return self.peer_addresses[self.index]
-
-    @property
-    def others(self) -> tuple[str, ...]:
-        return tuple(a for i, a in enumerate(self.peer_addresses) if i != self.index)
-
-
-def intra_op_share(configured: int, workers: int) -> int:
-    """A worker's ONNX Runtime intra-op threads: `configured` (0: one per core) split over `workers`."""
-    total = configured or os.cpu_count() or 1
-    return max(1, total // workers)
-
-
-# ---------------------------------------------------------------- sums
-
-
-def merge_statistics(responses: Iterable[pb.ModelStatisticsResponse]) -> pb.ModelStatisticsResponse:
-    """The sum of several workers' ModelStatistics answers, model by model (Triton's semantics kept:
-    counts and durations add, batch statistics add per batch size, last_inference is the latest)."""
-    merged = pb.ModelStatisticsResponse()
-    index: dict[tuple[str, str], pb.ModelStatistics] = {}
-    for response in responses:
-        for stats in response.model_stats:
-            target = index.get((stats.name, stats.version))
-            if target is None:
-                target = merged.model_stats.add()
-                target.CopyFrom(stats)
-                index[(stats.name, stats.version)] = target
-                continue
-            target.last_inference = max(target.last_inference, stats.last_inference)
-            target.inference_count += stats.inference_count
-            target.execution_count += stats.execution_count
-            for field in pb.InferStatistics.DESCRIPTOR.fields:
-                _add(getattr(target.inference_stats, field.name), getattr(stats.inference_stats, field.name))
-            by_size = {b.batch_size: b for b in target.batch_stats}
-            for batch in stats.batch_stats:
-                mine = by_size.get(batch.batch_size)
-                if mine is None:
-                    by_size[batch.batch_size] = mine = target.batch_stats.add()
-                    mine.CopyFrom(batch)
-                    continue
-                for name in ("compute_input", "compute_infer", "compute_output"):
-                    _add(getattr(mine, name), getattr(batch, name))
-            ordered = sorted(target.batch_stats, key=lambda b: b.batch_size)
-            copies = [pb.InferBatchStatistics.FromString(b.SerializeToString()) for b in ordered]
-            del target.batch_stats[:]
-            target.batch_stats.extend(copies)
-    return merged
-
-
-def _add(target: pb.StatisticDuration, other: pb.StatisticDuration) -> None:
-    target.count += other.count
-    target.ns += other.ns
 
 
 def sum_expositions(texts: Iterable[str]) -> str:
@@ -202,8 +137,6 @@ def _reserve_port(listen: str) -> socket.socket:
 
 def _worker_main(config: ServerConfig, role: WorkerRole, conn: Connection) -> None:
     """A worker process: one whole server; reports ("ready", port, metrics_port, models) or ("error", text)."""
-    from edgeperf.server.app import configure_logging, serve_worker
-
     configure_logging(config.log_level, json_lines=config.log_json, worker=role.index)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # NOTE: until the loop installs its own handlers
     try:
@@ -227,6 +160,7 @@ def run_workers(config: ServerConfig) -> int:
     """
     from edgeperf.server.repository import scan_repository
 
+    configure_logging(config.log_level, json_lines=config.log_json)
     scan_repository(config.model_repository)  # NOTE: config errors once, as a single server reports them
     holder = _reserve_port(config.listen)
     host, _ = parse_address(config.listen)

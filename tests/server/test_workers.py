@@ -17,8 +17,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
-from edgeperf.server.settings import ServerConfig, SettingsError
-from edgeperf.server.workers import intra_op_share, merge_statistics, sum_expositions
+from edgeperf.server.peers import merge_statistics
+from edgeperf.server.settings import ServerConfig, SettingsError, intra_op_share
+from edgeperf.server.workers import sum_expositions
 from tests.server.edge_process import build_repository, server_process
 
 pytestmark = pytest.mark.timeout(180)

@@ -63,6 +63,9 @@ _STREAMS_PER_LIMIT: Final = 2
 """HTTP/2 streams one connection may hold, per `--max-inflight`: above the limit, so that a single
 client can reach it and be refused (and counted) by the server itself."""
 
+_UNREQUESTED_S: Final = 24 * 3600
+"""Seconds gRPC core keeps a call the event loop has not taken yet (its default, 30, drops it)."""
+
 _CONNECTIONS_BACKLOG: Final = 16
 """Connections whose whole stream allowance gRPC core may hold unaccepted before it drops calls."""
 
@@ -70,11 +73,12 @@ _CONNECTIONS_BACKLOG: Final = 16
 def grpc_options(max_inflight: int) -> list[tuple[str, int]]:
     """gRPC server options that keep core from dropping calls (CANCELLED) under overload.
 
-    Per connection at most `_STREAMS_PER_LIMIT * max_inflight` streams (HTTP/2 SETTINGS; gRPC clients
-    queue beyond it, a client that ignores it gets REFUSED_STREAM); core's pending-call limits, past
-    which it drops calls the event loop has not taken yet, go above `_CONNECTIONS_BACKLOG` such
-    connections. Overload protection is off: it refuses streams that the client already saw end but
-    core has not freed yet, so a well-behaved client at its stream limit got UNAVAILABLE."""
+    Per connection at most `_STREAMS_PER_LIMIT * max_inflight` HTTP/2 streams; a client that opens
+    more at once (grpc's own clients do, in a burst) gets REFUSED_STREAM, seen as UNAVAILABLE. Core's
+    pending-call limits, past which it drops calls the event loop has not taken yet, go above
+    `_CONNECTIONS_BACKLOG` such connections, and the time it keeps such a call from 30 s to a day.
+    HTTP/2 overload protection is off, so the stream limit counts open streams only, not streams
+    already closed whose memory core has not freed yet."""
     streams = _STREAMS_PER_LIMIT * max_inflight
     backlog = _CONNECTIONS_BACKLOG * streams
     return [
@@ -82,6 +86,9 @@ def grpc_options(max_inflight: int) -> list[tuple[str, int]]:
         ("grpc.http2.max_concurrent_streams_overload_protection", 0),
         ("grpc.server.max_pending_requests", backlog),
         ("grpc.server.max_pending_requests_hard_limit", backlog),
+        # NOTE: core also drops (CANCELLED) a call it held this long without the loop taking it; a
+        # starved server's calls should end by the client's own deadline (DEADLINE_EXCEEDED) instead.
+        ("grpc.server_max_unrequested_time_in_server", _UNREQUESTED_S),
     ]
 
 

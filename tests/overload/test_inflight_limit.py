@@ -133,6 +133,7 @@ def test_grpc_options_keep_core_from_dropping_calls() -> None:
     # what several connections at their stream limit can hold.
     assert options["grpc.server.max_pending_requests"] >= 8 * streams
     assert options["grpc.server.max_pending_requests_hard_limit"] >= 8 * streams
+    assert options["grpc.server_max_unrequested_time_in_server"] >= 3600
 
 
 def test_the_limit_is_checked(repository: Path) -> None:

@@ -39,6 +39,7 @@ MULTI_STREAM_PERCENTILE = 0.99
 
 _SERIES_TOLERANCE = 1.0 / (1 << 33)
 _PYTHON_SERIES_MAX = 48
+_SERIES_BLOCK = 4096
 
 
 def _load_lgamma() -> Callable[[float], float]:
@@ -76,15 +77,23 @@ def _hypergeometric_2f1_a1(b: int, c: int, x: float) -> float:
             i += 1
         return result
     # NOTE: the same IEEE operations as the loop: each factor ((b + i) * x) / (c + i), a running
-    # product (cumprod is sequential) and a running sum (add.accumulate is sequential).
-    idx = np.arange(n, dtype=np.float64)
+    # product (cumprod is sequential) and a running sum (add.accumulate is sequential), a block of
+    # terms at a time with the last term and sum carried in, so that a run with many over-latency
+    # samples needs no arrays of that length (the series mostly ends within the first block).
+    term, result = 1.0, 1.0
     with np.errstate(all="ignore"):
-        factors = ((b + idx) * x) / (c + idx)
-        terms = np.cumprod(factors)
-        stop = ~(np.abs(terms) > _SERIES_TOLERANCE)
-        k = int(np.argmax(stop)) if bool(stop.any()) else n - 1
-        sums = np.add.accumulate(np.concatenate(([1.0], terms[: k + 1])))
-    return float(sums[-1])
+        for start in range(0, n, _SERIES_BLOCK):
+            idx = np.arange(start, min(start + _SERIES_BLOCK, n), dtype=np.float64)
+            factors = ((b + idx) * x) / (c + idx)
+            factors[0] *= term  # the product carried from the previous block: term * factor, as the loop
+            terms = np.cumprod(factors)
+            stop = ~(np.abs(terms) > _SERIES_TOLERANCE)
+            k = int(np.argmax(stop)) if bool(stop.any()) else terms.shape[0] - 1
+            result = float(np.add.accumulate(np.concatenate(([result], terms[: k + 1])))[-1])
+            if stop[k]:
+                break
+            term = float(terms[-1])
+    return result
 
 
 def _beta_regularized(x: float, a: int, b: int) -> float:

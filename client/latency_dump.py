@@ -6,10 +6,17 @@ same facts in a few bytes per sample and load in one call: `numpy.load("latencie
 
 from __future__ import annotations
 
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.lib.format as npformat
+import numpy.typing as npt
 
+from edgeperf.client import columns
+from edgeperf.client.columns import Chunk, chunks
 from edgeperf.client.log_format import atomic_file
 from edgeperf.client.results import RunResult
 
@@ -37,19 +44,51 @@ def write_latencies(outdir: Path, result: RunResult) -> Path:
     `issued_ns`. Times are ns from the test start.
     """
     path = outdir / LATENCY_DUMP_NAME
-    with atomic_file(path) as f:
-        np.savez_compressed(
-            f,
-            sample_latency_ns=np.where(result.ok_mask, result.sample_latency_ns, -1),
-            sample_query=result.sample_query,
-            scheduled_ns=result.scheduled_ns,
-            issued_ns=result.issued_ns,
-            sample_completed_ns=result.sample_completed_ns,
-            server_queue_ns=result.server_queue_ns,
-            server_compute_ns=result.server_compute_ns,
-            ok=result.ok_mask,
-        )
+    n = result.n_samples
+
+    def derived(pick: Callable[[Chunk], npt.NDArray[Any]]) -> Iterator[npt.NDArray[Any]]:
+        return (pick(part) for part in chunks(result))
+
+    members: tuple[tuple[str, np.dtype[Any], int, Iterable[npt.NDArray[Any]]], ...] = (
+        (
+            "sample_latency_ns",
+            np.dtype(np.int64),
+            n,
+            derived(lambda c: np.where(c.ok, c.completed - c.scheduled, -1)),
+        ),
+        ("sample_query", np.dtype(np.int64), n, derived(_sample_query(result))),
+        ("scheduled_ns", np.dtype(np.int64), result.n_queries, _slices(result.scheduled_ns)),
+        ("issued_ns", np.dtype(np.int64), result.n_queries, _slices(result.issued_ns)),
+        ("sample_completed_ns", np.dtype(np.int64), n, _slices(result.sample_completed_ns)),
+        ("server_queue_ns", np.dtype(np.int64), n, _slices(result.server_queue_ns)),
+        ("server_compute_ns", np.dtype(np.int64), n, _slices(result.server_compute_ns)),
+        ("ok", np.dtype(np.bool_), n, derived(lambda c: c.ok)),
+    )
+    # NOTE: the .npz layout of np.savez_compressed, written a chunk at a time: savez needs whole
+    # arrays, and the derived columns of a long run would each cost the run's length in memory.
+    with atomic_file(path) as f, zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, dtype, length, parts in members:
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                header = {"descr": npformat.dtype_to_descr(dtype), "fortran_order": False, "shape": (length,)}
+                npformat.write_array_header_1_0(member, header)
+                for part in parts:
+                    member.write(np.ascontiguousarray(part, dtype=dtype).tobytes())
     return path
+
+
+def _slices(column: npt.NDArray[Any]) -> Iterator[npt.NDArray[Any]]:
+    step = columns.CHUNK
+    return (column[i : i + step] for i in range(0, column.shape[0], step))
+
+
+def _sample_query(result: RunResult) -> Callable[[Chunk], npt.NDArray[np.int64]]:
+    offsets = result.query_offsets
+
+    def pick(part: Chunk) -> npt.NDArray[np.int64]:
+        samples = np.arange(part.start, part.stop, dtype=np.int64)
+        return np.searchsorted(offsets, samples, side="right") - 1
+
+    return pick
 
 
 def read_latencies(path: Path) -> dict[str, np.ndarray]:

@@ -119,6 +119,8 @@ async def run_mode(
             first_seq_id = block.first_sample_id
         schedules.append(schedule)
         masks.append(accuracy_log_mask(settings, block.accuracy_log_values, accuracy=accuracy).reshape(-1))
+        # NOTE: the block's float per sample is needed only for the mask; not kept through the run.
+        del block
     if not accuracy and ctx.workers > 1:
         assert ctx.factory is not None, "checked by run_with_sut"
         from edgeperf.client.worker_pass import run_pass_with_workers
@@ -230,8 +232,9 @@ def with_active_time(
     for ls, schedule in zip(set_logs, schedules, strict=False):
         part = done[first : first + schedule.sample_indices.size]
         first += schedule.sample_indices.size
-        part = part[part >= 0]
-        last_ns = result.start_ns + int(part.max()) if part.size else None
+        # NOTE: never-completed samples are -1, below every completion: no filtered copy is needed.
+        last = int(part.max(initial=-1))
+        last_ns = result.start_ns + last if last >= 0 else None
         start_ns = ls.start_ns if ls.start_ns is not None else result.start_ns
         active_ns = 0 if last_ns is None else max(last_ns - start_ns, 0)
         out.append(dataclasses.replace(ls, active_ns=active_ns))

@@ -503,6 +503,13 @@ class RunRecorder:
             self._status_codes[key] = code
         return code
 
+    def _query_offsets(self, nq: int) -> I64:
+        if self._offsets is not None:
+            return self._offsets[: nq + 1].copy()
+        offsets = np.arange(nq + 1, dtype=np.int64)
+        offsets *= self._spq  # NOTE: in place: one array of the run's length, not two
+        return offsets
+
     def record_event(
         self, time_ns: int, key: str, message: str, *, is_error: bool = False, is_warning: bool = False
     ) -> None:
@@ -538,11 +545,7 @@ class RunRecorder:
         return RunResult(
             start_ns=t0,
             end_ns=end_ns - t0,
-            query_offsets=_ro(
-                np.arange(nq + 1, dtype=np.int64) * self._spq
-                if self._offsets is None
-                else self._offsets[: nq + 1].copy()
-            ),
+            query_offsets=_ro(self._query_offsets(nq)),
             scheduled_ns=rel(self._scheduled[:nq]),
             issued_ns=rel(self._issued[:nq]),
             sample_sent_ns=rel(self._sent[:ns]),

@@ -34,6 +34,10 @@ _MASK32 = (1 << 32) - 1
 _TWO32 = 4294967296.0
 _TWO64 = 18446744073709551616.0
 _BELOW_ONE = math.nextafter(1.0, 0.0)
+CHUNK = 1 << 14
+"""Draws made per numpy step: a long schedule is generated in chunks so that its temporaries (engine
+words, products, Python floats for libm's log) stay a few hundred kilobytes whatever its length; the
+draws are sequential, so chunking leaves every value unchanged."""
 
 U32Array = npt.NDArray[np.uint32]
 U64Array = npt.NDArray[np.uint64]
@@ -159,8 +163,13 @@ def uniform_ints(g: MT19937, low: int, high: int, count: int) -> npt.NDArray[np.
     """`count` successive draws of `std::uniform_int_distribution(low, high)`."""
     if high < low:
         raise ValueError(f"empty range [{low}, {high}]")
-    ranges = np.full(count, high - low + 1, dtype=np.uint64)
-    return _draw_ranged(g, ranges).astype(np.int64) + low
+    out = np.empty(count, dtype=np.int64)
+    ranges = np.full(min(count, CHUNK), high - low + 1, dtype=np.uint64)
+    for lo in range(0, count, CHUNK):
+        hi = min(lo + CHUNK, count)
+        out[lo:hi] = _draw_ranged(g, ranges[: hi - lo])
+    out += low
+    return out
 
 
 def shuffle(g: MT19937, items: MutableSequence[int]) -> None:
@@ -200,19 +209,36 @@ def canonical(g: MT19937, count: int) -> F64Array:
 
     Each takes two engine words: (w1 + w2 * 2**32) / 2**64 with the sum rounded as a double.
     """
-    words = g.take(2 * count).astype(np.float64).reshape(count, 2)
-    total = words[:, 0] + words[:, 1] * _TWO32
-    u: F64Array = total / _TWO64
-    u[u >= 1.0] = _BELOW_ONE
+    u: F64Array = np.empty(count, dtype=np.float64)
+    for lo in range(0, count, CHUNK):
+        hi = min(lo + CHUNK, count)
+        words = g.take(2 * (hi - lo)).astype(np.float64).reshape(hi - lo, 2)
+        part = u[lo:hi]
+        np.multiply(words[:, 1], _TWO32, out=part)
+        part += words[:, 0]
+        part /= _TWO64
+        part[part >= 1.0] = _BELOW_ONE
     return u
 
 
-def exponential_intervals_ns(g: MT19937, rate_per_s: float, count: int) -> npt.NDArray[np.int64]:
+def exponential_intervals_ns(
+    g: MT19937, rate_per_s: float, count: int, *, out: npt.NDArray[np.int64] | None = None
+) -> npt.NDArray[np.int64]:
     """`count` Server inter-arrival times: `exponential_distribution(rate)` seconds, truncated to ns.
 
     x = -log(1 - u) / rate with libm's log (as libstdc++ calls it), then int64(x * 1e9).
+
+    Args:
+        out: write the intervals here (`count` entries) instead of a new array.
     """
-    u = canonical(g, count)
-    # NOTE: math.log is libm's log, as std::log; numpy's vectorised log may differ in the last bit.
-    seconds = [-math.log(1.0 - v) / rate_per_s for v in u.tolist()]
-    return (np.array(seconds, dtype=np.float64) * 1e9).astype(np.int64)
+    if out is None:
+        out = np.empty(count, dtype=np.int64)
+    elif out.shape != (count,):
+        raise ValueError(f"out has shape {out.shape}, expected ({count},)")
+    log = math.log
+    for lo in range(0, count, CHUNK):
+        hi = min(lo + CHUNK, count)
+        # NOTE: math.log is libm's log, as std::log; numpy's vectorised log may differ in the last bit.
+        seconds = [-log(1.0 - v) / rate_per_s for v in canonical(g, hi - lo).tolist()]
+        out[lo:hi] = np.array(seconds, dtype=np.float64) * 1e9
+    return out

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeperf.client.rng import (
+    CHUNK,
     DEFAULT_SEED,
     MT19937,
     canonical,
@@ -139,11 +140,12 @@ def generate_queries(settings: EffectiveSettings, loaded: Sequence[int], *, accu
         shuffle(sample_rng, main_list)
     unique_list = list(range(0, end, stride))
     shuffle(sample_rng, unique_list)
-    equal_list: list[int] = []
+    # NOTE: one int64 per query in a preallocated array (a Python list costs 8 bytes a query plus growth).
+    equal_list = np.empty(len(range(0, min_queries, set_size)) * set_size, dtype=np.int64)
     permutation = list(range(set_size))
-    for _ in range(0, min_queries, set_size):
+    for at in range(0, equal_list.shape[0], set_size):
         shuffle(sample_rng, permutation)
-        equal_list.extend(permutation)
+        equal_list[at : at + set_size] = permutation
 
     concat = settings.sample_concatenate_permutation
     grow_by: int | None = None
@@ -183,6 +185,7 @@ def generate_queries(settings: EffectiveSettings, loaded: Sequence[int], *, accu
             same,
         )
         indices = loaded_arr[positions].reshape(n, spq)
+        del positions
     logged_spq = spq if current else settings.samples_per_query
     return Schedule(
         sample_indices=indices,
@@ -198,7 +201,7 @@ def _positions(
     count: int,
     main_list: list[int],
     unique_list: list[int],
-    equal_list: list[int] | None,
+    equal_list: I64Array | None,
     rng: MT19937,
     end: int,
     same: int,
@@ -209,10 +212,12 @@ def _positions(
     if settings.performance_issue_same:
         return np.full(count, same, dtype=np.int64)
     if equal_list is not None:
-        if not equal_list:
+        if not equal_list.size:
             raise ValueError("equal issue with min_query_count 0 has no permutation to read")
-        reps = math.ceil(count / len(equal_list)) if count else 0
-        return np.tile(np.asarray(equal_list, dtype=np.int64), reps)[:count]
+        if count <= equal_list.shape[0]:
+            return equal_list[:count]  # a view: the caller only reads it
+        reps = math.ceil(count / equal_list.shape[0])
+        return np.tile(equal_list, reps)[:count]
     if accuracy:
         return _take_list(main_list, count, "accuracy mode")
     return uniform_ints(rng, 0, end - 1, count)
@@ -257,34 +262,44 @@ def _timeline(
         rng = MT19937(settings.schedule_rng_seed)
         qps = settings.target_qps
 
-        def intervals(count: int) -> I64Array:
-            return exponential_intervals_ns(rng, qps, count)
+        def intervals(out: I64Array) -> None:
+            exponential_intervals_ns(rng, qps, out.shape[0], out=out)
     else:
         period_ns = int((1.0 / settings.target_qps) * 1e9)
 
-        def intervals(count: int) -> I64Array:
-            return np.full(count, period_ns, dtype=np.int64)
+        def intervals(out: I64Array) -> None:
+            out.fill(period_ns)
 
         if period_ns <= 0 and gen_duration_ns > 0:
             raise ValueError(f"target_qps {settings.target_qps} gives a query period of 0 ns")
 
-    # times[k] is the offset of query k, times[k + 1] = times[k] + interval k; grown in blocks.
+    # times[k] is the offset of query k, times[k + 1] = times[k] + interval k; `times[:filled]` is
+    # computed, the array itself sized ahead (grown by doubling) so a long schedule is written in place.
     times = np.zeros(1, dtype=np.int64)
+    filled = 1
 
     def ensure(count: int) -> None:
-        nonlocal times
-        if count > len(times):
-            more = np.cumsum(intervals(count - len(times))) + times[-1]
-            times = np.concatenate([times, more])
+        nonlocal times, filled
+        if count <= filled:
+            return
+        if count > times.shape[0]:
+            grown = np.empty(count, dtype=np.int64)
+            grown[:filled] = times[:filled]
+            times = grown
+        part = times[filled:count]
+        intervals(part)
+        np.cumsum(part, out=part)
+        part += times[filled - 1]
+        filled = count
 
     if gen_duration_ns <= 0:
         n = min_queries
     else:
         ensure(max(min_queries, int(gen_duration_ns * settings.target_qps / 1e9 * 1.05)) + 64)
-        while times[-1] < gen_duration_ns:
-            ensure(2 * len(times))
+        while times[filled - 1] < gen_duration_ns:
+            ensure(2 * filled)
         # k_time: the first query scheduled at or after gen_duration; all earlier ones lie before it.
-        k_time = int(np.searchsorted(times, gen_duration_ns, side="left"))
+        k_time = int(np.searchsorted(times[:filled], gen_duration_ns, side="left"))
         if grow_by is not None:
             count_at_bump = max(min_queries, 1)
             while count_at_bump <= k_time:
@@ -292,7 +307,8 @@ def _timeline(
                 count_at_bump = max(min_queries, count_at_bump + 1)
         n = max(min_queries, k_time + 1)
     ensure(n + 1)
-    return times[:n].copy(), int(times[n])
+    # NOTE: a view, not a copy: the few entries past n cost less than a second copy of the schedule.
+    return times[:n], int(times[n])
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -361,7 +377,12 @@ def accuracy_log_mask(
     if accuracy:
         return np.ones(values.shape, dtype=np.bool_)
     offset = float(canonical(MT19937(settings.accuracy_log_rng_seed), 1)[0])
-    shifted = values + offset
-    shifted = np.where(shifted < 1.0, shifted, shifted - 1.0)
-    mask: npt.NDArray[np.bool_] = shifted <= accuracy_log_probability(settings)
+    probability = accuracy_log_probability(settings)
+    mask: npt.NDArray[np.bool_] = np.empty(values.shape, dtype=np.bool_)
+    flat_values, flat_mask = values.reshape(-1), mask.reshape(-1)
+    # NOTE: in chunks, so a long run's mask costs its one byte a sample and no float temporaries.
+    for lo in range(0, flat_values.shape[0], CHUNK):
+        shifted = flat_values[lo : lo + CHUNK] + offset
+        shifted = np.where(shifted < 1.0, shifted, shifted - 1.0)
+        np.less_equal(shifted, probability, out=flat_mask[lo : lo + CHUNK])
     return mask

@@ -13,12 +13,14 @@ serialization) from the server's per-request timings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import assert_never
 
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.client.columns import Chunk, Mask, fill, last_query_done_ns, ok_latency, query_values
 from edgeperf.client.early_stopping import (
     EarlyStoppingOutcome,
     server_early_stopping,
@@ -108,17 +110,19 @@ class DelayStats:
 
 
 def _delay_stats(values: npt.NDArray[np.int64]) -> DelayStats | None:
+    """The stats of `values`, which it reorders in place (a scratch buffer: no sorted copy is made)."""
     n = int(values.shape[0])
     if n == 0:
         return None
-    s = np.sort(values)
+    at = {q: percentile_index(n, q) for q in (0.5, 0.9, 0.99)}
+    values.partition(sorted({*at.values(), n - 1}))
     return DelayStats(
         count=n,
-        mean_ns=int(s.sum(dtype=np.int64)) // n,
-        p50_ns=int(s[percentile_index(n, 0.5)]),
-        p90_ns=int(s[percentile_index(n, 0.9)]),
-        p99_ns=int(s[percentile_index(n, 0.99)]),
-        max_ns=int(s[-1]),
+        mean_ns=int(values.sum(dtype=np.int64)) // n,
+        p50_ns=int(values[at[0.5]]),
+        p90_ns=int(values[at[0.9]]),
+        p99_ns=int(values[at[0.99]]),
+        max_ns=int(values[n - 1]),
     )
 
 
@@ -295,20 +299,25 @@ def summarize(
 ) -> PerformanceSummary:
     """The LoadGen summary of one performance-mode run, plus edgeperf's failure check and breakdown."""
     scenario = settings.scenario
-    ok = result.ok_mask
-    sample_lat = np.sort(result.sample_latency_ns[ok])
+    # NOTE: the one buffer of the run's length that summarizing allocates: the sorted latencies, then
+    # each breakdown component and the issue delays in turn (chunked fills, in-place partitions).
+    scratch = np.empty(result.n_samples, dtype=np.int64)
+    sample_lat = fill(result, scratch, ok_latency)
+    sample_lat.sort()
     n = int(sample_lat.shape[0])
     q = result.n_queries
     p = settings.target_latency_percentile
     sample_stats = latency_stats(sample_lat, p)
 
-    query_lat = np.sort(result.query_latency_ns[result.query_ok])
+    query_lat = np.empty(0, dtype=np.int64)
+    if scenario is Scenario.MULTI_STREAM:
+        query_lat = np.sort(result.query_latency_ns[result.query_ok])
     query_stats = latency_stats(query_lat, p) if scenario is Scenario.MULTI_STREAM else None
 
     final_scheduled_s = float(result.scheduled_ns[-1]) / 1e9 if q else 0.0
     final_issued_s = float(result.issued_ns[-1]) / 1e9 if q else 0.0
-    done = result.query_completed_ns
-    final_done_ns = int(done[-1]) if q and done[-1] >= 0 else result.end_ns
+    last_done_ns = last_query_done_ns(result)
+    final_done_ns = last_done_ns if last_done_ns >= 0 else result.end_ns
     final_done_s = final_done_ns / 1e9
     max_latency_s = (sample_stats.max_ns if sample_stats else 0) / 1e9
     mean_s = (sample_stats.mean_ns if sample_stats else 0) / 1e9
@@ -350,6 +359,11 @@ def summarize(
         perf_met = sample_stats is not None and sample_stats.target_ns <= target_latency_ns
 
     failed = result.error_count
+    early_stopping_met = es.met if es is not None else True
+    # NOTE: from here on `scratch` (and so `sample_lat`) is reused for the breakdown and issue delay.
+    breakdown = latency_breakdown(result, scratch=scratch)
+    issued, scheduled = result.issued_ns, result.scheduled_ns
+    issue_delay = _delay_stats(query_values(result, scratch, lambda s: issued[s] - scheduled[s]))
     return PerformanceSummary(
         scenario=scenario,
         rules=settings.rules,
@@ -375,53 +389,54 @@ def summarize(
         min_duration_met=min_duration_met,
         min_queries_met=q >= settings.min_query_count and n >= settings.min_sample_count,
         perf_constraints_met=perf_met,
-        early_stopping_met=es.met if es is not None else True,
+        early_stopping_met=early_stopping_met,
         samples_ok_met=failed == 0 and n > 0,
         min_duration_recommendation="" if min_duration_met else RECOMMEND_MIN_DURATION[scenario],
         perf_constraints_recommendation="" if perf_met else RECOMMEND_PERF_CONSTRAINTS,
-        issue_delay=_delay_stats(result.issued_ns - result.scheduled_ns),
-        breakdown=latency_breakdown(result),
+        issue_delay=issue_delay,
+        breakdown=breakdown,
         interrupted_after_s=interrupted_after_s,
         aborted=aborted,
     )
 
 
-def latency_breakdown(result: RunResult) -> tuple[BreakdownComponent, ...]:
-    """Where the time of the successful samples went, from client and server timestamps."""
-    ok = result.ok_mask
-    latency = result.sample_latency_ns[ok]
-    scheduled = result.scheduled_ns[result.sample_query][ok]
-    issued = result.issued_ns[result.sample_query][ok]
-    sent = result.sample_sent_ns[ok]
-    sent = np.where(sent >= 0, sent, issued)
-    completed = result.sample_completed_ns[ok]
-    rpc = completed - sent
-    queue = result.server_queue_ns[ok]
-    compute = result.server_compute_ns[ok]
-    known = (queue != UNKNOWN_NS) & (compute != UNKNOWN_NS)
-    parts = (
-        ("end_to_end", "latency as MLPerf measures it: completion - scheduled time", latency),
+def latency_breakdown(
+    result: RunResult, *, scratch: npt.NDArray[np.int64] | None = None
+) -> tuple[BreakdownComponent, ...]:
+    """Where the time of the successful samples went, from client and server timestamps.
+
+    Args:
+        scratch: an int64 buffer with one entry per sample, overwritten (a new one if None).
+    """
+    buf = np.empty(result.n_samples, dtype=np.int64) if scratch is None else scratch
+    parts: tuple[tuple[str, str, Callable[[Chunk], tuple[npt.NDArray[np.int64], Mask]]], ...] = (
+        ("end_to_end", "latency as MLPerf measures it: completion - scheduled time", ok_latency),
         (
             "client_wait",
             "scheduled time -> request sent (issue delay and client-side queueing)",
-            sent - scheduled,
+            lambda c: (c.sent - c.scheduled, c.ok),
         ),
-        ("rpc", "request sent -> response received, measured by the client", rpc),
-        ("server_queue", "server-reported queue time", queue[queue != UNKNOWN_NS]),
+        (
+            "rpc",
+            "request sent -> response received, measured by the client",
+            lambda c: (c.completed - c.sent, c.ok),
+        ),
+        ("server_queue", "server-reported queue time", lambda c: (c.queue, c.ok & (c.queue != UNKNOWN_NS))),
         (
             "server_compute",
             "server-reported compute time (input + infer + output)",
-            compute[compute != UNKNOWN_NS],
+            lambda c: (c.compute, c.ok & (c.compute != UNKNOWN_NS)),
         ),
         (
             "network_and_serialization",
             "rpc - server queue - server compute: network, gRPC and (de)serialization",
-            (rpc - queue - compute)[known],
+            lambda c: (
+                c.completed - c.sent - c.queue - c.compute,
+                c.ok & (c.queue != UNKNOWN_NS) & (c.compute != UNKNOWN_NS),
+            ),
         ),
     )
     return tuple(
-        BreakdownComponent(
-            name=name, description=desc, stats=_delay_stats(np.asarray(values, dtype=np.int64))
-        )
-        for name, desc, values in parts
+        BreakdownComponent(name=name, description=desc, stats=_delay_stats(fill(result, buf, pick)))
+        for name, desc, pick in parts
     )

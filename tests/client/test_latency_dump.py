@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeperf.client import columns
 from edgeperf.client.latency_dump import read_latencies, write_latencies
 from edgeperf.client.results import RunRecorder
 
@@ -40,3 +41,33 @@ def test_a_foreign_npz_is_refused(tmp_path: Path) -> None:
     np.savez(tmp_path / "latencies.npz", something=np.zeros(3))
     with pytest.raises(ValueError, match="not an edgeperf latency dump"):
         read_latencies(tmp_path / "latencies.npz")
+
+
+@pytest.mark.parametrize("spq", [1, 3])
+def test_chunked_columns_equal_the_whole_array_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spq: int
+) -> None:
+    monkeypatch.setattr(columns, "CHUNK", 5)  # chunk boundaries inside queries
+    rng = np.random.default_rng(3)
+    nq = 40
+    rec = RunRecorder.for_schedule(np.arange(nq * spq).reshape(nq, spq))
+    rec.mark_start(1_000)
+    for q in range(nq):
+        rec.record_issue(q, 1_000 + q * 100, 1_000 + q * 100 + 5)
+        for k in range(spq):
+            done = 1_200 + q * 100 + int(rng.integers(0, 1_000))
+            if rng.random() < 0.2:
+                rec.record_error(q, k, 1_010 + q * 100, done, "UNAVAILABLE", "queue full")
+            else:
+                rec.record_sample_complete(
+                    q, k, 1_010 + q * 100, done, server_queue_ns=q, server_compute_ns=k
+                )
+    result = rec.finish(10_000_000)
+    cols = read_latencies(write_latencies(tmp_path, result))
+    ok = result.ok_mask
+    assert 0 < ok.sum() < ok.size
+    assert cols["sample_latency_ns"].tolist() == np.where(ok, result.sample_latency_ns, -1).tolist()
+    assert cols["sample_query"].tolist() == result.sample_query.tolist()
+    assert cols["ok"].tolist() == ok.tolist()
+    for name in ("scheduled_ns", "issued_ns", "sample_completed_ns", "server_queue_ns", "server_compute_ns"):
+        assert cols[name].dtype == np.int64 and cols[name].tolist() == getattr(result, name).tolist()

@@ -6,9 +6,10 @@
 Every figure is measured in this one run, as min / median / max over --reps interleaved repetitions,
 with the load average printed (the machine may be shared: the ratios matter, not the absolutes):
   1. client CPU per query at --rate QPS (Poisson): `edgeperf run` (Server scenario, one worker) against
-     perf_analyzer's request-rate mode. Both are sampled the same way: the client's process-tree CPU
-     (/proc) over a window in the middle of the run, over the requests the echo server counted in it.
-     Goal: edgeperf <= 1.5x perf_analyzer.
+     perf_analyzer's request-rate mode and the bare grpcio clients of tests/bench/bare_grpc.py (the
+     floor: what grpc.aio unary, grpc.aio streaming and the sync API cost with no edgeperf code). All
+     are sampled the same way: the client's process-tree CPU (/proc) over a window in the middle of the
+     run, over the requests the echo server counted in it. Goal: edgeperf <= 1.5x perf_analyzer.
   2. issue delay p99 at --rate QPS, from edgeperf's self-check. Goal: <= 200 us.
   3. the highest target QPS on --ladder whose edgeperf Server run is VALID (p99 under --latency-ms),
      with --workers 1 and --workers 2, and perf_analyzer's achieved rate when asked for the top of the
@@ -144,6 +145,27 @@ def edgeperf_cpu(
     return cpu / max(n, 1) * 1e6, doc["run"]["client"]["issue_delay_p99_ns"] / 1e3
 
 
+BARE = ("aio-unary", "aio-stream", "sync-unary")
+"""The bare grpcio clients (tests/bench/bare_grpc.py) measured beside edgeperf: the floor under it."""
+
+
+def bare_cpu(echo: EchoServer, transport: str, rate: float, seconds: float) -> float:
+    """A bare grpcio client's CPU us per request at `rate`, sampled as edgeperf's."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "tests.bench.bare_grpc",
+        echo.address,
+        transport,
+        f"{rate:g}",
+        f"{seconds:g}",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    cpu, n = sample_window(proc, echo, seconds - 3)
+    proc.wait()
+    return cpu / max(n, 1) * 1e6
+
+
 def pa_cmd(pa: list[str], address: str, rate: float, seconds: float) -> list[str]:
     return [
         *pa, "-m", MODEL, "-u", address, "-i", "grpc", f"--request-rate-range={rate}",
@@ -227,12 +249,21 @@ def report(rows: dict[str, list[float]], loads: Sequence[float], args: argparse.
     print(f"1. client CPU us/query at {args.rate:g} QPS (Poisson), same window method for every client:")
     print(f"   edgeperf unary:     {spread(rows['ep_cpu'])}")
     print(f"   edgeperf streaming: {spread(rows['ep_stream_cpu'])}")
+    for transport in BARE:
+        if rows[transport]:
+            print(f"   bare {transport + ':':<15}{spread(rows[transport])} (grpcio alone: the floor)")
     if rows["pa_cpu"]:
         print(f"   perf_analyzer:      {spread(rows['pa_cpu'])}")
         print(
             f"   ratio unary / perf_analyzer {_ratio(rows['ep_cpu'], rows['pa_cpu'])} (goal <= 1.5), "
             f"streaming / perf_analyzer {_ratio(rows['ep_stream_cpu'], rows['pa_cpu'])}"
         )
+        floor = [f"{t} {_ratio(rows[t], rows['pa_cpu'])}" for t in BARE if rows[t]]
+        if floor:
+            print(f"   the floor, bare grpcio / perf_analyzer: {'; '.join(floor)}")
+    for transport, own in (("aio-unary", "ep_cpu"), ("aio-stream", "ep_stream_cpu")):
+        if rows[transport]:
+            print(f"   edgeperf over bare {transport}: {_ratio(rows[own], rows[transport])}")
     print(f"2. edgeperf issue delay p99 at {args.rate:g} QPS (us): {spread(rows['delay'])} (goal <= 200)")
     if rows["ep1"]:
         print(f"3. highest VALID Server QPS (p99 < {args.latency_ms:g} ms) on the ladder {args.ladder}:")
@@ -274,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(pa, str):
         print(f"perf_analyzer columns skipped: {pa}", flush=True)
     echo = EchoServer()
-    keys = ("ep_cpu", "ep_stream_cpu", "pa_cpu", "delay", "ep1", "ep2", "pa_peak")
+    keys = ("ep_cpu", "ep_stream_cpu", *BARE, "pa_cpu", "delay", "ep1", "ep2", "pa_peak")
     rows: dict[str, list[float]] = {k: [] for k in keys}
     loads: list[float] = []
     try:
@@ -287,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows["delay"].append(delay)
                 stream_cpu, _ = edgeperf_cpu(echo, args.rate, args.seconds, tmp, f"{rep}", streaming=True)
                 rows["ep_stream_cpu"].append(stream_cpu)
+                for transport in BARE:
+                    rows[transport].append(bare_cpu(echo, transport, args.rate, args.seconds))
                 if not isinstance(pa, str):
                     rows["pa_cpu"].append(pa_cpu(pa, echo, args.rate, args.seconds))
                 if not args.skip_peak:

@@ -90,6 +90,10 @@ def tree_cpu_s(pid: int) -> float:
     return total
 
 
+SERVER_CPU_US: list[float] = []
+"""The echo server's CPU us per request in every sampled window: with the client's, the cores a rate needs."""
+
+
 def sample_window(proc: subprocess.Popen[str], echo: EchoServer, window_s: float) -> tuple[float, int]:
     """Once requests flow and 1 s has passed: (client CPU s, requests served) over `window_s`."""
     deadline = time.monotonic() + 60
@@ -100,9 +104,10 @@ def sample_window(proc: subprocess.Popen[str], echo: EchoServer, window_s: float
             raise RuntimeError(f"the client sent no requests: {err[-1500:]}")
         time.sleep(0.1)
     time.sleep(1.0)
-    cpu0, n0 = tree_cpu_s(proc.pid), echo.served()
+    cpu0, n0, server0 = tree_cpu_s(proc.pid), echo.served(), tree_cpu_s(echo.pid)
     time.sleep(window_s)
-    cpu1, n1 = tree_cpu_s(proc.pid), echo.served()
+    cpu1, n1, server1 = tree_cpu_s(proc.pid), echo.served(), tree_cpu_s(echo.pid)
+    SERVER_CPU_US.append((server1 - server0) / max(n1 - n0, 1) * 1e6)
     return cpu1 - cpu0, n1 - n0
 
 
@@ -264,6 +269,14 @@ def report(rows: dict[str, list[float]], loads: Sequence[float], args: argparse.
     for transport, own in (("aio-unary", "ep_cpu"), ("aio-stream", "ep_stream_cpu")):
         if rows[transport]:
             print(f"   edgeperf over bare {transport}: {_ratio(rows[own], rows[transport])}")
+    if SERVER_CPU_US:
+        server = statistics.median(SERVER_CPU_US)
+        client = statistics.median(rows["ep_cpu"])
+        print(
+            f"   echo server: {spread(SERVER_CPU_US)} us CPU per request; with edgeperf unary, a rate of R/s "
+            f"needs R x {client + server:.0f} us = {(client + server) / 1e6 * 1000:.2f} cores per 1,000/s "
+            f"of the machine's {os.cpu_count()}"
+        )
     print(f"2. edgeperf issue delay p99 at {args.rate:g} QPS (us): {spread(rows['delay'])} (goal <= 200)")
     if rows["ep1"]:
         print(f"3. highest VALID Server QPS (p99 < {args.latency_ms:g} ms) on the ladder {args.ladder}:")

@@ -46,6 +46,7 @@ from edgeperf.server.errors import (
 from edgeperf.server.execution import Arrays, BatchResult, Timings, run_batch
 from edgeperf.server.instances import Instance, InstancePool
 from edgeperf.server.stats import StatsRecorder
+from edgeperf.server.types import ServerTimings
 
 __all__ = ["BatchResult", "DynamicBatcher"]
 
@@ -441,10 +442,12 @@ class DynamicBatcher:
                         outputs=outputs
                         if tuple(outputs) == p.outputs
                         else {n: outputs[n] for n in p.outputs},
-                        queue_ns=max(0, start - p.enqueue_ns),
-                        compute_input_ns=timings.input_ns,
-                        compute_infer_ns=timings.infer_ns,
-                        compute_output_ns=timings.output_ns,
+                        timings=ServerTimings(
+                            queue_ns=max(0, start - p.enqueue_ns),
+                            compute_input_ns=timings.input_ns,
+                            compute_infer_ns=timings.infer_ns,
+                            compute_output_ns=timings.output_ns,
+                        ),
                         batch_size=total,
                     ),
                 )

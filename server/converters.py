@@ -17,6 +17,8 @@ import numpy.typing as npt
 
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos.kserve import (
+    COMPUTE_PARAMETERS,
+    QUEUE_PARAMETER,
     TIMING_PARAMETERS,
     TYPED_CONTENTS,
     BytesCodecError,
@@ -41,6 +43,7 @@ _LITTLE_ENDIAN: Final[Mapping[str, np.dtype[Any]]] = {
     name: numpy_dtype(name).newbyteorder("<") for name in TYPED_CONTENTS if name != "BYTES"
 } | {"FP16": np.dtype("<f2")}
 _DATATYPE_CACHE: dict[np.dtype[Any], str] = {}
+_INPUT_PARAMETER, _INFER_PARAMETER, _OUTPUT_PARAMETER = COMPUTE_PARAMETERS
 
 
 def _datatype(dtype: np.dtype[Any]) -> str:
@@ -225,10 +228,11 @@ def _fill(message: pb.ModelInferResponse, response: InferResponse) -> None:
         tensor.shape.extend(array.shape)
         raw.append(_raw_bytes(array))
     parameters = message.parameters
-    parameters["edgeperf_queue_ns"].int64_param = response.queue_ns
-    parameters["edgeperf_compute_input_ns"].int64_param = response.compute_input_ns
-    parameters["edgeperf_compute_infer_ns"].int64_param = response.compute_infer_ns
-    parameters["edgeperf_compute_output_ns"].int64_param = response.compute_output_ns
+    timings = response.timings
+    parameters[QUEUE_PARAMETER].int64_param = timings.queue_ns
+    parameters[_INPUT_PARAMETER].int64_param = timings.compute_input_ns
+    parameters[_INFER_PARAMETER].int64_param = timings.compute_infer_ns
+    parameters[_OUTPUT_PARAMETER].int64_param = timings.compute_output_ns
 
 
 def response_to_proto(response: InferResponse) -> pb.ModelInferResponse:

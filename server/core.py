@@ -305,22 +305,13 @@ class InferenceCore:
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
-        model.stats.record_success(
-            request_ns=self._clock.now_ns() - start,
-            queue_ns=result.queue_ns,
-            compute_input_ns=result.compute_input_ns,
-            compute_infer_ns=result.compute_infer_ns,
-            compute_output_ns=result.compute_output_ns,
-        )
+        model.stats.record_success(request_ns=self._clock.now_ns() - start, timings=result.timings)
         return InferResponse(
             model_name=model.name,
             model_version=model.version,
             id=request.id,
             outputs=result.outputs,
-            queue_ns=result.queue_ns,
-            compute_input_ns=result.compute_input_ns,
-            compute_infer_ns=result.compute_infer_ns,
-            compute_output_ns=result.compute_output_ns,
+            timings=result.timings,
         )
 
     def record_rejected(self, name: str, version: str, error: EdgeperfServerError, request_ns: int) -> None:

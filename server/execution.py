@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeperf.server.runtime.base import Runtime
+from edgeperf.server.types import ServerTimings
 
 __all__ = ["Arrays", "BatchResult", "Timings", "run_batch"]
 
@@ -27,10 +28,7 @@ class BatchResult:
     """One request's share of an execution."""
 
     outputs: dict[str, npt.NDArray[Any]]
-    queue_ns: int
-    compute_input_ns: int
-    compute_infer_ns: int
-    compute_output_ns: int
+    timings: ServerTimings
     batch_size: int
     """Samples in the execution this request was part of."""
 

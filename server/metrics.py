@@ -18,6 +18,8 @@ from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from edgeperf.server.types import ServerTimings
+
 __all__ = ["CONTENT_TYPE", "Exposition", "QueueDepths", "ServerMetrics"]
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
@@ -132,27 +134,12 @@ class ServerMetrics:
         *,
         success: bool,
         reason: str,
-        queue_ns: int,
-        compute_input_ns: int,
-        compute_infer_ns: int,
-        compute_output_ns: int,
+        timings: ServerTimings,
         request_ns: int,
     ) -> None:
         # NOTE: hot path: one append (a deque is thread-safe); counters and histograms take the
         # observations when a scrape (or a long backlog) folds them in.
-        self._pending.append(
-            (
-                model,
-                version,
-                success,
-                reason,
-                queue_ns,
-                compute_input_ns,
-                compute_infer_ns,
-                compute_output_ns,
-                request_ns,
-            )
-        )
+        self._pending.append((model, version, success, reason, timings, request_ns))
         if len(self._pending) >= _FOLD_AT:
             self._fold()
 
@@ -177,21 +164,22 @@ class ServerMetrics:
                     counters["nv_inference_exec_count"] += 1
                     self._histograms(model, version)[3].observe(batch_size)
                     continue
-                model, version, success, reason, queue_ns, input_ns, infer_ns, output_ns, request_ns = item
+                model, version, success, reason, timings, request_ns = item
                 if not success:
                     self._failures[(model, version, reason if reason in _REASONS else "OTHER")] += 1
                     continue
                 counters = self._counters[(model, version)]
                 counters["nv_inference_request_success"] += 1
                 counters["nv_inference_request_duration_us"] += request_ns
-                counters["nv_inference_queue_duration_us"] += queue_ns
-                counters["nv_inference_compute_input_duration_us"] += input_ns
-                counters["nv_inference_compute_infer_duration_us"] += infer_ns
-                counters["nv_inference_compute_output_duration_us"] += output_ns
+                counters["nv_inference_queue_duration_us"] += timings.queue_ns
+                counters["nv_inference_compute_input_duration_us"] += timings.compute_input_ns
+                counters["nv_inference_compute_infer_duration_us"] += timings.compute_infer_ns
+                counters["nv_inference_compute_output_duration_us"] += timings.compute_output_ns
+                compute_ns = timings.compute_input_ns + timings.compute_infer_ns + timings.compute_output_ns
                 request_h, queue_h, compute_h, _ = self._histograms(model, version)
                 request_h.observe(request_ns / 1e9)
-                queue_h.observe(queue_ns / 1e9)
-                compute_h.observe((input_ns + infer_ns + output_ns) / 1e9)
+                queue_h.observe(timings.queue_ns / 1e9)
+                compute_h.observe(compute_ns / 1e9)
 
     # ------------------------------------------------------------ exposition
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from edgeperf.server.types import NO_TIMINGS, ServerTimings
+
 __all__ = [
     "BatchStatistics",
     "Duration",
@@ -100,14 +102,11 @@ class StatsObserver(Protocol):
         *,
         success: bool,
         reason: str,
-        queue_ns: int,
-        compute_input_ns: int,
-        compute_infer_ns: int,
-        compute_output_ns: int,
+        timings: ServerTimings,
         request_ns: int,
     ) -> None:
         """One request finished. `reason` is "" on success, else REJECTED, CANCELED, BACKEND or OTHER;
-        queue/compute are 0 for a request that failed before running."""
+        `timings` is NO_TIMINGS for a request that failed."""
         ...
 
     def on_batch(self, model: str, version: str, batch_size: int) -> None:
@@ -177,41 +176,22 @@ class StatsRecorder:
             except Exception:  # NOTE: metrics must never fail an inference.
                 _log.exception("statistics observer failed in on_batch")
 
-    def record_success(
-        self,
-        *,
-        request_ns: int,
-        queue_ns: int,
-        compute_input_ns: int,
-        compute_infer_ns: int,
-        compute_output_ns: int,
-    ) -> None:
-        """A request answered successfully; compute durations are its batch's."""
+    def record_success(self, *, request_ns: int, timings: ServerTimings) -> None:
+        """A request answered successfully; its compute durations are its batch's."""
         self._success.add(request_ns)
-        self._queue.add(queue_ns)
-        self._compute_input.add(compute_input_ns)
-        self._compute_infer.add(compute_infer_ns)
-        self._compute_output.add(compute_output_ns)
+        self._queue.add(timings.queue_ns)
+        self._compute_input.add(timings.compute_input_ns)
+        self._compute_infer.add(timings.compute_infer_ns)
+        self._compute_output.add(timings.compute_output_ns)
         if self.observer is not None:
-            self._observe(
-                True, "", queue_ns, compute_input_ns, compute_infer_ns, compute_output_ns, request_ns
-            )
+            self._observe(True, "", timings, request_ns)
 
-    def record_failure(self, *, request_ns: int, reason: str, queue_ns: int = 0) -> None:
+    def record_failure(self, *, request_ns: int, reason: str) -> None:
         """A request failed (rejected, timed out, runtime error, cancelled)."""
         self._fail.add(request_ns)
-        self._observe(False, reason, queue_ns, 0, 0, 0, request_ns)
+        self._observe(False, reason, NO_TIMINGS, request_ns)
 
-    def _observe(
-        self,
-        success: bool,
-        reason: str,
-        queue_ns: int,
-        input_ns: int,
-        infer_ns: int,
-        output_ns: int,
-        request_ns: int,
-    ) -> None:
+    def _observe(self, success: bool, reason: str, timings: ServerTimings, request_ns: int) -> None:
         if self.observer is None:
             return
         try:
@@ -220,10 +200,7 @@ class StatsRecorder:
                 self.version,
                 success=success,
                 reason=reason,
-                queue_ns=queue_ns,
-                compute_input_ns=input_ns,
-                compute_infer_ns=infer_ns,
-                compute_output_ns=output_ns,
+                timings=timings,
                 request_ns=request_ns,
             )
         except Exception:  # NOTE: metrics must never fail an inference.

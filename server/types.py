@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +13,15 @@ from edgeperf.protos import kserve
 from edgeperf.protos.kserve import DATATYPES
 from edgeperf.server.errors import InvalidInput
 
-__all__ = ["DATATYPES", "InferRequest", "InferResponse", "datatype_of", "numpy_dtype"]
+__all__ = [
+    "DATATYPES",
+    "NO_TIMINGS",
+    "InferRequest",
+    "InferResponse",
+    "ServerTimings",
+    "datatype_of",
+    "numpy_dtype",
+]
 
 
 def numpy_dtype(datatype: str) -> np.dtype[Any]:
@@ -40,6 +48,25 @@ def datatype_of(dtype: np.dtype[Any]) -> str:
     if name is None:
         raise InvalidInput(f"numpy dtype {np.dtype(dtype)} has no KServe datatype")
     return name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerTimings:
+    """Where one request's time in the server went, Triton's statistics split; one value from the batcher
+    to the response parameters, the statistics and the metrics."""
+
+    queue_ns: int
+    """Time from enqueue to the start of the batch's execution."""
+    compute_input_ns: int
+    """Batch input preparation (concatenation) time."""
+    compute_infer_ns: int
+    """Batch runtime execution time."""
+    compute_output_ns: int
+    """Batch output extraction (split) time."""
+
+
+NO_TIMINGS: Final = ServerTimings(queue_ns=0, compute_input_ns=0, compute_infer_ns=0, compute_output_ns=0)
+"""The timings of a request that failed before it ran."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,11 +98,4 @@ class InferResponse:
     id: str
     outputs: dict[str, npt.NDArray[Any]]
     """Requested outputs in model output order."""
-    queue_ns: int
-    """Time from enqueue to the start of the batch's execution."""
-    compute_input_ns: int
-    """Batch input preparation (concatenation) time."""
-    compute_infer_ns: int
-    """Batch runtime execution time."""
-    compute_output_ns: int
-    """Batch output extraction (split) time."""
+    timings: ServerTimings

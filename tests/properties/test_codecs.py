@@ -20,7 +20,7 @@ from edgeperf.server.converters import (
     serialize_bytes_tensor,
 )
 from edgeperf.server.errors import InvalidInput, Unsupported
-from edgeperf.server.types import DATATYPES, InferResponse
+from edgeperf.server.types import DATATYPES, NO_TIMINGS, InferResponse
 
 # NOTE: a dev dependency (`make setup`); CI always has it, a checkout made before it was added is told why.
 pytest.importorskip("hypothesis", reason="hypothesis is not installed: run `make setup`")
@@ -141,10 +141,7 @@ def test_response_encoding_round_trips_through_the_request_decoder(
             model_version="1",
             id="r",
             outputs={"OUT": array},
-            queue_ns=0,
-            compute_input_ns=0,
-            compute_infer_ns=0,
-            compute_output_ns=0,
+            timings=NO_TIMINGS,
         )
     )
     (out,) = proto.outputs

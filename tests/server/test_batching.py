@@ -119,7 +119,7 @@ async def test_a_lone_request_waits_exactly_the_max_queue_delay() -> None:
         assert not task.done()
         await r.clock.advance(1)
         (result,) = await done(task)
-    assert result.queue_ns == 2 * MS
+    assert result.timings.queue_ns == 2 * MS
     assert r.runtime.batches == [(1, 16)]
 
 
@@ -133,7 +133,7 @@ async def test_an_arrival_that_completes_the_max_batch_dispatches_at_once() -> N
         tasks.append(r.submit(1.0))
         results = await done(*tasks)
     assert r.runtime.batches == [(4, 16)]
-    assert all(res.queue_ns == 0 for res in results)
+    assert all(res.timings.queue_ns == 0 for res in results)
 
 
 async def test_the_largest_preferred_size_goes_first() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from edgeperf.benchmarks.tiny import write_delay_model
 from edgeperf.server.config import parse_model_config
 from edgeperf.server.core import CoreState, InferenceCore, ModelInfo
 from edgeperf.server.errors import InvalidInput, ModelConfigError, ModelNotFound, RuntimeFailed, ShuttingDown
-from edgeperf.server.types import InferRequest
+from edgeperf.server.types import InferRequest, ServerTimings
 from edgeperf.server.validation import warmup_batch_sizes
 from tests.server.core_support import write_reshape_model, write_tiny
 
@@ -34,9 +35,10 @@ class Recorder:
         self.batches: list[int] = []
 
     def on_request_done(
-        self, model: str, version: str, *, success: bool, reason: str, **durations: int
+        self, model: str, version: str, *, success: bool, reason: str, timings: ServerTimings, request_ns: int
     ) -> None:
-        assert all(v >= 0 for v in durations.values())
+        durations = (*dataclasses.astuple(timings), request_ns)
+        assert all(v >= 0 for v in durations)
         self.requests.append((model, version, success, reason))
 
     def on_batch(self, model: str, version: str, batch_size: int) -> None:
@@ -58,7 +60,7 @@ async def test_serves_the_tiny_model_like_onnxruntime_in_process(tmp_path: Path)
     assert core.state.value == "CLOSED" and not core.live
     assert (response.model_name, response.model_version, response.id) == ("tiny", "1", "r1")
     np.testing.assert_array_equal(response.outputs["OUTPUT0"], expected)
-    assert response.queue_ns >= 0 and response.compute_infer_ns > 0
+    assert response.timings.queue_ns >= 0 and response.timings.compute_infer_ns > 0
 
 
 async def test_models_versions_and_unknown_names(tmp_path: Path) -> None:
@@ -153,7 +155,7 @@ async def test_max_queue_delay_bounds_a_lone_request_s_wait(tmp_path: Path) -> N
         started = time.monotonic_ns()
         response = await core.infer(req())
         elapsed = time.monotonic_ns() - started
-    assert 30_000_000 <= response.queue_ns <= elapsed
+    assert 30_000_000 <= response.timings.queue_ns <= elapsed
     assert elapsed < 30_000_000 + 500_000_000  # generous: a busy 2-core CI machine
 
 

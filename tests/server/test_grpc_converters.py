@@ -16,7 +16,7 @@ from edgeperf.server.converters import (
     stream_response,
 )
 from edgeperf.server.errors import InvalidInput, Unsupported
-from edgeperf.server.types import InferResponse
+from edgeperf.server.types import NO_TIMINGS, InferResponse, ServerTimings
 
 
 def _raw_request(*arrays: tuple[str, str, np.ndarray], **kwargs: object) -> pb.ModelInferRequest:
@@ -181,10 +181,7 @@ def _response() -> InferResponse:
             "LABEL": np.array([b"cat", b"dog"], dtype=np.object_),
             "BIG": np.arange(2, dtype=">i4"),
         },
-        queue_ns=11,
-        compute_input_ns=22,
-        compute_infer_ns=33,
-        compute_output_ns=44,
+        timings=ServerTimings(queue_ns=11, compute_input_ns=22, compute_infer_ns=33, compute_output_ns=44),
     )
 
 
@@ -223,10 +220,7 @@ def test_non_contiguous_outputs_are_sent_row_major():
         model_version="1",
         id="",
         outputs={"T": transposed},
-        queue_ns=0,
-        compute_input_ns=0,
-        compute_infer_ns=0,
-        compute_output_ns=0,
+        timings=NO_TIMINGS,
     )
     message = response_to_proto(response)
     assert list(message.outputs[0].shape) == [3, 2]

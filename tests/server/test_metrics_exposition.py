@@ -9,6 +9,7 @@ import pytest
 
 from edgeperf.server.metrics import ServerMetrics
 from edgeperf.server.metrics_http import MetricsHttpServer
+from edgeperf.server.types import NO_TIMINGS, ServerTimings
 
 
 def _feed(metrics: ServerMetrics) -> None:
@@ -18,10 +19,12 @@ def _feed(metrics: ServerMetrics) -> None:
             "1",
             success=True,
             reason="",
-            queue_ns=2_000_000,
-            compute_input_ns=1_000,
-            compute_infer_ns=3_000_000,
-            compute_output_ns=2_000,
+            timings=ServerTimings(
+                queue_ns=2_000_000,
+                compute_input_ns=1_000,
+                compute_infer_ns=3_000_000,
+                compute_output_ns=2_000,
+            ),
             request_ns=6_000_000,
         )
     metrics.on_batch("tiny", "1", 2)
@@ -31,10 +34,7 @@ def _feed(metrics: ServerMetrics) -> None:
         "1",
         success=False,
         reason="REJECTED",
-        queue_ns=0,
-        compute_input_ns=0,
-        compute_infer_ns=0,
-        compute_output_ns=0,
+        timings=NO_TIMINGS,
         request_ns=10,
     )
 
@@ -103,8 +103,9 @@ def test_observations_beyond_the_fold_threshold_are_all_counted():
     metrics = ServerMetrics()
     for _ in range(10_000):  # more than the pending backlog the hot path keeps before folding
         metrics.on_request_done(
-            "m", "1", success=True, reason="", queue_ns=1000, compute_input_ns=0,
-            compute_infer_ns=2000, compute_output_ns=0, request_ns=5000,
+            "m", "1", success=True, reason="",
+            timings=ServerTimings(queue_ns=1000, compute_input_ns=0, compute_infer_ns=2000, compute_output_ns=0),
+            request_ns=5000,
         )  # fmt: skip
         metrics.on_batch("m", "1", 1)
     text = metrics.render().decode()

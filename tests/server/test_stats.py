@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from edgeperf.server.stats import BatchStatistics, Duration, StatsRecorder, wall_clock_ms
+from edgeperf.server.types import ServerTimings
 
 
 class Calls:
@@ -14,8 +15,10 @@ class Calls:
         self.log: list[tuple[object, ...]] = []
 
     def on_request_done(self, model: str, version: str, **kw: object) -> None:
+        timings = kw["timings"]
+        assert isinstance(timings, ServerTimings)
         self.log.append(
-            ("request", model, version, kw["success"], kw["reason"], kw["queue_ns"], kw["request_ns"])
+            ("request", model, version, kw["success"], kw["reason"], timings.queue_ns, kw["request_ns"])
         )
 
     def on_batch(self, model: str, version: str, batch_size: int) -> None:
@@ -29,11 +32,15 @@ def test_executions_and_requests_are_counted_with_triton_semantics() -> None:
     recorder.record_execution(3, 10, 100, 20)
     for queue_ns in (5, 7):
         recorder.record_success(
-            request_ns=200, queue_ns=queue_ns, compute_input_ns=10, compute_infer_ns=100, compute_output_ns=20
+            request_ns=200,
+            timings=ServerTimings(
+                queue_ns=queue_ns, compute_input_ns=10, compute_infer_ns=100, compute_output_ns=20
+            ),
         )
     recorder.record_execution(1, 1, 50, 2)
     recorder.record_success(
-        request_ns=60, queue_ns=0, compute_input_ns=1, compute_infer_ns=50, compute_output_ns=2
+        request_ns=60,
+        timings=ServerTimings(queue_ns=0, compute_input_ns=1, compute_infer_ns=50, compute_output_ns=2),
     )
     recorder.record_failure(request_ns=9, reason="REJECTED")
     snap = recorder.snapshot()
@@ -96,7 +103,8 @@ def test_a_failing_observer_is_logged_and_never_fails_the_recording(caplog: pyte
     recorder = StatsRecorder("m", "1", Broken())
     recorder.record_execution(1, 1, 1, 1)
     recorder.record_success(
-        request_ns=5, queue_ns=1, compute_input_ns=1, compute_infer_ns=1, compute_output_ns=1
+        request_ns=5,
+        timings=ServerTimings(queue_ns=1, compute_input_ns=1, compute_infer_ns=1, compute_output_ns=1),
     )
     recorder.record_failure(request_ns=5, reason="OTHER")
     snap = recorder.snapshot()

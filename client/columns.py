@@ -48,10 +48,9 @@ def chunks(result: RunResult, chunk: int | None = None) -> Iterator[Chunk]:
     """The result's samples in order, `chunk` (default `CHUNK`) at a time: views of its columns plus
     chunk-sized gathers of the per-query times."""
     chunk = chunk or CHUNK
-    offsets = result.query_offsets
     for start in range(0, result.n_samples, chunk):
         stop = min(start + chunk, result.n_samples)
-        query = np.searchsorted(offsets, np.arange(start, stop, dtype=np.int64), side="right") - 1
+        query = result.query_of(np.arange(start, stop, dtype=np.int64))
         issued = result.issued_ns[query]
         sent = result.sample_sent_ns[start:stop]
         yield Chunk(
@@ -101,7 +100,8 @@ def last_query_done_ns(result: RunResult) -> int:
     """When the last query's last sample completed (ns from the start); -1 if one of its samples never did."""
     if result.n_queries == 0:
         return UNKNOWN_NS
-    done = result.sample_completed_ns[int(result.query_offsets[-2]) : int(result.query_offsets[-1])]
+    start, stop = result.query_span(result.n_queries - 1)
+    done = result.sample_completed_ns[start:stop]
     if not done.size or int(done.min()) < 0:
         return UNKNOWN_NS
     return int(done.max())

@@ -82,11 +82,8 @@ def _slices(column: npt.NDArray[Any]) -> Iterator[npt.NDArray[Any]]:
 
 
 def _sample_query(result: RunResult) -> Callable[[Chunk], npt.NDArray[np.int64]]:
-    offsets = result.query_offsets
-
     def pick(part: Chunk) -> npt.NDArray[np.int64]:
-        samples = np.arange(part.start, part.stop, dtype=np.int64)
-        return np.searchsorted(offsets, samples, side="right") - 1
+        return result.query_of(np.arange(part.start, part.stop, dtype=np.int64))
 
     return pick
 

@@ -71,7 +71,8 @@ class RunResult:
     Attributes:
         start_ns: absolute ``time.perf_counter_ns()`` of the test start (the latency origin reference).
         end_ns: when the run ended (last completion or abort), relative to the start.
-        query_offsets: int64 [n_queries + 1], first sample slot of each query.
+        query_sizes: the samples of every query (an int: the common case, which then costs no array of
+            the run's length), or int64 [n_queries + 1] offsets: the first sample slot of each query.
         scheduled_ns: int64 [n_queries], the latency origin of each query (Server: the ideal scheduled
             time; SingleStream/MultiStream: when the issue loop woke for it; Offline: 0).
         issued_ns: int64 [n_queries], when ``issue_query`` was called.
@@ -88,7 +89,7 @@ class RunResult:
 
     start_ns: int
     end_ns: int
-    query_offsets: I64
+    query_sizes: int | I64
     scheduled_ns: I64
     issued_ns: I64
     sample_sent_ns: I64
@@ -104,6 +105,28 @@ class RunResult:
     @property
     def n_queries(self) -> int:
         return int(self.scheduled_ns.shape[0])
+
+    @property
+    def query_offsets(self) -> I64:
+        """int64 [n_queries + 1]: the first sample slot of each query, then the sample count (made on
+        each call when the queries are uniform)."""
+        if isinstance(self.query_sizes, int):
+            offsets = np.arange(self.n_queries + 1, dtype=np.int64)
+            offsets *= self.query_sizes
+            return offsets
+        return self.query_sizes
+
+    def query_span(self, query: int) -> tuple[int, int]:
+        """The sample slots ``[start, stop)`` of `query`."""
+        if isinstance(self.query_sizes, int):
+            return query * self.query_sizes, (query + 1) * self.query_sizes
+        return int(self.query_sizes[query]), int(self.query_sizes[query + 1])
+
+    def query_of(self, slots: I64) -> I64:
+        """The query of each sample slot in `slots`."""
+        if isinstance(self.query_sizes, int):
+            return slots // self.query_sizes
+        return np.searchsorted(self.query_sizes, slots, side="right") - 1
 
     @property
     def n_samples(self) -> int:
@@ -150,7 +173,8 @@ class RunResult:
         if self.n_samples == 0:
             return np.ones(self.n_queries, dtype=np.bool_)
         csum = np.concatenate(([0], np.cumsum(bad)))
-        return np.asarray((csum[self.query_offsets[1:]] - csum[self.query_offsets[:-1]]) == 0, dtype=np.bool_)
+        offsets = self.query_offsets
+        return np.asarray((csum[offsets[1:]] - csum[offsets[:-1]]) == 0, dtype=np.bool_)
 
     @property
     def query_latency_ns(self) -> I64:
@@ -503,13 +527,6 @@ class RunRecorder:
             self._status_codes[key] = code
         return code
 
-    def _query_offsets(self, nq: int) -> I64:
-        if self._offsets is not None:
-            return self._offsets[: nq + 1].copy()
-        offsets = np.arange(nq + 1, dtype=np.int64)
-        offsets *= self._spq  # NOTE: in place: one array of the run's length, not two
-        return offsets
-
     def record_event(
         self, time_ns: int, key: str, message: str, *, is_error: bool = False, is_warning: bool = False
     ) -> None:
@@ -545,7 +562,7 @@ class RunRecorder:
         return RunResult(
             start_ns=t0,
             end_ns=end_ns - t0,
-            query_offsets=_ro(self._query_offsets(nq)),
+            query_sizes=self._spq if self._offsets is None else _ro(self._offsets[: nq + 1].copy()),
             scheduled_ns=rel(self._scheduled[:nq]),
             issued_ns=rel(self._issued[:nq]),
             sample_sent_ns=rel(self._sent[:ns]),

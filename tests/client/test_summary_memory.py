@@ -46,7 +46,7 @@ def _result(n_queries: int, spq: int, seed: int = 1, *, failures: bool = True) -
     return RunResult(
         start_ns=0,
         end_ns=int(completed.max()) + 1,
-        query_offsets=np.arange(n_queries + 1, dtype=np.int64) * spq,
+        query_sizes=spq,
         scheduled_ns=scheduled,
         issued_ns=issued,
         sample_sent_ns=sent,

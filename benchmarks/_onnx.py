@@ -28,6 +28,7 @@ from edgeperf.protos.kserve import DATATYPES
 __all__ = [
     "OPSET",
     "GraphBuilder",
+    "GraphParts",
     "OrtModelCheck",
     "Precision",
     "TensorDecl",
@@ -62,23 +63,41 @@ class TensorDecl:
     """False when the file declares no shape at all (exporters may leave outputs unshaped)."""
 
 
-class GraphBuilder:
-    """Accumulates nodes and initializers; every layer method returns the name of its output tensor."""
+class GraphParts:
+    """The nodes and initializers of a graph being built, unique tensor names and the seeded weight generator.
 
-    def __init__(self, name: str, *, seed: int) -> None:
-        self.name = name
+    Every stand-in builder derives from it; each keeps its own node and layer helpers, whose naming
+    schemes are part of its model's bytes.
+    """
+
+    def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
-        self._nodes: list[onnx.NodeProto] = []
-        self._inits: list[onnx.TensorProto] = []
-        self._inputs: list[onnx.ValueInfoProto] = []
-        self._outputs: list[onnx.ValueInfoProto] = []
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
         self._count = 0
 
-    # -- plumbing -----------------------------------------------------------------------------------
     def fresh(self, hint: str) -> str:
+        """`hint` with a number that no earlier name of this graph has."""
         self._count += 1
         return f"{hint}_{self._count}"
 
+    def initializer(self, hint: str, value: npt.NDArray[Any]) -> str:
+        """Add `value` as an initializer under a fresh name; returns the name."""
+        name = self.fresh(hint)
+        self.initializers.append(numpy_helper.from_array(value, name))
+        return name
+
+
+class GraphBuilder(GraphParts):
+    """Accumulates nodes and initializers; every layer method returns the name of its output tensor."""
+
+    def __init__(self, name: str, *, seed: int) -> None:
+        super().__init__(seed)
+        self.name = name
+        self._inputs: list[onnx.ValueInfoProto] = []
+        self._outputs: list[onnx.ValueInfoProto] = []
+
+    # -- plumbing -----------------------------------------------------------------------------------
     def input(self, name: str, datatype: str, shape: Sequence[int | str]) -> str:
         self._inputs.append(helper.make_tensor_value_info(name, _ELEM[datatype], list(shape)))
         return name
@@ -89,9 +108,7 @@ class GraphBuilder:
         self._outputs.append(helper.make_tensor_value_info(name, _ELEM[datatype], dims))
 
     def const(self, array: npt.ArrayLike, hint: str = "const") -> str:
-        name = self.fresh(hint)
-        self._inits.append(numpy_helper.from_array(np.asarray(array), name))
-        return name
+        return self.initializer(hint, np.asarray(array))
 
     def node(
         self, op: str, inputs: Sequence[str], *, outputs: int | Sequence[str] = 1, **attrs: Any
@@ -99,7 +116,7 @@ class GraphBuilder:
         names = (
             [self.fresh(op.lower()) for _ in range(outputs)] if isinstance(outputs, int) else list(outputs)
         )
-        self._nodes.append(helper.make_node(op, list(inputs), names, name=self.fresh(f"n_{op}"), **attrs))
+        self.nodes.append(helper.make_node(op, list(inputs), names, name=self.fresh(f"n_{op}"), **attrs))
         return names
 
     def op(self, op: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
@@ -203,7 +220,7 @@ class GraphBuilder:
     # -- result ---------------------------------------------------------------------------------------
     def build(self, *, check: bool = True) -> onnx.ModelProto:
         graph = helper.make_graph(
-            self._nodes, self.name, self._inputs, self._outputs, initializer=self._inits
+            self.nodes, self.name, self._inputs, self._outputs, initializer=self.initializers
         )
         model = helper.make_model(
             graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="edgeperf-standin"

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 import edgeperf.benchmarks.bert.spec as bert_spec
+from edgeperf.benchmarks._onnx import GraphParts, file_sha256, to_fp16
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.bert.config import FULL, SMALL, BertConfig, config_for
 
@@ -35,7 +36,6 @@ __all__ = [
     "build_model",
     "check_model",
     "config_for",
-    "file_sha256",
     "write_model",
 ]
 
@@ -49,23 +49,11 @@ class ModelCheckError(ValueError):
     """A model file does not match the BERT spec; the message names the file and the tensor."""
 
 
-class _Graph:
+class _Graph(GraphParts):
     """Collects nodes and initializers with unique names."""
 
-    def __init__(self, config: BertConfig) -> None:
-        self.rng = np.random.default_rng(config.seed)
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self._count = 0
-
-    def name(self, hint: str) -> str:
-        self._count += 1
-        return f"{hint}_{self._count}"
-
     def const(self, hint: str, value: npt.NDArray[np.generic]) -> str:
-        name = self.name(hint)
-        self.initializers.append(numpy_helper.from_array(value, name))
-        return name
+        return self.initializer(hint, value)
 
     def weight(self, hint: str, shape: tuple[int, ...], std: float) -> str:
         values = self.rng.standard_normal(shape, dtype=np.float32)
@@ -73,7 +61,7 @@ class _Graph:
         return self.const(hint, values)
 
     def op(self, op_type: str, inputs: list[str], hint: str, **attrs: Any) -> str:
-        out = self.name(hint)
+        out = self.fresh(hint)
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
         return out
 
@@ -122,7 +110,7 @@ def _feed_forward(g: _Graph, x: str, config: BertConfig, prefix: str) -> str:
 
 def build_model(config: BertConfig) -> onnx.ModelProto:
     """The stand-in graph with its weights (deterministic for a given config)."""
-    g = _Graph(config)
+    g = _Graph(config.seed)
     seq = config.max_seq_length
     ids, mask, segments = bert_spec.INPUT_NAMES
     word = g.op(
@@ -164,14 +152,6 @@ def build_model(config: BertConfig) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="edgeperf")
     model.ir_version = 8
     return model
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _ONNX_TO_DATATYPE: dict[int, str] = {
@@ -299,8 +279,6 @@ def write_model(
         if precision == "int8":
             _quantize_int8(model, target)
         elif precision == "fp16":
-            from edgeperf.benchmarks._onnx import to_fp16
-
             fp16 = onnx.load_from_string(to_fp16(model.SerializeToString()))
             del model
             _save(fp16, target)

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
+from edgeperf.benchmarks._onnx import GraphParts
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.rnnt.features import FEATURES
 from edgeperf.benchmarks.rnnt.spec import BLANK_INDEX, MAX_SYMBOLS_PER_STEP, NUM_CLASSES
@@ -80,32 +81,20 @@ def config_for(size: Size) -> RnntConfig:
     return FULL if size == "full" else SMALL
 
 
-class GraphBuilder:
-    def __init__(self, seed: int) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self._rng = np.random.default_rng(seed)
-        self._count = 0
-
-    def name(self, stem: str) -> str:
-        self._count += 1
-        return f"{stem}_{self._count}"
-
+class GraphBuilder(GraphParts):
     def const(self, stem: str, value: npt.NDArray[Any]) -> str:
-        name = self.name(stem)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
+        return self.initializer(stem, np.ascontiguousarray(value))
 
     def node(self, op: str, inputs: list[str], n_out: int = 1, **attrs: Any) -> list[str]:
-        outs = [self.name(f"{op.lower()}_out") for _ in range(n_out)]
-        self.nodes.append(helper.make_node(op, inputs, outs, name=self.name(op.lower()), **attrs))
+        outs = [self.fresh(f"{op.lower()}_out") for _ in range(n_out)]
+        self.nodes.append(helper.make_node(op, inputs, outs, name=self.fresh(op.lower()), **attrs))
         return outs
 
     def permutation(self, n: int) -> npt.NDArray[np.int64]:
-        return self._rng.permutation(n).astype(np.int64)
+        return self.rng.permutation(n).astype(np.int64)
 
     def normal(self, shape: tuple[int, ...], std: float) -> npt.NDArray[np.float32]:
-        return (std * self._rng.standard_normal(shape)).astype(np.float32)
+        return (std * self.rng.standard_normal(shape)).astype(np.float32)
 
     def lstm(
         self,

@@ -1,4 +1,5 @@
-"""The tiny overhead model (INPUT0 FP32 [-1, 16] -> OUTPUT0 = 2 * INPUT0 + 1) and its fixed-delay variant."""
+"""The tiny overhead model (INPUT0 FP32 [-1, 16] -> OUTPUT0 = 2 * INPUT0 + 1); its fixed-delay variant is
+`edgeperf.benchmarks.tiny.model.write_delay_model` (server-side tests and benches only: it needs onnx)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from edgeperf.benchmarks._common import PackagedBenchmark, Precision
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.tiny.accuracy import score
 from edgeperf.benchmarks.tiny.dataset import TinyDataset, open_dataset
-from edgeperf.benchmarks.tiny.spec import MAX_BATCH_SIZE, SPEC
+from edgeperf.benchmarks.tiny.spec import SPEC
 
-__all__ = ["BENCHMARK", "SPEC", "TinyBenchmark", "write_delay_model", "write_model"]
+__all__ = ["BENCHMARK", "SPEC", "TinyBenchmark", "write_model"]
 
 
 # NOTE: the builders are imported when called: they need onnx, and the client must not (performance runs).
@@ -21,28 +22,6 @@ def write_model(
     from edgeperf.benchmarks.tiny import model
 
     model.write_model(model_dir, size=size, from_file=from_file, precision=precision)
-
-
-def write_delay_model(
-    model_dir: Path,
-    service_time_us: int,
-    max_batch_size: int = MAX_BATCH_SIZE,
-    *,
-    per_sample_us: int = 0,
-    max_queue_delay_us: int = 0,
-    instance_count: int = 1,
-) -> None:
-    """See `edgeperf.benchmarks.tiny.model.write_delay_model`."""
-    from edgeperf.benchmarks.tiny import model
-
-    model.write_delay_model(
-        model_dir,
-        service_time_us,
-        max_batch_size,
-        per_sample_us=per_sample_us,
-        max_queue_delay_us=max_queue_delay_us,
-        instance_count=instance_count,
-    )
 
 
 class TinyBenchmark(PackagedBenchmark[TinyDataset]):

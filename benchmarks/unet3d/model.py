@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from edgeperf.benchmarks._common import ModelMismatch, pipeline_config_text
 from edgeperf.benchmarks._model_files import provenance_parameters
-from edgeperf.benchmarks._onnx import Precision, quantize_int8, to_fp16
+from edgeperf.benchmarks._onnx import GraphParts, Precision, quantize_int8, to_fp16
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.unet3d.config import FULL, SMALL, UnetConfig, config_for
 from edgeperf.benchmarks.unet3d.dataset import synthetic_image
@@ -84,30 +84,15 @@ class PipelineSettings:
         )
 
 
-class _Graph:
+class _Graph(GraphParts):
     """Accumulates nodes and deterministic initializers."""
 
-    def __init__(self, seed: int) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self._rng = np.random.default_rng(seed)
-        self._count = 0
-
-    def _name(self, stem: str) -> str:
-        self._count += 1
-        return f"{stem}_{self._count}"
-
-    def const(self, stem: str, value: npt.NDArray[Any]) -> str:
-        name = self._name(stem)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
     def normal(self, stem: str, shape: tuple[int, ...], std: float, mean: float = 0.0) -> str:
-        value = (mean + std * self._rng.standard_normal(shape)).astype(np.float32)
-        return self.const(stem, value)
+        value = (mean + std * self.rng.standard_normal(shape)).astype(np.float32)
+        return self.initializer(stem, value)
 
     def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
-        out = self._name(op.lower())
+        out = self.fresh(op.lower())
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 

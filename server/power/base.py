@@ -9,15 +9,24 @@ at the moment of the read; the window integrates those over time.
 from __future__ import annotations
 
 import enum
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Final, Literal, Protocol
 
 import grpc
 
 from edgeperf.server.errors import EdgeperfServerError
 
-__all__ = ["EnergyCounter", "PowerError", "PowerSource", "Scope", "SourceInfo", "read_sysfs_int"]
+__all__ = [
+    "EnergyCounter",
+    "PowerError",
+    "PowerSource",
+    "Scope",
+    "SourceInfo",
+    "SysfsSource",
+    "read_sysfs_int",
+]
 
 
 class PowerError(EdgeperfServerError):
@@ -116,3 +125,22 @@ class EnergyCounter:
             self._total += raw
             self.resets += 1
         return self._total * self._unit_j
+
+
+class SysfsSource:
+    """What the sysfs sources (RAPL zones, hwmon channels) share: their info, an energy counter that reads
+    from the window's thread and a caller's thread update under a lock, and nothing to close (every read
+    opens and closes its file)."""
+
+    def __init__(self, info: SourceInfo, max_range_uj: int | None = None) -> None:
+        self.info: Final = info
+        self.counter: Final = EnergyCounter(1e-6, max_range_uj)  # sysfs counts microjoules
+        self._lock = threading.Lock()
+
+    def _joules(self, raw: int) -> float:
+        """`raw` counter value to joules since the first read."""
+        with self._lock:
+            return self.counter.update(raw)
+
+    def close(self) -> None:
+        pass

@@ -9,11 +9,10 @@ reading, the counter is used: it integrates in hardware and misses nothing betwe
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 from typing import Final
 
-from edgeperf.server.power.base import EnergyCounter, PowerError, Scope, SourceInfo, read_sysfs_int
+from edgeperf.server.power.base import PowerError, Scope, SourceInfo, SysfsSource, read_sysfs_int
 
 __all__ = ["DEFAULT_ROOT", "JETSON_CHIPS", "HwmonChannel", "find_channels"]
 
@@ -30,7 +29,7 @@ def _text(path: Path) -> str | None:
         return None
 
 
-class HwmonChannel:
+class HwmonChannel(SysfsSource):
     """One hwmon power or energy channel."""
 
     def __init__(self, input_path: Path) -> None:
@@ -42,34 +41,19 @@ class HwmonChannel:
         chip = _text(chip_dir / "name") or chip_dir.name
         label = _text(chip_dir / f"{quantity}{number}_label") or f"{quantity}{number}"
         self._power = quantity == "power"
-        self._info = SourceInfo(
+        info = SourceInfo(
             name=f"hwmon:{chip_dir.name}:{quantity}{number}",
             kind="power" if self._power else "energy",
             covers=f"{chip} {label} only",
             scope=Scope.COMPONENT,
         )
+        super().__init__(info)
         self._path = input_path
-        self._counter = EnergyCounter(1e-6)
-        self._lock = threading.Lock()
         self.read()
 
-    @property
-    def info(self) -> SourceInfo:
-        return self._info
-
-    @property
-    def counter(self) -> EnergyCounter:
-        return self._counter
-
     def read(self) -> float:
-        raw = read_sysfs_int(self._path, self._info.name)
-        if self._power:
-            return raw * 1e-6
-        with self._lock:
-            return self._counter.update(raw)
-
-    def close(self) -> None:
-        pass
+        raw = read_sysfs_int(self._path, self.info.name)
+        return raw * 1e-6 if self._power else self._joules(raw)
 
 
 def find_channels(root: Path = DEFAULT_ROOT, *, skip_chips: frozenset[str] = JETSON_CHIPS) -> list[Path]:

@@ -8,11 +8,10 @@ power supply. AMD processors expose the same interface (zone names "package-N").
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Final
 
-from edgeperf.server.power.base import EnergyCounter, PowerError, Scope, SourceInfo, read_sysfs_int
+from edgeperf.server.power.base import PowerError, Scope, SourceInfo, SysfsSource, read_sysfs_int
 
 __all__ = ["DEFAULT_ROOT", "RaplZone", "find_zones"]
 
@@ -28,7 +27,7 @@ def _zone_kind(name: str) -> str | None:
     return None
 
 
-class RaplZone:
+class RaplZone(SysfsSource):
     """One RAPL zone's energy counter, wrap-around handled."""
 
     def __init__(self, zone_dir: Path) -> None:
@@ -41,32 +40,19 @@ class RaplZone:
             raise PowerError(f"rapl: {zone_dir}: zone {name!r} is neither a package nor dram")
         # NOTE: nested zones ("intel-rapl:0:2" dram under package 0) repeat their parent's index in the
         # folder name, which keeps two sockets' dram zones apart.
-        self._info = SourceInfo(
+        info = SourceInfo(
             name=f"rapl:{name}" if name != "dram" else f"rapl:dram-{zone_dir.name.split(':')[1]}",
             kind="energy",
             covers=_COVERS[kind],
             scope=Scope.COMPONENT,
         )
+        max_range = read_sysfs_int(zone_dir / "max_energy_range_uj", info.name)
+        super().__init__(info, max_range)
         self._energy = zone_dir / "energy_uj"
-        max_range = read_sysfs_int(zone_dir / "max_energy_range_uj", self._info.name)
-        self._counter = EnergyCounter(1e-6, max_range)
-        self._lock = threading.Lock()
         self.read()  # NOTE: fails now (permission, missing file) rather than in the middle of a run
 
-    @property
-    def info(self) -> SourceInfo:
-        return self._info
-
-    @property
-    def counter(self) -> EnergyCounter:
-        return self._counter
-
     def read(self) -> float:
-        with self._lock:
-            return self._counter.update(read_sysfs_int(self._energy, self._info.name))
-
-    def close(self) -> None:
-        pass
+        return self._joules(read_sysfs_int(self._energy, self.info.name))
 
 
 def find_zones(root: Path = DEFAULT_ROOT) -> list[Path]:

@@ -72,20 +72,36 @@ def parse_power_spec(spec: str) -> list[PowerItem] | None:
     return items
 
 
+@dataclass(frozen=True, slots=True)
+class _SysfsTree:
+    """A sysfs tree that holds one source per file or folder that `find` lists."""
+
+    default_root: Path
+    find: Callable[[Path], list[Path]]
+    source: Callable[[Path], PowerSource]
+    what: str
+    """What `find` looks for, for the error when it finds nothing."""
+
+
+_SYSFS_TREES = {
+    "rapl": _SysfsTree(
+        rapl.DEFAULT_ROOT, rapl.find_zones, rapl.RaplZone, "package or dram zone with energy_uj"
+    ),
+    "hwmon": _SysfsTree(
+        hwmon.DEFAULT_ROOT, hwmon.find_channels, hwmon.HwmonChannel, "power*_input or energy*_input channel"
+    ),
+}
+
+
 def _open_item(item: PowerItem, nvml_module: Any | None) -> list[PowerSource]:
     match item.kind:
-        case "rapl":
-            root = Path(item.arg) if item.arg else rapl.DEFAULT_ROOT
-            zones = rapl.find_zones(root)
-            if not zones:
-                raise PowerError(f"rapl: no package or dram zone with energy_uj under {root}")
-            return [rapl.RaplZone(zone) for zone in zones]
-        case "hwmon":
-            root = Path(item.arg) if item.arg else hwmon.DEFAULT_ROOT
-            channels = hwmon.find_channels(root)
-            if not channels:
-                raise PowerError(f"hwmon: no power*_input or energy*_input channel under {root}")
-            return [hwmon.HwmonChannel(path) for path in channels]
+        case "rapl" | "hwmon":
+            tree = _SYSFS_TREES[item.kind]
+            root = Path(item.arg) if item.arg else tree.default_root
+            paths = tree.find(root)
+            if not paths:
+                raise PowerError(f"{item.kind}: no {tree.what} under {root}")
+            return [tree.source(path) for path in paths]
         case "jetson":
             return [jetson.JetsonRail(item.select, Path(item.arg) if item.arg else jetson.DEFAULT_ROOT)]
         case "nvml":

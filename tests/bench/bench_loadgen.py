@@ -13,7 +13,7 @@ Prints, in one run:
      gRPC SUT against the same server with the same settings and seeds, side by side with edgeperf
      (goal: p90/p99 latency and QPS within 5 %).
 The server is `edgeperf-server serve` with the tiny model's fixed-delay variant
-(`edgeperf.benchmarks.tiny.write_delay_model`), so the expected latency is known.
+(`edgeperf.benchmarks.tiny.model.write_delay_model`), so the expected latency is known.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeperf.benchmarks.tiny import write_delay_model
+from edgeperf.benchmarks.tiny.model import write_delay_model
 from edgeperf.client.conf import resolve_test_settings
 from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
 from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource

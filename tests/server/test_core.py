@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edgeperf.benchmarks.tiny import write_delay_model
+from edgeperf.benchmarks.tiny.model import write_delay_model
 from edgeperf.server.config import parse_model_config
 from edgeperf.server.core import CoreState, InferenceCore, ModelInfo
 from edgeperf.server.errors import InvalidInput, ModelConfigError, ModelNotFound, RuntimeFailed, ShuttingDown

@@ -9,6 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from edgeperf.benchmarks._onnx import GraphBuilder
+from edgeperf.benchmarks.base import AccuracyReport, Dataset
 from edgeperf.benchmarks.retinanet import BENCHMARK, SPEC
 from edgeperf.benchmarks.retinanet.model import ARCH, ModelMismatch, anchors, standin_bytes
 from edgeperf.benchmarks.retinanet.standin import SyntheticOpenImages
@@ -88,21 +89,19 @@ def test_from_file_checks_and_records(tmp_path: Path):
         )
 
 
+def _score(session: ort.InferenceSession, ds: Dataset) -> AccuracyReport:
+    """The accuracy of `session`'s answers on every sample of `ds`, logged as the client logs them."""
+    results = []
+    for i in range(len(ds)):
+        raw = b"".join(np.ascontiguousarray(o).tobytes() for o in session.run(None, ds.sample(i)))
+        results.append((i, BENCHMARK.log_payload(raw, i, size="small")))
+    return BENCHMARK.accuracy(ds, results, size="small")
+
+
 def test_fp32_standin_scores_100_on_its_own_synthetic_ground_truth():
     ds = BENCHMARK.open_dataset("synthetic:2", size="small")
     session = ort.InferenceSession(standin_bytes("small"), providers=["CPUExecutionProvider"])
-    results = [
-        (
-            i,
-            BENCHMARK.log_payload(
-                b"".join(np.ascontiguousarray(o).tobytes() for o in session.run(None, ds.sample(i))),
-                i,
-                size="small",
-            ),
-        )
-        for i in range(2)
-    ]
-    report = BENCHMARK.accuracy(ds, results, size="small")
+    report = _score(session, ds)
     # the FP32 stand-in is its own reference: at (about) 100%, boxes clipped to zero area match nothing
     assert report.value > 99.9 and report.passed
     assert report.target == pytest.approx(report.value * 0.99)
@@ -125,18 +124,7 @@ def test_fp16_variant_is_gated_on_its_own_score(tmp_path: Path):
     assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
     session = ort.InferenceSession(str(model_dir / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     ds = BENCHMARK.open_dataset("synthetic:2", size="small")
-    results = [
-        (
-            i,
-            BENCHMARK.log_payload(
-                b"".join(np.ascontiguousarray(o).tobytes() for o in session.run(None, ds.sample(i))),
-                i,
-                size="small",
-            ),
-        )
-        for i in range(2)
-    ]
-    report = BENCHMARK.accuracy(ds, results, size="small")
+    report = _score(session, ds)
     assert 0.0 < report.value <= 100.0
     assert report.passed is (report.value >= report.target)
     assert report.text.splitlines()[-1].startswith("PASS" if report.passed else "FAIL")

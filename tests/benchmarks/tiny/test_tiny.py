@@ -10,8 +10,9 @@ import onnxruntime as ort
 import pytest
 
 from edgeperf.benchmarks import registry
-from edgeperf.benchmarks.tiny import BENCHMARK, SPEC, write_delay_model
+from edgeperf.benchmarks.tiny import BENCHMARK, SPEC
 from edgeperf.benchmarks.tiny.dataset import TinyDataset
+from edgeperf.benchmarks.tiny.model import write_delay_model
 from edgeperf.benchmarks.tiny.pipeline import build
 
 

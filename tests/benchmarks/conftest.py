@@ -18,11 +18,3 @@ def make_session() -> Callable[[Path], Any]:
         return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
     return make
-
-
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Synthetic ground truth goes to a per-test folder, not ~/.cache."""
-    path = tmp_path / "cache"
-    monkeypatch.setenv("EDGEPERF_CACHE_DIR", str(path))
-    return path

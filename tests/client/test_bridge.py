@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.client.oracle_run import run_code
 
 pytestmark = pytest.mark.oracle
 
@@ -50,17 +50,7 @@ CHILD = textwrap.dedent(
 
 
 def run_child(tmp_path: Path, scenario: str, mode: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tmp_path), scenario, mode],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert isinstance(doc, dict)
-    return doc
+    return run_code(CHILD, str(tmp_path), scenario, mode)
 
 
 @pytest.mark.parametrize("scenario", ["SingleStream", "MultiStream", "Server", "Offline"])

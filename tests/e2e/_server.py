@@ -7,10 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from tests._child import LineWatch, stop_child
 
 READY_TIMEOUT_S = 60.0
 
@@ -56,36 +57,18 @@ def serve(model_repository: Path, *extra: str) -> Iterator[ServerProcess]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    found: list[dict[str, object]] = []
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line)
-            if not found and '"event": "ready"' in line:
-                found.append(json.loads(line))
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    assert process.stderr is not None
+    watch = LineWatch(process.stderr, lambda line: '"event": "ready"' in line)
     try:
-        if not ready.wait(READY_TIMEOUT_S) or not found:
-            raise RuntimeError("edgeperf-server did not become ready:\n" + "".join(lines[-20:]))
-        port = found[0].get("metrics_port")
-        yield ServerProcess(process, str(found[0]["address"]), port if isinstance(port, int) else None)
+        if not watch.marked.wait(READY_TIMEOUT_S) or watch.marked_line is None:
+            raise RuntimeError("edgeperf-server did not become ready:\n" + "".join(watch.lines[-20:]))
+        ready = json.loads(watch.marked_line)
+        port = ready.get("metrics_port")
+        yield ServerProcess(process, str(ready["address"]), port if isinstance(port, int) else None)
     finally:
         if process.poll() is None:
             with suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGCONT)
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-        reader.join(5)
-        if process.stderr is not None:
-            process.stderr.close()
+                os.kill(process.pid, signal.SIGCONT)  # a paused server must be able to take the SIGTERM
+        stop_child(process)
+        watch.join()
+        process.stderr.close()

@@ -1,4 +1,4 @@
-"""Fixtures for the client-server tests: the tiny model repository and a server on 127.0.0.1:0."""
+"""Fixtures for the client-server tests: the tiny model repository and servers on 127.0.0.1:0."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeperf.benchmarks import registry
 from edgeperf.benchmarks.tiny import write_model
 from tests.e2e._server import ServerProcess, serve
 
@@ -36,6 +37,15 @@ def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_server(tiny_repo: Path) -> Iterator[ServerProcess]:
     with serve(tiny_repo) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def small_resnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server of the small ResNet50 stand-in, for the tests of one module."""
+    repo = tmp_path_factory.mktemp("repo")
+    registry.get("resnet50").write_model(repo / "resnet50", size="small")
+    with serve(repo) as server:
         yield server
 
 

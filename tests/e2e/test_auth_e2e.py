@@ -10,21 +10,14 @@ import pytest
 from edgeperf.client.errors import SutError
 from edgeperf.client.run import RunOptions, run_benchmark
 from edgeperf.client.settings import Scenario
+from tests.e2e._runs import run_options
 from tests.e2e._server import serve
 
 pytestmark = pytest.mark.e2e
 
 
 def options(address: str, out: Path, conf: Path, token: str | None) -> RunOptions:
-    return RunOptions(
-        server=address,
-        model="tiny",
-        scenario=Scenario.SINGLE_STREAM,
-        user_conf=conf,
-        out_dir=out,
-        deadline_ms=5_000,
-        auth_token=token,
-    )
+    return run_options(address, Scenario.SINGLE_STREAM, out, conf, deadline_ms=5_000, auth_token=token)
 
 
 @pytest.mark.parametrize("streaming", [False, True])

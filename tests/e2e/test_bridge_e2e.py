@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.client.oracle_run import run_code
+from tests.e2e._runs import edgeperf
 from tests.e2e._server import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.oracle]
@@ -46,15 +47,7 @@ CHILD = textwrap.dedent(
 def test_official_loadgen_through_the_grpc_sut(
     tiny_server: ServerProcess, tmp_path: Path, scenario: str, mode: str
 ) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, tiny_server.address, str(tmp_path), scenario, mode],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    doc = run_code(CHILD, tiny_server.address, str(tmp_path), scenario, mode)
     assert doc["failed"] == 0
     if mode == "PerformanceOnly":
         assert doc["detail"]["result_validity"] == "VALID"
@@ -65,24 +58,19 @@ def test_official_loadgen_through_the_grpc_sut(
         assert all(len(e["data"]) == 128 for e in entries)
 
 
+def _official_run(address: str, conf: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`edgeperf run --official-loadgen` of the tiny benchmark in SingleStream on 32 synthetic samples."""
+    args = ["run", "--server", address, "--benchmark", "tiny", "--dataset", "synthetic:32"]
+    args += ["--scenario", "SingleStream", "--user-conf", str(conf), "--out", str(out), "--official-loadgen"]
+    return edgeperf(*args, *extra)
+
+
 @pytest.mark.parametrize("mode", ["PerformanceOnly", "AccuracyOnly"])
 def test_edgeperf_run_official_loadgen_flag(
     tiny_server: ServerProcess, short_conf: Path, tmp_path: Path, mode: str
 ) -> None:
     out = tmp_path / "official"
-    command = [sys.executable, "-m", "edgeperf.client.cli", "run", "--server", tiny_server.address]
-    command += [
-        "--benchmark",
-        "tiny",
-        "--dataset",
-        "synthetic:32",
-        "--scenario",
-        "SingleStream",
-        "--mode",
-        mode,
-    ]
-    command += ["--user-conf", str(short_conf), "--out", str(out), "--official-loadgen", "--no-progress"]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    proc = _official_run(tiny_server.address, short_conf, out, "--mode", mode, "--no-progress")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     detail = (out / "mlperf_log_detail.txt").read_text()
     # LoadGen's own log, not edgeperf's: its version keys and its SUT name.
@@ -101,10 +89,7 @@ def test_official_loadgen_refuses_rules_it_does_not_follow(
     tiny_server: ServerProcess, short_conf: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "refused"
-    command = [sys.executable, "-m", "edgeperf.client.cli", "run", "--server", tiny_server.address]
-    command += ["--benchmark", "tiny", "--dataset", "synthetic:32", "--scenario", "SingleStream"]
-    command += ["--user-conf", str(short_conf), "--out", str(out), "--official-loadgen", "--rules", "v2.1"]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    proc = _official_run(tiny_server.address, short_conf, out, "--rules", "v2.1")
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert (

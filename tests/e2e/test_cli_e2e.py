@@ -5,44 +5,22 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e._runs import edgeperf, run_args, start
 from tests.e2e._server import ServerProcess
 
 pytestmark = pytest.mark.e2e
-
-
-def edgeperf(*args: str) -> list[str]:
-    return [sys.executable, "-m", "edgeperf.client.cli", "run", *args]
 
 
 def test_short_run_prints_the_explanation_and_the_summary(
     tiny_server: ServerProcess, short_conf: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    proc = subprocess.run(
-        edgeperf(
-            "--server",
-            tiny_server.address,
-            "--model",
-            "tiny",
-            "--scenario",
-            "SingleStream",
-            "--user-conf",
-            str(short_conf),
-            "--out",
-            str(out),
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = edgeperf(*run_args(tiny_server.address, "SingleStream", out, short_conf))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "early-stopping floor: 64 queries" in proc.stdout
     assert "expected duration" in proc.stdout
@@ -56,30 +34,9 @@ def test_benchmark_accuracy_run_writes_accuracy_txt(
     tiny_server: ServerProcess, short_conf: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "acc"
-    proc = subprocess.run(
-        edgeperf(
-            "--server",
-            tiny_server.address,
-            "--benchmark",
-            "tiny",
-            "--scenario",
-            "Offline",
-            "--mode",
-            "AccuracyOnly",
-            "--dataset",
-            "synthetic:40",
-            "--batch-size",
-            "8",
-            "--user-conf",
-            str(short_conf),
-            "--out",
-            str(out),
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    args = ["run", "--server", tiny_server.address, "--benchmark", "tiny", "--scenario", "Offline"]
+    args += ["--mode", "AccuracyOnly", "--dataset", "synthetic:40", "--batch-size", "8"]
+    proc = edgeperf(*args, "--user-conf", str(short_conf), "--out", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = (out / "accuracy.txt").read_text()
     assert "PASS" in text.splitlines()[-1]
@@ -92,27 +49,7 @@ def test_ctrl_c_stops_cleanly_with_complete_invalid_logs(tiny_server: ServerProc
     conf = tmp_path / "long.conf"
     conf.write_text("*.*.min_duration = 600000\n*.Server.target_qps = 200\n", encoding="utf-8")
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        edgeperf(
-            "--server",
-            tiny_server.address,
-            "--model",
-            "tiny",
-            "--scenario",
-            "Server",
-            "--user-conf",
-            str(conf),
-            "--out",
-            str(out),
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:  # wait until the run has started
-        if "expected duration" in line:
-            break
+    proc = start(*run_args(tiny_server.address, "Server", out, conf))
     time.sleep(1.0)
     os.kill(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
@@ -129,24 +66,7 @@ def test_ctrl_c_stops_cleanly_with_complete_invalid_logs(tiny_server: ServerProc
 def test_benchmark_that_does_not_fit_the_model_is_refused_before_the_run(
     tiny_server: ServerProcess, tmp_path: Path
 ) -> None:
-    proc = subprocess.run(
-        edgeperf(
-            "--server",
-            tiny_server.address,
-            "--benchmark",
-            "resnet50",
-            "--model",
-            "tiny",
-            "--scenario",
-            "Offline",
-            "--out",
-            str(tmp_path / "out"),
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = edgeperf(*run_args(tiny_server.address, "Offline", tmp_path / "out"), "--benchmark", "resnet50")
     assert proc.returncode == 1
     assert "is --model the right model?" in proc.stderr
     assert not (tmp_path / "out").exists()
@@ -162,9 +82,7 @@ def test_same_index_outside_the_loaded_set_is_a_file_and_line_error(
     )
     line_no = len(conf.read_text().splitlines())
     out = tmp_path / "same"
-    args = ["--server", tiny_server.address, "--model", "tiny", "--dataset", "synthetic:64"]
-    args += ["--scenario", "Offline", "--user-conf", str(conf), "--out", str(out)]
-    proc = subprocess.run(edgeperf(*args), capture_output=True, text=True, timeout=120, check=False)
+    proc = edgeperf(*run_args(tiny_server.address, "Offline", out, conf), "--dataset", "synthetic:64")
     assert proc.returncode == 1, proc.stdout + proc.stderr  # an error, before any run
     assert not out.exists() or not any(out.iterdir())
     assert "Traceback" not in proc.stderr

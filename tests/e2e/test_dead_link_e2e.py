@@ -3,13 +3,12 @@ request deadline, as the README says, not after two deadlines."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e._runs import run_args, start
 from tests.e2e._server import serve
 
 pytestmark = pytest.mark.e2e
@@ -21,20 +20,8 @@ def test_silent_server_ends_a_single_stream_run_within_the_deadline(tiny_repo: P
     conf = tmp_path / "long.conf"
     conf.write_text("*.*.min_duration = 60000\n*.SingleStream.target_latency = 10\n", encoding="utf-8")
     with serve(tiny_repo) as server:
-        command = [sys.executable, "-m", "edgeperf.client.cli", "run", "--server", server.address]
-        command += ["--model", "tiny", "--scenario", "SingleStream", "--user-conf", str(conf)]
-        command += [
-            "--deadline-ms",
-            str(int(DEADLINE_S * 1000)),
-            "--out",
-            str(tmp_path / "out"),
-            "--no-progress",
-        ]
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdout is not None
-        for line in proc.stdout:  # wait until the run has started
-            if "expected duration" in line:
-                break
+        args = run_args(server.address, "SingleStream", tmp_path / "out", conf)
+        proc = start(*args, "--deadline-ms", str(int(DEADLINE_S * 1000)), "--no-progress")
         time.sleep(1.0)
         server.pause()  # SIGSTOP: the connection stays up, nothing answers (a dead link)
         paused_s = time.monotonic()

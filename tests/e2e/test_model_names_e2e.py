@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from edgeperf.client.errors import ServerUnavailable
-from edgeperf.client.run import RunOptions, run_benchmark
+from edgeperf.client.run import run_benchmark
 from edgeperf.client.settings import Scenario
+from tests.e2e._runs import run_options
 from tests.e2e._server import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -17,12 +18,8 @@ pytestmark = pytest.mark.e2e
 async def test_unknown_model_lists_the_served_models(
     tiny_server: ServerProcess, short_conf: Path, tmp_path: Path
 ) -> None:
-    options = RunOptions(
-        server=tiny_server.address,
-        model="nosuch",
-        scenario=Scenario.SINGLE_STREAM,
-        user_conf=short_conf,
-        out_dir=tmp_path / "out",
+    options = run_options(
+        tiny_server.address, Scenario.SINGLE_STREAM, tmp_path / "out", short_conf, model="nosuch"
     )
     with pytest.raises(ServerUnavailable, match=r"'nosuch' is not served by .* \(models: tiny\)"):
         await run_benchmark(options)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e._runs import start
 from tests.e2e._server import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.oracle]
@@ -27,14 +26,10 @@ def test_official_loadgen_run_stops_on_a_signal_with_intact_invalid_logs(
 ) -> None:
     out = tmp_path / "official"
     # The v2.1 preset's SingleStream runs for 600 s: only a working stop ends it within the test.
-    command = [sys.executable, "-m", "edgeperf.client.cli", "run", "--server", tiny_server.address]
-    command += ["--benchmark", "tiny", "--dataset", "synthetic:32", "--scenario", "SingleStream"]
-    command += ["--out", str(out), "--official-loadgen", "--no-progress"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:  # the explanation is printed just before LoadGen starts
-        if "performance samples" in line:
-            break
+    args = ["run", "--server", tiny_server.address, "--benchmark", "tiny", "--dataset", "synthetic:32"]
+    args += ["--scenario", "SingleStream", "--out", str(out), "--official-loadgen", "--no-progress"]
+    # the explanation's "performance samples" line is printed just before LoadGen starts
+    proc = start(*args, until="performance samples")
     time.sleep(1.5)
     for i, sig in enumerate(signals):
         if i:

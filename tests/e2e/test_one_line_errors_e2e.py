@@ -5,16 +5,15 @@ from __future__ import annotations
 import errno
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from edgeperf.benchmarks import registry
 from edgeperf.client.cli import main
-from tests.e2e._server import ServerProcess, serve
+from tests.e2e._runs import run_args
+from tests.e2e._server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -32,21 +31,7 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
 def test_user_conf_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = tmp_path / "latin1.conf"
     conf.write_bytes("*.Offline.min_query_count = 1\n# café\n".encode("latin-1"))
-    code = main(
-        [
-            "run",
-            "--server",
-            "127.0.0.1:9",
-            "--model",
-            "m",
-            "--scenario",
-            "Offline",
-            "--user-conf",
-            str(conf),
-            "--out",
-            str(tmp_path / "o"),
-        ]
-    )
+    code = main(run_args("127.0.0.1:9", "Offline", tmp_path / "o", conf, model="m"))
     assert code == 1
     assert (
         _one_error_line(capsys)
@@ -73,22 +58,7 @@ def test_disk_full_while_writing_the_logs(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync_until_full)
-    code = main(
-        [
-            "run",
-            "--server",
-            tiny_server.address,
-            "--model",
-            "tiny",
-            "--scenario",
-            "Offline",
-            "--no-progress",
-            "--user-conf",
-            str(conf),
-            "--out",
-            str(out),
-        ]
-    )
+    code = main([*run_args(tiny_server.address, "Offline", out, conf), "--no-progress"])
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert code == 1
     line = _one_error_line(capsys)
@@ -104,17 +74,9 @@ def test_disk_full_while_writing_the_logs(
                 json.loads(record.removeprefix(":::MLLOG "))
 
 
-@pytest.fixture(scope="module")
-def resnet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    repo = tmp_path_factory.mktemp("repo")
-    registry.get("resnet50").write_model(repo / "resnet50", size="small")
-    with serve(repo) as server:
-        yield server
-
-
 @pytest.mark.parametrize(("first", "second"), [("truncated", "good"), ("good", "corrupt")])
 def test_corrupt_or_truncated_jpeg_in_a_dataset(
-    resnet_server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str], first: str, second: str
+    small_resnet: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str], first: str, second: str
 ) -> None:
     image = (np.random.default_rng(0).random((80, 100, 3)) * 255).astype(np.uint8)
     data = cv2.imencode(".jpg", image)[1].tobytes()
@@ -126,7 +88,7 @@ def test_corrupt_or_truncated_jpeg_in_a_dataset(
     (folder / "val_map.txt").write_text(f"{first}.JPEG 1\n{second}.JPEG 2\n")
     conf = tmp_path / "short.conf"
     conf.write_text(CONF, encoding="utf-8")
-    run = ["run", "--server", resnet_server.address, "--benchmark", "resnet50", "--dataset", str(folder)]
+    run = ["run", "--server", small_resnet.address, "--benchmark", "resnet50", "--dataset", str(folder)]
     code = main(
         [
             *run,

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeperf.client.run import RunOptions, run_benchmark
+from edgeperf.client.run import run_benchmark
 from edgeperf.client.settings import Scenario
+from tests.e2e._runs import run_options
 from tests.e2e._server import ServerProcess, serve
 from tests.server.power.sysfs import rapl_zone
 
@@ -79,13 +80,7 @@ async def test_power_and_mj_per_query_over_a_known_ramp(
     out = tmp_path / "out"
     announced: list[str] = []
     outcome = await run_benchmark(
-        RunOptions(
-            server=powered_server.address,
-            model="tiny",
-            scenario=Scenario.SINGLE_STREAM,
-            user_conf=conf,
-            out_dir=out,
-        ),
+        run_options(powered_server.address, Scenario.SINGLE_STREAM, out, conf),
         announce=announced.append,
     )
     assert outcome.validity == "VALID", outcome.summary_text
@@ -137,14 +132,7 @@ async def test_a_server_without_power_says_not_measured_and_nothing_else(
 ) -> None:
     with serve(tiny_repo, "--power", "none") as server:
         outcome = await run_benchmark(
-            RunOptions(
-                server=server.address,
-                model="tiny",
-                scenario=Scenario.OFFLINE,
-                user_conf=short_conf,
-                out_dir=tmp_path,
-                network_pings=0,
-            )
+            run_options(server.address, Scenario.OFFLINE, tmp_path, short_conf, network_pings=0)
         )
     assert outcome.validity == "VALID", outcome.summary_text
     doc = json.loads((tmp_path / "result.json").read_text())

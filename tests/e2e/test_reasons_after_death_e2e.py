@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e._runs import run_args, start
 from tests.e2e._server import serve
 
 pytestmark = pytest.mark.e2e
@@ -20,14 +19,7 @@ def test_server_death_reasons_do_not_say_both_reduce_and_increase_the_qps(
     conf = tmp_path / "long.conf"
     conf.write_text("*.*.min_duration = 600000\n*.Server.target_qps = 200\n", encoding="utf-8")
     with serve(tiny_repo) as server:
-        command = [sys.executable, "-m", "edgeperf.client.cli", "run", "--server", server.address]
-        command += ["--model", "tiny", "--scenario", "Server", "--user-conf", str(conf)]
-        command += ["--out", str(tmp_path / "out"), "--no-progress"]
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdout is not None
-        for line in proc.stdout:  # wait until the run has started
-            if "expected duration" in line:
-                break
+        proc = start(*run_args(server.address, "Server", tmp_path / "out", conf), "--no-progress")
         time.sleep(1.5)
         server.kill()
         stdout, stderr = proc.communicate(timeout=60)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from edgeperf.client.run import RunOptions, run_benchmark
-from edgeperf.client.settings import Scenario, TestMode
+from edgeperf.client.run import RunOptions, RunOutcome, run_benchmark
+from edgeperf.client.settings import Scenario, TestMode, TestSettings
+from tests.e2e._runs import run_options
 from tests.e2e._server import ServerProcess, serve
 
 pytestmark = pytest.mark.e2e
@@ -47,15 +50,7 @@ async def test_each_scenario_is_valid_against_a_real_server(
 ) -> None:
     out = tmp_path / "out"
     outcome = await run_benchmark(
-        RunOptions(
-            server=tiny_server.address,
-            model="tiny",
-            scenario=scenario,
-            user_conf=short_conf,
-            out_dir=out,
-            batch_size=16,
-            streaming=streaming,
-        )
+        run_options(tiny_server.address, scenario, out, short_conf, batch_size=16, streaming=streaming)
     )
     assert outcome.validity == "VALID", outcome.summary_text
     doc = check_logs(out)
@@ -72,13 +67,12 @@ async def test_accuracy_run_logs_every_sample(
 ) -> None:
     out = tmp_path / "acc"
     outcome = await run_benchmark(
-        RunOptions(
-            server=tiny_server.address,
-            model="tiny",
-            scenario=Scenario.SINGLE_STREAM,
+        run_options(
+            tiny_server.address,
+            Scenario.SINGLE_STREAM,
+            out,
+            short_conf,
             mode=TestMode.ACCURACY_ONLY,
-            user_conf=short_conf,
-            out_dir=out,
             dataset="synthetic:20",
         )
     )
@@ -89,12 +83,38 @@ async def test_accuracy_run_logs_every_sample(
     assert all(len(e["data"]) == 16 * 4 * 2 for e in entries)
 
 
+async def _disrupted_run(
+    tiny_repo: Path,
+    out: Path,
+    settings: TestSettings,
+    disrupt: Callable[[ServerProcess], None],
+    *,
+    after_s: float,
+    within_s: float,
+    **options: Any,
+) -> tuple[RunOutcome, float]:
+    """A long run of the tiny model at a server of its own, `disrupt` done to the server `after_s` into it.
+
+    Returns the outcome and the seconds from the disruption to the run's end (which must come within
+    `within_s`: a run that hangs fails the test).
+    """
+    with serve(tiny_repo) as server:
+        run = asyncio.create_task(
+            run_benchmark(
+                run_options(server.address, settings.scenario, out, test_settings=settings, **options)
+            )
+        )
+        await asyncio.sleep(after_s)
+        disrupted_at = time.perf_counter()
+        disrupt(server)
+        outcome = await asyncio.wait_for(run, within_s)
+    return outcome, time.perf_counter() - disrupted_at
+
+
 @pytest.mark.parametrize("scenario", [Scenario.SINGLE_STREAM, Scenario.SERVER, Scenario.OFFLINE])
 async def test_killed_server_gives_invalid_result_with_every_sample_accounted_for(
     tiny_repo: Path, tmp_path: Path, scenario: Scenario
 ) -> None:
-    from edgeperf.client.settings import TestSettings
-
     settings = TestSettings(
         scenario=scenario,
         min_duration_ms=60_000,
@@ -103,26 +123,18 @@ async def test_killed_server_gives_invalid_result_with_every_sample_accounted_fo
         offline_expected_qps=200.0,
     )
     out = tmp_path / "killed"
-    with serve(tiny_repo) as server:
-        run = asyncio.create_task(
-            run_benchmark(
-                RunOptions(
-                    server=server.address,
-                    model="tiny",
-                    scenario=scenario,
-                    test_settings=settings,
-                    out_dir=out,
-                    deadline_ms=3_000,
-                    max_in_flight=4,
-                    abort_after_errors=20,
-                )
-            )
-        )
-        await asyncio.sleep(1.0)
-        killed_at = time.perf_counter()
-        server.kill()
-        outcome = await asyncio.wait_for(run, 30)
-    assert time.perf_counter() - killed_at < 15, "the run ends within the deadline, never hangs"
+    outcome, ended_s = await _disrupted_run(
+        tiny_repo,
+        out,
+        settings,
+        ServerProcess.kill,
+        after_s=1.0,
+        within_s=30,
+        deadline_ms=3_000,
+        max_in_flight=4,
+        abort_after_errors=20,
+    )
+    assert ended_s < 15, "the run ends within the deadline, never hangs"
     assert outcome.validity == "INVALID"
     doc = check_logs(out)
     errors = doc["errors"]["performance"]  # type: ignore[index]
@@ -139,28 +151,18 @@ async def test_killed_server_gives_invalid_result_with_every_sample_accounted_fo
 
 
 async def test_paused_server_times_out_at_the_deadline(tiny_repo: Path, tmp_path: Path) -> None:
-    from edgeperf.client.settings import TestSettings
-
     out = tmp_path / "paused"
-    with serve(tiny_repo) as server:
-        run = asyncio.create_task(
-            run_benchmark(
-                RunOptions(
-                    server=server.address,
-                    model="tiny",
-                    scenario=Scenario.SINGLE_STREAM,
-                    test_settings=TestSettings(
-                        scenario=Scenario.SINGLE_STREAM, min_duration_ms=60_000, min_query_count=100_000
-                    ),
-                    out_dir=out,
-                    deadline_ms=500,
-                    abort_after_errors=3,
-                )
-            )
-        )
-        await asyncio.sleep(0.8)
-        server.pause()
-        outcome = await asyncio.wait_for(run, 20)
+    settings = TestSettings(scenario=Scenario.SINGLE_STREAM, min_duration_ms=60_000, min_query_count=100_000)
+    outcome, _ = await _disrupted_run(
+        tiny_repo,
+        out,
+        settings,
+        ServerProcess.pause,
+        after_s=0.8,
+        within_s=20,
+        deadline_ms=500,
+        abort_after_errors=3,
+    )
     assert outcome.validity == "INVALID"
     doc = check_logs(out)
     by_status = doc["errors"]["performance"]["by_status"]  # type: ignore[index]

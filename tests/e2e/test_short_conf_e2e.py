@@ -3,12 +3,11 @@ meets min_duration: the expected latency / QPS it leaves to the preset comes fro
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e._runs import edgeperf, run_args
 from tests.e2e._server import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -18,18 +17,7 @@ def _run(server: ServerProcess, tmp_path: Path, scenario: str, conf_text: str) -
     conf = tmp_path / f"{scenario}.conf"
     conf.write_text(conf_text, encoding="utf-8")
     out = tmp_path / scenario
-    command = [
-        sys.executable,
-        "-m",
-        "edgeperf.client.cli",
-        "run",
-        "--server",
-        server.address,
-        "--model",
-        "tiny",
-    ]
-    command += ["--scenario", scenario, "--user-conf", str(conf), "--out", str(out), "--no-progress"]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    proc = edgeperf(*run_args(server.address, scenario, out, conf), "--no-progress")
     assert proc.returncode in (0, 3), proc.stdout[-2000:] + proc.stderr[-2000:]
     return proc.stdout, (out / "mlperf_log_summary.txt").read_text()
 

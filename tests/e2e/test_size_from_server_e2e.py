@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from edgeperf.benchmarks import registry
-from tests.e2e._server import ServerProcess, serve
+from tests.e2e._runs import edgeperf
+from tests.e2e._server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
 CONF = "*.*.min_duration = 50\n*.Offline.min_query_count = 1\n*.Offline.target_qps = 1000\n"
 
 
-@pytest.fixture(scope="module")
-def small_resnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    repo = tmp_path_factory.mktemp("repo")
-    registry.get("resnet50").write_model(repo / "resnet50", size="small")
-    with serve(repo) as server:
-        yield server
-
-
 def _edgeperf(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     conf = tmp_path / "short.conf"
     conf.write_text(CONF, encoding="utf-8")
-    command = [sys.executable, "-m", "edgeperf.client.cli", *args, "--user-conf", str(conf)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    return edgeperf(*args, "--user-conf", str(conf))
 
 
 def test_run_without_size_uses_the_served_size(small_resnet: ServerProcess, tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from edgeperf.benchmarks.bert import BENCHMARK
 from edgeperf.client.cli import build_parser
 from tests.e2e._server import ServerProcess, serve
 
-pytestmark = pytest.mark.e2e
+# NOTE: the synthetic ground truth of each test goes to its own folder (cache_dir), not ~/.cache.
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("cache_dir")]
 
 # Short runs: SingleStream keeps LoadGen's early-stopping floor of 64 queries. Offline issues
 # target_qps x min_duration x 1.1 = 440 samples, which take longer than its 20 ms minimum at any speed
@@ -46,12 +47,8 @@ async def _suite(argv: list[str]) -> int:
 
 
 async def test_suite_writes_submission_layout_with_accuracy_gate(
-    bert_server: ServerProcess,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    bert_server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("EDGEPERF_CACHE_DIR", str(tmp_path / "cache"))
     conf = tmp_path / "user.conf"
     conf.write_text(SUITE_CONF, encoding="utf-8")
     out = tmp_path / "results"
@@ -109,12 +106,8 @@ async def test_suite_writes_submission_layout_with_accuracy_gate(
 
 
 async def test_suite_gates_an_int8_variant_served_under_another_name(
-    bert_server: ServerProcess,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    bert_server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("EDGEPERF_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "results"
     argv = ["--server", f"int8={bert_server.address}", "--benchmarks", "bert", "--model", "bert=bert-int8"]
     argv += [

@@ -10,6 +10,7 @@ import pytest
 from edgeperf.client.errors import ServerUnavailable
 from edgeperf.client.run import RunOptions, run_benchmark
 from edgeperf.client.settings import Scenario
+from tests.e2e._runs import run_options
 from tests.e2e._server import serve
 
 pytestmark = pytest.mark.e2e
@@ -78,12 +79,11 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def options(
     address: str, out: Path, conf: Path, certs: Path, *, client_cert: bool, root: bool = True
 ) -> RunOptions:
-    return RunOptions(
-        server=address,
-        model="tiny",
-        scenario=Scenario.SINGLE_STREAM,
-        user_conf=conf,
-        out_dir=out,
+    return run_options(
+        address,
+        Scenario.SINGLE_STREAM,
+        out,
+        conf,
         deadline_ms=5_000,
         tls_root_cert=certs / "ca.pem" if root else None,
         tls_client_cert=certs / "client.pem" if client_cert else None,

@@ -7,25 +7,18 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e._runs import edgeperf, run_args, start
 from tests.e2e._server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edgeperf.client.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        preexec_fn=lambda: os.umask(0o022),
-    )
+    return edgeperf(*args, preexec_fn=lambda: os.umask(0o022))
 
 
 def _in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -42,20 +35,7 @@ def test_run_writes_result_files_with_the_umask_mode_and_compare_reads_them(
 ) -> None:
     out = tmp_path / "results"
     run_dir = out / "dev" / "tiny" / "SingleStream" / "performance" / "run_1"
-    proc = _cli(
-        "run",
-        "--server",
-        tiny_server.address,
-        "--model",
-        "tiny",
-        "--scenario",
-        "SingleStream",
-        "--user-conf",
-        str(short_conf),
-        "--out",
-        str(run_dir),
-        "--no-progress",
-    )
+    proc = _cli(*run_args(tiny_server.address, "SingleStream", run_dir, short_conf), "--no-progress")
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     names = {"mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json", "result.json"}
     assert names <= {p.name for p in run_dir.iterdir()}
@@ -113,20 +93,7 @@ def test_out_that_is_a_file_is_refused_before_the_run(
     a_file = tmp_path / "results"
     a_file.write_text("not a folder\n")
     for out, reason in ((a_file, "not a folder"), (a_file / "ss", f"not a folder ({a_file} is a file)")):
-        proc = _cli(
-            "run",
-            "--server",
-            tiny_server.address,
-            "--model",
-            "tiny",
-            "--scenario",
-            "SingleStream",
-            "--user-conf",
-            str(short_conf),
-            "--out",
-            str(out),
-            "--no-progress",
-        )
+        proc = _cli(*run_args(tiny_server.address, "SingleStream", out, short_conf), "--no-progress")
         assert proc.returncode == 1
         assert proc.stderr.strip() == f"edgeperf: error: --out {out}: {reason}"
         assert "SingleStream / PerformanceOnly" not in proc.stdout  # refused before the run, not after it
@@ -179,9 +146,8 @@ def test_an_address_that_never_answers_ends_quickly_with_a_clear_error(tmp_path:
         address = f"127.0.0.1:{listener.getsockname()[1]}"
         started = time.monotonic()
         proc = _cli(
-            "run", "--server", address, "--model", "tiny", "--scenario", "SingleStream",
-            "--deadline-ms", "1000", "--out", str(tmp_path / "out"), "--no-progress",
-        )  # fmt: skip
+            *run_args(address, "SingleStream", tmp_path / "out"), "--deadline-ms", "1000", "--no-progress"
+        )
         took_s = time.monotonic() - started
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
@@ -202,17 +168,7 @@ def test_a_signal_delivered_twice_at_once_still_writes_complete_logs(
     conf = tmp_path / "long.conf"
     conf.write_text("*.SingleStream.min_duration = 600000\n*.SingleStream.target_latency = 1\n")
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgeperf.client.cli", "run", "--server", tiny_server.address, "--model", "tiny",
-         "--scenario", "SingleStream", "--user-conf", str(conf), "--out", str(out), "--no-progress"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:  # the run has started
-        if "expected duration" in line:
-            break
+    proc = start(*run_args(tiny_server.address, "SingleStream", out, conf), "--no-progress")
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     proc.send_signal(signal.SIGTERM)

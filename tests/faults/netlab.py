@@ -13,10 +13,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from tests._child import LineWatch, stop_child
 
 # NOTE: link-local addresses that exist only inside this lab's two namespaces; never reachable from outside.
 CLIENT_ADDR = "169.254.77.1"
@@ -59,21 +60,15 @@ class ServerInNamespace:
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(READY_TIMEOUT_S) or self.process.poll() is not None:
+        assert self.process.stderr is not None
+        self._watch = LineWatch(self.process.stderr, lambda line: '"event": "ready"' in line, self._write_log)
+        if not self._watch.marked.wait(READY_TIMEOUT_S) or self.process.poll() is not None:
             self.stop()
             raise RuntimeError(f"edgeperf-server did not become ready; see {log_path}")
 
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self._log.write(line)
-            self._log.flush()
-            if '"event": "ready"' in line:
-                self._ready.set()
-        self._ready.set()
+    def _write_log(self, line: str) -> None:
+        self._log.write(line)
+        self._log.flush()  # NOTE: whole lines in the log even when a hung test is killed
 
     def signal(self, sig: signal.Signals) -> None:
         # NOTE: `ip netns exec` execs the command, so this pid is the server's own.
@@ -82,14 +77,8 @@ class ServerInNamespace:
 
     def stop(self) -> None:
         self.signal(signal.SIGCONT)
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._reader.join(5)
+        stop_child(self.process)
+        self._watch.join()
         if self.process.stderr is not None:
             self.process.stderr.close()
         self._log.close()

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 
 from edgeperf.client.latency_dump import read_latencies
+from tests._child import LineWatch
 from tests.e2e.test_run_e2e import check_logs
 from tests.faults.conftest import RESULTS
 from tests.faults.netlab import NetLab, ServerInNamespace
@@ -102,24 +102,14 @@ def run_case(
     )  # fmt: skip
     started = time.monotonic()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    announced = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            # NOTE: the network check is the last thing printed before the timed run; a fault timed from an
-            # earlier line could fall in the pre-run pings and never touch the run.
-            if line.startswith("network:"):
-                announced.set()
-        announced.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    assert process.stdout is not None
+    # NOTE: the network check is the last thing printed before the timed run; a fault timed from an
+    # earlier line could fall in the pre-run pings and never touch the run.
+    watch = LineWatch(process.stdout, lambda line: line.startswith("network:"))
+    lines = watch.lines
     fault_at = started
     try:
-        assert announced.wait(60), "the client never started its run"
+        assert watch.marked.wait(60), "the client never started its run"
         time.sleep(FAULT_AT_S)
         fault_at = time.monotonic()
         if fault is not None:
@@ -131,9 +121,8 @@ def run_case(
         if process.poll() is None:
             process.kill()
             process.wait(5)
-        reader.join(5)
-        if process.stdout is not None:
-            process.stdout.close()
+        watch.join()
+        process.stdout.close()
     ended = time.monotonic()
     assert (out / "result.json").is_file(), f"exit {exit_code}:\n" + "".join(lines)
     doc = check_logs(out)

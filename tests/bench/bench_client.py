@@ -245,7 +245,7 @@ def peak_rss_mb(cmd: list[str]) -> float:
 
 
 def _ratio(a: Sequence[float], b: Sequence[float]) -> str:
-    return spread([x / y if y else float("inf") for x, y in zip(a, b, strict=True)], ".2f")
+    return spread([x / y if y else float("nan") for x, y in zip(a, b, strict=True)], ".2f")
 
 
 def report(rows: dict[str, list[float]], loads: Sequence[float], args: argparse.Namespace) -> None:

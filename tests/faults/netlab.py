@@ -96,6 +96,7 @@ class NetLab:
         self.client_if = f"epc{tag}"[:15]
         self.server_if = f"eps{tag}"[:15]
         self._relay: subprocess.Popen[str] | None = None
+        self._servers: list[ServerInNamespace] = []
 
     def up(self) -> None:
         _run("ip", "netns", "add", self.client_ns)
@@ -113,7 +114,11 @@ class NetLab:
             _run("ip", "-n", ns, "link", "set", "lo", "up")
 
     def down(self) -> None:
-        """Remove both namespaces (the veth pair goes with them); every step runs even if one fails."""
+        """Stop the servers, remove both namespaces (the veth pair goes with them); every step runs even if
+        one fails."""
+        for server in self._servers:
+            with suppress(Exception):  # NOTE: a server that will not stop is killed with its namespace
+                server.stop()
         if self._relay is not None:
             self._relay.kill()
             self._relay.wait(5)
@@ -137,7 +142,10 @@ class NetLab:
                     os.kill(int(pid), signal.SIGKILL)
 
     def start_server(self, model_repository: Path) -> ServerInNamespace:
-        return ServerInNamespace(self.server_ns, model_repository, self.workdir / "server.log")
+        """A server in the server namespace, ready; the lab stops it on the way out."""
+        server = ServerInNamespace(self.server_ns, model_repository, self.workdir / "server.log")
+        self._servers.append(server)
+        return server
 
     def start_relay(self, delay_ms: float = 0.0, jitter_ms: float = 0.0) -> str:
         """Start the delaying relay in the client namespace; returns the address the client dials."""

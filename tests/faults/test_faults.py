@@ -25,7 +25,7 @@ from edgeperf.client.latency_dump import read_latencies
 from tests._child import LineWatch
 from tests.e2e.test_run_e2e import check_logs
 from tests.faults.conftest import RESULTS
-from tests.faults.netlab import NetLab, ServerInNamespace
+from tests.faults.netlab import NetLab
 
 pytestmark = pytest.mark.faults
 
@@ -158,14 +158,11 @@ def _recovered(out: Path) -> bool:
 def test_delay_20ms_shows_in_the_latency_floor_and_the_network_share(
     lab: NetLab, fault_repo: Path, tmp_path: Path
 ) -> None:
-    server = lab.start_server(fault_repo)
-    try:
-        # 10 ms each way: 20 ms added to every round trip.
-        # NOTE: a deadline far above the delay: on a busy machine a late answer must not turn into a failure.
-        address = lab.start_relay(delay_ms=10, jitter_ms=2)
-        outcome = run_case("delay 20 ms", lab, address, tmp_path, deadline_ms=10_000)
-    finally:
-        server.stop()
+    lab.start_server(fault_repo)
+    # 10 ms each way: 20 ms added to every round trip.
+    # NOTE: a deadline far above the delay: on a busy machine a late answer must not turn into a failure.
+    address = lab.start_relay(delay_ms=10, jitter_ms=2)
+    outcome = run_case("delay 20 ms", lab, address, tmp_path, deadline_ms=10_000)
     assert outcome.errors["failed"] == 0
     metrics = outcome.doc["metrics"]
     assert isinstance(metrics, dict)
@@ -178,14 +175,11 @@ def test_delay_20ms_shows_in_the_latency_floor_and_the_network_share(
 
 @pytest.mark.parametrize("percent", [1, 10])
 def test_random_loss(lab: NetLab, fault_repo: Path, tmp_path: Path, percent: int) -> None:
-    server = lab.start_server(fault_repo)
-    try:
-        # NOTE: loss starts mid-run: a dropped SYN costs TCP 1 s, which the run's own pre-run check
-        # (bounded by the 1 s deadline) would report as a dead server instead of testing the run.
-        address = lab.start_relay(delay_ms=1)
-        outcome = run_case(f"loss {percent}%", lab, address, tmp_path, lambda: lab.set_loss(percent))
-    finally:
-        server.stop()
+    lab.start_server(fault_repo)
+    # NOTE: loss starts mid-run: a dropped SYN costs TCP 1 s, which the run's own pre-run check
+    # (bounded by the 1 s deadline) would report as a dead server instead of testing the run.
+    address = lab.start_relay(delay_ms=1)
+    outcome = run_case(f"loss {percent}%", lab, address, tmp_path, lambda: lab.set_loss(percent))
     # TCP retransmits what was dropped: samples complete, some late; none is lost.
     assert outcome.errors["samples"] > 0
 
@@ -193,13 +187,8 @@ def test_random_loss(lab: NetLab, fault_repo: Path, tmp_path: Path, percent: int
 def test_link_cut_mid_run_ends_invalid_within_the_deadline(
     lab: NetLab, fault_repo: Path, tmp_path: Path
 ) -> None:
-    server = lab.start_server(fault_repo)
-    try:
-        outcome = run_case(
-            "link cut", lab, lab.start_relay(delay_ms=1), tmp_path, lab.cut, abort_after_errors=20
-        )
-    finally:
-        server.stop()
+    lab.start_server(fault_repo)
+    outcome = run_case("link cut", lab, lab.start_relay(delay_ms=1), tmp_path, lab.cut, abort_after_errors=20)
     assert outcome.validity == "INVALID" and outcome.exit_code == 3
     assert outcome.by_status.get("DEADLINE_EXCEEDED", 0) > 0
     # abandoned after 20 failures in a row: the deadline and the drain, not the full run
@@ -215,20 +204,11 @@ def test_link_restored_mid_run_recovers_and_says_what_failed(
         time.sleep(1.5)
         lab.restore()
 
-    server = lab.start_server(fault_repo)
-    try:
-        # NOTE: a run ends once errors went on for the deadline with no success; a 3 s deadline keeps it
-        # going through the 1.5 s cut, so it is the restored link that is tested, not the early end.
-        outcome = run_case(
-            "link cut and restored",
-            lab,
-            lab.start_relay(delay_ms=1),
-            tmp_path,
-            cut_then_restore,
-            deadline_ms=3_000,
-        )
-    finally:
-        server.stop()
+    lab.start_server(fault_repo)
+    # NOTE: a run ends once errors went on for the deadline with no success; a 3 s deadline keeps it
+    # going through the 1.5 s cut, so it is the restored link that is tested, not the early end.
+    address = lab.start_relay(delay_ms=1)
+    outcome = run_case("link cut and restored", lab, address, tmp_path, cut_then_restore, deadline_ms=3_000)
     # The outage shows, as late answers (TCP retransmits what the cut held) or as DEADLINE_EXCEEDED
     # samples, which the summary names; the run goes on to its end and the last samples complete.
     # Whether a 1.5 s stall of a few queries moves the percentile past the bound depends on how many
@@ -247,29 +227,25 @@ def test_link_restored_mid_run_recovers_and_says_what_failed(
 
 
 def test_server_killed_and_restarted_mid_run(lab: NetLab, fault_repo: Path, tmp_path: Path) -> None:
-    servers: list[ServerInNamespace] = [lab.start_server(fault_repo)]
+    first = lab.start_server(fault_repo)
 
     def kill_and_restart() -> None:
-        servers[0].signal(signal.SIGKILL)
-        servers.append(lab.start_server(fault_repo))
+        first.signal(signal.SIGKILL)
+        lab.start_server(fault_repo)
 
-    try:
-        address = lab.start_relay(delay_ms=1)
-        # NOTE: the client ends a run once errors went on for the deadline with no success (a dead
-        # server); a 15 s deadline outlasts the new server's start (seconds of imports on a busy machine)
-        # and gRPC's reconnect backoff (1 s, 1.6 s, ...). Requests to a dead server fail at once, not late.
-        outcome = run_case(
-            "server SIGKILL+restart",
-            lab,
-            address,
-            tmp_path,
-            kill_and_restart,
-            run_s=max(RUN_S, 12.0),
-            deadline_ms=15_000,
-        )
-    finally:
-        for server in servers:
-            server.stop()
+    address = lab.start_relay(delay_ms=1)
+    # NOTE: the client ends a run once errors went on for the deadline with no success (a dead
+    # server); a 15 s deadline outlasts the new server's start (seconds of imports on a busy machine)
+    # and gRPC's reconnect backoff (1 s, 1.6 s, ...). Requests to a dead server fail at once, not late.
+    outcome = run_case(
+        "server SIGKILL+restart",
+        lab,
+        address,
+        tmp_path,
+        kill_and_restart,
+        run_s=max(RUN_S, 12.0),
+        deadline_ms=15_000,
+    )
     assert outcome.validity == "INVALID" and outcome.exit_code == 3
     assert outcome.by_status.get("UNAVAILABLE", 0) > 0
     assert _recovered(outcome.out), "the client reconnects to the restarted server"
@@ -277,17 +253,10 @@ def test_server_killed_and_restarted_mid_run(lab: NetLab, fault_repo: Path, tmp_
 
 def test_server_stopped_with_sigstop(lab: NetLab, fault_repo: Path, tmp_path: Path) -> None:
     server = lab.start_server(fault_repo)
-    try:
-        outcome = run_case(
-            "server SIGSTOP",
-            lab,
-            lab.start_relay(delay_ms=1),
-            tmp_path,
-            lambda: server.signal(signal.SIGSTOP),
-            abort_after_errors=20,
-        )
-    finally:
-        server.stop()
+    address = lab.start_relay(delay_ms=1)
+    outcome = run_case(
+        "server SIGSTOP", lab, address, tmp_path, lambda: server.signal(signal.SIGSTOP), abort_after_errors=20
+    )
     assert outcome.validity == "INVALID" and outcome.exit_code == 3
     assert outcome.by_status.get("DEADLINE_EXCEEDED", 0) > 0
     assert outcome.fault_to_end_s < DEADLINE_MS / 1000 + 1.0 + 10

@@ -9,28 +9,16 @@ is process-wide.
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import mlperf_loadgen as lg
+from oracle_io import detail_records, run_script, set_attributes
 
 
-def main(spec_path: str, result_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    result_file = Path(result_path).resolve()
-    workdir = Path(spec["workdir"])
-    workdir.mkdir(parents=True, exist_ok=True)
-    os.chdir(workdir)
+def main(spec: dict[str, Any], workdir: Path) -> list[list[Any]]:
     settings = lg.TestSettings()
-    for name, value in spec["settings"].items():
-        if name == "scenario":
-            value = getattr(lg.TestScenario, value)
-        elif name == "mode":
-            value = getattr(lg.TestMode, value)
-        setattr(settings, name, value)
+    set_attributes(settings, spec["settings"])
 
     def issue(samples: list[Any]) -> None:
         lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, 0, 0) for s in samples])
@@ -46,13 +34,8 @@ def main(spec_path: str, result_path: str) -> None:
     lg.StartTestWithLogSettings(sut, qsl, settings, log_settings, str(workdir / "no-audit.config"))
     lg.DestroyQSL(qsl)
     lg.DestroySUT(sut)
-    lines = []
-    for line in (workdir / "mlperf_log_detail.txt").read_text().splitlines():
-        if line.startswith(":::MLLOG "):
-            record = json.loads(line[len(":::MLLOG ") :])
-            lines.append([record["key"], record["value"], record["time_ms"]])
-    result_file.write_text(json.dumps(lines))
+    return [[record["key"], record["value"], record["time_ms"]] for record in detail_records(workdir)]
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    run_script(main)

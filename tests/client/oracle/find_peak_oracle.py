@@ -12,22 +12,15 @@ Run it in a fresh process: LoadGen's logger is process-wide.
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import mlperf_loadgen as lg
+from oracle_io import detail_records, run_script
 
 
-def main(spec_path: str, result_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    result_file = Path(result_path).resolve()
-    workdir = Path(spec["workdir"])
-    workdir.mkdir(parents=True, exist_ok=True)
-    os.chdir(workdir)
+def main(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
     pattern: list[bool] = spec["pattern"]
     slow_s = spec["slow_ms"] / 1000
     probe = [0]
@@ -69,15 +62,13 @@ def main(spec_path: str, result_path: str) -> None:
     lg.DestroySUT(sut)
     messages: list[str] = []
     validity: list[str] = []
-    for line in (workdir / "mlperf_log_detail.txt").read_text().splitlines():
-        if line.startswith(":::MLLOG "):
-            record = json.loads(line[len(":::MLLOG ") :])
-            if record["key"] == "generic_message":
-                messages.append(str(record["value"]))
-            elif record["key"] == "result_validity":
-                validity.append(str(record["value"]))
-    result_file.write_text(json.dumps({"messages": messages, "validity": validity, "probes": probe[0]}))
+    for record in detail_records(workdir):
+        if record["key"] == "generic_message":
+            messages.append(str(record["value"]))
+        elif record["key"] == "result_validity":
+            validity.append(str(record["value"]))
+    return {"messages": messages, "validity": validity, "probes": probe[0]}
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    run_script(main)

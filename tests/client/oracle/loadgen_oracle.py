@@ -22,12 +22,11 @@ and "trace_sample_ts_ns" (seq_id -> the Sample event start, the query's schedule
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import mlperf_loadgen as lg
+from oracle_io import detail_records, run_script, set_attributes
 
 
 def _attributes(settings: Any) -> dict[str, Any]:
@@ -43,12 +42,9 @@ def _attributes(settings: Any) -> dict[str, Any]:
     return out
 
 
-def _detail(path: Path) -> dict[str, list[Any]]:
+def _detail(workdir: Path) -> dict[str, list[Any]]:
     keys: dict[str, list[Any]] = {}
-    for line in path.read_text().splitlines():
-        if not line.startswith(":::MLLOG "):
-            continue
-        record = json.loads(line[len(":::MLLOG ") :])
+    for record in detail_records(workdir):
         keys.setdefault(record["key"], []).append(record["value"])
     return keys
 
@@ -67,12 +63,7 @@ def _trace_sample_ts(path: Path) -> dict[int, int]:
     return starts
 
 
-def main(spec_path: str, result_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    result_file = Path(result_path).resolve()
-    workdir = Path(spec["workdir"])
-    workdir.mkdir(parents=True, exist_ok=True)
-    os.chdir(workdir)
+def main(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
     result: dict[str, Any] = {}
 
     settings = lg.TestSettings()
@@ -81,12 +72,7 @@ def main(spec_path: str, result_path: str) -> None:
         result["from_config"] = settings.FromConfig(
             conf["path"], conf["model"], conf["scenario"], conf.get("conf_type", 1)
         )
-    for name, value in spec.get("settings", {}).items():
-        if name == "scenario":
-            value = getattr(lg.TestScenario, value)
-        elif name == "mode":
-            value = getattr(lg.TestMode, value)
-        setattr(settings, name, value)
+    set_attributes(settings, spec.get("settings", {}))
     result["attributes"] = _attributes(settings)
 
     batch = []
@@ -122,12 +108,12 @@ def main(spec_path: str, result_path: str) -> None:
         lg.DestroyQSL(qsl)
         lg.DestroySUT(sut)
         result["issued"] = issued
-        result["detail"] = _detail(workdir / "mlperf_log_detail.txt")
+        result["detail"] = _detail(workdir)
         accuracy = json.loads((workdir / "mlperf_log_accuracy.json").read_text())
         result["accuracy_seq_ids"] = [entry["seq_id"] for entry in accuracy]
         result["trace_sample_ts_ns"] = _trace_sample_ts(workdir / "mlperf_log_trace.json")
-    result_file.write_text(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    run_script(main)

@@ -151,27 +151,15 @@ def test_equal_issue_single_stream_covers_permutations() -> None:
 
 
 def test_equal_issue_pads_the_offline_query_to_whole_sets() -> None:
-    settings = _settings(
-        total=300,
-        performance=300,
-        scenario=Scenario.OFFLINE,
-        sample_concatenate_permutation=True,
-        min_query_count=700,
-    )
+    offline: dict[str, Any] = {"scenario": Scenario.OFFLINE, "sample_concatenate_permutation": True}
+    settings = _settings(total=300, performance=300, min_query_count=700, **offline)
     loaded = loadable_sets(settings, 300)[0]
     schedule = generate_queries(settings, loaded, accuracy=False)
     row = schedule.sample_indices[0]
     assert len(row) == 900 and schedule.generated_samples_per_query == 900
     for k in range(3):
         assert sorted(row[k * 300 : (k + 1) * 300].tolist()) == sorted(loaded)
-    v21 = _settings(
-        total=300,
-        performance=300,
-        scenario=Scenario.OFFLINE,
-        sample_concatenate_permutation=True,
-        min_query_count=700,
-        rules=Rules.V2_1,
-    )
+    v21 = _settings(total=300, performance=300, min_query_count=700, rules=Rules.V2_1, **offline)
     assert generate_queries(v21, loaded, accuracy=False).generated_samples_per_query == 700  # v2.1 logs this
 
 

@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import grpc
-import grpc.aio
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -20,11 +18,12 @@ from edgeperf.client.run import RunOptions, run_benchmark
 from edgeperf.client.settings import Scenario, TestMode, TestSettings
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import model_config_pb2 as mc
+from tests.client.kserve_fake import FakeKServe, serve_fake
 
 _N = 6
 
 
-class TwoOutputs:
+class TwoOutputs(FakeKServe):
     """INPUT0 FP32 [-1, 4] -> LABEL INT64 [-1] (sum of the inputs) and SCORES FP32 [-1, 100]."""
 
     def __init__(self) -> None:
@@ -62,41 +61,12 @@ class TwoOutputs:
     async def config(self, request: Any, context: Any) -> pb.ModelConfigResponse:
         return pb.ModelConfigResponse(config=mc.ModelConfig(name=request.name, max_batch_size=4))
 
-    async def live(self, request: Any, context: Any) -> pb.ServerLiveResponse:
-        return pb.ServerLiveResponse(live=True)
-
-    async def ready(self, request: Any, context: Any) -> pb.ServerReadyResponse:
-        return pb.ServerReadyResponse(ready=True)
-
-    async def model_ready(self, request: Any, context: Any) -> pb.ModelReadyResponse:
-        return pb.ModelReadyResponse(ready=True)
-
-
-def _unary(fn: Any, req: Any, resp: Any) -> grpc.RpcMethodHandler:
-    return grpc.unary_unary_rpc_method_handler(
-        fn, request_deserializer=req.FromString, response_serializer=resp.SerializeToString
-    )
-
 
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[TwoOutputs, str]]:
     svc = TwoOutputs()
-    srv = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    handlers = {
-        "ModelInfer": _unary(svc.infer, pb.ModelInferRequest, pb.ModelInferResponse),
-        "ModelMetadata": _unary(svc.metadata, pb.ModelMetadataRequest, pb.ModelMetadataResponse),
-        "ModelConfig": _unary(svc.config, pb.ModelConfigRequest, pb.ModelConfigResponse),
-        "ServerLive": _unary(svc.live, pb.ServerLiveRequest, pb.ServerLiveResponse),
-        "ServerReady": _unary(svc.ready, pb.ServerReadyRequest, pb.ServerReadyResponse),
-        "ModelReady": _unary(svc.model_ready, pb.ModelReadyRequest, pb.ModelReadyResponse),
-    }
-    srv.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("inference.GRPCInferenceService", handlers),)
-    )
-    port = srv.add_insecure_port("127.0.0.1:0")
-    await srv.start()
-    yield svc, f"127.0.0.1:{port}"
-    await srv.stop(0)
+    async with serve_fake(svc) as address:
+        yield svc, address
 
 
 class Samples:

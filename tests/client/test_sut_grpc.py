@@ -17,9 +17,10 @@ from edgeperf.client.sut import QuerySample, QuerySampleResponse
 from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig, SutState
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import model_config_pb2 as mc
+from tests.client.kserve_fake import FakeKServe, serve_fake
 
 
-class Service:
+class Service(FakeKServe):
     """Echoes INPUT0 as OUTPUT0; model "fail" is rejected, "slow" takes 2 s."""
 
     def __init__(self) -> None:
@@ -90,46 +91,15 @@ class Service:
     async def config(self, request: pb.ModelConfigRequest, context: Any) -> pb.ModelConfigResponse:
         return pb.ModelConfigResponse(config=mc.ModelConfig(name=request.name, max_batch_size=3))
 
-    async def live(self, request: Any, context: Any) -> pb.ServerLiveResponse:
-        return pb.ServerLiveResponse(live=True)
-
-    async def ready(self, request: Any, context: Any) -> pb.ServerReadyResponse:
-        return pb.ServerReadyResponse(ready=True)
-
     async def model_ready(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
         return pb.ModelReadyResponse(ready=request.name != "missing")
-
-
-def _unary(fn: Any, req: Any, resp: Any) -> grpc.RpcMethodHandler:
-    return grpc.unary_unary_rpc_method_handler(
-        fn, request_deserializer=req.FromString, response_serializer=resp.SerializeToString
-    )
 
 
 @pytest.fixture
 async def service() -> AsyncIterator[tuple[Service, str]]:
     svc = Service()
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    handlers = {
-        "ModelInfer": _unary(svc.infer, pb.ModelInferRequest, pb.ModelInferResponse),
-        "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
-            svc.stream,
-            request_deserializer=pb.ModelInferRequest.FromString,
-            response_serializer=pb.ModelStreamInferResponse.SerializeToString,
-        ),
-        "ModelMetadata": _unary(svc.metadata, pb.ModelMetadataRequest, pb.ModelMetadataResponse),
-        "ModelConfig": _unary(svc.config, pb.ModelConfigRequest, pb.ModelConfigResponse),
-        "ServerLive": _unary(svc.live, pb.ServerLiveRequest, pb.ServerLiveResponse),
-        "ServerReady": _unary(svc.ready, pb.ServerReadyRequest, pb.ServerReadyResponse),
-        "ModelReady": _unary(svc.model_ready, pb.ModelReadyRequest, pb.ModelReadyResponse),
-    }
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("inference.GRPCInferenceService", handlers),)
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    yield svc, f"127.0.0.1:{port}"
-    await server.stop(0)
+    async with serve_fake(svc) as address:
+        yield svc, address
 
 
 class Collector:

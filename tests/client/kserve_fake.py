@@ -10,6 +10,7 @@ import grpc
 import grpc.aio
 
 from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos import model_config_pb2 as mc
 
 # NOTE: (RPC, servicer method, request type, response type) of the unary RPCs a fake may answer.
 _UNARY = (
@@ -22,9 +23,32 @@ _UNARY = (
 )
 
 
+Tensor = tuple[str, str, list[int]]
+"""name, KServe datatype, shape (-1: the batch dimension)."""
+
+
 class FakeKServe:
-    """A live, ready server whose every model is ready; subclasses answer infer, metadata and config, and
-    ModelStreamInfer with a `stream` method."""
+    """A live, ready server whose every model is ready and has the tensors and max batch size the subclass
+    declares; subclasses answer `infer`, and ModelStreamInfer with a `stream` method."""
+
+    inputs: tuple[Tensor, ...] = (("INPUT0", "FP32", [-1, 4]),)
+    outputs: tuple[Tensor, ...]
+    max_batch_size: int
+
+    async def metadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
+        def tensors(declared: tuple[Tensor, ...]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
+            return [
+                pb.ModelMetadataResponse.TensorMetadata(name=n, datatype=d, shape=s) for n, d, s in declared
+            ]
+
+        return pb.ModelMetadataResponse(
+            name=request.name, inputs=tensors(self.inputs), outputs=tensors(self.outputs)
+        )
+
+    async def config(self, request: pb.ModelConfigRequest, context: Any) -> pb.ModelConfigResponse:
+        return pb.ModelConfigResponse(
+            config=mc.ModelConfig(name=request.name, max_batch_size=self.max_batch_size)
+        )
 
     async def live(self, request: Any, context: Any) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)

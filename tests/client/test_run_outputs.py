@@ -17,7 +17,6 @@ from edgeperf.client.errors import RunSetupError
 from edgeperf.client.run import RunOptions, run_benchmark
 from edgeperf.client.settings import Scenario, TestMode, TestSettings
 from edgeperf.protos import grpc_service_pb2 as pb
-from edgeperf.protos import model_config_pb2 as mc
 from tests.client.kserve_fake import FakeKServe, serve_fake
 
 _N = 6
@@ -25,6 +24,9 @@ _N = 6
 
 class TwoOutputs(FakeKServe):
     """INPUT0 FP32 [-1, 4] -> LABEL INT64 [-1] (sum of the inputs) and SCORES FP32 [-1, 100]."""
+
+    outputs = (("LABEL", "INT64", [-1]), ("SCORES", "FP32", [-1, 100]))
+    max_batch_size = 4
 
     def __init__(self) -> None:
         self.requested: list[list[str]] = []
@@ -46,20 +48,6 @@ class TwoOutputs(FakeKServe):
             )
             out.raw_output_contents.append(raw)
         return out
-
-    async def metadata(self, request: Any, context: Any) -> pb.ModelMetadataResponse:
-        tensor = pb.ModelMetadataResponse.TensorMetadata
-        return pb.ModelMetadataResponse(
-            name=request.name,
-            inputs=[tensor(name="INPUT0", datatype="FP32", shape=[-1, 4])],
-            outputs=[
-                tensor(name="LABEL", datatype="INT64", shape=[-1]),
-                tensor(name="SCORES", datatype="FP32", shape=[-1, 100]),
-            ],
-        )
-
-    async def config(self, request: Any, context: Any) -> pb.ModelConfigResponse:
-        return pb.ModelConfigResponse(config=mc.ModelConfig(name=request.name, max_batch_size=4))
 
 
 @pytest.fixture

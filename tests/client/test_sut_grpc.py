@@ -16,12 +16,14 @@ from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
 from edgeperf.client.sut import QuerySample, QuerySampleResponse
 from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig, SutState
 from edgeperf.protos import grpc_service_pb2 as pb
-from edgeperf.protos import model_config_pb2 as mc
 from tests.client.kserve_fake import FakeKServe, serve_fake
 
 
 class Service(FakeKServe):
-    """Echoes INPUT0 as OUTPUT0; model "fail" is rejected, "slow" takes 2 s."""
+    """Echoes INPUT0 as OUTPUT0; model "fail" is rejected, "slow" takes 2 s, "missing" is not ready."""
+
+    outputs = (("OUTPUT0", "FP32", [-1, 4]),)
+    max_batch_size = 3
 
     def __init__(self) -> None:
         self.in_flight = 0
@@ -79,17 +81,6 @@ class Service(FakeKServe):
                 )
                 continue
             yield pb.ModelStreamInferResponse(infer_response=self._answer(request))
-
-    async def metadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
-        tensor = pb.ModelMetadataResponse.TensorMetadata
-        return pb.ModelMetadataResponse(
-            name=request.name,
-            inputs=[tensor(name="INPUT0", datatype="FP32", shape=[-1, 4])],
-            outputs=[tensor(name="OUTPUT0", datatype="FP32", shape=[-1, 4])],
-        )
-
-    async def config(self, request: pb.ModelConfigRequest, context: Any) -> pb.ModelConfigResponse:
-        return pb.ModelConfigResponse(config=mc.ModelConfig(name=request.name, max_batch_size=3))
 
     async def model_ready(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
         return pb.ModelReadyResponse(ready=request.name != "missing")

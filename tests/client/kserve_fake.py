@@ -23,6 +23,21 @@ _UNARY = (
 )
 
 
+def add_timings(
+    response: pb.ModelInferResponse, queue_ns: int, compute_ns: tuple[int, int, int] = (1, 2, 3)
+) -> None:
+    """The server-side timings an edgeperf server puts in a response's parameters: queue, then compute
+    input, infer and output (the wire names spelled out, so that a renamed constant shows here)."""
+    names = (
+        "edgeperf_queue_ns",
+        "edgeperf_compute_input_ns",
+        "edgeperf_compute_infer_ns",
+        "edgeperf_compute_output_ns",
+    )
+    for name, value in zip(names, (queue_ns, *compute_ns), strict=True):
+        response.parameters[name].int64_param = value
+
+
 Tensor = tuple[str, str, list[int]]
 """name, KServe datatype, shape (-1: the batch dimension)."""
 

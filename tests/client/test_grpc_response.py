@@ -7,6 +7,7 @@ import numpy as np
 from edgeperf.client.grpc_response import decode_response, split_outputs
 from edgeperf.client.sut import QuerySample
 from edgeperf.protos import grpc_service_pb2 as pb
+from tests.client.kserve_fake import add_timings
 
 
 def test_typed_output_contents_are_decoded_for_other_servers() -> None:
@@ -36,13 +37,7 @@ def _response(batch: int, with_timings: bool) -> pb.ModelInferResponse:
         ],
     )
     if with_timings:
-        for key, value in (
-            ("edgeperf_queue_ns", 7),
-            ("edgeperf_compute_input_ns", 1),
-            ("edgeperf_compute_infer_ns", 2),
-            ("edgeperf_compute_output_ns", 3),
-        ):
-            response.parameters[key].int64_param = value
+        add_timings(response, queue_ns=7)
     return response
 
 

@@ -16,7 +16,7 @@ from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
 from edgeperf.client.sut import QuerySample, QuerySampleResponse
 from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig, SutState
 from edgeperf.protos import grpc_service_pb2 as pb
-from tests.client.kserve_fake import FakeKServe, serve_fake
+from tests.client.kserve_fake import FakeKServe, add_timings, serve_fake
 
 
 class Service(FakeKServe):
@@ -44,13 +44,7 @@ class Service(FakeKServe):
             ],
             raw_output_contents=[request.raw_input_contents[0]],
         )
-        for key, value in (
-            ("edgeperf_queue_ns", 11),
-            ("edgeperf_compute_input_ns", 1),
-            ("edgeperf_compute_infer_ns", 2),
-            ("edgeperf_compute_output_ns", 3),
-        ):
-            response.parameters[key].int64_param = value
+        add_timings(response, queue_ns=11)
         return response
 
     async def infer(

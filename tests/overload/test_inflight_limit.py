@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 
 from edgeperf.protos import grpc_service_pb2 as pb
@@ -27,7 +26,7 @@ from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
 from edgeperf.server.admission import InflightLimit, grpc_options
 from edgeperf.server.app import EdgeperfServer
 from edgeperf.server.settings import ServerConfig, SettingsError
-from tests.server.edge_process import build_repository
+from tests.server.edge_process import build_repository, tiny_request
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -53,13 +52,6 @@ async def server(repository: Path) -> AsyncIterator[EdgeperfServer]:
         yield running
 
 
-def _request(model: str) -> pb.ModelInferRequest:
-    message = pb.ModelInferRequest(model_name=model)
-    message.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 16])
-    message.raw_input_contents.append(np.ones(16, "<f4").tobytes())
-    return message
-
-
 def _refused_counter(metrics_port: int) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as reply:
         text = reply.read().decode()
@@ -70,7 +62,7 @@ def _refused_counter(metrics_port: int) -> float:
 
 async def _status(stub: pb_grpc.GRPCInferenceServiceStub, model: str) -> str:
     try:
-        await stub.ModelInfer(_request(model), timeout=20)
+        await stub.ModelInfer(tiny_request(model), timeout=20)
         return "OK"
     except grpc.aio.AioRpcError as err:
         return err.code().name

@@ -19,7 +19,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from edgeperf.benchmarks import registry
+from edgeperf.protos import grpc_service_pb2 as pb
 
 SLOW_DELAY_US = 500_000
 """Queue delay of the `tiny_slow` model: a lone request waits this long for a fuller batch."""
@@ -42,6 +45,15 @@ def build_repository(root: Path, *, slow: bool = True, slow_delay_us: int = SLOW
             "instance_group [{ count: 1 kind: KIND_CPU }]\n"
         )
     return root
+
+
+def tiny_request(model: str = "tiny", *, values: int = 16) -> pb.ModelInferRequest:
+    """An INPUT0 FP32 [1, 16] request for the tiny models of `build_repository`, carrying `values` ones (fewer
+    than 16: a request whose raw bytes do not match its shape)."""
+    message = pb.ModelInferRequest(model_name=model)
+    message.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 16])
+    message.raw_input_contents.append(np.ones(values, "<f4").tobytes())
+    return message
 
 
 @dataclass

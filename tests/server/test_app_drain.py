@@ -9,25 +9,17 @@ import time
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
-from tests.server.edge_process import build_repository, server_process
+from tests.server.edge_process import build_repository, server_process, tiny_request
 
 pytestmark = pytest.mark.timeout(120)
 
 DELAY_US = 2_500_000
 SHUTDOWN_MESSAGE = "GRPC server is shutting down and has stopped accepting new requests."
-
-
-def _request(model: str) -> pb.ModelInferRequest:
-    message = pb.ModelInferRequest(model_name=model)
-    message.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 16])
-    message.raw_input_contents.append(np.ones((1, 16), "<f4").tobytes())
-    return message
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -39,9 +31,9 @@ async def test_signal_drains_in_flight_refuses_new_and_exits_zero(
         async with grpc.aio.insecure_channel(server.address) as channel:
             stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
             health = health_pb2_grpc.HealthStub(channel)
-            assert (await stub.ModelInfer(_request("tiny"))).outputs[0].name == "OUTPUT0"
+            assert (await stub.ModelInfer(tiny_request("tiny"))).outputs[0].name == "OUTPUT0"
             # Three requests that sit in tiny_slow's queue for DELAY_US: in flight when the signal arrives.
-            in_flight = [asyncio.ensure_future(stub.ModelInfer(_request("tiny_slow"))) for _ in range(3)]
+            in_flight = [asyncio.ensure_future(stub.ModelInfer(tiny_request("tiny_slow"))) for _ in range(3)]
             await asyncio.sleep(0.3)
             assert not any(call.done() for call in in_flight)
             signalled = time.monotonic()
@@ -49,7 +41,7 @@ async def test_signal_drains_in_flight_refuses_new_and_exits_zero(
             await asyncio.sleep(0.2)
 
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.ModelInfer(_request("tiny"))
+                await stub.ModelInfer(tiny_request("tiny"))
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
             assert refused.value.details() == SHUTDOWN_MESSAGE
             status = (await health.Check(health_pb2.HealthCheckRequest())).status

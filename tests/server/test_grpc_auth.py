@@ -8,29 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
 from edgeperf.server.settings import ServerConfig, SettingsError
-from tests.server.edge_process import build_repository, server_process
+from tests.server.edge_process import build_repository, server_process, tiny_request
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _request() -> pb.ModelInferRequest:
-    message = pb.ModelInferRequest(model_name="tiny")
-    message.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 16])
-    message.raw_input_contents.append(np.ones((1, 16), "<f4").tobytes())
-    return message
 
 
 async def _code(stub: pb_grpc.GRPCInferenceServiceStub, authorization: str | None) -> grpc.StatusCode:
     metadata = (("authorization", authorization),) if authorization is not None else ()
     try:
-        await stub.ModelInfer(_request(), metadata=metadata, timeout=30)
+        await stub.ModelInfer(tiny_request(), metadata=metadata, timeout=30)
     except grpc.aio.AioRpcError as err:
         return err.code()
     return grpc.StatusCode.OK

@@ -15,14 +15,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
 from edgeperf.server.app import EdgeperfServer
 from edgeperf.server.settings import ServerConfig
-from tests.server.edge_process import build_repository
+from tests.server.edge_process import build_repository, tiny_request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,16 +39,11 @@ async def server(repository: Path) -> AsyncIterator[EdgeperfServer]:
 
 
 def _short_raw(model: str) -> pb.ModelInferRequest:
-    message = pb.ModelInferRequest(model_name=model)
-    message.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 16])
-    message.raw_input_contents.append(np.ones(15, "<f4").tobytes())
-    return message
+    return tiny_request(model, values=15)
 
 
 def _sequence(model: str) -> pb.ModelInferRequest:
-    message = pb.ModelInferRequest(model_name=model)
-    message.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 16])
-    message.raw_input_contents.append(np.ones(16, "<f4").tobytes())
+    message = tiny_request(model)
     message.parameters["sequence_id"].int64_param = 7
     return message
 

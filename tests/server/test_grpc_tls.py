@@ -7,14 +7,12 @@ import subprocess
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 
-from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
 from edgeperf.server.app import EdgeperfServer
 from edgeperf.server.settings import ServerConfig, SettingsError
-from tests.server.edge_process import build_repository
+from tests.server.edge_process import build_repository, tiny_request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -53,13 +51,6 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_repository(tmp_path_factory.mktemp("repo"), slow=False)
 
 
-def _request() -> pb.ModelInferRequest:
-    message = pb.ModelInferRequest(model_name="tiny")
-    message.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 16])
-    message.raw_input_contents.append(np.ones((1, 16), "<f4").tobytes())
-    return message
-
-
 async def _infer(address: str, credentials: grpc.ChannelCredentials | None) -> grpc.StatusCode:
     channel = (
         grpc.aio.secure_channel(address, credentials)
@@ -69,7 +60,7 @@ async def _infer(address: str, credentials: grpc.ChannelCredentials | None) -> g
     async with channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
         try:
-            await stub.ModelInfer(_request(), timeout=10)
+            await stub.ModelInfer(tiny_request(), timeout=10)
         except grpc.aio.AioRpcError as err:
             return err.code()
     return grpc.StatusCode.OK

@@ -15,14 +15,12 @@ import urllib.request
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 
-from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
 from edgeperf.server.metrics import ServerMetrics
 from edgeperf.server.metrics_http import MetricsHttpServer, MetricsHttpThread
-from tests.server.edge_process import build_repository, server_process
+from tests.server.edge_process import build_repository, server_process, tiny_request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -57,9 +55,7 @@ async def test_idle_connections_cost_no_threads_and_do_not_slow_grpc(tmp_path: P
             started = time.perf_counter()
             assert "nv_inference_request_success" in await asyncio.to_thread(_scrape, server.metrics_port)
             scrape_s = time.perf_counter() - started
-            message = pb.ModelInferRequest(model_name="tiny")
-            message.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 16])
-            message.raw_input_contents.append(np.ones((1, 16), "<f4").tobytes())
+            message = tiny_request()
             async with grpc.aio.insecure_channel(server.address) as channel:
                 stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
                 started = time.perf_counter()

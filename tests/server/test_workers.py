@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -20,7 +19,7 @@ from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
 from edgeperf.server.peers import merge_statistics
 from edgeperf.server.settings import ServerConfig, SettingsError, intra_op_share
 from edgeperf.server.workers import sum_expositions
-from tests.server.edge_process import build_repository, server_process
+from tests.server.edge_process import build_repository, server_process, tiny_request
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -102,13 +101,6 @@ def test_workers_must_be_at_least_one(tmp_path: Path) -> None:
     assert ServerConfig.from_env(environ=env).workers == 3
 
 
-def _request() -> pb.ModelInferRequest:
-    message = pb.ModelInferRequest(model_name="tiny")
-    message.inputs.add(name="INPUT0", datatype="FP32", shape=[1, 16])
-    message.raw_input_contents.append(np.ones((1, 16), "<f4").tobytes())
-    return message
-
-
 def _scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
         return str(reply.read().decode())
@@ -139,7 +131,9 @@ async def test_two_workers_share_the_port_sum_statistics_and_metrics_and_drain(t
         ]
         try:
             stubs = [pb_grpc.GRPCInferenceServiceStub(c) for c in channels]  # type: ignore[no-untyped-call]
-            replies = await asyncio.gather(*(stub.ModelInfer(_request()) for stub in stubs for _ in range(2)))
+            replies = await asyncio.gather(
+                *(stub.ModelInfer(tiny_request()) for stub in stubs for _ in range(2))
+            )
             assert all(r.outputs[0].name == "OUTPUT0" for r in replies)
             served = [_success_count(_scrape(port)) for port in worker_metrics]
             assert sum(served) == 2 * CONNECTIONS
@@ -173,7 +167,7 @@ async def test_two_workers_share_the_port_sum_statistics_and_metrics_and_drain(t
 
 
 def _request_slow() -> pb.ModelInferRequest:
-    message = _request()
+    message = tiny_request()
     message.model_name = "tiny_slow"
     return message
 

@@ -12,13 +12,9 @@ bound `address` and `port` (so `--listen 127.0.0.1:0` can be discovered) and `me
 from __future__ import annotations
 
 import asyncio
-import datetime
 import enum
-import json
 import logging
-import math
 import signal
-import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -37,6 +33,7 @@ from edgeperf.server.gpu.metrics import GpuMetrics, gpu_metrics_or_none
 from edgeperf.server.grpc_handlers import add_service
 from edgeperf.server.grpc_service import EdgeperfServicer, InferenceServicer
 from edgeperf.server.health import HEALTH_SERVICE, HealthStatus
+from edgeperf.server.logs import configure_logging
 from edgeperf.server.memory import MallocTrimmer
 from edgeperf.server.metrics import ServerMetrics
 from edgeperf.server.metrics_http import MetricsHttpServer
@@ -44,7 +41,7 @@ from edgeperf.server.peers import WorkerRole
 from edgeperf.server.power import PowerSource, detect_sources, open_sources, parse_power_spec
 from edgeperf.server.settings import ServerConfig, SettingsError, parse_address
 
-__all__ = ["EdgeperfServer", "ServerState", "configure_logging", "run", "serve"]
+__all__ = ["EdgeperfServer", "ServerState", "run", "serve"]
 
 logger = logging.getLogger("edgeperf.server")
 
@@ -327,69 +324,6 @@ def _open_power(spec: str) -> list[PowerSource]:
     for reason in skipped:
         logger.debug("power source skipped: %s", reason, extra={"event": "power_skipped"})
     return sources
-
-
-# ---------------------------------------------------------------- logging
-
-_STANDARD_ATTRS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message",
-    "asctime",
-}
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": datetime.datetime.fromtimestamp(record.created, tz=datetime.UTC).isoformat(
-                timespec="milliseconds"
-            ),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS})
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        try:
-            return json.dumps(entry, default=str, allow_nan=False)
-        except ValueError:  # NOTE: Infinity/NaN are not JSON; log parsers reject the whole line
-            return json.dumps(_finite_json(entry), default=str, allow_nan=False)
-
-
-def _finite_json(value: Any) -> Any:
-    """`value` with every non-finite float replaced by its name ("inf", "-inf", "nan")."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _finite_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_json(item) for item in value]
-    return value
-
-
-class _WorkerTag(logging.Filter):
-    def __init__(self, index: int) -> None:
-        super().__init__()
-        self.index = index
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.worker = self.index
-        return True
-
-
-def configure_logging(level: str = "INFO", *, json_lines: bool = True, worker: int | None = None) -> None:
-    """Route every log record to stderr, one JSON object per line (or plain text)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _JsonFormatter()
-        if json_lines
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
-    if worker is not None:
-        handler.addFilter(_WorkerTag(worker))  # NOTE: every line says which worker of N wrote it
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
 
 
 # ---------------------------------------------------------------- the program

@@ -40,7 +40,8 @@ from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
-from edgeperf.server.app import configure_logging, serve_worker
+from edgeperf.server.app import serve_worker
+from edgeperf.server.logs import configure_logging
 from edgeperf.server.peers import WorkerRole
 from edgeperf.server.settings import ServerConfig, SettingsError, parse_address
 

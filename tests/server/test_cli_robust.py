@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 import edgeperf.server.cli as server_cli
-from edgeperf.server.app import EdgeperfServer, configure_logging
+from edgeperf.server.app import EdgeperfServer
 from edgeperf.server.cli import main
+from edgeperf.server.logs import configure_logging
 from edgeperf.server.settings import ServerConfig
 
 

@@ -18,17 +18,7 @@ Which providers, in order (Triton's onnxruntime backend order):
 
 A gpu_execution_accelerator on a model whose instances are all KIND_CPU is an error (Triton ignores it).
 
-Accelerator parameters (Triton's names, onnxruntime_backend README) become ORT provider options:
-
-    tensorrt: precision_mode FP32|FP16|INT8 -> trt_fp16_enable / trt_int8_enable;
-              max_workspace_size_bytes -> trt_max_workspace_size; int8_calibration_table_name and
-              int8_use_native_calibration_table -> trt_-prefixed; every trt_* option of the table as is.
-              trt_engine_cache_path and trt_timing_cache_path are relative to the model folder.
-    cuda:     cudnn_conv_algo_search (0/1/2 or EXHAUSTIVE/HEURISTIC/DEFAULT), gpu_mem_limit,
-              arena_extend_strategy (0/1 or kNextPowerOfTwo/kSameAsRequested), do_copy_in_default_stream,
-              cudnn_conv_use_max_workspace, use_ep_level_unified_stream, enable_cuda_graph, use_tf32,
-              prefer_nhwc, tunable_op_*; the four deprecated model-level `parameters` of the same names too.
-    others:   passed to ORT unchanged.
+Accelerator parameters (Triton's names) become ORT provider options in gpu/provider_options.py.
 
 `optimization { cuda { graphs: true } }` turns on CUDA graph capture (CUDA `enable_cuda_graph`,
 TensorRT `trt_cuda_graph_enable`); the runtime then runs through I/O binding at fixed addresses.
@@ -47,7 +37,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any
+
+from edgeperf.server.gpu.provider_options import (
+    CUDA_MODEL_PARAMETERS,
+    Fail,
+    bool_option,
+    cuda_option,
+    tensorrt_options,
+)
 
 __all__ = [
     "CPU",
@@ -81,90 +79,6 @@ SHORT_NAMES: Mapping[str, str] = {
 }
 _DEVICE_PROVIDERS = frozenset({TENSORRT, CUDA})
 """Providers that take `device_id` from the instance's GPU."""
-
-_TRT_BOOL = frozenset(
-    [
-        "trt_dla_enable",
-        "trt_engine_cache_enable",
-        "trt_dump_subgraphs",
-        "trt_force_sequential_engine_build",
-        "trt_context_memory_sharing_enable",
-        "trt_layer_norm_fp32_fallback",
-        "trt_timing_cache_enable",
-        "trt_force_timing_cache",
-        "trt_detailed_build_log",
-        "trt_build_heuristics_enable",
-        "trt_sparsity_enable",
-        "trt_cuda_graph_enable",
-        "trt_dump_ep_context_model",
-        "trt_int8_use_native_calibration_table",
-    ]
-)
-_TRT_INT = frozenset(
-    [
-        "trt_max_workspace_size",
-        "trt_max_partition_iterations",
-        "trt_min_subgraph_size",
-        "trt_dla_core",
-        "trt_builder_optimization_level",
-        "trt_auxiliary_streams",
-        "trt_ep_context_embed_mode",
-    ]
-)
-_TRT_STRING = frozenset(
-    [
-        "trt_int8_calibration_table_name",
-        "trt_engine_cache_path",
-        "trt_engine_cache_prefix",
-        "trt_timing_cache_path",
-        "trt_tactic_sources",
-        "trt_extra_plugin_lib_paths",
-        "trt_profile_min_shapes",
-        "trt_profile_max_shapes",
-        "trt_profile_opt_shapes",
-        "trt_ep_context_file_path",
-    ]
-)
-_TRT_PATHS = frozenset({"trt_engine_cache_path", "trt_timing_cache_path"})
-_TRT_RENAMED = {
-    "max_workspace_size_bytes": "trt_max_workspace_size",
-    "int8_calibration_table_name": "trt_int8_calibration_table_name",
-    "int8_use_native_calibration_table": "trt_int8_use_native_calibration_table",
-}
-_CUDA_BOOL = frozenset(
-    [
-        "do_copy_in_default_stream",
-        "cudnn_conv_use_max_workspace",
-        "cudnn_conv1d_pad_to_nc1d",
-        "enable_cuda_graph",
-        "use_ep_level_unified_stream",
-        "tunable_op_enable",
-        "tunable_op_tuning_enable",
-        "prefer_nhwc",
-        "use_tf32",
-        "enable_skip_layer_norm_strict_mode",
-    ]
-)
-_CUDA_INT = frozenset({"gpu_mem_limit", "tunable_op_max_tuning_duration_ms"})
-_CUDA_ENUM: Mapping[str, tuple[str, ...]] = {
-    "cudnn_conv_algo_search": ("EXHAUSTIVE", "HEURISTIC", "DEFAULT"),
-    "arena_extend_strategy": ("kNextPowerOfTwo", "kSameAsRequested"),
-}
-_CUDA_MODEL_PARAMETERS = (
-    "cudnn_conv_algo_search",
-    "gpu_mem_limit",
-    "arena_extend_strategy",
-    "do_copy_in_default_stream",
-)
-_RESERVED = frozenset({"device_id", "user_compute_stream", "has_user_compute_stream"})
-_TRUE = frozenset({"1", "true"})
-_FALSE = frozenset({"0", "false"})
-
-
-class Fail(Protocol):
-    """The config parser's error callback: raises ModelConfigError naming the file, model and field."""
-
-    def __call__(self, field_name: str, reason: str, line: int = 0) -> NoReturn: ...
 
 
 class UnavailableProvider(Exception):
@@ -217,73 +131,6 @@ class ProviderPlan:
         return placed + tuple(p for p in self.cpu if p.name not in {s.name for s in placed})
 
 
-def _bool(value: str, where: str, fail: Fail) -> str:
-    text = value.strip().lower()
-    if text in _TRUE:
-        return "True"
-    if text in _FALSE:
-        return "False"
-    fail(where, f"expected 1/0/true/false, found '{value}'")
-
-
-def _int(value: str, where: str, fail: Fail) -> str:
-    text = value.strip()
-    if not text.lstrip("-").isdigit():
-        fail(where, f"expected an integer, found '{value}'")
-    return str(int(text))
-
-
-def _tensorrt_options(
-    params: Mapping[str, str], where: str, model_dir: Path, fail: Fail
-) -> list[tuple[str, str]]:
-    options: list[tuple[str, str]] = []
-    for key, value in params.items():
-        at = f"{where}.parameters[{key!r}]"
-        if key in _RESERVED:
-            fail(at, "is set per instance from instance_group.gpus, not in the config")
-        if key == "precision_mode":
-            mode = value.strip().upper()
-            if mode not in ("FP32", "FP16", "INT8"):
-                fail(at, f"expected FP32, FP16 or INT8, found '{value}'")
-            if mode == "FP16":
-                options.append(("trt_fp16_enable", "True"))
-            elif mode == "INT8":
-                options.append(("trt_int8_enable", "True"))
-            continue
-        name = _TRT_RENAMED.get(key, key)
-        if name in _TRT_BOOL:
-            options.append((name, _bool(value, at, fail)))
-        elif name in _TRT_INT:
-            options.append((name, _int(value, at, fail)))
-        elif name in _TRT_PATHS:
-            options.append((name, str(model_dir / value)))
-        elif name in _TRT_STRING:
-            options.append((name, value))
-        else:
-            known = sorted({"precision_mode", *_TRT_RENAMED, *_TRT_BOOL, *_TRT_INT, *_TRT_STRING})
-            fail(at, f"unknown TensorRT parameter (known: {', '.join(known)})")
-    return options
-
-
-def _cuda_option(key: str, value: str, at: str, fail: Fail) -> tuple[str, str]:
-    if key in _RESERVED:
-        fail(at, "is set per instance from instance_group.gpus, not in the config")
-    if key in _CUDA_BOOL:
-        return key, _bool(value, at, fail)
-    if key in _CUDA_INT:
-        return key, _int(value, at, fail)
-    if key in _CUDA_ENUM:
-        names = _CUDA_ENUM[key]
-        text = value.strip()
-        if text.isdigit() and int(text) < len(names):
-            return key, names[int(text)]
-        if text in names:
-            return key, text
-        fail(at, f"expected one of {', '.join(names)} (or 0-{len(names) - 1}), found '{value}'")
-    known = sorted({*_CUDA_BOOL, *_CUDA_INT, *_CUDA_ENUM})
-    fail(at, f"unknown CUDA parameter (known: {', '.join(known)})")
-
-
 def _provider_name(name: str, where: str, fail: Fail) -> str:
     provider = SHORT_NAMES.get(name.strip().lower(), name.strip())
     if not provider.endswith("ExecutionProvider"):
@@ -303,10 +150,10 @@ def plan_providers(
     cuda_block = optimization.get("cuda", {})
     graphs = bool(cuda_block.get("graphs", False))
     fallback_text = parameters.get("cpu_fallback", "0")
-    fallback = _bool(fallback_text, "parameters.cpu_fallback", fail) == "True"
+    fallback = bool_option(fallback_text, "parameters.cpu_fallback", fail) == "True"
     model_cuda = [
-        _cuda_option(k, parameters[k], f"parameters.{k}", fail)
-        for k in _CUDA_MODEL_PARAMETERS
+        cuda_option(k, parameters[k], f"parameters.{k}", fail)
+        for k in CUDA_MODEL_PARAMETERS
         if k in parameters
     ]
 
@@ -318,12 +165,12 @@ def plan_providers(
         if any(p.name == name for p in gpu):
             fail(where, f"{name} is listed twice")
         if name == TENSORRT:
-            options = _tensorrt_options(params, where, model_dir, fail)
+            options = tensorrt_options(params, where, model_dir, fail)
             if graphs and "trt_cuda_graph_enable" not in dict(options):
                 options.append(("trt_cuda_graph_enable", "True"))
         elif name == CUDA:
             merged = dict(model_cuda) | dict(
-                _cuda_option(k, v, f"{where}.parameters[{k!r}]", fail) for k, v in params.items()
+                cuda_option(k, v, f"{where}.parameters[{k!r}]", fail) for k, v in params.items()
             )
             options = list(merged.items())
         else:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy.typing as npt
 import onnxruntime as ort
 
+from edgeperf.protos.kserve import DATATYPES
 from edgeperf.server.config import ModelConfig, OrtOptions, TensorConfig
 from edgeperf.server.errors import ModelConfigError
 from edgeperf.server.gpu.providers import UnavailableProvider, choose_providers
@@ -25,21 +26,10 @@ _GRAPH_LEVEL = {
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
-_ORT_TYPES = {
-    "tensor(bool)": "BOOL",
-    "tensor(uint8)": "UINT8",
-    "tensor(uint16)": "UINT16",
-    "tensor(uint32)": "UINT32",
-    "tensor(uint64)": "UINT64",
-    "tensor(int8)": "INT8",
-    "tensor(int16)": "INT16",
-    "tensor(int32)": "INT32",
-    "tensor(int64)": "INT64",
-    "tensor(float16)": "FP16",
-    "tensor(float)": "FP32",
-    "tensor(double)": "FP64",
-    "tensor(string)": "BYTES",
-}
+_ONNX_NAMES: Final = {"float32": "float", "float64": "double", "object": "string"}
+"""Where ONNX's element type names differ from numpy's (BYTES travels as an object array)."""
+_ORT_TYPES: Final = {f"tensor({_ONNX_NAMES.get(d.name, d.name)})": name for name, d in DATATYPES.items()}
+"""ORT's type string of a graph input or output ("tensor(float)") -> KServe datatype ("FP32")."""
 
 
 def make_session(

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, Generic, Literal, Protocol, TypeVar, cast, get_args
 
-from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Size
+from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Size, TensorSpec
 
 __all__ = [
     "PRECISIONS",
@@ -149,19 +149,27 @@ def first_responses(
         yield index, data
 
 
-def pipeline_config_text(
-    name: str, *, input_line: str, output_line: str, parameters: Mapping[str, str]
-) -> str:
+def pipeline_config_text(name: str, spec: BenchmarkSpec, factory: str, provenance: Mapping[str, str]) -> str:
     """`config.pbtxt` of a server-side pipeline model (platform `edgeperf_pipeline`, no batching, one
-    instance); `parameters` name the pipeline factory and the model's provenance."""
+    instance) with the spec's tensors; its parameters name the pipeline `factory` ("module:function"), the
+    benchmark and the model's provenance."""
+
+    def tensors(kind: str, declared: Sequence[TensorSpec]) -> str:
+        entries = (
+            f'{{ name: "{t.name}" data_type: TYPE_{t.datatype} dims: [ {", ".join(map(str, t.shape))} ] }}'
+            for t in declared
+        )
+        return f"{kind} [ {', '.join(entries)} ]"
+
     lines = [
         f'name: "{name}"',
         'platform: "edgeperf_pipeline"',
         "max_batch_size: 0",
-        input_line,
-        output_line,
+        tensors("input", spec.inputs),
+        tensors("output", spec.outputs),
         "instance_group [ { count: 1 kind: KIND_CPU } ]",
     ]
+    parameters = {"pipeline": factory, "edgeperf_benchmark": spec.name, **provenance}
     lines += [f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}' for k, v in parameters.items()]
     return "\n".join(lines) + "\n"
 

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import logging
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ __all__ = [
     "TensorDecl",
     "check_model_io",
     "config_pbtxt",
+    "drop_outputs",
     "file_sha256",
     "ort_session",
     "quantize_int8",
@@ -238,6 +239,15 @@ def ort_session(model_bytes: bytes) -> Any:
     options = ort.SessionOptions()
     options.log_severity_level = 3
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def drop_outputs(model: onnx.ModelProto, names: Collection[str]) -> onnx.ModelProto:
+    """`model`, changed in place, without the graph outputs `names` (the taps its calibration read), checked."""
+    kept = [o for o in model.graph.output if o.name not in names]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    onnx.checker.check_model(model)
+    return model
 
 
 def save_model(model: onnx.ModelProto, path: Path) -> str:

@@ -37,6 +37,7 @@ from edgeperf.benchmarks._model_files import OnnxModelWriter
 from edgeperf.benchmarks._onnx import (
     GraphBuilder,
     Precision,
+    drop_outputs,
     ort_session,
     quantize_int8,
     to_fp16,
@@ -291,11 +292,7 @@ def build_standin(size: Size = "full") -> onnx.ModelProto:
     )
     inits[bias_name].CopyFrom(numpy_helper.from_array((-channel_mean).astype(np.float32), bias_name))
     inits[shift_name].CopyFrom(numpy_helper.from_array(np.array(shift, np.float32), shift_name))
-    outputs = [o for o in model.graph.output if o.name not in (_CLS, _REG)]
-    del model.graph.output[:]
-    model.graph.output.extend(outputs)
-    onnx.checker.check_model(model)
-    return model
+    return drop_outputs(model, (_CLS, _REG))
 
 
 @functools.lru_cache(maxsize=4)

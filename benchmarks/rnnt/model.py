@@ -45,6 +45,7 @@ from edgeperf.benchmarks.rnnt.layers import (
     RnntConfig,
     config_for,
 )
+from edgeperf.benchmarks.rnnt.spec import SPEC
 
 __all__ = [
     "ENCODER_FILE",
@@ -301,14 +302,7 @@ def write_model(
         division=division,
     )
     (version_dir / PIPELINE_FILE).write_text(config.to_json() + "\n")
-    (model_dir / "config.pbtxt").write_text(_config_text(model_dir.name, provenance))
-    return digest.hexdigest()
-
-
-def _config_text(name: str, provenance: dict[str, str]) -> str:
-    return pipeline_config_text(
-        name,
-        input_line='input [ { name: "audio" data_type: TYPE_FP32 dims: [ -1 ] } ]',
-        output_line='output [ { name: "tokens" data_type: TYPE_INT64 dims: [ -1 ] } ]',
-        parameters={"pipeline": PIPELINE_FACTORY, "edgeperf_benchmark": "rnnt", **provenance},
+    (model_dir / "config.pbtxt").write_text(
+        pipeline_config_text(model_dir.name, SPEC, PIPELINE_FACTORY, provenance)
     )
+    return digest.hexdigest()

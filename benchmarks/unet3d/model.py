@@ -193,15 +193,6 @@ def check_patch_model(model: onnx.ModelProto) -> int:
     return first
 
 
-def _config_text(name: str, provenance: dict[str, str]) -> str:
-    return pipeline_config_text(
-        name,
-        input_line='input [ { name: "image" data_type: TYPE_FP32 dims: [ 1, -1, -1, -1 ] } ]',
-        output_line='output [ { name: "segmentation" data_type: TYPE_UINT8 dims: [ 1, -1, -1, -1 ] } ]',
-        parameters={"pipeline": PIPELINE_FACTORY, "edgeperf_benchmark": "3d-unet", **provenance},
-    )
-
-
 def _calibration_patches(size: Size, count: int = 4) -> list[dict[str, npt.NDArray[Any]]]:
     """Patches of synthetic cases, for int8 activation ranges."""
     roi = config_for(size).roi
@@ -256,5 +247,7 @@ def write_model(
     )
     (version_dir / MODEL_FILENAME).write_bytes(data)
     (version_dir / PIPELINE_FILENAME).write_text(PipelineSettings(roi=roi).to_json() + "\n")
-    (model_dir / "config.pbtxt").write_text(_config_text(model_dir.name, provenance))
+    (model_dir / "config.pbtxt").write_text(
+        pipeline_config_text(model_dir.name, SPEC, PIPELINE_FACTORY, provenance)
+    )
     return digest

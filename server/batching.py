@@ -110,6 +110,8 @@ class DynamicBatcher:
         self._timer_at: int | None = None
         self._drained: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._timeouts: set[asyncio.Task[None]] = set()
+        """Queue-timeout waits of requests queued with `enqueue` (kept so they are not collected)."""
 
     @property
     def queue_depth(self) -> int:
@@ -175,6 +177,54 @@ class DynamicBatcher:
         Raises:
             ShuttingDown, Overloaded, QueueTimeout, DeadlineExceeded, RuntimeFailed.
         """
+        pending = self._queue(inputs, batch, outputs, timeout_us, deadline_ns, priority)
+        try:
+            if pending.expires_ns is not None and not await self._clock.wait(
+                pending.future, pending.expires_ns
+            ):
+                self._time_out(pending)
+            return await pending.future
+        except asyncio.CancelledError:
+            self._retire(pending)
+            self._finish(pending, asyncio.CancelledError())
+            raise
+
+    def enqueue(
+        self,
+        inputs: Arrays,
+        *,
+        batch: int,
+        outputs: tuple[str, ...] = (),
+        timeout_us: int | None = None,
+        deadline_ns: int | None = None,
+        priority: int = 0,
+    ) -> asyncio.Future[BatchResult]:
+        """`submit` without a waiting task: queue the request and return the future of its share of a batch.
+
+        The future fails with the errors `submit` raises after queueing; cancelling it drops the request.
+        Only a request with a queue timeout gets a task, which waits that timeout out.
+
+        Raises:
+            ShuttingDown, Overloaded: the request was not queued.
+        """
+        pending = self._queue(inputs, batch, outputs, timeout_us, deadline_ns, priority)
+        future = pending.future
+        future.add_done_callback(functools.partial(self._drop_if_cancelled, pending))
+        if pending.expires_ns is not None:
+            task = asyncio.get_running_loop().create_task(self._wait_queue_timeout(pending))
+            self._timeouts.add(task)
+            task.add_done_callback(self._timeouts.discard)
+        return future
+
+    def _queue(
+        self,
+        inputs: Arrays,
+        batch: int,
+        outputs: tuple[str, ...],
+        timeout_us: int | None,
+        deadline_ns: int | None,
+        priority: int,
+    ) -> _Pending:
         loop = self._loop
         if loop is None:
             raise RuntimeError("DynamicBatcher.submit before start()")
@@ -184,12 +234,11 @@ class DynamicBatcher:
             raise Overloaded(f"Request for model '{self._config.name}' Exceeds maximum queue size")
         now = self._clock.now_ns()
         timeout = self.timeout_us(timeout_us)
-        key = self._key(inputs)
         pending = _Pending(
             inputs=inputs,
             outputs=outputs or self._all_outputs,
             batch=batch,
-            key=key,
+            key=self._key(inputs),
             enqueue_ns=now,
             expires_ns=None if timeout is None else now + timeout * 1000,
             deadline_ns=deadline_ns,
@@ -204,19 +253,25 @@ class DynamicBatcher:
             # NOTE: once per loop iteration, so that requests arriving together can share a batch.
             self._scheduled = True
             loop.call_soon(self._dispatch_soon)
-        try:
-            if pending.expires_ns is not None:
-                done = await self._clock.wait(pending.future, pending.expires_ns)
-                if not done and pending.state == "queued":
-                    self._retire(pending)
-                    pending.future.cancel()
-                    self._finish(pending, QueueTimeout("Request timeout expired"))
-                    raise QueueTimeout("Request timeout expired")
-            return await pending.future
-        except asyncio.CancelledError:
+        return pending
+
+    def _time_out(self, pending: _Pending) -> None:
+        """The queue timeout of `pending` passed: fail it now if it has not started."""
+        if pending.state == "queued":
+            self._retire(pending)
+            # NOTE: the caller hears at once; with preserve_ordering, `_finish` only keeps the order.
+            _resolve(pending.future, QueueTimeout("Request timeout expired"))
+            self._finish(pending, QueueTimeout("Request timeout expired"))
+
+    async def _wait_queue_timeout(self, pending: _Pending) -> None:
+        assert pending.expires_ns is not None
+        if not await self._clock.wait(pending.future, pending.expires_ns):
+            self._time_out(pending)
+
+    def _drop_if_cancelled(self, pending: _Pending, future: asyncio.Future[BatchResult]) -> None:
+        if future.cancelled():
             self._retire(pending)
             self._finish(pending, asyncio.CancelledError())
-            raise
 
     def _key(self, inputs: Arrays) -> tuple[Any, ...]:
         """What must match for two requests to share a batch: names, non-batch shapes and dtypes."""

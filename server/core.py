@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from edgeperf.server.admission import ByteBudget, request_bytes
-from edgeperf.server.batching import DynamicBatcher
+from edgeperf.server.batching import BatchResult, DynamicBatcher
 from edgeperf.server.clock import Clock, MonotonicClock
 from edgeperf.server.config import ModelConfig
 from edgeperf.server.errors import (
@@ -36,9 +36,16 @@ from edgeperf.server.stats import ModelStatistics, StatsObserver, StatsRecorder
 from edgeperf.server.types import InferRequest, InferResponse
 from edgeperf.server.validation import RequestValidator, warmup_inputs
 
-__all__ = ["CoreState", "InferenceCore", "LoadedModel", "ModelInfo"]
+__all__ = ["CoreState", "InferDone", "InferenceCore", "LoadedModel", "ModelInfo"]
 
 _log = logging.getLogger(__name__)
+
+
+InferDone = Callable[[InferResponse | None, BaseException | None], None]
+"""Called on the event loop with a request's response, or with (None, the error that failed it)."""
+
+_Admitted = tuple["LoadedModel", int, int, int, tuple[str, ...]]
+"""An accepted request's model, start time (ns), bytes held in the budget, batch size and outputs."""
 
 
 class CoreState(enum.Enum):
@@ -275,17 +282,9 @@ class InferenceCore:
             ModelNotFound, InvalidInput, Overloaded, OverBudget, QueueTimeout, DeadlineExceeded,
             ShuttingDown, RuntimeFailed.
         """
-        self.check_accepting()
-        start = self._clock.now_ns()
-        model = self.model(request.model_name, request.model_version)
-        size = request_bytes(request.inputs)
-        self._inflight += 1
-        self._idle.clear()
-        reserved = 0
+        admitted = self._admit(request)
+        model, _, _, batch, outputs = admitted
         try:
-            self._budget.reserve(size)
-            reserved = size
-            batch, outputs = model.validate(request)
             result = await model.batcher.submit(
                 request.inputs,
                 batch=batch,
@@ -294,17 +293,86 @@ class InferenceCore:
                 deadline_ns=request.deadline_ns,
                 priority=request.priority,
             )
-        except EdgeperfServerError as exc:
-            model.stats.record_failure(request_ns=self._clock.now_ns() - start, reason=exc.reason)
+        except BaseException as exc:
+            self._failed(admitted, exc)
             raise
-        except asyncio.CancelledError:
+        return self._answered(admitted, request, result)
+
+    def infer_nowait(self, request: InferRequest, done: InferDone) -> asyncio.Future[Any]:
+        """`infer` without a task of its own (ModelStreamInfer runs many requests of one stream at once).
+
+        `done(response, None)` or `done(None, error)` is called on the event loop when the request is
+        answered. Cancelling the returned future drops the request (counted CANCELED; `done` is not called).
+
+        Raises:
+            ModelNotFound, InvalidInput, Overloaded, OverBudget, ShuttingDown: refused before queueing.
+        """
+        admitted = self._admit(request)
+        model, _, _, batch, outputs = admitted
+        try:
+            future = model.batcher.enqueue(
+                request.inputs,
+                batch=batch,
+                outputs=outputs,
+                timeout_us=request.timeout_us,
+                deadline_ns=request.deadline_ns,
+                priority=request.priority,
+            )
+        except BaseException as exc:
+            self._failed(admitted, exc)
+            raise
+        future.add_done_callback(functools.partial(self._settle, admitted, request, done))
+        return future
+
+    def _settle(
+        self, admitted: _Admitted, request: InferRequest, done: InferDone, future: asyncio.Future[BatchResult]
+    ) -> None:
+        if future.cancelled():
+            self._failed(admitted, asyncio.CancelledError())
+            return
+        error = future.exception()
+        if error is not None:
+            self._failed(admitted, error)
+            done(None, error)
+        else:
+            done(self._answered(admitted, request, future.result()), None)
+
+    def _admit(self, request: InferRequest) -> _Admitted:
+        """Check, take the request's bytes from the budget and validate it; raises what `infer` raises
+        before queueing (a refusal after the model is known counts as its failure)."""
+        self.check_accepting()
+        start = self._clock.now_ns()
+        model = self.model(request.model_name, request.model_version)
+        size = request_bytes(request.inputs)
+        self._inflight += 1
+        self._idle.clear()
+        admitted: _Admitted = (model, start, 0, 0, ())
+        try:
+            self._budget.reserve(size)
+            admitted = (model, start, size, 0, ())
+            batch, outputs = model.validate(request)
+        except BaseException as exc:
+            self._failed(admitted, exc)
+            raise
+        return model, start, size, batch, outputs
+
+    def _release(self, size: int) -> None:
+        self._budget.release(size)
+        self._inflight -= 1
+        if self._inflight == 0:
+            self._idle.set()
+
+    def _failed(self, admitted: _Admitted, error: BaseException) -> None:
+        model, start, size, _, _ = admitted
+        if isinstance(error, EdgeperfServerError):
+            model.stats.record_failure(request_ns=self._clock.now_ns() - start, reason=error.reason)
+        elif isinstance(error, asyncio.CancelledError):
             model.stats.record_failure(request_ns=self._clock.now_ns() - start, reason="CANCELED")
-            raise
-        finally:
-            self._budget.release(reserved)
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
+        self._release(size)
+
+    def _answered(self, admitted: _Admitted, request: InferRequest, result: BatchResult) -> InferResponse:
+        model, start, size, _, _ = admitted
+        self._release(size)
         model.stats.record_success(request_ns=self._clock.now_ns() - start, timings=result.timings)
         return InferResponse(
             model_name=model.name,

@@ -14,7 +14,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -22,16 +22,10 @@ from edgeperf.protos import edgeperf_service_pb2 as epb
 from edgeperf.protos import edgeperf_service_pb2_grpc as epb_grpc
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
-from edgeperf.server.converters import (
-    request_from_proto,
-    response_to_proto,
-    stream_error_response,
-    stream_response,
-)
-from edgeperf.server.core import InferenceCore
+from edgeperf.server.converters import request_from_proto, response_to_proto
+from edgeperf.server.core import InferDone, InferenceCore
 from edgeperf.server.errors import (
     EdgeperfServerError,
-    InvalidInput,
     MessageTooLarge,
     ModelNotFound,
     Unsupported,
@@ -48,15 +42,14 @@ from edgeperf.server.metadata_converters import (
 from edgeperf.server.peers import PeerStatistics
 from edgeperf.server.power.base import PowerSource
 from edgeperf.server.power.service import measure_power
+from edgeperf.server.streaming import STREAM_WINDOW, StreamCall
 from edgeperf.server.system import describe_system, server_version
-from edgeperf.server.types import InferResponse
+from edgeperf.server.types import InferRequest, InferResponse
 
 __all__ = ["STREAM_WINDOW", "EdgeperfServicer", "InferenceServicer"]
 
 logger = logging.getLogger(__name__)
 
-STREAM_WINDOW: Final = 1024
-"""Requests one ModelStreamInfer stream may have in the server at once before reading pauses."""
 
 _R = TypeVar("_R")
 _Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[_R]]
@@ -111,23 +104,28 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         if self._peers is not None:
             await self._peers.close()
 
-    async def _infer(self, message: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> InferResponse:
+    def _request(self, message: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> InferRequest:
         self._core.check_accepting()
         start_ns = time.monotonic_ns()
         try:
-            request = request_from_proto(message, deadline_ns=_deadline_ns(context))
+            return request_from_proto(message, deadline_ns=_deadline_ns(context))
         except EdgeperfServerError as err:
             self._core.record_rejected(
                 message.model_name, message.model_version, err, time.monotonic_ns() - start_ns
             )
             raise
-        response = await self._core.infer(request)
+
+    def _check_size(self, response: InferResponse) -> None:
         size = sum(array.nbytes for array in response.outputs.values())
         if size > self._max_send_bytes:
             raise MessageTooLarge(
                 f"response of {size} bytes exceeds the maximum message size of {self._max_send_bytes} bytes "
                 "(server setting --max-message-mb / EDGEPERF_MAX_MESSAGE_MB)"
             )
+
+    async def _infer(self, message: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> InferResponse:
+        response = await self._core.infer(self._request(message, context))
+        self._check_size(response)
         return response
 
     # ------------------------------------------------------------ health and metadata
@@ -200,8 +198,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         self,
         request_iterator: AsyncIterator[pb.ModelInferRequest | MalformedMessage],
         context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Requests on one stream run concurrently; responses are written as they finish, in any order.
+    ) -> None:
+        """Requests on one stream run concurrently; responses are written as they finish, in any order
+        (server/streaming.py).
 
         A failed request answers with `error_message` and the stream stays open, unless the client
         opened the stream with the metadata `triton_grpc_error: true`: then the first failure ends the
@@ -209,89 +208,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         with `error_message` (no id: none could be read), or ends the stream with INVALID_ARGUMENT under
         `triton_grpc_error`, after the requests accepted before it are answered.
         """
-        metadata_items = context.invocation_metadata() or ()
-        grpc_error = any(k == "triton_grpc_error" and str(v).lower() == "true" for k, v in metadata_items)
-        # NOTE: answers wait here until written (a client that reads slowly pushes back through HTTP/2
-        # flow control); their output bytes stay in the byte budget until then, so new requests are refused
-        # instead of answers piling up in memory.
-        outbox: asyncio.Queue[
-            tuple[pb.ModelStreamInferResponse, int] | EdgeperfServerError | Exception | None
-        ] = asyncio.Queue()
-        budget = self._core.budget
-        pending: set[asyncio.Task[None]] = set()
-        # NOTE: at most STREAM_WINDOW requests of one stream are in the server (running or answered but not
-        # yet written); beyond that reading pauses, and HTTP/2 flow control pushes back on the client.
-        window = asyncio.Semaphore(STREAM_WINDOW)
 
-        async def one(message: pb.ModelInferRequest) -> None:
-            try:
-                response = await self._infer(message, context)
-                size = sum(array.nbytes for array in response.outputs.values())
-                budget.hold(size)
-                outbox.put_nowait((stream_response(response), size))
-            except EdgeperfServerError as err:
-                outbox.put_nowait(err if grpc_error else (stream_error_response(message, str(err)), 0))
-            except Exception as err:  # NOTE: reported on the stream, never crashes the server
-                logger.exception("unexpected error on ModelStreamInfer")
-                outbox.put_nowait(
-                    err if grpc_error else (stream_error_response(message, f"internal error: {err}"), 0)
-                )
+        def start(message: pb.ModelInferRequest, done: InferDone) -> asyncio.Future[Any]:
+            return self._core.infer_nowait(self._request(message, context), done)
 
-        async def read_all() -> None:
-            ended: EdgeperfServerError | Exception | None = None
-            try:
-                async for message in request_iterator:
-                    if isinstance(message, MalformedMessage):
-                        # NOTE: the framing is intact (gRPC delimits messages), so the stream can go on.
-                        logger.warning("ModelStreamInfer from %s: %s", context.peer(), message.describe())
-                        if grpc_error:
-                            ended = InvalidInput(message.describe())
-                            break
-                        await window.acquire()
-                        outbox.put_nowait(
-                            (stream_error_response(pb.ModelInferRequest(), message.describe()), 0)
-                        )
-                        continue
-                    await window.acquire()
-                    task = asyncio.create_task(one(message))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-            except Exception as err:  # NOTE: the requests already accepted are still answered below
-                logger.warning("ModelStreamInfer from %s: reading the stream failed: %s", context.peer(), err)
-                ended = err
-            # Every request accepted before the end (or a malformed message) gets its answer first.
-            while pending:
-                await asyncio.gather(*pending)
-            outbox.put_nowait(ended)
-
-        reader = asyncio.create_task(read_all())
-        reader.add_done_callback(
-            lambda t: outbox.put_nowait(None) if t.cancelled() or t.exception() else None
-        )
-        held = 0
-        try:
-            while (item := await outbox.get()) is not None:
-                if isinstance(item, EdgeperfServerError):
-                    await context.abort(item.grpc_code, str(item))
-                elif isinstance(item, Exception):
-                    await context.abort(
-                        grpc.StatusCode.INTERNAL, f"internal error: {type(item).__name__}: {item}"
-                    )
-                else:
-                    answer, held = item
-                    yield answer
-                    budget.release(held)
-                    held = 0
-                    window.release()
-        finally:
-            reader.cancel()
-            for task in list(pending):
-                task.cancel()
-            budget.release(held)  # the answer being written when the stream ended
-            while not outbox.empty():
-                left = outbox.get_nowait()
-                if isinstance(left, tuple):
-                    budget.release(left[1])
+        call = StreamCall(context, start=start, check=self._check_size, budget=self._core.budget)
+        await call.run(request_iterator)
 
     # ------------------------------------------------------------ not served
 

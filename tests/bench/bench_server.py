@@ -11,8 +11,9 @@
     the config such a model should use; the default instance-thread config is shown beside it). Measured
     twice: both servers at the same offered rate (--rate, default 500/s: grpc's CPU per request falls as
     the rate rises, so only equal rates compare like with like), and closed loop (each as fast as it goes).
-(c) ResNet50 batch-1 latency, one request at a time, through the server against in-process ORT.
-    Goal: <= 0.5 ms added at the median.
+(c) ResNet50 batch-1 latency, one request at a time: in-process ORT, the server, and a bare grpc.aio echo of
+    the same request bytes (the transport alone), interleaved. "Added" is server - in-process; the server's
+    own addition is server - in-process - echo, per triplet. Goal: own addition <= 0.5 ms at the median.
 
 Every figure is min / median / max over --reps repetitions (default 5, --quick 3), the kinds interleaved
 within each repetition so they see the same machine load; ratios are taken within a repetition. The
@@ -200,53 +201,44 @@ async def stream_rate(
         return received / ((time.perf_counter_ns() - start) / 1e9), received
 
 
-async def paired_latencies_ns(
-    address: str, payload: bytes, local: Callable[[], int], runs: int
-) -> tuple[list[int], list[int], list[int], list[int]]:
-    """`runs` pairs, one at a time: the in-process call `local()` (returns its own ns), then one request
-    through the server.
+async def latency_triplets_ns(
+    address: str, echo_address: str, payload: bytes, local: Callable[[], int], runs: int
+) -> dict[str, list[int]]:
+    """`runs` triplets, one call at a time: the in-process call `local()` (returns its own ns), one request
+    through the server, and the same request bytes through the bare echo server (the transport alone).
 
-    Pairs see the same machine load, so their difference is the server's cost even on a shared machine.
-    Returns in-process latencies, server (client-measured) latencies, and the server's queue time and its
-    queue + compute time (its response parameters) of each.
+    A triplet's calls see the same machine load, so `served - local - echo` is what the server itself
+    adds, even on a shared machine. Returns the ns lists "local", "served", "echo" and, from the server's
+    response parameters, "queue" (its queue time) and "inside" (its queue + compute).
     """
-    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+    async with (
+        grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel,
+        grpc.aio.insecure_channel(echo_address, options=CHANNEL_OPTIONS) as echo_channel,
+    ):
         call = channel.unary_unary(INFER)
+        echo = echo_channel.unary_unary(ECHO)
         for _ in range(3):
             await call(payload)
+            await echo(payload)
             local()
-        local_ns: list[int] = []
-        served_ns: list[int] = []
-        queues: list[int] = []
-        inside: list[int] = []
+        figures: dict[str, list[int]] = {key: [] for key in ("local", "served", "echo", "queue", "inside")}
         for _ in range(runs):
-            # NOTE: a pause after each run lets the previous run's threads settle (ONNX Runtime's pool may
-            # spin when a config allows it), so neither side runs while the other's still spins.
+            # NOTE: a pause before each call lets the previous one's threads settle (ONNX Runtime's pool may
+            # spin when a config allows it), so no side runs while another's still spins.
             await asyncio.sleep(0.05)
-            local_ns.append(local())
+            figures["local"].append(local())
             await asyncio.sleep(0.05)
             start = time.perf_counter_ns()
             reply = await call(payload)
-            served_ns.append(time.perf_counter_ns() - start)
-            parameters = pb.ModelInferResponse.FromString(reply).parameters
-            queues.append(parameters["edgeperf_queue_ns"].int64_param)
-            inside.append(sum(parameters[name].int64_param for name in TIMING_PARAMETERS))
-        return local_ns, served_ns, queues, inside
-
-
-async def echo_latencies_ns(address: str, payload: bytes, runs: int) -> list[int]:
-    """`runs` calls of the echo server with `payload`, one at a time, paced as `paired_latencies_ns`."""
-    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
-        call = channel.unary_unary(ECHO)
-        for _ in range(3):
-            await call(payload)
-        latencies: list[int] = []
-        for _ in range(runs):
+            figures["served"].append(time.perf_counter_ns() - start)
             await asyncio.sleep(0.05)
             start = time.perf_counter_ns()
-            await call(payload)
-            latencies.append(time.perf_counter_ns() - start)
-        return latencies
+            await echo(payload)
+            figures["echo"].append(time.perf_counter_ns() - start)
+            parameters = pb.ModelInferResponse.FromString(reply).parameters
+            figures["queue"].append(parameters["edgeperf_queue_ns"].int64_param)
+            figures["inside"].append(sum(parameters[name].int64_param for name in TIMING_PARAMETERS))
+        return figures
 
 
 def process_cpu_s(pid: int) -> float | None:
@@ -627,20 +619,20 @@ async def _measure_a_c(
             _line("CPU efficiency in-process / server (load-independent)", f"{efficiency:.3f}", "goal >= 0.95",
                   efficiency >= 0.95, efficiency / 0.95),
         ]  # fmt: skip
-    added = latency["added"]
+    own = latency["own"]
     lines += [
-        f"(c) ResNet50 batch-1 latency, one at a time, {durations.reps} repetitions of {durations.latency_runs} "
-        f"interleaved in-process/server pairs (served copy with max_queue_delay 0); load average "
-        f"{_spread(latency['load'], '.1f')}",
+        f"(c) ResNet50 batch-1 latency, one call at a time, {durations.reps} repetitions of {durations.latency_runs} "
+        f"interleaved triplets (in-process ORT, server with max_queue_delay 0, bare echo of the same "
+        f"{len(latency_payload) / 1000:.0f} KB request); load average {_spread(latency['load'], '.1f')}",
         "    figure: median (min-max) over repetitions of each repetition's median, ms",
         _line("in-process ORT", _spread(latency["local"], ".2f"), "", None),
         _line("server (client-measured)", _spread(latency["served"], ".2f"), "", None),
         _line("  server-side queue", _spread(latency["queue"], ".3f"), "", None),
         _line("  client-measured minus server queue+compute", _spread(latency["edge"], ".2f"), "", None),
-        _line("  bare grpc.aio echo of the same request (transport)", _spread(latency["echo"], ".2f"), "", None),
-        _line("  server's own overhead beyond transport", _spread(latency["beyond"], ".2f"), "", None),
-        _line("added: median of pair differences", _spread(added, ".2f"), "goal <= 0.5 ms",
-              statistics.median(added) <= 0.5, 0.5 / statistics.median(added) if statistics.median(added) > 0 else None),
+        _line("bare grpc.aio echo of the same request (transport)", _spread(latency["echo"], ".2f"), "", None),
+        _line("added over in-process: server - in-process", _spread(latency["added"], ".2f"), "", None),
+        _line("server's own addition: server - in-process - echo", _spread(own, ".2f"), "goal <= 0.5 ms",
+              statistics.median(own) <= 0.5, 0.5 / statistics.median(own) if statistics.median(own) > 0 else None),
     ]  # fmt: skip
     return lines
 
@@ -648,28 +640,26 @@ async def _measure_a_c(
 async def _latency_reps(
     durations: Durations, server: ServerProcess, echo: EchoServer, payload: bytes, local: OrtWorker
 ) -> dict[str, list[float]]:
-    """(c): per repetition, the medians (ms) of interleaved in-process/server pairs and of echo calls."""
+    """(c): per repetition, the medians (ms) of interleaved in-process/server/echo triplets."""
     figures: dict[str, list[float]] = {
-        key: [] for key in ("load", "local", "served", "queue", "edge", "echo", "beyond", "added")
+        key: [] for key in ("load", "local", "served", "queue", "edge", "echo", "added", "own")
     }
     for _ in range(durations.reps):
         figures["load"].append(os.getloadavg()[0])
-        local_lat, served_lat, queue_ns, inside_ns = await paired_latencies_ns(
-            server.address, payload, local.once_ns, durations.latency_runs
+        ns = await latency_triplets_ns(
+            server.address, echo.address, payload, local.once_ns, durations.latency_runs
         )
-        echo_lat = await echo_latencies_ns(echo.address, payload, durations.latency_runs)
+        triplets = list(zip(ns["local"], ns["served"], ns["echo"], strict=True))
+        figures["local"].append(statistics.median(ns["local"]) / 1e6)
+        figures["served"].append(statistics.median(ns["served"]) / 1e6)
+        figures["echo"].append(statistics.median(ns["echo"]) / 1e6)
+        figures["queue"].append(statistics.median(ns["queue"]) / 1e6)
         # NOTE: what the client waited beyond the server's own queue + compute: transport and the server's edge.
-        edge = statistics.median(s - i for s, i in zip(served_lat, inside_ns, strict=True)) / 1e6
-        echo_ms = statistics.median(echo_lat) / 1e6
-        figures["local"].append(statistics.median(local_lat) / 1e6)
-        figures["served"].append(statistics.median(served_lat) / 1e6)
-        figures["queue"].append(statistics.median(queue_ns) / 1e6)
-        figures["edge"].append(edge)
-        figures["echo"].append(echo_ms)
-        figures["beyond"].append(edge - echo_ms)
-        figures["added"].append(
-            statistics.median(s - loc for s, loc in zip(served_lat, local_lat, strict=True)) / 1e6
+        figures["edge"].append(
+            statistics.median(s - i for s, i in zip(ns["served"], ns["inside"], strict=True)) / 1e6
         )
+        figures["added"].append(statistics.median(s - loc for loc, s, _ in triplets) / 1e6)
+        figures["own"].append(statistics.median(s - loc - e for loc, s, e in triplets) / 1e6)
     return figures
 
 

@@ -40,6 +40,7 @@ from edgeperf.server.metrics import ServerMetrics
 from edgeperf.server.metrics_http import MetricsHttpServer
 from edgeperf.server.peers import WorkerRole
 from edgeperf.server.power import PowerSource, detect_sources, open_sources, parse_power_spec
+from edgeperf.server.raw_inputs import decode_infer_request
 from edgeperf.server.settings import ServerConfig, SettingsError, parse_address
 
 __all__ = ["EdgeperfServer", "ServerState", "run", "serve"]
@@ -232,6 +233,7 @@ class EdgeperfServer:
             pb.DESCRIPTOR.services_by_name["GRPCInferenceService"],
             pb,
             in_band=frozenset({"ModelStreamInfer"}),
+            decoders={"ModelInfer": decode_infer_request, "ModelStreamInfer": decode_infer_request},
         )
         add_service(
             EdgeperfServicer(

@@ -9,7 +9,7 @@ input; nothing here touches gRPC contexts.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -94,10 +94,10 @@ def _shape(tensor: pb.ModelInferRequest.InferInputTensor) -> tuple[int, ...]:
     return shape
 
 
-def _from_raw(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes) -> npt.NDArray[Any]:
+def _from_raw(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | memoryview) -> npt.NDArray[Any]:
     shape = _shape(tensor)
     if tensor.datatype == "BYTES":
-        return deserialize_bytes_tensor(tensor.name, raw, shape)
+        return deserialize_bytes_tensor(tensor.name, bytes(raw), shape)
     dtype = _LITTLE_ENDIAN.get(tensor.datatype)
     if dtype is None:
         dtype = numpy_dtype(tensor.datatype).newbyteorder("<")
@@ -144,12 +144,19 @@ def _int_parameter(name: str, parameter: pb.InferParameter) -> int:
     )
 
 
-def request_from_proto(message: pb.ModelInferRequest, *, deadline_ns: int | None = None) -> InferRequest:
+def request_from_proto(
+    message: pb.ModelInferRequest,
+    *,
+    deadline_ns: int | None = None,
+    raw_input_contents: Sequence[bytes | memoryview] | None = None,
+) -> InferRequest:
     """Convert a ModelInferRequest into the core's InferRequest.
 
     Args:
         message: the request as received; raw input bytes are borrowed, not copied.
         deadline_ns: absolute `time.monotonic_ns()` deadline of the RPC, if the client set one.
+        raw_input_contents: the message's raw inputs when they were split off it (server/raw_inputs.py);
+            None reads them from `message`.
 
     Raises:
         InvalidInput: raw and typed contents mixed, a raw entry count different from the input count,
@@ -157,7 +164,7 @@ def request_from_proto(message: pb.ModelInferRequest, *, deadline_ns: int | None
             input name, or a bad `timeout`/`priority` parameter.
         Unsupported: sequence requests or output parameters edgeperf does not serve.
     """
-    raw_contents = message.raw_input_contents
+    raw_contents = message.raw_input_contents if raw_input_contents is None else raw_input_contents
     inputs: dict[str, npt.NDArray[Any]] = {}
     if raw_contents:
         if len(raw_contents) != len(message.inputs):

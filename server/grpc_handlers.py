@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -107,6 +107,7 @@ def add_service(
     messages: ModuleType,
     *,
     in_band: frozenset[str] = frozenset(),
+    decoders: Mapping[str, Callable[[bytes], Any]] | None = None,
 ) -> None:
     """Register every method of `service` on `server`, served by the same-named methods of `servicer`.
 
@@ -121,6 +122,8 @@ def add_service(
         service: the service descriptor, e.g. `grpc_service_pb2.DESCRIPTOR.services_by_name[...]`.
         messages: the generated `*_pb2` module holding the request and response classes.
         in_band: names of bidirectional methods that handle MalformedMessage themselves.
+        decoders: method name -> its own request deserializer, which must never raise either (it
+            returns a MalformedMessage instead); the others parse with `FromString`.
     """
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in service.methods:
@@ -128,7 +131,7 @@ def add_service(
         response_type: type[Message] = getattr(messages, method.output_type.name)
         behaviour = getattr(servicer, method.name)
         codec: dict[str, Any] = {
-            "request_deserializer": _decoder(request_type),
+            "request_deserializer": (decoders or {}).get(method.name) or _decoder(request_type),
             "response_serializer": response_type.SerializeToString,
         }
         if method.client_streaming and method.server_streaming:

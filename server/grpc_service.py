@@ -42,6 +42,7 @@ from edgeperf.server.metadata_converters import (
 from edgeperf.server.peers import PeerStatistics
 from edgeperf.server.power.base import PowerSource
 from edgeperf.server.power.service import measure_power
+from edgeperf.server.raw_inputs import SplitRequest
 from edgeperf.server.streaming import STREAM_WINDOW, StreamCall
 from edgeperf.server.system import describe_system, server_version
 from edgeperf.server.types import InferRequest, InferResponse
@@ -104,11 +105,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         if self._peers is not None:
             await self._peers.close()
 
-    def _request(self, message: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> InferRequest:
+    def _request(
+        self, received: pb.ModelInferRequest | SplitRequest, context: grpc.aio.ServicerContext
+    ) -> InferRequest:
         self._core.check_accepting()
         start_ns = time.monotonic_ns()
+        message, raw = received if isinstance(received, SplitRequest) else (received, None)
         try:
-            return request_from_proto(message, deadline_ns=_deadline_ns(context))
+            return request_from_proto(message, deadline_ns=_deadline_ns(context), raw_input_contents=raw)
         except EdgeperfServerError as err:
             self._core.record_rejected(
                 message.model_name, message.model_version, err, time.monotonic_ns() - start_ns
@@ -123,7 +127,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
                 "(server setting --max-message-mb / EDGEPERF_MAX_MESSAGE_MB)"
             )
 
-    async def _infer(self, message: pb.ModelInferRequest, context: grpc.aio.ServicerContext) -> InferResponse:
+    async def _infer(
+        self, message: pb.ModelInferRequest | SplitRequest, context: grpc.aio.ServicerContext
+    ) -> InferResponse:
         response = await self._core.infer(self._request(message, context))
         self._check_size(response)
         return response
@@ -190,13 +196,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
 
     @_map_errors
     async def ModelInfer(
-        self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ModelInferRequest | SplitRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
         return response_to_proto(await self._infer(request, context))
 
     async def ModelStreamInfer(
         self,
-        request_iterator: AsyncIterator[pb.ModelInferRequest | MalformedMessage],
+        request_iterator: AsyncIterator[pb.ModelInferRequest | SplitRequest | MalformedMessage],
         context: grpc.aio.ServicerContext,
     ) -> None:
         """Requests on one stream run concurrently; responses are written as they finish, in any order
@@ -209,7 +215,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         `triton_grpc_error`, after the requests accepted before it are answered.
         """
 
-        def start(message: pb.ModelInferRequest, done: InferDone) -> asyncio.Future[Any]:
+        def start(message: pb.ModelInferRequest | SplitRequest, done: InferDone) -> asyncio.Future[Any]:
             return self._core.infer_nowait(self._request(message, context), done)
 
         call = StreamCall(context, start=start, check=self._check_size, budget=self._core.budget)

@@ -28,6 +28,7 @@ from edgeperf.server.converters import stream_error_response, stream_response
 from edgeperf.server.core import InferDone
 from edgeperf.server.errors import EdgeperfServerError, InvalidInput
 from edgeperf.server.grpc_handlers import MalformedMessage
+from edgeperf.server.raw_inputs import SplitRequest
 from edgeperf.server.types import InferResponse
 
 __all__ = ["STREAM_WINDOW", "Start", "StreamCall"]
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 STREAM_WINDOW: Final = 1024
 """Requests one ModelStreamInfer stream may have in the server at once before reading pauses."""
 
-Start = Callable[[pb.ModelInferRequest, InferDone], "asyncio.Future[Any]"]
+Start = Callable[[pb.ModelInferRequest | SplitRequest, InferDone], "asyncio.Future[Any]"]
 """Starts one request: checks and converts it, hands it to the core and returns the handle that
 cancels it; raises EdgeperfServerError for a request refused at once."""
 Check = Callable[[InferResponse], None]
@@ -84,7 +85,9 @@ class StreamCall:
         """Why reading stopped early, if it did; sent once every accepted request is answered."""
         self._closed = False
 
-    async def run(self, requests: AsyncIterator[pb.ModelInferRequest | MalformedMessage]) -> None:
+    async def run(
+        self, requests: AsyncIterator[pb.ModelInferRequest | SplitRequest | MalformedMessage]
+    ) -> None:
         """Read, run and answer until the client closes the stream (or an error ends it)."""
         loop = asyncio.get_running_loop()
         reader = loop.create_task(self._read_all(requests))
@@ -126,7 +129,9 @@ class StreamCall:
                     self._budget.release(left[1])
             outbox.clear()
 
-    async def _read_all(self, requests: AsyncIterator[pb.ModelInferRequest | MalformedMessage]) -> None:
+    async def _read_all(
+        self, requests: AsyncIterator[pb.ModelInferRequest | SplitRequest | MalformedMessage]
+    ) -> None:
         loop = asyncio.get_running_loop()
         try:
             async for message in requests:
@@ -155,7 +160,7 @@ class StreamCall:
         if not self._unanswered:
             self._push(self._ended)
 
-    def _begin(self, message: pb.ModelInferRequest) -> None:
+    def _begin(self, message: pb.ModelInferRequest | SplitRequest) -> None:
         try:
             handle = self._start(message, functools.partial(self._answered, message))
         except Exception as err:  # NOTE: refused at once; answered like any failure
@@ -165,9 +170,13 @@ class StreamCall:
         handle.add_done_callback(self._running.discard)
 
     def _answered(
-        self, message: pb.ModelInferRequest, response: InferResponse | None, error: BaseException | None
+        self,
+        received: pb.ModelInferRequest | SplitRequest,
+        response: InferResponse | None,
+        error: BaseException | None,
     ) -> None:
         """On the event loop: one request's answer (or failure) goes to the outbox."""
+        message = received.message if isinstance(received, SplitRequest) else received
         self._unanswered -= 1
         if self._closed:
             return  # NOTE: answered as the stream ended; nobody will write it, so it holds no bytes

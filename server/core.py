@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import enum
 import functools
-import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,26 +13,19 @@ from types import TracebackType
 from typing import Any
 
 from edgeperf.server.admission import ByteBudget, request_bytes
-from edgeperf.server.batching import BatchResult, DynamicBatcher
+from edgeperf.server.batching import BatchResult
 from edgeperf.server.clock import Clock, MonotonicClock
-from edgeperf.server.config import ModelConfig
 from edgeperf.server.errors import (
     SHUTDOWN_MESSAGE,
     EdgeperfServerError,
-    ModelConfigError,
     ModelNotFound,
     ShuttingDown,
 )
-from edgeperf.server.instances import InstancePool
+from edgeperf.server.loading import LoadedModel, load_model
 from edgeperf.server.repository import ModelSource, scan_repository
-from edgeperf.server.runtime.base import Runtime
-from edgeperf.server.runtime.onnx import OnnxRuntime
-from edgeperf.server.runtime.pipeline import load_pipeline
-from edgeperf.server.runtime.reshape import with_reshape
-from edgeperf.server.settings import DEFAULT_MAX_QUEUED_BYTES, intra_op_share
-from edgeperf.server.stats import ModelStatistics, StatsObserver, StatsRecorder
+from edgeperf.server.settings import DEFAULT_MAX_QUEUED_BYTES
+from edgeperf.server.stats import ModelStatistics, StatsObserver
 from edgeperf.server.types import InferRequest, InferResponse
-from edgeperf.server.validation import RequestValidator, warmup_inputs
 
 __all__ = ["CoreState", "InferDone", "InferenceCore", "LoadedModel", "ModelInfo"]
 
@@ -64,28 +55,6 @@ class ModelInfo:
     state: str
     """"READY" or "UNAVAILABLE"."""
     reason: str = ""
-
-
-class LoadedModel:
-    """One served version of a model: its config, instances, batcher and statistics."""
-
-    def __init__(
-        self,
-        *,
-        source: ModelSource,
-        version: int,
-        pool: InstancePool,
-        batcher: DynamicBatcher,
-        stats: StatsRecorder,
-    ) -> None:
-        self.name = source.name
-        self.version = str(version)
-        self.versions = tuple(str(v) for v in source.versions)
-        self.config: ModelConfig = source.config
-        self.pool = pool
-        self.batcher = batcher
-        self.stats = stats
-        self.validate = RequestValidator(source.config)
 
 
 class InferenceCore:
@@ -196,52 +165,15 @@ class InferenceCore:
         await self.close()
 
     async def _load(self, source: ModelSource, version: int, loaded: list[LoadedModel]) -> None:
-        if self._intra_op_share > 1:
-            threads = intra_op_share(source.config.ort.intra_op_threads, self._intra_op_share)
-            ort = dataclasses.replace(source.config.ort, intra_op_threads=threads)
-            source = dataclasses.replace(source, config=dataclasses.replace(source.config, ort=ort))
-        config = source.config
-        version_dir = source.version_dir(version)
-        factory: Callable[[int], Runtime]
-        if config.platform == "edgeperf_pipeline":
-            factory = functools.partial(load_pipeline, version_dir, config)
-        else:
-            factory = functools.partial(OnnxRuntime.load, version_dir / config.default_model_filename, config)
-        # NOTE: each instance takes the next index, which picks its device (config.instance_devices);
-        # next() on itertools.count is atomic, and the instances load on their own threads.
-        slots = itertools.count()
-        pool = await InstancePool.create(
-            f"{source.name}-{version}",
-            config.instance_count,
-            lambda: with_reshape(factory(next(slots)), config),
+        model = await load_model(
+            source,
+            version,
+            warmup=self._warmup,
+            observer=self._observer,
+            clock=self._clock,
+            workers=self._intra_op_share,
         )
-        try:
-            if self._warmup:
-                await self._warm_up(config, pool)
-        except BaseException:
-            await pool.close()
-            raise
-        stats = StatsRecorder(source.name, str(version), self._observer)
-        batcher = DynamicBatcher(config=config, pool=pool, stats=stats, clock=self._clock)
-        loaded.append(LoadedModel(source=source, version=version, pool=pool, batcher=batcher, stats=stats))
-
-    async def _warm_up(self, config: ModelConfig, pool: InstancePool) -> None:
-        if config.platform == "edgeperf_pipeline":
-            # NOTE: zero inputs may not be valid for a pipeline (3D-UNet needs real volume sizes); a
-            # pipeline warms itself up through an optional warmup() method instead.
-            for instance in pool.instances:
-                await instance.call(_pipeline_warmup)
-            return
-        outputs = [t.name for t in config.outputs]
-        for inputs in warmup_inputs(config):
-            for instance in pool.instances:
-                try:
-                    await instance.call(lambda rt, inputs=inputs: rt.run(inputs, outputs))  # type: ignore[misc]
-                except Exception as exc:
-                    batch = next(iter(inputs.values())).shape[:1]
-                    raise ModelConfigError(
-                        config.source, "<warm-up>", f"warm-up run with batch {list(batch)} failed: {exc}"
-                    ) from exc
+        loaded.append(model)
 
     def models(self) -> list[ModelInfo]:
         """Every model of the repository, sorted by name."""
@@ -455,12 +387,6 @@ class InferenceCore:
         for model in models:
             await model.pool.close()
         self._state = CoreState.CLOSED
-
-
-def _pipeline_warmup(runtime: Runtime) -> None:
-    warmup = getattr(runtime, "warmup", None)
-    if callable(warmup):
-        warmup()
 
 
 def _by_version(item: tuple[str, Any]) -> int:

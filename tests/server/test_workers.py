@@ -172,14 +172,19 @@ def _request_slow() -> pb.ModelInferRequest:
     return message
 
 
+def _serve_two_workers(repository: Path, timeout_s: float) -> subprocess.CompletedProcess[str]:
+    """`serve --workers 2` on `repository` to its end (these repositories keep it from starting)."""
+    return subprocess.run(
+        [sys.executable, "-m", "edgeperf.server.cli", "serve", "--model-repository", str(repository),
+         "--listen", "127.0.0.1:0", "--no-metrics", "--workers", "2"],
+        capture_output=True, text=True, timeout=timeout_s,
+    )  # fmt: skip
+
+
 def test_a_bad_model_config_is_one_error_before_any_worker_starts(tmp_path: Path) -> None:
     repository = build_repository(tmp_path, slow=False)
     (repository / "tiny" / "config.pbtxt").write_text("max_batch_size: -1\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "edgeperf.server.cli", "serve", "--model-repository", str(repository),
-         "--listen", "127.0.0.1:0", "--no-metrics", "--workers", "2"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    done = _serve_two_workers(repository, timeout_s=60)
     assert done.returncode == 2
     assert "edgeperf-server: error:" in done.stderr and "max_batch_size" in done.stderr
     assert "worker_ready" not in done.stderr
@@ -188,10 +193,6 @@ def test_a_bad_model_config_is_one_error_before_any_worker_starts(tmp_path: Path
 def test_a_worker_that_fails_to_load_stops_the_server_with_its_reason(tmp_path: Path) -> None:
     repository = build_repository(tmp_path, slow=False)
     (repository / "tiny" / "1" / "model.onnx").write_bytes(b"not an onnx model")
-    done = subprocess.run(
-        [sys.executable, "-m", "edgeperf.server.cli", "serve", "--model-repository", str(repository),
-         "--listen", "127.0.0.1:0", "--no-metrics", "--workers", "2"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = _serve_two_workers(repository, timeout_s=120)
     assert done.returncode == 2
     assert '"event": "worker_failed"' in done.stderr

@@ -255,11 +255,15 @@ def soak(seconds: float, growth_margin: float, rate: float | None) -> int:
     # NOTE: the first sample (taken before any load) is left out of the first half's peak.
     first_rss, second_rss = max(samples.rss_mib[1:half]), max(samples.rss_mib[half:])
     first_fds, second_fds = max(samples.fds[1:half]), max(samples.fds[half:])
+    # NOTE: the medians tell growth from spikes: a peak follows the worst overload episode (a backlog
+    # of calls and their buffers), a median the memory held in steady state.
+    first_p50, second_p50 = np.median(samples.rss_mib[1:half]), np.median(samples.rss_mib[half:])
     print(
         f"soak {seconds:g} s at {rate:.1f}/s (capacity {capacity:.1f}/s): {sum(statuses.values())} requests "
         f"{dict(statuses)}; server RSS first half peak {first_rss:.1f} MiB, second half peak {second_rss:.1f} "
-        f"MiB ({(second_rss / first_rss - 1) * 100:+.1f}%, margin {growth_margin * 100:g}%); last "
-        f"{samples.rss_mib[-1]:.1f} MiB; fds peak {first_fds} -> {second_fds}"
+        f"MiB ({(second_rss / first_rss - 1) * 100:+.1f}%, margin {growth_margin * 100:g}%); medians "
+        f"{first_p50:.1f} -> {second_p50:.1f} MiB; last {samples.rss_mib[-1]:.1f} MiB; fds peak "
+        f"{first_fds} -> {second_fds}"
     )
     flat = second_rss <= first_rss * (1 + growth_margin) and second_fds <= first_fds
     if not flat or not alive or set(statuses) - ADMITTED_OR_REFUSED:

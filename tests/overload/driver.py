@@ -43,6 +43,7 @@ from tests.e2e._server import serve
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 ADMITTED_OR_REFUSED = {"OK", "UNAVAILABLE", "UNAVAILABLE_HTTP2", "RESOURCE_EXHAUSTED"}
 QUEUE_SET = 16
+SMALL_INFLIGHT = 64
 SIZE = os.environ.get("OVERLOAD_MODEL_SIZE", "small")
 """The scaled-down ResNet50 stand-in: some hundred images a second on 2 cores, so 10x is a rate one Python
 client still sends (the full-size one manages about 1 per second on this machine)."""
@@ -185,10 +186,13 @@ def server_counts(metrics_port: int | None) -> tuple[int, int]:
 def overload(factor: float, seconds: float, rss_bound_mib: float) -> int:
     body = request_bytes()
     failures = 0
-    for queue in (None, QUEUE_SET):
+    # NOTE: the third case lowers --max-inflight below what the event loop takes in, so the server's own
+    # refusal (RESOURCE_EXHAUSTED, counted) shows too; at the default one connection meets HTTP/2's first.
+    for queue, max_inflight in ((None, None), (QUEUE_SET, None), (None, SMALL_INFLIGHT)):
         workdir = Path(tempfile.mkdtemp(prefix="edgeperf-overload-"))
+        extra = ("--max-inflight", str(max_inflight)) if max_inflight else ()
         try:
-            with serve(write_repository(workdir / "repo", queue)) as server:
+            with serve(write_repository(workdir / "repo", queue), *extra) as server:
                 capacity = asyncio.run(capacity_per_s(server.address, body))
                 with Samples(server.process.pid).running() as samples:
                     # NOTE: a deadline long enough for an unbounded queue to drain: nothing ends by timeout.
@@ -207,7 +211,8 @@ def overload(factor: float, seconds: float, rss_bound_mib: float) -> int:
         other = {s: n for s, n in st.items() if s not in ADMITTED_OR_REFUSED}
         peak_rss = max(samples.rss_mib)
         print(
-            f"max_queue_size {'unset' if queue is None else queue}: capacity {capacity:.1f}/s; offered "
+            f"max_queue_size {'unset' if queue is None else queue}, --max-inflight "
+            f"{max_inflight or 'default'}: capacity {capacity:.1f}/s; offered "
             f"{result.offered_per_s:.1f}/s ({factor:g}x, sent at {result.sent_per_s:.0f}/s) for {seconds:g} s, "
             f"{issued} requests: OK {st['OK']}, UNAVAILABLE {st['UNAVAILABLE'] + st['UNAVAILABLE_HTTP2']} "
             f"(server {st['UNAVAILABLE']}, HTTP/2 {st['UNAVAILABLE_HTTP2']}), RESOURCE_EXHAUSTED "

@@ -25,20 +25,25 @@ def _results(out: Path, accuracy_log: str) -> None:
     (scenario / "performance" / "run_1" / "result.json").write_text("{}")
 
 
+def _submit(out: Path, accuracy_log: str, rules: str, command: str) -> Path:
+    """The submission tree of `_results` for system "dev" of submitter "acme", under `rules` and its preset."""
+    _results(out, accuracy_log)
+    return write_submission(
+        out,
+        [SubmissionSystem(name="dev", description=None)],
+        submitter="acme",
+        rules=rules,
+        preset=preset_path(rules),
+        user_conf=None,
+        command=command,
+    )
+
+
 def test_tree_of_a_large_accuracy_log_passes_the_structure_checks(tmp_path: Path) -> None:
     entries = [{"seq_id": i, "qsl_idx": i, "data": "00" * 64} for i in range(400)]
     log = "[\n" + ",\n".join(json.dumps(e) for e in entries) + "\n]\n"
     assert len(log) > 10 * 1024
-    _results(tmp_path, log)
-    root = write_submission(
-        tmp_path,
-        [SubmissionSystem(name="dev", description=None)],
-        submitter="acme",
-        rules="v2.1",
-        preset=preset_path("v2.1"),
-        user_conf=None,
-        command="edgeperf suite --server dev=host:8001",
-    )
+    root = _submit(tmp_path, log, "v2.1", "edgeperf suite --server dev=host:8001")
     assert root == tmp_path / "submission"
     assert structure_errors(root, "v2.1") == []
     assert structure_errors(root, "current") == []
@@ -56,16 +61,7 @@ def test_tree_of_a_large_accuracy_log_passes_the_structure_checks(tmp_path: Path
 
 
 def test_missing_pieces_are_what_the_checks_name(tmp_path: Path) -> None:
-    _results(tmp_path, "[]\n")
-    root = write_submission(
-        tmp_path,
-        [SubmissionSystem(name="dev", description=None)],
-        submitter="acme",
-        rules="current",
-        preset=preset_path("current"),
-        user_conf=None,
-        command="edgeperf suite",
-    )
+    root = _submit(tmp_path, "[]\n", "current", "edgeperf suite")
     base = root / "open" / "acme"
     (base / "measurements" / "dev" / "bert-99" / "SingleStream" / "user.conf").unlink()
     (base / "results" / "dev" / "bert-99" / "SingleStream" / "accuracy" / "extra.txt").write_text("x")

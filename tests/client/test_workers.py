@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
@@ -111,18 +111,20 @@ async def test_workers_give_the_logs_of_one_process(scenario: Scenario, tmp_path
     assert "edgeperf_worker_2" in d3
 
 
+async def _two_workers(
+    tmp_path: Path,
+    scenario: Scenario,
+    factory: Callable[[], AbstractAsyncContextManager[tuple[SystemUnderTest, QuerySampleLibrary]]] | None,
+) -> None:
+    """A fake run of `scenario` split over two workers that `factory` makes (these runs are refused)."""
+    await run_with_sut(FakeSut(), ListQsl(), settings(scenario), tmp_path, workers=2, worker_factory=factory)
+
+
 async def test_workers_are_refused_where_one_process_must_issue(tmp_path: Path) -> None:
     with pytest.raises(RunSetupError, match="only Server and Offline"):
-        await run_with_sut(
-            FakeSut(),
-            ListQsl(),
-            settings(Scenario.SINGLE_STREAM),
-            tmp_path,
-            workers=2,
-            worker_factory=FakeFactory(),
-        )
+        await _two_workers(tmp_path, Scenario.SINGLE_STREAM, FakeFactory())
     with pytest.raises(RunSetupError, match="worker_factory"):
-        await run_with_sut(FakeSut(), ListQsl(), settings(Scenario.SERVER), tmp_path, workers=2)
+        await _two_workers(tmp_path, Scenario.SERVER, None)
 
 
 def test_cli_workers_against_a_grpc_server(tmp_path: Path) -> None:
@@ -159,11 +161,4 @@ class BrokenFactory:
 
 async def test_a_worker_that_cannot_start_is_named(tmp_path: Path) -> None:
     with pytest.raises(RunSetupError, match=r"worker \d failed: ConnectionError: no server"):
-        await run_with_sut(
-            FakeSut(),
-            ListQsl(),
-            settings(Scenario.SERVER),
-            tmp_path,
-            workers=2,
-            worker_factory=BrokenFactory(),
-        )
+        await _two_workers(tmp_path, Scenario.SERVER, BrokenFactory())

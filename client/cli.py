@@ -29,8 +29,8 @@ from edgeperf.client.connection_args import (
     redacted_command_line,
 )
 from edgeperf.client.errors import EdgeperfClientError
+from edgeperf.client.plan.settings import Scenario, TestMode
 from edgeperf.client.run import RunOptions, run_benchmark
-from edgeperf.client.settings import Scenario, TestMode
 
 __all__ = ["build_parser", "main"]
 
@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         from edgeperf.client import suite
 
         suite.register(subparsers)
-    from edgeperf.client import plots
+    from edgeperf.client.report import plots
 
     plots.register(subparsers)
     return parser
@@ -266,7 +266,7 @@ def _rules(args: argparse.Namespace) -> str:
     if args.rules is not None:
         return str(args.rules)
     if args.official_loadgen:
-        from edgeperf.client.loadgen_bridge import installed_rules
+        from edgeperf.client.issue.loadgen_bridge import installed_rules
 
         return installed_rules()[0]
     return "v2.1"
@@ -376,7 +376,7 @@ def _write_failure(exc: OSError, out_dir: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `edgeperf` console script."""
     code = _main(argv)
-    from edgeperf.client.loadgen_bridge import loadgen_still_running
+    from edgeperf.client.issue.loadgen_bridge import loadgen_still_running
 
     if loadgen_still_running():
         # NOTE: an interrupted official LoadGen test cannot be stopped and calls into Python from its own

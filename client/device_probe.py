@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import grpc
 import numpy.typing as npt
 
-from edgeperf.client.network import NetworkReport, characterise_network
-from edgeperf.client.power import NOT_MEASURED, PowerMonitor, power_sources
-from edgeperf.client.qsl import RequestEncoder
-from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode
+from edgeperf.client.issue.network import NetworkReport, characterise_network
+from edgeperf.client.issue.power import NOT_MEASURED, PowerMonitor, power_sources
+from edgeperf.client.plan.qsl import RequestEncoder
+from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode
 
 if TYPE_CHECKING:
     from edgeperf.client.run import RunOptions

@@ -8,7 +8,7 @@ EdgeperfClientError
 
 Per-sample failures (a rejected, failed or timed-out request) are *not* exceptions: the SUT records
 them with their gRPC status, the result counts them and becomes INVALID. Transport errors
-(`grpc.aio.AioRpcError`) are translated into these classes only in `edgeperf.client.sut_grpc`.
+(`grpc.aio.AioRpcError`) are translated into these classes only in `edgeperf.client.issue.sut_grpc`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 `run_with_sut` runs `requested.mode` (AccuracyOnly, PerformanceOnly, SubmissionRun or
 FindPeakPerformance) pass by pass, each through the issue loop with its loadable sets, and hands what
-they produced to `edgeperf.client.outcome.finish_run`, which writes the logs. It always returns an
+they produced to `edgeperf.client.report.finish.finish_run`, which writes the logs. It always returns an
 outcome for a run that started; a dead server or a stop request gives an INVALID outcome with complete logs.
 """
 
@@ -19,32 +19,32 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from edgeperf.client.errors import RunSetupError
-from edgeperf.client.issue import CompletionTracker, EndOfRun, EndReason, issue_queries
-from edgeperf.client.log_format import LoadableSetLog
-from edgeperf.client.outcome import ModeResult, ModeRuns, RunOutcome, finish_run
-from edgeperf.client.qsl import QuerySampleLibrary
-from edgeperf.client.results import RunRecorder, RunResult
-from edgeperf.client.scenarios import LoopClock, make_scheduler
-from edgeperf.client.scenarios.base import Clock
-from edgeperf.client.scenarios.server import find_peak_qps
-from edgeperf.client.schedule import (
+from edgeperf.client.issue.loop import CompletionTracker, EndOfRun, EndReason, issue_queries
+from edgeperf.client.issue.raw_results import RunRecorder, RunResult
+from edgeperf.client.issue.selfcheck import ClientCheck, TimedSection, client_check, issue_delays_ns
+from edgeperf.client.issue.sut import InFlightCounted, SystemUnderTest
+from edgeperf.client.issue.workers import SutFactory, check_workers
+from edgeperf.client.plan.qsl import QuerySampleLibrary
+from edgeperf.client.plan.scenarios import LoopClock, make_scheduler
+from edgeperf.client.plan.scenarios.base import Clock
+from edgeperf.client.plan.scenarios.server import find_peak_qps
+from edgeperf.client.plan.schedule import (
     Schedule,
     SequenceGenerator,
     accuracy_log_mask,
     generate_queries,
     loadable_sets,
 )
-from edgeperf.client.selfcheck import ClientCheck, TimedSection, client_check, issue_delays_ns
-from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
-from edgeperf.client.summary import summarize
-from edgeperf.client.sut import InFlightCounted, SystemUnderTest
-from edgeperf.client.workers import SutFactory, check_workers
+from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
+from edgeperf.client.report.finish import ModeResult, ModeRuns, RunOutcome, finish_run
+from edgeperf.client.report.log_format import LoadableSetLog
+from edgeperf.client.report.metrics import summarize
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.base import AccuracyReport
-    from edgeperf.client.network import NetworkReport
-    from edgeperf.client.power import PowerMonitor
-    from edgeperf.client.progress import ProgressDisplay
+    from edgeperf.client.issue.network import NetworkReport
+    from edgeperf.client.issue.power import PowerMonitor
+    from edgeperf.client.report.progress import ProgressDisplay
 
 __all__ = ["effective_settings", "run_mode", "run_with_sut"]
 
@@ -428,7 +428,7 @@ async def run_with_sut(
         score: reads the accuracy log written under `out_dir` and scores it (benchmarks); its text
             becomes `accuracy.txt`.
         stop: set it to end the run early (Ctrl-C); the outcome is then INVALID and marked interrupted.
-        workers: processes that issue a Server or Offline performance pass (`edgeperf.client.workers`);
+        workers: processes that issue a Server or Offline performance pass (`edgeperf.client.issue.workers`);
             each opens its own SUT and QSL with `worker_factory`.
         silence_timeout_s: end a pass once samples fail and none has succeeded for this long (a dead link
             or hung server; the request deadline); None: `drain_timeout_s`.

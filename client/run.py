@@ -3,7 +3,7 @@
 `run_benchmark(options)` is the programmatic entry point (the CLI and `edgeperf suite` call it): it
 resolves the settings, connects to the server, builds the QSL (a benchmark's dataset or synthetic data
 shaped from the model's metadata) and hands over to `edgeperf.client.modes.run_with_sut`, which runs the
-mode against any `SystemUnderTest` and writes the logs (`edgeperf.client.outcome`). A run that started
+mode against any `SystemUnderTest` and writes the logs (`edgeperf.client.report.finish`). A run that started
 always returns an outcome; a dead server or Ctrl-C gives an INVALID outcome with complete logs.
 """
 
@@ -18,23 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from edgeperf.client.conf import ConfigError, ConfigSource, resolve_test_settings
 from edgeperf.client.device_probe import prepare_device
 from edgeperf.client.errors import DatasetError, RunSetupError, ServerUnavailable
+from edgeperf.client.issue.network import DEFAULT_PINGS
+from edgeperf.client.issue.sut import SystemUnderTest
+from edgeperf.client.issue.sut_grpc import GrpcSut, GrpcSutConfig, TlsFiles
+from edgeperf.client.issue.workers import default_workers
 from edgeperf.client.modes import effective_settings, run_with_sut
-from edgeperf.client.network import DEFAULT_PINGS
-from edgeperf.client.outcome import ModeResult, RunOutcome, write_accuracy_txt
-from edgeperf.client.qsl import QuerySampleLibrary, RequestEncoder, SerializedQsl, SyntheticSource
-from edgeperf.client.report import prerun_explanation
-from edgeperf.client.scoring_deps import check_can_score
-from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
-from edgeperf.client.sut import SystemUnderTest
-from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig, TlsFiles
-from edgeperf.client.workers import default_workers
+from edgeperf.client.plan.conf import ConfigError, ConfigSource, resolve_test_settings
+from edgeperf.client.plan.qsl import QuerySampleLibrary, RequestEncoder, SerializedQsl, SyntheticSource
+from edgeperf.client.plan.scoring_deps import check_can_score
+from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
+from edgeperf.client.report.console_text import prerun_explanation
+from edgeperf.client.report.finish import ModeResult, RunOutcome, write_accuracy_txt
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.base import AccuracyReport, Benchmark, Dataset, Size
-    from edgeperf.client.progress import ProgressDisplay
+    from edgeperf.client.report.progress import ProgressDisplay
 
 __all__ = ["ModeResult", "RunOptions", "RunOutcome", "run_benchmark", "run_with_sut"]
 
@@ -81,7 +81,7 @@ class RunOptions:
     """Requests in flight at once in Offline and accuracy passes (the window); None for unlimited. The
     Server scenario has its own cap, `server_max_in_flight`."""
     workers: int | None = None
-    """Processes that issue a Server or Offline performance pass (`edgeperf.client.workers`); None:
+    """Processes that issue a Server or Offline performance pass (`edgeperf.client.issue.workers`); None:
     for Server, enough for the target rate (one per `WORKER_QPS` queries a second, at most one per
     CPU); 1 for the other scenarios (Offline's requests are batched and windowed)."""
     server_max_in_flight: int | None = 1024
@@ -182,7 +182,7 @@ async def run_benchmark(
     """
     _check_out_dir(options.out_dir)
     if options.official_loadgen:
-        from edgeperf.client.loadgen_bridge import check_rules
+        from edgeperf.client.issue.loadgen_bridge import check_rules
 
         check_rules(options.rules)
     bench: Benchmark | None = None
@@ -275,7 +275,7 @@ async def run_benchmark(
             announce(prerun_explanation(settings, sources))
         display: ProgressDisplay | None = None
         if options.progress:
-            from edgeperf.client.progress import ProgressDisplay
+            from edgeperf.client.report.progress import ProgressDisplay
 
             display = ProgressDisplay()
         score: Callable[[Path], AccuracyReport] | None = None
@@ -477,7 +477,7 @@ async def _run_official(
     score: Callable[[Path], AccuracyReport] | None,
     stop: asyncio.Event | None,
 ) -> RunOutcome:
-    from edgeperf.client.loadgen_bridge import run_official
+    from edgeperf.client.issue.loadgen_bridge import run_official
 
     official = await run_official(sut, qsl, requested, out_dir, stop=stop)
     validity = str(official.detail.get("result_validity", "VALID"))

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edgeperf.benchmarks import registry
-from edgeperf.client.conf import preset_path
 from edgeperf.client.connection_args import (
     Connection,
     add_connection_arguments,
@@ -32,8 +31,10 @@ from edgeperf.client.connection_args import (
     redacted_command_line,
 )
 from edgeperf.client.errors import EdgeperfClientError
-from edgeperf.client.log_format import atomic_write
-from edgeperf.client.results_table import (
+from edgeperf.client.plan.conf import preset_path
+from edgeperf.client.plan.settings import Scenario, TestMode
+from edgeperf.client.report.log_format import atomic_write
+from edgeperf.client.report.results_table import (
     SCENARIO_ORDER,
     CellResult,
     collect_results,
@@ -41,16 +42,15 @@ from edgeperf.client.results_table import (
     render_csv,
     render_markdown,
 )
-from edgeperf.client.run import RunOptions, RunOutcome, run_benchmark
-from edgeperf.client.settings import Scenario, TestMode
-from edgeperf.client.submission import SubmissionSystem, describe_system, write_submission
-from edgeperf.client.system_json import (
+from edgeperf.client.report.submission import SubmissionSystem, describe_system, write_submission
+from edgeperf.client.report.system_json import (
     describe_target,
     from_description,
     load_override,
     read_systems,
     write_system,
 )
+from edgeperf.client.run import RunOptions, RunOutcome, run_benchmark
 
 __all__ = [
     "SCENARIO_ORDER",
@@ -225,7 +225,7 @@ async def _describe(target: SuiteTarget, options: SuiteOptions, log: Callable[[s
 
 def write_pages(out_dir: Path, cells: Sequence[CellResult], systems: dict[str, dict[str, Any]]) -> list[Path]:
     """results.md, results.csv and report.html in `out_dir`, each written atomically."""
-    from edgeperf.client.report_html import render_html  # NOTE: late: it imports matplotlib
+    from edgeperf.client.report.html_page import render_html  # NOTE: late: it imports matplotlib
 
     out_dir.mkdir(parents=True, exist_ok=True)
     pages = {

@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeperf.client.conf import ConfigSource
-from edgeperf.client.qsl import QuerySampleLibrary
-from edgeperf.client.settings import Scenario, TestMode, TestSettings
-from edgeperf.client.sut import QuerySample, QuerySampleResponse, SystemUnderTest
+from edgeperf.client.issue.sut import QuerySample, QuerySampleResponse, SystemUnderTest
+from edgeperf.client.plan.conf import ConfigSource
+from edgeperf.client.plan.qsl import QuerySampleLibrary
+from edgeperf.client.plan.settings import Scenario, TestMode, TestSettings
 
 __all__ = ["Tuned", "tune_expected"]
 

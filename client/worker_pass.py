@@ -1,7 +1,7 @@
 """A performance pass from `--workers N` processes, shaped like a one-process pass (`ModeResult`).
 
 `edgeperf.client.modes.run_mode` hands a Server or Offline performance pass here when more than one
-worker was asked for; `edgeperf.client.workers` runs the processes and merges their columns.
+worker was asked for; `edgeperf.client.issue.workers` runs the processes and merges their columns.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ import time
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.client.issue import EndReason
-from edgeperf.client.log_format import LoadableSetLog
+from edgeperf.client.issue.loop import EndReason
+from edgeperf.client.issue.raw_results import RecorderColumns, RunRecorder
+from edgeperf.client.issue.selfcheck import client_check, issue_delays_ns
+from edgeperf.client.issue.workers import SutFactory, run_workers
 from edgeperf.client.modes import with_active_time
-from edgeperf.client.outcome import ModeResult
-from edgeperf.client.results import RecorderColumns, RunRecorder
-from edgeperf.client.schedule import Schedule
-from edgeperf.client.selfcheck import client_check, issue_delays_ns
-from edgeperf.client.settings import EffectiveSettings, Scenario
-from edgeperf.client.workers import SutFactory, run_workers
+from edgeperf.client.plan.schedule import Schedule
+from edgeperf.client.plan.settings import EffectiveSettings, Scenario
+from edgeperf.client.report.finish import ModeResult
+from edgeperf.client.report.log_format import LoadableSetLog
 
 __all__ = ["run_pass_with_workers"]
 

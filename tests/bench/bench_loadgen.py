@@ -9,7 +9,7 @@ Prints, in one run:
      p90/p99 and scheduled/completed QPS (goal: issue delay p99 under 200 us at 1,000 QPS);
   2. the highest target QPS edgeperf sustains without falling behind its schedule (issue delay p99 under
      1 ms and completed QPS within 5 % of the target);
-  3. the official LoadGen (mlperf_loadgen, through `edgeperf.client.loadgen_bridge`) driving the same
+  3. the official LoadGen (mlperf_loadgen, through `edgeperf.client.issue.loadgen_bridge`) driving the same
      gRPC SUT against the same server with the same settings and seeds, side by side with edgeperf
      (goal: p90/p99 latency and QPS within 5 %).
 The server is `edgeperf-server serve` with the tiny model's fixed-delay variant
@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from edgeperf.benchmarks.tiny.model import write_delay_model
-from edgeperf.client.conf import resolve_test_settings
-from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
-from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
+from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
+from edgeperf.client.issue.sut_grpc import GrpcSut, GrpcSutConfig
+from edgeperf.client.plan.conf import resolve_test_settings
+from edgeperf.client.plan.qsl import RequestEncoder, SerializedQsl, SyntheticSource
+from edgeperf.client.plan.settings import Scenario, TestSettings
 from edgeperf.client.run import RunOptions, run_benchmark, run_with_sut
-from edgeperf.client.settings import Scenario, TestSettings
-from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig
 from tests.e2e._server import serve
 
 MODEL = "delay"
@@ -108,7 +108,7 @@ async def edgeperf_run(
 
 async def official_child(address: str, qps: float, duration_ms: int, out: Path, streaming: bool) -> None:
     """Runs in its own process (LoadGen's logger is process-wide) and prints the detail keys as JSON."""
-    from edgeperf.client.loadgen_bridge import run_official
+    from edgeperf.client.issue.loadgen_bridge import run_official
 
     config = GrpcSutConfig(address=address, model=MODEL, collect_data=False, streaming=streaming)
     async with GrpcSut(config) as sut:

@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 from edgeperf.benchmarks.tiny import write_model
+from edgeperf.client.plan.settings import Scenario, TestMode
 from edgeperf.client.run import RunOptions, run_benchmark
-from edgeperf.client.settings import Scenario, TestMode
 from tests.e2e._server import serve
 from tests.e2e.test_power_e2e import RAMP_WRITER
 from tests.server.power.sysfs import rapl_zone

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeperf.benchmarks import registry
+from edgeperf.client.plan.settings import Scenario, TestMode
 from edgeperf.client.run import RunOptions, RunOutcome, run_benchmark
-from edgeperf.client.settings import Scenario, TestMode
 from tests.e2e._server import serve
 
 

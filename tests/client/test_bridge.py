@@ -17,9 +17,9 @@ CHILD = textwrap.dedent(
     """
     import asyncio, json, sys
     from pathlib import Path
-    from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
-    from edgeperf.client.loadgen_bridge import run_official
-    from edgeperf.client.settings import Scenario, TestMode, TestSettings
+    from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
+    from edgeperf.client.issue.loadgen_bridge import run_official
+    from edgeperf.client.plan.settings import Scenario, TestMode, TestSettings
 
     class Qsl:
         name = "test"

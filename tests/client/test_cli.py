@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgeperf.client.cli import EXIT_ERROR, EXIT_USAGE, build_parser, main
-from edgeperf.client.settings import Scenario, TestMode
+from edgeperf.client.plan.settings import Scenario, TestMode
 
 
 def test_help_explains_every_run_option(capsys: pytest.CaptureFixture[str]) -> None:

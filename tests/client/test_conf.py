@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from edgeperf.client.conf import (
+from edgeperf.client.errors import EdgeperfClientError
+from edgeperf.client.plan.conf import (
     ConfigError,
     ConfigSource,
     load_test_settings,
     preset_path,
     resolve_test_settings,
 )
-from edgeperf.client.errors import EdgeperfClientError
-from edgeperf.client.settings import Rules, Scenario, TestMode
+from edgeperf.client.plan.settings import Rules, Scenario, TestMode
 
 EDGE_MODELS = ("resnet50", "retinanet", "3d-unet", "rnnt", "bert")
 

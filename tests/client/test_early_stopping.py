@@ -8,7 +8,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from edgeperf.client.early_stopping import (
+from edgeperf.client.report.early_stopping import (
     MinPassingQueriesFinder,
     latency_estimate,
     odds,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeperf.client.grpc_response import decode_response, split_outputs
-from edgeperf.client.sut import QuerySample
+from edgeperf.client.issue.grpc_response import decode_response, split_outputs
+from edgeperf.client.issue.sut import QuerySample
 from edgeperf.protos import grpc_service_pb2 as pb
 from tests.client.kserve_fake import add_timings
 

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
-from edgeperf.client.issue import CompletionTracker, EndOfRun, EndReason, end_of_run, issue_queries
-from edgeperf.client.results import STATUS_INCOMPLETE, STATUS_OK, RunRecorder, RunResult
-from edgeperf.client.scenarios import LoopClock, make_scheduler
-from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
-from edgeperf.client.sut import QuerySampleResponse
+from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
+from edgeperf.client.issue.loop import CompletionTracker, EndOfRun, EndReason, end_of_run, issue_queries
+from edgeperf.client.issue.raw_results import STATUS_INCOMPLETE, STATUS_OK, RunRecorder, RunResult
+from edgeperf.client.issue.sut import QuerySampleResponse
+from edgeperf.client.plan.scenarios import LoopClock, make_scheduler
+from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
 
 N_SAMPLES = 16
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeperf.client import columns
-from edgeperf.client.latency_dump import read_latencies, write_latencies
-from edgeperf.client.results import RunRecorder
+from edgeperf.client.issue.raw_results import RunRecorder
+from edgeperf.client.report import columns
+from edgeperf.client.report.latency_dump import read_latencies, write_latencies
 
 
 def _result():

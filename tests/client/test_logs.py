@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeperf.client.logs import (
+from edgeperf.client.issue.raw_results import AccuracyEntry, RunRecorder, RunResult
+from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario, TestMode, TestSettings
+from edgeperf.client.report.log_files import (
     NOT_OFFICIAL_NOTICE,
     LoadableSetLog,
     RunInfo,
@@ -25,9 +27,7 @@ from edgeperf.client.logs import (
     summary_text,
     write_logs,
 )
-from edgeperf.client.results import AccuracyEntry, RunRecorder, RunResult
-from edgeperf.client.settings import EffectiveSettings, Rules, Scenario, TestMode, TestSettings
-from edgeperf.client.summary import summarize
+from edgeperf.client.report.metrics import summarize
 
 T0 = 7_000_000_000
 DETAIL_KEYS = ["key", "value", "time_ms", "namespace", "event_type", "metadata"]

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from edgeperf.client.conf import ConfigError, resolve_test_settings
-from edgeperf.client.settings import Rules, Scenario, TestSettings
+from edgeperf.client.plan.conf import ConfigError, resolve_test_settings
+from edgeperf.client.plan.settings import Rules, Scenario, TestSettings
 from tests.client.oracle_run import run_oracle
 
 pytestmark = pytest.mark.oracle

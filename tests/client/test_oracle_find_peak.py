@@ -12,9 +12,9 @@ import json
 import re
 from pathlib import Path
 
-from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
+from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
 from edgeperf.client.modes import run_with_sut
-from edgeperf.client.settings import Rules, Scenario, TestMode, TestSettings
+from edgeperf.client.plan.settings import Rules, Scenario, TestMode, TestSettings
 from tests.client.oracle_run import run_oracle
 from tests.client.test_run import ListQsl
 

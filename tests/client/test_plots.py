@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from edgeperf.client.cli import main
-from edgeperf.client.latency_dump import write_latencies
-from edgeperf.client.plots import load_run
-from edgeperf.client.results import RunRecorder
+from edgeperf.client.issue.raw_results import RunRecorder
+from edgeperf.client.report.latency_dump import write_latencies
+from edgeperf.client.report.plots import load_run
 
 
 def _run_folder(folder: Path, latencies_ns: list[int], scenario: str = "Server") -> Path:

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from edgeperf.client.errors import DatasetError
-from edgeperf.client.qsl import ModelSignature, RequestEncoder, SerializedQsl, SyntheticSource, TensorInfo
+from edgeperf.client.plan.qsl import (
+    ModelSignature,
+    RequestEncoder,
+    SerializedQsl,
+    SyntheticSource,
+    TensorInfo,
+)
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos.kserve import request_id_field
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeperf.client.results import STATUS_INCOMPLETE, STATUS_OK, RunRecorder
+from edgeperf.client.issue.raw_results import STATUS_INCOMPLETE, STATUS_OK, RunRecorder
 
 T0 = 1_000_000_000_000
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from edgeperf.client.errors import EdgeperfClientError
-from edgeperf.client.results_table import CellResult, collect_results, render_csv, render_markdown
-from edgeperf.client.system_json import from_description, load_override, read_systems, write_system
+from edgeperf.client.report.results_table import CellResult, collect_results, render_csv, render_markdown
+from edgeperf.client.report.system_json import from_description, load_override, read_systems, write_system
 from edgeperf.protos import edgeperf_service_pb2 as epb
 
 SYSTEMS = {

@@ -1,4 +1,4 @@
-"""edgeperf.client.rng reproduces std::mt19937 and the libstdc++ >= 11 distributions bit for bit.
+"""edgeperf.client.plan.rng reproduces std::mt19937 and the libstdc++ >= 11 distributions bit for bit.
 
 Known values come from the C++ standard ([rand.predef]: the 10000th output of a default-constructed
 mt19937 is 4123659995) and from g++ 12.2 / libstdc++ 12 (the programs are quoted in each test).
@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from edgeperf.client.rng import (
+from edgeperf.client.plan.rng import (
     DEFAULT_SEED,
     MT19937,
     canonical,

@@ -13,10 +13,10 @@ import pytest
 
 from edgeperf.client import modes
 from edgeperf.client.errors import RunSetupError
-from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
-from edgeperf.client.latency_dump import read_latencies
+from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
+from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
+from edgeperf.client.report.latency_dump import read_latencies
 from edgeperf.client.run import run_with_sut
-from edgeperf.client.settings import EffectiveSettings, Scenario, TestMode, TestSettings
 
 
 class ListQsl:

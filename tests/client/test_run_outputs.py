@@ -14,8 +14,8 @@ import pytest
 from edgeperf.benchmarks import registry
 from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, QualityTarget, TensorSpec
 from edgeperf.client.errors import RunSetupError
+from edgeperf.client.plan.settings import Scenario, TestMode, TestSettings
 from edgeperf.client.run import RunOptions, run_benchmark
-from edgeperf.client.settings import Scenario, TestMode, TestSettings
 from edgeperf.protos import grpc_service_pb2 as pb
 from tests.client.kserve_fake import FakeKServe, serve_fake
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
-from edgeperf.client.progress import ProgressDisplay
-from edgeperf.client.report import early_stopping_floor, expected_duration_s, prerun_explanation
+from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
+from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestSettings
+from edgeperf.client.report.console_text import early_stopping_floor, expected_duration_s, prerun_explanation
+from edgeperf.client.report.progress import ProgressDisplay
 from edgeperf.client.run import run_with_sut
-from edgeperf.client.settings import EffectiveSettings, Scenario, TestSettings
 
 
 class Qsl:

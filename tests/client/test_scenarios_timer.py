@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from edgeperf.client.scenarios.base import PRECISE_SPIN_NS, SPIN_NS, LoopClock, wait_until
-from edgeperf.client.scenarios.timer import DeadlineTimer
+from edgeperf.client.plan.scenarios.base import PRECISE_SPIN_NS, SPIN_NS, LoopClock, wait_until
+from edgeperf.client.plan.scenarios.timer import DeadlineTimer
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timerfd is Linux-only")
 

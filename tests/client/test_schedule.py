@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgeperf.client.rng import MT19937, canonical
-from edgeperf.client.schedule import (
+from edgeperf.client.plan.rng import MT19937, canonical
+from edgeperf.client.plan.schedule import (
     SequenceGenerator,
     accuracy_log_mask,
     accuracy_log_probability,
     generate_queries,
     loadable_sets,
 )
-from edgeperf.client.settings import EffectiveSettings, Rules, Scenario, TestSettings
+from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario, TestSettings
 
 
 def _settings(total: int = 2000, performance: int = 1024, **fields: Any) -> EffectiveSettings:
@@ -165,7 +165,9 @@ def test_equal_issue_pads_the_offline_query_to_whole_sets() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_timeline_matches_the_literal_loop(seed: int) -> None:
-    rng = np.random.default_rng(seed)  # only picks settings; the schedule itself uses edgeperf.client.rng
+    rng = np.random.default_rng(
+        seed
+    )  # only picks settings; the schedule itself uses edgeperf.client.plan.rng
     qps = float(rng.choice([50.0, 333.3, 1000.0]))
     grow = bool(seed % 2)
     settings = _settings(
@@ -180,7 +182,7 @@ def test_timeline_matches_the_literal_loop(seed: int) -> None:
     )
     loaded = loadable_sets(settings, 64)[0]
     schedule = generate_queries(settings, loaded, accuracy=False)
-    from edgeperf.client.rng import exponential_intervals_ns
+    from edgeperf.client.plan.rng import exponential_intervals_ns
 
     intervals = exponential_intervals_ns(MT19937(seed), qps, 5000).tolist()
     min_queries = settings.min_query_count

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
-from edgeperf.client.issue import CompletionTracker
-from edgeperf.client.results import RunRecorder
+from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
+from edgeperf.client.issue.loop import CompletionTracker
+from edgeperf.client.issue.raw_results import RunRecorder
+from edgeperf.client.issue.selfcheck import GC_THRESHOLD_TIMED, TimedSection
+from edgeperf.client.issue.sut import QuerySample, QuerySamplesComplete
+from edgeperf.client.plan.settings import Scenario
 from edgeperf.client.run import run_with_sut
-from edgeperf.client.selfcheck import GC_THRESHOLD_TIMED, TimedSection
-from edgeperf.client.settings import Scenario
-from edgeperf.client.sut import QuerySample, QuerySamplesComplete
 from tests.client.test_run import ListQsl, settings
 
 

@@ -6,8 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from edgeperf.client.conf import preset_path
-from edgeperf.client.submission import UNKNOWN, SubmissionSystem, system_json, write_submission
+from edgeperf.client.plan.conf import preset_path
+from edgeperf.client.report.submission import UNKNOWN, SubmissionSystem, system_json, write_submission
 from tests.client.submission_checks import structure_errors
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeperf.client.results import RunRecorder, RunResult
-from edgeperf.client.settings import EffectiveSettings, Rules, Scenario, TestSettings
-from edgeperf.client.summary import latency_stats, percentile_index, summarize
+from edgeperf.client.issue.raw_results import RunRecorder, RunResult
+from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario, TestSettings
+from edgeperf.client.report.metrics import latency_stats, percentile_index, summarize
 
 T0 = 5_000_000_000
 

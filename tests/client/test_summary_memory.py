@@ -7,11 +7,16 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from edgeperf.client import columns
-from edgeperf.client.results import STATUS_OK, UNKNOWN_NS, RunResult
-from edgeperf.client.schedule import SequenceGenerator, accuracy_log_mask, generate_queries, loadable_sets
-from edgeperf.client.settings import EffectiveSettings, Scenario, TestSettings
-from edgeperf.client.summary import DelayStats, percentile_index, summarize
+from edgeperf.client.issue.raw_results import STATUS_OK, UNKNOWN_NS, RunResult
+from edgeperf.client.plan.schedule import (
+    SequenceGenerator,
+    accuracy_log_mask,
+    generate_queries,
+    loadable_sets,
+)
+from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestSettings
+from edgeperf.client.report import columns
+from edgeperf.client.report.metrics import DelayStats, percentile_index, summarize
 
 
 def _settings(scenario: Scenario, seconds: int = 10, qps: float = 1000.0) -> EffectiveSettings:

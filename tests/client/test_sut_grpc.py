@@ -12,9 +12,9 @@ import grpc.aio
 import pytest
 
 from edgeperf.client.errors import ServerUnavailable
-from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
-from edgeperf.client.sut import QuerySample, QuerySampleResponse
-from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig, SutState
+from edgeperf.client.issue.sut import QuerySample, QuerySampleResponse
+from edgeperf.client.issue.sut_grpc import GrpcSut, GrpcSutConfig, SutState
+from edgeperf.client.plan.qsl import RequestEncoder, SerializedQsl, SyntheticSource
 from edgeperf.protos import grpc_service_pb2 as pb
 from tests.client.kserve_fake import FakeKServe, add_timings, serve_fake
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from edgeperf.client.errors import RunSetupError
-from edgeperf.client.fake_sut import FakeSut, FakeSutConfig
-from edgeperf.client.latency_dump import read_latencies
-from edgeperf.client.qsl import QuerySampleLibrary
+from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
+from edgeperf.client.issue.sut import SystemUnderTest
+from edgeperf.client.plan.qsl import QuerySampleLibrary
+from edgeperf.client.plan.settings import Scenario, TestSettings
+from edgeperf.client.report.latency_dump import read_latencies
 from edgeperf.client.run import run_with_sut
-from edgeperf.client.settings import Scenario, TestSettings
-from edgeperf.client.sut import SystemUnderTest
 from tests.client.test_run import ListQsl, settings
 
 LATENCY_NS = 200_000

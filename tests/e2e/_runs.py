@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from edgeperf.client.plan.settings import Scenario
 from edgeperf.client.run import RunOptions
-from edgeperf.client.settings import Scenario
 
 EDGEPERF: Final = (sys.executable, "-m", "edgeperf.client.cli")
 """The command a user types, `edgeperf`, without the console-script wrapper."""

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from edgeperf.client.errors import SutError
+from edgeperf.client.plan.settings import Scenario
 from edgeperf.client.run import RunOptions, run_benchmark
-from edgeperf.client.settings import Scenario
 from tests.e2e._runs import run_options
 from tests.e2e._server import serve
 

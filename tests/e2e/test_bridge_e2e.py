@@ -19,10 +19,10 @@ CHILD = textwrap.dedent(
     """
     import asyncio, json, sys
     from pathlib import Path
-    from edgeperf.client.loadgen_bridge import run_official
-    from edgeperf.client.qsl import RequestEncoder, SerializedQsl, SyntheticSource
-    from edgeperf.client.settings import Scenario, TestMode, TestSettings
-    from edgeperf.client.sut_grpc import GrpcSut, GrpcSutConfig
+    from edgeperf.client.issue.loadgen_bridge import run_official
+    from edgeperf.client.plan.qsl import RequestEncoder, SerializedQsl, SyntheticSource
+    from edgeperf.client.plan.settings import Scenario, TestMode, TestSettings
+    from edgeperf.client.issue.sut_grpc import GrpcSut, GrpcSutConfig
 
     async def main():
         address, out, scenario, mode = sys.argv[1], Path(sys.argv[2]), Scenario(sys.argv[3]), TestMode(sys.argv[4])

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from edgeperf.client.plan.settings import Scenario, TestMode, TestSettings
 from edgeperf.client.run import RunOptions, RunOutcome, run_benchmark
-from edgeperf.client.settings import Scenario, TestMode, TestSettings
 from tests.e2e._runs import run_options
 from tests.e2e._server import ServerProcess, serve
 

@@ -13,8 +13,8 @@ import pytest
 
 from edgeperf.benchmarks.base import AccuracyReport
 from edgeperf.client import suite
+from edgeperf.client.plan.settings import Scenario, TestMode
 from edgeperf.client.run import RunOptions, RunOutcome
-from edgeperf.client.settings import Scenario, TestMode
 
 SS_SUMMARY = """================================================
 MLPerf Results Summary

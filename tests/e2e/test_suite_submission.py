@@ -17,7 +17,7 @@ import pytest
 
 from edgeperf.benchmarks import registry
 from edgeperf.client.cli import build_parser
-from edgeperf.client.conf import preset_path
+from edgeperf.client.plan.conf import preset_path
 from tests.client.submission_checks import structure_errors
 from tests.e2e._server import serve
 

@@ -113,8 +113,8 @@ def test_compare_marks_a_summary_that_is_not_loadgens(
 async def test_benchmark_at_the_other_size_is_refused_before_the_run_with_a_hint(tmp_path: Path) -> None:
     from edgeperf.benchmarks import registry
     from edgeperf.client.errors import RunSetupError
+    from edgeperf.client.plan.settings import Scenario
     from edgeperf.client.run import RunOptions, run_benchmark
-    from edgeperf.client.settings import Scenario
     from tests.e2e._server import serve
 
     repo = tmp_path / "repo"

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeperf.client.latency_dump import read_latencies
+from edgeperf.client.report.latency_dump import read_latencies
 from tests._child import LineWatch
 from tests.e2e.test_run_e2e import check_logs
 from tests.faults.conftest import RESULTS

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeperf.client.conf import ConfigError, resolve_test_settings
-from edgeperf.client.settings import Scenario
+from edgeperf.client.plan.conf import ConfigError, resolve_test_settings
+from edgeperf.client.plan.settings import Scenario
 from edgeperf.server.config import parse_model_config
 from edgeperf.server.errors import ModelConfigError
 

@@ -11,7 +11,7 @@ from edgeperf.benchmarks.bert import BENCHMARK
 from edgeperf.benchmarks.bert.accuracy import evaluate
 from edgeperf.benchmarks.bert.ground_truth import reference_answers
 from edgeperf.benchmarks.bert.postprocess import Logits, predict_answers
-from edgeperf.client.settings import Scenario
+from edgeperf.client.plan.settings import Scenario
 from tests.benchmarks._e2e import small_accuracy_run
 from tests.benchmarks.reference_scripts import squad_raw_results
 

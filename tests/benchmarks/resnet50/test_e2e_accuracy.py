@@ -10,7 +10,7 @@ import pytest
 from edgeperf.benchmarks.accuracy_log import read_accuracy_log
 from edgeperf.benchmarks.resnet50 import BENCHMARK
 from edgeperf.benchmarks.resnet50.standin import SyntheticImagenet
-from edgeperf.client.settings import Scenario
+from edgeperf.client.plan.settings import Scenario
 from tests.benchmarks._e2e import accuracy_run
 from tests.benchmarks.reference_scripts import imagenet_top1
 from tests.e2e._server import ServerProcess, serve

@@ -12,7 +12,7 @@ from pycocotools.cocoeval import COCOeval
 
 from edgeperf.benchmarks.retinanet import BENCHMARK
 from edgeperf.benchmarks.retinanet.standin import SyntheticOpenImages
-from edgeperf.client.settings import Scenario
+from edgeperf.client.plan.settings import Scenario
 from tests.benchmarks._e2e import small_accuracy_run
 from tests.benchmarks.reference_scripts import openimages_detections
 

@@ -9,7 +9,7 @@ import pytest
 from edgeperf.benchmarks.rnnt import BENCHMARK
 from edgeperf.benchmarks.rnnt.accuracy import word_error_rate
 from edgeperf.benchmarks.rnnt.standin import SyntheticSpeech
-from edgeperf.client.settings import Scenario
+from edgeperf.client.plan.settings import Scenario
 from tests.benchmarks._e2e import small_accuracy_run
 from tests.benchmarks.reference_scripts import rnnt_hypotheses
 

@@ -9,7 +9,7 @@ import pytest
 from edgeperf.benchmarks.unet3d import BENCHMARK
 from edgeperf.benchmarks.unet3d.accuracy import dice_scores
 from edgeperf.benchmarks.unet3d.standin import SyntheticKits
-from edgeperf.client.settings import Scenario
+from edgeperf.client.plan.settings import Scenario
 from tests.benchmarks._e2e import small_accuracy_run
 from tests.benchmarks.reference_scripts import kits_predictions
 

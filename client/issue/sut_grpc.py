@@ -1,0 +1,539 @@
+"""`GrpcSut`: the SUT over KServe v2 gRPC (unary ModelInfer or ModelStreamInfer), for any compatible server.
+
+The timed path sends pre-serialized request bytes (see `edgeperf.client.plan.qsl`) through multicallables
+with no request serializer and no response deserializer, so the completion timestamp is taken the
+moment the response bytes arrive, before protobuf decoding (`edgeperf.client.issue.grpc_response` then reads
+the server's timings and splits the outputs per sample). Every sample is completed exactly once: a failed, rejected or timed-out request
+completes its samples with the gRPC status name. `grpc.aio.AioRpcError` is translated here and only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from edgeperf.client.errors import RunSetupError, ServerUnavailable, SutError
+from edgeperf.client.issue.grpc_response import PayloadEncoder, decode_response
+from edgeperf.client.issue.sut import QuerySample, QuerySampleResponse, QuerySamplesComplete
+from edgeperf.client.plan.qsl import EncodedSample, ModelSignature, SerializedQsl, TensorInfo
+from edgeperf.protos import edgeperf_service_pb2 as epb
+from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos.kserve import request_id_field
+
+__all__ = ["GrpcSut", "GrpcSutConfig", "SutState", "TlsFiles"]
+
+_SERVICE = "/inference.GRPCInferenceService/"
+_FAIL_FAST_AFTER = 16
+RECONNECT_BACKOFF_MS = 250
+MAX_RECONNECT_BACKOFF_MS = 1_000
+"""Unary requests answered UNAVAILABLE in a row after which the rest of a query is failed unsent."""
+
+
+class SutState(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsFiles:
+    """PEM files for TLS; client certificate and key together give mutual TLS."""
+
+    root_cert: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GrpcSutConfig:
+    """How `GrpcSut` reaches the server and shapes its requests."""
+
+    address: str
+    """`HOST:PORT`."""
+    model: str
+    model_version: str = ""
+    streaming: bool = False
+    """One bidirectional ModelStreamInfer per channel instead of unary ModelInfer calls."""
+    channels: int = 1
+    """Separate connections (a unique channel argument each), used round-robin."""
+    batch_size: int = 1
+    """Samples per request for a query of several samples; capped by the model's max batch size."""
+    max_in_flight: int | None = None
+    """Requests in flight at once; `issue_query` waits for a free slot (counted in `in_flight_overflow`).
+    None: unlimited."""
+    deadline_ms: int | None = 30_000
+    """Per-request deadline; a request past it completes its samples with DEADLINE_EXCEEDED."""
+    tls: TlsFiles | None = None
+    auth_token: str | None = None
+    """Sent as `authorization: Bearer TOKEN` metadata on every call (edgeperf-server's --auth-token)."""
+    collect_data: bool = True
+    """Keep each sample's output bytes (needed for the accuracy log)."""
+    log_payload: PayloadEncoder | None = None
+    """Turns a sample's output bytes into what the accuracy log keeps (a benchmark's reference payload)."""
+
+
+class _Stream:
+    """One ModelStreamInfer call: a write lock, the pending requests by id and the reader task."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+        self.lock = asyncio.Lock()
+        self.pending: dict[str, tuple[list[QuerySample], int, QuerySamplesComplete]] = {}
+        self.broken: tuple[str, str] | None = None
+        self.reader: asyncio.Task[None] | None = None
+
+
+class GrpcSut:
+    """A `SystemUnderTest` over gRPC; an async context manager (`async with GrpcSut(cfg) as sut`)."""
+
+    def __init__(self, config: GrpcSutConfig) -> None:
+        if config.channels < 1 or config.batch_size < 1:
+            raise RunSetupError("channels and batch_size must be at least 1")
+        if config.max_in_flight is not None and config.max_in_flight < 1:
+            raise RunSetupError("max_in_flight must be at least 1 (or None for unlimited)")
+        self.config = config
+        self._state = SutState.UNOPENED
+        self._channels: list[grpc.aio.Channel] = []
+        self._infer: list[Any] = []
+        self._streams: list[_Stream] = []
+        self._rr = itertools.count()
+        self._request_ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._window = asyncio.Semaphore(config.max_in_flight) if config.max_in_flight else None
+        self._overflow = 0
+        self._timeout_s = None if config.deadline_ms is None else config.deadline_ms / 1000
+        self._qsl: SerializedQsl | None = None
+        self._max_batch = 0
+        self._watchdog: asyncio.Task[None] | None = None
+        self._unavailable_in_a_row = 0
+        self._last_unavailable = ""
+        self._metadata: tuple[tuple[str, str], ...] | None = (
+            None if config.auth_token is None else (("authorization", f"Bearer {config.auth_token}"),)
+        )
+
+    @property
+    def name(self) -> str:
+        mode = "stream" if self.config.streaming else "unary"
+        return f"edgeperf gRPC SUT ({self.config.address}, {self.config.model}, {mode})"
+
+    @property
+    def state(self) -> SutState:
+        return self._state
+
+    @property
+    def in_flight_cap(self) -> int | None:
+        return self.config.max_in_flight
+
+    @property
+    def in_flight_overflow(self) -> int:
+        """Requests that found `max_in_flight` reached and waited for a slot (sent late, never dropped)."""
+        return self._overflow
+
+    async def __aenter__(self) -> GrpcSut:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _credentials(self) -> grpc.ChannelCredentials | None:
+        tls = self.config.tls
+        if tls is None:
+            return None
+        try:
+            root = tls.root_cert.read_bytes() if tls.root_cert else None
+            key = tls.client_key.read_bytes() if tls.client_key else None
+            chain = tls.client_cert.read_bytes() if tls.client_cert else None
+        except OSError as exc:
+            raise RunSetupError(f"cannot read a TLS file: {exc}") from exc
+        if (key is None) != (chain is None):
+            raise RunSetupError("mutual TLS needs both a client certificate and a client key")
+        return grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
+
+    async def open(self) -> None:
+        """Open the channels (and streams). Connection problems show up at the first RPC."""
+        if self._state is not SutState.UNOPENED:
+            raise RuntimeError(f"GrpcSut cannot be opened when {self._state.value}")
+        credentials = self._credentials()
+        for i in range(self.config.channels):
+            options = [
+                ("grpc.max_send_message_length", -1),
+                ("grpc.max_receive_message_length", -1),
+                # NOTE: gRPC's reconnect backoff grows to 120 s; a run must find a restarted server within a
+                # second, not after the run has ended (fault suite: server SIGKILL and restart). The minimum
+                # stays at gRPC's 20 s: it is also the connect timeout, which a lossy link needs.
+                ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
+                ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+                # NOTE: a unique argument keeps gRPC from sharing one connection between channels.
+                ("grpc.edgeperf_channel_index", i),
+            ]
+            if credentials is None:
+                channel = grpc.aio.insecure_channel(self.config.address, options=options)
+            else:
+                channel = grpc.aio.secure_channel(self.config.address, credentials, options=options)
+            self._channels.append(channel)
+            self._infer.append(channel.unary_unary(_SERVICE + "ModelInfer"))
+        self._state = SutState.OPENED
+        if self.config.streaming:
+            for channel in self._channels:
+                stream = _Stream(
+                    channel.stream_stream(_SERVICE + "ModelStreamInfer")(metadata=self._metadata)
+                )
+                stream.reader = asyncio.create_task(self._read_stream(stream))
+                self._streams.append(stream)
+            if self._timeout_s is not None:
+                self._watchdog = asyncio.create_task(self._expire_stream_requests(self._timeout_s))
+
+    async def close(self) -> None:
+        """Fail what is still pending, cancel the tasks and close the channels. Safe to call twice."""
+        if self._state is SutState.CLOSED:
+            return
+        self._state = SutState.CLOSED
+        for stream in self._streams:
+            self._fail_stream(stream, "CANCELLED", "the SUT was closed")
+            stream.call.cancel()
+        tasks = [
+            t for t in (*self._tasks, self._watchdog, *(s.reader for s in self._streams)) if t is not None
+        ]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for channel in self._channels:
+            await channel.close()
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...] | None:
+        """The call metadata every RPC carries (the bearer token)."""
+        return self._metadata
+
+    def side_channel(self) -> grpc.aio.Channel:
+        """A further channel to the server, for power marks and network probes: its own connection, so
+        they neither wait behind nor delay the inference traffic. The caller closes it."""
+        credentials = self._credentials()
+        options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+        options.append(("grpc.edgeperf_channel_index", -1))
+        if credentials is None:
+            return grpc.aio.insecure_channel(self.config.address, options=options)
+        return grpc.aio.secure_channel(self.config.address, credentials, options=options)
+
+    def _require_open(self) -> None:
+        if self._state is not SutState.OPENED:
+            raise RuntimeError(f"GrpcSut is {self._state.value}, not opened")
+
+    async def system_description(self) -> epb.SystemDescriptionResponse:
+        """What the server reports about its machine (edgeperf's EdgeperfService; other servers lack it).
+
+        Raises:
+            SutError: the server does not answer it (UNIMPLEMENTED for Triton), or any other failure.
+        """
+        response: epb.SystemDescriptionResponse = await self._unary(
+            "SystemDescription",
+            epb.SystemDescriptionRequest(),
+            epb.SystemDescriptionResponse,
+            service="/edgeperf.v1.EdgeperfService/",
+        )
+        return response
+
+    async def _unary(self, method: str, request: Any, response_type: Any, *, service: str = _SERVICE) -> Any:
+        self._require_open()
+        call = self._channels[0].unary_unary(
+            service + method,
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=response_type.FromString,
+        )
+        try:
+            return await call(request, timeout=self._timeout_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            status = exc.code().name
+            cls = ServerUnavailable if status in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else SutError
+            raise cls(
+                f"{method} to {self.config.address} failed: {status}: {exc.details()}", status=status
+            ) from exc
+
+    async def check_ready(self) -> None:
+        """Raise `ServerUnavailable` unless the server is live and ready and the model is ready."""
+        live = await self._unary("ServerLive", pb.ServerLiveRequest(), pb.ServerLiveResponse)
+        ready = await self._unary("ServerReady", pb.ServerReadyRequest(), pb.ServerReadyResponse)
+        if not (live.live and ready.ready):
+            raise ServerUnavailable(f"server {self.config.address} is not ready (live={live.live})")
+        model = await self._unary(
+            "ModelReady",
+            pb.ModelReadyRequest(name=self.config.model, version=self.config.model_version),
+            pb.ModelReadyResponse,
+        )
+        if not model.ready:
+            raise ServerUnavailable(await self._not_ready_message())
+
+    async def _not_ready_message(self) -> str:
+        # NOTE: RepositoryIndex is Triton's, not KServe core; a server without it gets the plain message.
+        try:
+            index = await self._unary(
+                "RepositoryIndex", pb.RepositoryIndexRequest(), pb.RepositoryIndexResponse
+            )
+        except SutError:
+            return f"model {self.config.model!r} is not ready on {self.config.address}"
+        names = sorted({m.name for m in index.models})
+        if self.config.model in names:
+            return f"model {self.config.model!r} is on {self.config.address} but not ready"
+        served = ", ".join(names) if names else "none"
+        return f"model {self.config.model!r} is not served by {self.config.address} (models: {served})"
+
+    async def model_signature(self) -> ModelSignature:
+        """The model's tensors from ModelMetadata and its max batch size from ModelConfig.
+
+        Servers without the ModelConfig RPC: a leading -1 dimension is taken as the batch dimension.
+        """
+        meta = await self._unary(
+            "ModelMetadata",
+            pb.ModelMetadataRequest(name=self.config.model, version=self.config.model_version),
+            pb.ModelMetadataResponse,
+        )
+        max_batch: int | None
+        try:
+            config = await self._unary(
+                "ModelConfig",
+                pb.ModelConfigRequest(name=self.config.model, version=self.config.model_version),
+                pb.ModelConfigResponse,
+            )
+            max_batch = int(config.config.max_batch_size)
+        except SutError as exc:
+            if isinstance(exc, ServerUnavailable):
+                raise
+            max_batch = None
+        tensors = list(meta.inputs) + list(meta.outputs)
+        if max_batch is None:
+            batched = bool(tensors) and all(len(t.shape) > 0 and t.shape[0] == -1 for t in tensors)
+            max_batch = self.config.batch_size if batched else 0
+
+        def info(t: Any) -> TensorInfo:
+            shape = tuple(int(d) for d in t.shape)
+            return TensorInfo(name=t.name, datatype=t.datatype, shape=shape[1:] if max_batch else shape)
+
+        return ModelSignature(
+            name=self.config.model,
+            version=self.config.model_version,
+            inputs=tuple(info(t) for t in meta.inputs),
+            outputs=tuple(info(t) for t in meta.outputs),
+            max_batch_size=max_batch,
+        )
+
+    async def model_parameters(self) -> dict[str, str]:
+        """The string parameters of the model's config (edgeperf's stand-ins record `edgeperf_size` there);
+        empty for a server without the ModelConfig RPC."""
+        try:
+            config = await self._unary(
+                "ModelConfig",
+                pb.ModelConfigRequest(name=self.config.model, version=self.config.model_version),
+                pb.ModelConfigResponse,
+            )
+        except SutError as exc:
+            if isinstance(exc, ServerUnavailable):
+                raise
+            return {}
+        return {key: value.string_value for key, value in config.config.parameters.items()}
+
+    def use_qsl(self, qsl: SerializedQsl) -> None:
+        """The library whose serialized samples `issue_query` sends."""
+        self._qsl = qsl
+        self._max_batch = qsl.encoder.signature.max_batch_size
+
+    # --- the timed path ---------------------------------------------------------------------------
+
+    def _chunks(self, samples: Sequence[QuerySample]) -> list[tuple[list[QuerySample], list[EncodedSample]]]:
+        assert self._qsl is not None, "use_qsl() before issue_query()"
+        qsl = self._qsl
+        size = min(self.config.batch_size, self._max_batch) if self._max_batch > 0 else 1
+        out: list[tuple[list[QuerySample], list[EncodedSample]]] = []
+        group: list[QuerySample] = []
+        encoded: list[EncodedSample] = []
+        for sample in samples:
+            enc = qsl.get(sample.index)
+            if group and (len(group) >= size or enc.shapes != encoded[0].shapes):
+                out.append((group, encoded))
+                group, encoded = [], []
+            group.append(sample)
+            encoded.append(enc)
+        if group:
+            out.append((group, encoded))
+        return out
+
+    async def issue_query(self, samples: Sequence[QuerySample], complete: QuerySamplesComplete) -> None:
+        self._require_open()
+        qsl = self._qsl
+        assert qsl is not None, "use_qsl() before issue_query()"
+        if len(samples) == 1:
+            # NOTE: the Server and SingleStream path: the sample's prebuilt request bytes go out as they are.
+            # Always sent, even after many UNAVAILABLE: it is what lets gRPC reach a restarted server again.
+            sample = samples[0]
+            await self._send(qsl.get(sample.index).request, [sample], complete)
+            return
+        encoder = qsl.encoder
+        for n, (group, encoded) in enumerate(self._chunks(samples)):
+            if n > 0 and self._unavailable_in_a_row >= _FAIL_FAST_AFTER:
+                # NOTE: the server is gone; the rest of a large (Offline) query fails now, not request by request.
+                # The query's first request still goes out, so a server that came back is found again.
+                self._complete_failed(
+                    group,
+                    time.perf_counter_ns(),
+                    complete,
+                    "UNAVAILABLE",
+                    "not sent: " + self._last_unavailable,
+                )
+                continue
+            await self._send(encoder.batch_request(encoded), group, complete)
+
+    async def _send(self, request: bytes, group: list[QuerySample], complete: QuerySamplesComplete) -> None:
+        window = self._window
+        if window is not None:
+            if window.locked():
+                self._overflow += 1
+            await window.acquire()
+        channel = next(self._rr) % len(self._channels) if len(self._channels) > 1 else 0
+        if self.config.streaming:
+            await self._send_stream(self._streams[channel], request, group, complete)
+        else:
+            task = asyncio.create_task(self._send_unary(channel, request, group, complete))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def flush_queries(self) -> None:
+        return None
+
+    async def _send_unary(
+        self, channel: int, request: bytes, samples: list[QuerySample], complete: QuerySamplesComplete
+    ) -> None:
+        sent_ns = time.perf_counter_ns()
+        try:
+            raw = await self._infer[channel](request, timeout=self._timeout_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            status = exc.code().name
+            if status == "UNAVAILABLE":
+                self._unavailable_in_a_row += 1
+                self._last_unavailable = exc.details() or "UNAVAILABLE"
+            self._complete_failed(samples, sent_ns, complete, status, exc.details() or "")
+            return
+        except asyncio.CancelledError:
+            self._complete_failed(samples, sent_ns, complete, "CANCELLED", "the request was cancelled")
+            raise
+        except Exception as exc:  # NOTE: a sample must complete even when the channel misbehaves.
+            self._complete_failed(samples, sent_ns, complete, "UNKNOWN", f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            if self._window is not None:
+                self._window.release()
+        completed_ns = time.perf_counter_ns()
+        self._unavailable_in_a_row = 0
+        self._complete_ok(pb.ModelInferResponse.FromString(raw), samples, sent_ns, completed_ns, complete)
+
+    def _complete_ok(
+        self,
+        response: pb.ModelInferResponse,
+        samples: list[QuerySample],
+        sent_ns: int,
+        completed_ns: int,
+        complete: QuerySamplesComplete,
+    ) -> None:
+        try:
+            results = decode_response(
+                response, samples, sent_ns, self.config.collect_data, self.config.log_payload
+            )
+        except ValueError as exc:
+            # NOTE: outputs the benchmark cannot log (wrong size or type) fail their samples, never the loop.
+            self._complete_failed(samples, sent_ns, complete, "UNKNOWN", f"cannot log the response: {exc}")
+            return
+        complete(results, completed_ns)
+
+    async def _send_stream(
+        self, stream: _Stream, request: bytes, samples: list[QuerySample], complete: QuerySamplesComplete
+    ) -> None:
+        sent_ns = time.perf_counter_ns()
+        if stream.broken is not None:
+            if self._window is not None:
+                self._window.release()
+            self._complete_failed(samples, sent_ns, complete, *stream.broken)
+            return
+        request_id = str(next(self._request_ids))
+        stream.pending[request_id] = (samples, sent_ns, complete)
+        try:
+            async with stream.lock:
+                await stream.call.write(request + request_id_field(request_id))
+        except grpc.aio.AioRpcError as exc:
+            self._break_stream(stream, exc.code().name, exc.details() or "")
+        except Exception as exc:  # NOTE: writing to a finished stream raises a non-gRPC error.
+            self._break_stream(stream, "UNAVAILABLE", f"the stream is closed: {type(exc).__name__}: {exc}")
+
+    async def _read_stream(self, stream: _Stream) -> None:
+        try:
+            async for raw in stream.call:
+                completed_ns = time.perf_counter_ns()
+                message = pb.ModelStreamInferResponse.FromString(raw)
+                entry = stream.pending.pop(message.infer_response.id, None)
+                if entry is None:
+                    continue
+                if self._window is not None:
+                    self._window.release()
+                samples, sent_ns, complete = entry
+                if message.error_message:
+                    self._complete_failed(samples, sent_ns, complete, "UNKNOWN", message.error_message)
+                else:
+                    self._complete_ok(message.infer_response, samples, sent_ns, completed_ns, complete)
+            self._break_stream(stream, "UNAVAILABLE", "the server ended the stream")
+        except grpc.aio.AioRpcError as exc:
+            self._break_stream(stream, exc.code().name, exc.details() or "")
+        except asyncio.CancelledError:
+            self._break_stream(stream, "CANCELLED", "the SUT was closed")
+            raise
+
+    async def _expire_stream_requests(self, timeout_s: float) -> None:
+        timeout_ns = int(timeout_s * 1e9)
+        while True:
+            await asyncio.sleep(min(timeout_s / 4, 0.5))
+            now_ns = time.perf_counter_ns()
+            for stream in self._streams:
+                expired = []
+                for request_id, (_, sent_ns, _) in stream.pending.items():
+                    if now_ns - sent_ns < timeout_ns:
+                        break  # NOTE: pending is in send order
+                    expired.append(request_id)
+                for request_id in expired:
+                    samples, sent_ns, complete = stream.pending.pop(request_id)
+                    if self._window is not None:
+                        self._window.release()
+                    self._complete_failed(
+                        samples,
+                        sent_ns,
+                        complete,
+                        "DEADLINE_EXCEEDED",
+                        "no stream response before the deadline",
+                    )
+
+    def _break_stream(self, stream: _Stream, status: str, message: str) -> None:
+        if stream.broken is None:
+            stream.broken = (status, message)
+        self._fail_stream(stream, status, message)
+
+    def _fail_stream(self, stream: _Stream, status: str, message: str) -> None:
+        pending, stream.pending = stream.pending, {}
+        for samples, sent_ns, complete in pending.values():
+            if self._window is not None:
+                self._window.release()
+            self._complete_failed(samples, sent_ns, complete, status, message)
+
+    @staticmethod
+    def _complete_failed(
+        samples: list[QuerySample], sent_ns: int, complete: QuerySamplesComplete, status: str, message: str
+    ) -> None:
+        completed_ns = time.perf_counter_ns()
+        complete(
+            [QuerySampleResponse(id=s.id, status=status, error=message, sent_ns=sent_ns) for s in samples],
+            completed_ns,
+        )

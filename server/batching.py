@@ -30,6 +30,7 @@ import functools
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -198,8 +199,10 @@ class DynamicBatcher:
         timeout_us: int | None = None,
         deadline_ns: int | None = None,
         priority: int = 0,
+        done: Callable[[asyncio.Future[BatchResult]], None],
     ) -> asyncio.Future[BatchResult]:
-        """`submit` without a waiting task: queue the request and return the future of its share of a batch.
+        """`submit` without a waiting task: queue the request and return the future of its share of a batch;
+        `done(future)` is called on the loop once it is settled.
 
         The future fails with the errors `submit` raises after queueing; cancelling it drops the request.
         Only a request with a queue timeout gets a task, which waits that timeout out.
@@ -209,7 +212,8 @@ class DynamicBatcher:
         """
         pending = self._queue(inputs, batch, outputs, timeout_us, deadline_ns, priority)
         future = pending.future
-        future.add_done_callback(functools.partial(self._drop_if_cancelled, pending))
+        # NOTE: one callback per request (each is a loop handle of its own).
+        future.add_done_callback(functools.partial(self._settled, pending, done))
         if pending.expires_ns is not None:
             task = asyncio.get_running_loop().create_task(self._wait_queue_timeout(pending))
             self._timeouts.add(task)
@@ -268,10 +272,16 @@ class DynamicBatcher:
         if not await self._clock.wait(pending.future, pending.expires_ns):
             self._time_out(pending)
 
-    def _drop_if_cancelled(self, pending: _Pending, future: asyncio.Future[BatchResult]) -> None:
+    def _settled(
+        self,
+        pending: _Pending,
+        done: Callable[[asyncio.Future[BatchResult]], None],
+        future: asyncio.Future[BatchResult],
+    ) -> None:
         if future.cancelled():
             self._retire(pending)
             self._finish(pending, asyncio.CancelledError())
+        done(future)
 
     def _key(self, inputs: Arrays) -> tuple[Any, ...]:
         """What must match for two requests to share a batch: names, non-batch shapes and dtypes."""

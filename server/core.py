@@ -249,11 +249,11 @@ class InferenceCore:
                 timeout_us=request.timeout_us,
                 deadline_ns=request.deadline_ns,
                 priority=request.priority,
+                done=functools.partial(self._settle, admitted, request, done),
             )
         except BaseException as exc:
             self._failed(admitted, exc)
             raise
-        future.add_done_callback(functools.partial(self._settle, admitted, request, done))
         return future
 
     def _settle(

@@ -79,7 +79,8 @@ class StreamCall:
         """Requests accepted and not yet written."""
         self._unanswered = 0
         """Requests accepted and not yet in the outbox."""
-        self._running: set[asyncio.Future[Any]] = set()
+        self._running: dict[int, asyncio.Future[Any]] = {}
+        """The handles of requests not yet answered, by the id of their message."""
         self._reading = True
         self._ended: BaseException | None = None
         """Why reading stopped early, if it did; sent once every accepted request is answered."""
@@ -121,7 +122,7 @@ class StreamCall:
         finally:
             self._closed = True
             reader.cancel()
-            for handle in list(self._running):
+            for handle in list(self._running.values()):
                 handle.cancel()
             self._budget.release(held)  # the answer being written when the stream ended
             for left in outbox:
@@ -166,8 +167,7 @@ class StreamCall:
         except Exception as err:  # NOTE: refused at once; answered like any failure
             self._answered(message, None, err)
             return
-        self._running.add(handle)
-        handle.add_done_callback(self._running.discard)
+        self._running[id(message)] = handle
 
     def _answered(
         self,
@@ -178,6 +178,7 @@ class StreamCall:
         """On the event loop: one request's answer (or failure) goes to the outbox."""
         message = received.message if isinstance(received, SplitRequest) else received
         self._unanswered -= 1
+        self._running.pop(id(received), None)
         if self._closed:
             return  # NOTE: answered as the stream ended; nobody will write it, so it holds no bytes
         if response is not None:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from edgeperf.client.connection_args import (
     add_connection_arguments,
@@ -42,26 +42,26 @@ EXIT_INTERRUPTED = 130
 SECOND_SIGNAL_MIN_S = 0.5
 """A repeated SIGINT/SIGTERM sooner than this after the first is the same request delivered twice."""
 
-_SCENARIOS = {s.value.lower(): s for s in Scenario}
-_MODES = {m.value.lower(): m for m in TestMode}
+_Choice = TypeVar("_Choice", Scenario, TestMode)
 
 
-def _scenario(text: str) -> Scenario:
-    try:
-        return _SCENARIOS[text.lower()]
-    except KeyError:
-        raise argparse.ArgumentTypeError(
-            f"unknown scenario {text!r}; choose from {', '.join(s.value for s in Scenario)}"
-        ) from None
+def _any_case(choices: type[_Choice], what: str) -> Callable[[str], _Choice]:
+    """An argparse type for the values of `choices` in any letter case; an unknown one names them all."""
+    by_text = {c.value.lower(): c for c in choices}
+
+    def parse(text: str) -> _Choice:
+        try:
+            return by_text[text.lower()]
+        except KeyError:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {text!r}; choose from {', '.join(c.value for c in choices)}"
+            ) from None
+
+    return parse
 
 
-def _mode(text: str) -> TestMode:
-    try:
-        return _MODES[text.lower()]
-    except KeyError:
-        raise argparse.ArgumentTypeError(
-            f"unknown mode {text!r}; choose from {', '.join(m.value for m in TestMode)}"
-        ) from None
+_scenario = _any_case(Scenario, "scenario")
+_mode = _any_case(TestMode, "mode")
 
 
 def _positive(text: str) -> int:

@@ -125,37 +125,33 @@ async def characterise_network(
         request_serializer=epb.EchoRequest.SerializeToString,
         response_deserializer=epb.EchoResponse.FromString,
     )
+    loaded: list[int] | None = None
+    request_mbit_s: float | None = None
     try:
         empty = await _round_trips(echo, epb.EchoRequest(), pings, **kw)
     except grpc.aio.AioRpcError as exc:
         if exc.code() is not grpc.StatusCode.UNIMPLEMENTED:
             raise
+        method = "ServerLive"
         live = channel.unary_unary(
             "/inference.GRPCInferenceService/ServerLive",
             request_serializer=pb.ServerLiveRequest.SerializeToString,
             response_deserializer=pb.ServerLiveResponse.FromString,
         )
-        p50, p99 = _percentiles(await _round_trips(live, pb.ServerLiveRequest(), pings, **kw))
-        return NetworkReport(
-            method="ServerLive",
-            pings=pings,
-            rtt_empty_p50_us=p50,
-            rtt_empty_p99_us=p99,
-            request_bytes=request_bytes,
-            rtt_request_p50_us=None,
-            rtt_request_p99_us=None,
-            request_mbit_s=None,
-        )
-    loaded = await _round_trips(echo, epb.EchoRequest(payload=bytes(request_bytes)), pings, **kw)
+        empty = await _round_trips(live, pb.ServerLiveRequest(), pings, **kw)
+    else:
+        method = "Echo"
+        loaded = await _round_trips(echo, epb.EchoRequest(payload=bytes(request_bytes)), pings, **kw)
+        request_mbit_s = await _bandwidth(echo, max(request_bytes, _BANDWIDTH_CHUNK), **kw)
     empty_p50, empty_p99 = _percentiles(empty)
-    request_p50, request_p99 = _percentiles(loaded)
+    request_p50, request_p99 = (None, None) if loaded is None else _percentiles(loaded)
     return NetworkReport(
-        method="Echo",
+        method=method,
         pings=pings,
         rtt_empty_p50_us=empty_p50,
         rtt_empty_p99_us=empty_p99,
         request_bytes=request_bytes,
         rtt_request_p50_us=request_p50,
         rtt_request_p99_us=request_p99,
-        request_mbit_s=await _bandwidth(echo, max(request_bytes, _BANDWIDTH_CHUNK), **kw),
+        request_mbit_s=request_mbit_s,
     )

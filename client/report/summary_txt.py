@@ -149,16 +149,14 @@ def summary_text(
     if summary is not None and info.extra_summary:
         lines += ["", _BANNER, "edgeperf", _BANNER, *info.extra_summary]
     text = "".join(line + "\n" for line in lines)
-    if warnings == 0:
-        text += "\nNo warnings encountered during test.\n"
-    elif warnings == 1:
-        text += "\n1 warning encountered. See detailed log.\n"
-    else:
-        text += f"\n{warnings} warnings encountered. See detailed log.\n"
-    if errors == 0:
-        text += "\nNo errors encountered during test.\n"
-    elif errors == 1:
-        text += "\n1 ERROR encountered. See detailed log.\n"
-    else:
-        text += f"\n{errors} ERRORS encountered. See detailed log.\n"
+    text += _encountered(warnings, "warnings", "warning", "warnings")
+    text += _encountered(errors, "errors", "ERROR", "ERRORS")
     return text + "\n" + NOT_OFFICIAL_NOTICE + "\n"
+
+
+def _encountered(count: int, none: str, one: str, many: str) -> str:
+    """LoadGen's closing line on the warnings or errors of the run, in its words (`none` when there were none,
+    then `one` or `many`)."""
+    if count == 0:
+        return f"\nNo {none} encountered during test.\n"
+    return f"\n{count} {one if count == 1 else many} encountered. See detailed log.\n"

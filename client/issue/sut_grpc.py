@@ -25,7 +25,6 @@ from edgeperf.client.errors import RunSetupError, ServerUnavailable, SutError
 from edgeperf.client.issue.grpc_response import PayloadEncoder, decode_response
 from edgeperf.client.issue.sut import QuerySample, QuerySampleResponse, QuerySamplesComplete
 from edgeperf.client.plan.qsl import EncodedSample, ModelSignature, SerializedQsl, TensorInfo
-from edgeperf.protos import edgeperf_service_pb2 as epb
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos.kserve import request_id_field
 
@@ -229,24 +228,10 @@ class GrpcSut:
         if self._state is not SutState.OPENED:
             raise RuntimeError(f"GrpcSut is {self._state.value}, not opened")
 
-    async def system_description(self) -> epb.SystemDescriptionResponse:
-        """What the server reports about its machine (edgeperf's EdgeperfService; other servers lack it).
-
-        Raises:
-            SutError: the server does not answer it (UNIMPLEMENTED for Triton), or any other failure.
-        """
-        response: epb.SystemDescriptionResponse = await self._unary(
-            "SystemDescription",
-            epb.SystemDescriptionRequest(),
-            epb.SystemDescriptionResponse,
-            service="/edgeperf.v1.EdgeperfService/",
-        )
-        return response
-
-    async def _unary(self, method: str, request: Any, response_type: Any, *, service: str = _SERVICE) -> Any:
+    async def _unary(self, method: str, request: Any, response_type: Any) -> Any:
         self._require_open()
         call = self._channels[0].unary_unary(
-            service + method,
+            _SERVICE + method,
             request_serializer=type(request).SerializeToString,
             response_deserializer=response_type.FromString,
         )

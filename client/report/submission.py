@@ -33,9 +33,8 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 
 from edgeperf.client.connection_args import Connection
-from edgeperf.client.errors import EdgeperfClientError
-from edgeperf.client.issue.sut_grpc import GrpcSut, GrpcSutConfig, TlsFiles
 from edgeperf.client.report.log_format import atomic_write
+from edgeperf.client.report.system_json import describe_target
 
 __all__ = [
     "ACCURACY_FILES",
@@ -112,18 +111,10 @@ class SubmissionSystem:
 
 
 async def describe_system(address: str, connection: Connection | None = None) -> dict[str, Any] | None:
-    """The server's SystemDescription as protobuf JSON, or None from a server without it (Triton)."""
-    c = connection or Connection()
-    tls = None
-    if c.tls_root_cert or c.tls_client_cert or c.tls_client_key:
-        tls = TlsFiles(root_cert=c.tls_root_cert, client_cert=c.tls_client_cert, client_key=c.tls_client_key)
-    config = GrpcSutConfig(address=address, model="", deadline_ms=5_000, tls=tls, auth_token=c.auth_token)
-    try:
-        async with GrpcSut(config) as sut:
-            return MessageToDict(await sut.system_description())
-    except EdgeperfClientError:
-        # NOTE: the description only fills systems/<system>.json; a server without it leaves UNKNOWN there.
-        return None
+    """The server's SystemDescription as protobuf JSON, or None from a server without it (Triton) or one
+    that cannot be reached (see `describe_target`)."""
+    description = await describe_target(address, connection)
+    return None if description is None else MessageToDict(description)
 
 
 def _gib(n_bytes: object) -> str:

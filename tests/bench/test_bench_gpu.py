@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from edgeperf.benchmarks._common import pipeline_config_text
+from edgeperf.benchmarks.rnnt.model import PIPELINE_FACTORY as RNNT_PIPELINE
+from edgeperf.benchmarks.rnnt.spec import SPEC as RNNT_SPEC
 from edgeperf.server.config import load_model_config, parse_model_config
 from edgeperf.server.gpu.nvml import GpuInfo
 from tests.bench import bench_gpu
@@ -51,12 +53,7 @@ def test_gpu_configs_parse_with_the_providers_asked_for(tmp_path: Path) -> None:
         "trt_engine_cache_path": str(cache),
         "device_id": "0",
     }
-    pipeline = pipeline_config_text(
-        "rnnt",
-        input_line='input [ { name: "audio" data_type: TYPE_FP32 dims: [ -1 ] } ]',
-        output_line='output [ { name: "tokens" data_type: TYPE_INT64 dims: [ -1 ] } ]',
-        parameters={"pipeline": "edgeperf.benchmarks.rnnt.pipeline:build"},
-    )
+    pipeline = pipeline_config_text("rnnt", RNNT_SPEC, RNNT_PIPELINE, {})
     cuda = parse_model_config(
         gpu_config_text(pipeline, "cuda", instances=1, cache_dir=cache),
         path=Path("/r/rnnt/config.pbtxt"),

@@ -55,9 +55,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from edgeperf.server.config_schema import Ctx, normalize_text, normalize_yaml
 from edgeperf.server.errors import ModelConfigError
 from edgeperf.server.gpu.providers import ProviderPlan, instance_devices, plan_providers
+from edgeperf.server.model_config_reader import Ctx, read_text, read_yaml
 from edgeperf.server.types import DATATYPES
 
 __all__ = [
@@ -220,7 +220,7 @@ def parse_model_config(text: str, *, path: Path, model_name: str) -> ModelConfig
     """
     ctx = Ctx(path, model_name)
     yaml_form = path.suffix in (".yaml", ".yml")
-    return _build(normalize_yaml(text, ctx) if yaml_form else normalize_text(text, ctx), ctx)
+    return _build(read_yaml(text, ctx) if yaml_form else read_text(text, ctx), ctx)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def _build(doc: dict[str, Any], ctx: Ctx) -> ModelConfig:
         ctx.fail("max_batch_size", f"must be >= 0, found {max_batch_size}")
     inputs = _tensors(doc.get("input", []), "input", ctx)
     outputs = _tensors(doc.get("output", []), "output", ctx)
-    parameters = {k: v["string_value"] for k, v in doc.get("parameters", {}).items()}
+    parameters = {k: v.get("string_value", "") for k, v in doc.get("parameters", {}).items()}
     if platform == "edgeperf_pipeline":
         if not parameters.get("pipeline"):
             ctx.fail("parameters.pipeline", "platform edgeperf_pipeline needs 'module:factory'")
@@ -384,8 +384,6 @@ def _dynamic_batching(doc: dict[str, Any], max_batch_size: int, ctx: Ctx) -> Dyn
 def _version_policy(doc: dict[str, Any] | None, ctx: Ctx) -> VersionPolicy:
     if not doc:
         return VersionPolicy()
-    if len(doc) > 1:
-        ctx.fail("version_policy", "choose one of latest, all, specific")
     if "all" in doc:
         return VersionPolicy(kind="all")
     if "specific" in doc:

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from edgeperf.server.clock import Clock, MonotonicClock
-from edgeperf.server.config import ModelConfig
 from edgeperf.server.errors import (
     SHUTDOWN_MESSAGE,
     DeadlineExceeded,
@@ -46,6 +45,7 @@ from edgeperf.server.errors import (
 )
 from edgeperf.server.execution import Arrays, BatchResult, Timings, run_batch
 from edgeperf.server.instances import Instance, InstancePool
+from edgeperf.server.model_config import ModelConfig
 from edgeperf.server.stats import StatsRecorder
 from edgeperf.server.types import ServerTimings
 

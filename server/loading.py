@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from edgeperf.server.batching import DynamicBatcher
 from edgeperf.server.clock import Clock
-from edgeperf.server.config import ModelConfig
 from edgeperf.server.errors import ModelConfigError
 from edgeperf.server.instances import InstancePool
+from edgeperf.server.model_config import ModelConfig
 from edgeperf.server.repository import ModelSource
 from edgeperf.server.runtime.base import Runtime
 from edgeperf.server.runtime.onnx import OnnxRuntime

@@ -14,8 +14,8 @@ from google.protobuf import json_format
 from edgeperf.protos import edgeperf_service_pb2 as epb
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import model_config_pb2 as mc
-from edgeperf.server.config import ModelConfig, TensorConfig
 from edgeperf.server.core import ModelInfo
+from edgeperf.server.model_config import ModelConfig, TensorConfig
 from edgeperf.server.power.service import source_info_proto
 from edgeperf.server.stats import Duration, ModelStatistics
 from edgeperf.server.system import SystemFacts

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeperf.server.config import ModelConfig, VersionPolicy, load_model_config
 from edgeperf.server.errors import RepositoryError
+from edgeperf.server.model_config import ModelConfig, VersionPolicy, load_model_config
 
 __all__ = ["ModelSource", "scan_repository", "select_versions"]
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.server.config import ModelConfig, TensorConfig
 from edgeperf.server.errors import InvalidInput
+from edgeperf.server.model_config import ModelConfig, TensorConfig
 from edgeperf.server.types import InferRequest, datatype_of, numpy_dtype
 
 __all__ = ["RequestValidator", "validate_request", "warmup_batch_sizes", "warmup_inputs"]

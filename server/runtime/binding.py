@@ -28,8 +28,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.server.config import ModelConfig
 from edgeperf.server.errors import ModelConfigError
+from edgeperf.server.model_config import ModelConfig
 from edgeperf.server.types import numpy_dtype
 
 __all__ = ["BoundRunner", "OrtApi", "check_graph_shapes", "ort_api"]

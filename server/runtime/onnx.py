@@ -11,9 +11,9 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from edgeperf.protos.kserve import DATATYPES
-from edgeperf.server.config import ModelConfig, OrtOptions, TensorConfig
 from edgeperf.server.errors import ModelConfigError
 from edgeperf.server.gpu.providers import UnavailableProvider, choose_providers
+from edgeperf.server.model_config import ModelConfig, OrtOptions, TensorConfig
 from edgeperf.server.runtime.binding import BoundRunner, check_graph_shapes, ort_api
 
 __all__ = ["OnnxRuntime", "check_session_matches_config", "make_session"]

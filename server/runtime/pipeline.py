@@ -22,8 +22,8 @@ from typing import Any
 
 import onnxruntime as ort
 
-from edgeperf.server.config import ModelConfig
 from edgeperf.server.errors import ModelConfigError
+from edgeperf.server.model_config import ModelConfig
 from edgeperf.server.runtime.base import Runtime
 from edgeperf.server.runtime.onnx import make_session
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from edgeperf.server.config import ModelConfig
+from edgeperf.server.model_config import ModelConfig
 from edgeperf.server.runtime.base import Runtime
 
 __all__ = ["ReshapingRuntime", "with_reshape"]

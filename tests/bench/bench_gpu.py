@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeperf.server.config import ModelConfig, load_model_config
 from edgeperf.server.gpu.nvml import GpuInfo, describe_gpus
+from edgeperf.server.model_config import ModelConfig, load_model_config
 from edgeperf.server.runtime.base import Runtime
 
 PROVIDERS: dict[str, str] = {"cuda": "CUDA", "tensorrt": "TensorRT FP16"}

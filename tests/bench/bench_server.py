@@ -43,8 +43,8 @@ import numpy as np
 import onnxruntime
 
 from edgeperf.protos import grpc_service_pb2 as pb
-from edgeperf.server.config import ModelConfig, load_model_config
 from edgeperf.server.converters import TIMING_PARAMETERS
+from edgeperf.server.model_config import ModelConfig, load_model_config
 from tests.server.edge_process import ServerProcess, server_process
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"

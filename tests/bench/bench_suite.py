@@ -33,8 +33,8 @@ from edgeperf.benchmarks import registry
 from edgeperf.benchmarks.base import Benchmark, Size
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import grpc_service_pb2_grpc as pb_grpc
-from edgeperf.server.config import load_model_config
 from edgeperf.server.core import InferenceCore
+from edgeperf.server.model_config import load_model_config
 from edgeperf.server.types import InferRequest, datatype_of
 
 Infer = Callable[[dict[str, np.ndarray]], Awaitable[None]]

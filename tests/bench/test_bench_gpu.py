@@ -9,8 +9,8 @@ import pytest
 from edgeperf.benchmarks._common import pipeline_config_text
 from edgeperf.benchmarks.rnnt.model import PIPELINE_FACTORY as RNNT_PIPELINE
 from edgeperf.benchmarks.rnnt.spec import SPEC as RNNT_SPEC
-from edgeperf.server.config import load_model_config, parse_model_config
 from edgeperf.server.gpu.nvml import GpuInfo
+from edgeperf.server.model_config import load_model_config, parse_model_config
 from tests.bench import bench_gpu
 from tests.bench.bench_gpu import NoGpu, Row, gpu_config_text, preflight, table, write_gpu_repo
 from tests.server.core_support import write_tiny

@@ -9,8 +9,8 @@ import pytest
 
 from edgeperf.client.plan.conf import ConfigError, resolve_test_settings
 from edgeperf.client.plan.settings import Scenario
-from edgeperf.server.config import parse_model_config
 from edgeperf.server.errors import ModelConfigError
+from edgeperf.server.model_config import parse_model_config
 
 # NOTE: a dev dependency (`make setup`); CI always has it, a checkout made before it was added is told why.
 pytest.importorskip("hypothesis", reason="hypothesis is not installed: run `make setup`")

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from edgeperf.server.batching import BatchResult, DynamicBatcher
-from edgeperf.server.config import parse_model_config
 from edgeperf.server.errors import DeadlineExceeded, Overloaded, QueueTimeout, RuntimeFailed, ShuttingDown
 from edgeperf.server.instances import InstancePool
+from edgeperf.server.model_config import parse_model_config
 from edgeperf.server.stats import StatsRecorder
 from tests.server.core_support import FakeClock, GatedRuntime, settle
 

@@ -13,9 +13,9 @@ import onnxruntime as ort
 import pytest
 
 from edgeperf.benchmarks.tiny.model import write_delay_model
-from edgeperf.server.config import parse_model_config
 from edgeperf.server.core import CoreState, InferenceCore, ModelInfo
 from edgeperf.server.errors import InvalidInput, ModelConfigError, ModelNotFound, RuntimeFailed, ShuttingDown
+from edgeperf.server.model_config import parse_model_config
 from edgeperf.server.types import InferRequest, ServerTimings
 from edgeperf.server.validation import warmup_batch_sizes
 from tests.server.core_support import write_reshape_model, write_tiny

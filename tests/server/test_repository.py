@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeperf.server.config import VersionPolicy
 from edgeperf.server.errors import ModelConfigError, RepositoryError
+from edgeperf.server.model_config import VersionPolicy
 from edgeperf.server.repository import scan_repository, select_versions
 from tests.server.core_support import write_tiny
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgeperf.server.config import ModelConfig, parse_model_config
 from edgeperf.server.errors import ModelConfigError
+from edgeperf.server.model_config import ModelConfig, parse_model_config
 from edgeperf.server.runtime.binding import BoundRunner, check_graph_shapes
 
 CONFIG = """max_batch_size: 8
@@ -175,7 +175,7 @@ def test_cuda_graphs_need_fixed_shapes() -> None:
 def test_real_ort_binding_with_preallocated_host_outputs(tmp_path: Path) -> None:
     import onnxruntime as ort
 
-    from edgeperf.server.config import load_model_config
+    from edgeperf.server.model_config import load_model_config
     from edgeperf.server.runtime.binding import ort_api
     from tests.server.core_support import write_tiny
 
@@ -194,7 +194,7 @@ def test_real_ort_binding_with_preallocated_host_outputs(tmp_path: Path) -> None
 def test_real_ort_binding_lets_ort_allocate_a_variable_output(tmp_path: Path) -> None:
     import onnxruntime as ort
 
-    from edgeperf.server.config import load_model_config
+    from edgeperf.server.model_config import load_model_config
     from edgeperf.server.runtime.binding import ort_api
     from tests.server.core_support import write_tiny
 

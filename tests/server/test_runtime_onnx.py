@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeperf.server.config import OrtOptions, load_model_config, parse_model_config
 from edgeperf.server.errors import ModelConfigError
+from edgeperf.server.model_config import OrtOptions, load_model_config, parse_model_config
 from edgeperf.server.runtime.onnx import OnnxRuntime, make_session
 from tests.server.core_support import write_tiny
 

@@ -13,9 +13,9 @@ import onnxruntime as ort
 import pytest
 
 from edgeperf.benchmarks.tiny.model import build_graph
-from edgeperf.server.config import ModelConfig, parse_model_config
 from edgeperf.server.core import InferenceCore
 from edgeperf.server.errors import ModelConfigError
+from edgeperf.server.model_config import ModelConfig, parse_model_config
 from edgeperf.server.runtime.pipeline import load_pipeline
 from edgeperf.server.types import InferRequest
 

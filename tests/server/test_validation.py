@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgeperf.server.config import parse_model_config
 from edgeperf.server.errors import InvalidInput
+from edgeperf.server.model_config import parse_model_config
 from edgeperf.server.types import InferRequest
 from edgeperf.server.validation import RequestValidator, validate_request
 

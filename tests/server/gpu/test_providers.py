@@ -8,7 +8,6 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from edgeperf.server.config import ModelConfig, load_model_config, parse_model_config
 from edgeperf.server.errors import ModelConfigError
 from edgeperf.server.gpu.providers import (
     CPU,
@@ -18,6 +17,7 @@ from edgeperf.server.gpu.providers import (
     UnavailableProvider,
     choose_providers,
 )
+from edgeperf.server.model_config import ModelConfig, load_model_config, parse_model_config
 from edgeperf.server.runtime.onnx import OnnxRuntime
 from tests.server.core_support import write_tiny
 

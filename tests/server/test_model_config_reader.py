@@ -1,7 +1,7 @@
 """The exact error message of each kind of bad config.pbtxt / config.yaml: file, model, field, line, reason.
 
 Pinned word for word so that a change of parser shows, in this file's diff, how every message changed.
-Range and cross-field checks (the semantic errors) are in test_config.py.
+Range and cross-field checks (the semantic errors) are in test_model_config.py.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeperf.server.config import parse_model_config
 from edgeperf.server.errors import ModelConfigError
+from edgeperf.server.model_config import parse_model_config
 
 IO = 'input { name: "x" data_type: TYPE_FP32 dims: [4] } output { name: "y" data_type: TYPE_FP32 dims: [4] }'
 YIO = "input: [{name: x, data_type: FP32, dims: [4]}]\noutput: [{name: y, data_type: FP32, dims: [4]}]\n"

@@ -8,7 +8,8 @@ import pytest
 from google.protobuf import json_format, text_format
 
 from edgeperf.protos import model_config_pb2 as mc
-from edgeperf.server.config import (
+from edgeperf.server.errors import ModelConfigError
+from edgeperf.server.model_config import (
     DynamicBatchingConfig,
     ModelConfig,
     OrtOptions,
@@ -17,7 +18,6 @@ from edgeperf.server.config import (
     load_model_config,
     parse_model_config,
 )
-from edgeperf.server.errors import ModelConfigError
 
 FULL = """
 # A config as Triton users write it.

@@ -14,15 +14,10 @@ Both files use Triton's ModelConfig field names (INFERENCE_PROTOCOL.md §5). The
                                             cpu_execution_accelerator { name, parameters } } },
     default_model_filename, metric_tags, model_transaction_policy { decoupled: false }.
 
-ONNX Runtime options (Triton's onnxruntime backend syntax, plus one edgeperf parameter):
-
-    parameters { key: "intra_op_thread_count" value: { string_value: "2" } }   # 0 = ORT default
-    parameters { key: "inter_op_thread_count" value: { string_value: "1" } }
-    parameters { key: "execution_mode" value: { string_value: "0" } }           # 0 sequential, 1 parallel
-    parameters { key: "allow_spinning" value: { string_value: "0" } }           # 0 (default) or 1
-    parameters { key: "inline_execution" value: { string_value: "0" } }         # 0 (default) or 1, below
-    optimization { graph { level: 1 } }      # 0 all (default), -1 basic, 1 extended, 2 disabled
-    parameters { key: "execution_providers" value: { string_value: "openvino,CPUExecutionProvider" } }
+ONNX Runtime options (thread counts, execution mode, graph optimization level, spinning) are model
+`parameters` and `optimization { graph { level } }`, as Triton's onnxruntime backend reads them:
+server/ort_options.py says which. `parameters { key: "inline_execution" value: { string_value: "1" } }`
+is edgeperf's own (below).
 
 Execution providers and where instances run (KIND_CPU / KIND_GPU with `gpus`, TensorRT and CUDA options
 from `gpu_execution_accelerator` parameters, CUDA graphs from `optimization { cuda { graphs: true } }`,
@@ -56,22 +51,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edgeperf.server.errors import ModelConfigError
-from edgeperf.server.gpu.providers import ProviderPlan, instance_devices, plan_providers
+from edgeperf.server.gpu.providers import instance_devices
 from edgeperf.server.model_config_reader import Ctx, read_text, read_yaml
+from edgeperf.server.ort_options import FLAGS, OrtOptions, ort_options
 from edgeperf.server.types import DATATYPES
 
 __all__ = [
     "DynamicBatchingConfig",
     "ModelConfig",
     "ModelConfigError",
-    "OrtOptions",
     "TensorConfig",
     "VersionPolicy",
     "load_model_config",
     "parse_model_config",
 ]
 
-GraphOptimizationLevel = Literal["disabled", "basic", "extended", "all"]
 Platform = Literal["onnxruntime_onnx", "edgeperf_pipeline"]
 
 
@@ -128,31 +122,6 @@ class DynamicBatchingConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrtOptions:
-    """ONNX Runtime session options for every session of a model."""
-
-    intra_op_threads: int = 0
-    """0 lets ONNX Runtime choose."""
-    inter_op_threads: int = 0
-    """0 lets ONNX Runtime choose."""
-    parallel_execution: bool = False
-    graph_optimization_level: GraphOptimizationLevel = "all"
-    providers: ProviderPlan = field(default_factory=ProviderPlan)
-    """Execution providers of GPU and CPU instances, with their ORT options (server/gpu/providers.py)."""
-
-    @property
-    def execution_providers(self) -> tuple[str, ...]:
-        """ORT provider names of a CPU instance, in order; always ends with CPUExecutionProvider."""
-        return tuple(p.name for p in self.providers.cpu)
-
-    allow_spinning: bool = False
-    """ORT's `session.intra_op.allow_spinning` and `session.inter_op.allow_spinning`: whether idle pool
-    threads busy-wait for the next parallel section. Off by default: on a small-core device the event
-    loop and gRPC share the cores with ORT's pool, and a spinning pool steals their CPU (measured on 2
-    cores: see tests/bench/bench_server.py). Turn it on for a device whose cores ORT has to itself."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelConfig:
     """A validated model configuration."""
 
@@ -170,7 +139,7 @@ class ModelConfig:
     """Where each instance runs, in order: a GPU id (CUDA device id), or None for the CPU."""
     version_policy: VersionPolicy = VersionPolicy()
     default_model_filename: str = "model.onnx"
-    ort: OrtOptions = OrtOptions()
+    ort: OrtOptions = field(default_factory=OrtOptions)
     parameters: Mapping[str, str] = field(default_factory=dict)
     """ModelConfig.parameters as name -> string_value."""
     inline_execution: bool = False
@@ -227,16 +196,6 @@ def parse_model_config(text: str, *, path: Path, model_name: str) -> ModelConfig
 # Semantic checks and the frozen dataclasses.
 
 _TRITON_TO_KSERVE = {f"TYPE_{n}": n for n in DATATYPES if n != "BYTES"} | {"TYPE_STRING": "BYTES"}
-_GRAPH_LEVELS: dict[int, GraphOptimizationLevel] = {0: "all", -1: "basic", 1: "extended", 2: "disabled"}
-_ORT_PARAMETERS = (
-    "intra_op_thread_count",
-    "inter_op_thread_count",
-    "execution_mode",
-    "execution_providers",
-    "allow_spinning",
-    "cpu_fallback",
-)
-_BOOLEANS = {"0": False, "false": False, "1": True, "true": True}
 _PLATFORM_BACKEND: dict[str, str] = {"onnxruntime_onnx": "onnxruntime", "edgeperf_pipeline": "edgeperf"}
 
 
@@ -270,7 +229,7 @@ def _build(doc: dict[str, Any], ctx: Ctx) -> ModelConfig:
     if doc.get("model_transaction_policy", {}).get("decoupled", False):
         ctx.fail("model_transaction_policy.decoupled", "decoupled models are not supported")
     document = {**doc, "name": ctx.model, "platform": platform, "backend": backend}
-    ort = _ort_options(doc.get("optimization", {}), parameters, ctx)
+    ort = ort_options(doc.get("optimization", {}), parameters, ctx.path.parent, ctx.fail)
     devices = instance_devices(doc.get("instance_group", []), ort.providers, ctx.fail)
     dynamic_batching = _dynamic_batching(doc, max_batch_size, ctx)
     inline = _inline_execution(parameters, dynamic_batching, len(devices), ctx)
@@ -401,7 +360,7 @@ def _inline_execution(
     parameters: Mapping[str, str], batching: DynamicBatchingConfig | None, instances: int, ctx: Ctx
 ) -> bool:
     text = parameters.get("inline_execution", "0")
-    inline = _BOOLEANS.get(text.strip().lower())
+    inline = FLAGS.get(text.strip().lower())
     if inline is None:
         ctx.fail("parameters.inline_execution", f"expected 0 or 1, found '{text}'")
     if inline and instances != 1:
@@ -418,29 +377,3 @@ def _inline_execution(
             f"({batching.max_queue_delay_us}); set it to 0",
         )
     return bool(inline)
-
-
-def _ort_options(optimization: dict[str, Any], parameters: Mapping[str, str], ctx: Ctx) -> OrtOptions:
-    def count(key: str) -> int:
-        text = parameters.get(key, "0")
-        if not text.isdigit():
-            ctx.fail(f"parameters.{key}", f"expected an integer >= 0, found '{text}'")
-        return int(text)
-
-    spinning = _BOOLEANS.get(parameters.get("allow_spinning", "0").strip().lower())
-    if spinning is None:
-        ctx.fail("parameters.allow_spinning", f"expected 0 or 1, found '{parameters['allow_spinning']}'")
-    mode = parameters.get("execution_mode", "0")
-    if mode not in ("0", "1"):
-        ctx.fail("parameters.execution_mode", f"expected 0 (sequential) or 1 (parallel), found '{mode}'")
-    level = optimization.get("graph", {}).get("level", 0)
-    if level not in _GRAPH_LEVELS:
-        ctx.fail("optimization.graph.level", f"expected -1, 0, 1 or 2, found {level}")
-    return OrtOptions(
-        intra_op_threads=count("intra_op_thread_count"),
-        inter_op_threads=count("inter_op_thread_count"),
-        parallel_execution=mode == "1",
-        graph_optimization_level=_GRAPH_LEVELS[level],
-        providers=plan_providers(optimization, parameters, ctx.path.parent, ctx.fail),
-        allow_spinning=bool(spinning),
-    )

@@ -13,7 +13,8 @@ import onnxruntime as ort
 from edgeperf.protos.kserve import DATATYPES
 from edgeperf.server.errors import ModelConfigError
 from edgeperf.server.gpu.providers import UnavailableProvider, choose_providers
-from edgeperf.server.model_config import ModelConfig, OrtOptions, TensorConfig
+from edgeperf.server.model_config import ModelConfig, TensorConfig
+from edgeperf.server.ort_options import OrtOptions
 from edgeperf.server.runtime.binding import BoundRunner, check_graph_shapes, ort_api
 
 __all__ = ["OnnxRuntime", "check_session_matches_config", "make_session"]

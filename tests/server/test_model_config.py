@@ -12,12 +12,12 @@ from edgeperf.server.errors import ModelConfigError
 from edgeperf.server.model_config import (
     DynamicBatchingConfig,
     ModelConfig,
-    OrtOptions,
     TensorConfig,
     VersionPolicy,
     load_model_config,
     parse_model_config,
 )
+from edgeperf.server.ort_options import OrtOptions
 
 FULL = """
 # A config as Triton users write it.

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edgeperf.server.errors import ModelConfigError
-from edgeperf.server.model_config import OrtOptions, load_model_config, parse_model_config
+from edgeperf.server.model_config import load_model_config, parse_model_config
+from edgeperf.server.ort_options import OrtOptions
 from edgeperf.server.runtime.onnx import OnnxRuntime, make_session
 from tests.server.core_support import write_tiny
 

@@ -24,10 +24,10 @@ from edgeperf.client.issue.raw_results import RunRecorder, RunResult
 from edgeperf.client.issue.selfcheck import ClientCheck, TimedSection, client_check, issue_delays_ns
 from edgeperf.client.issue.sut import InFlightCounted, SystemUnderTest
 from edgeperf.client.issue.workers import SutFactory, check_workers
+from edgeperf.client.plan.peak_search import find_peak_qps
 from edgeperf.client.plan.qsl import QuerySampleLibrary
 from edgeperf.client.plan.scenarios import LoopClock, make_scheduler
 from edgeperf.client.plan.scenarios.base import Clock
-from edgeperf.client.plan.scenarios.server import find_peak_qps
 from edgeperf.client.plan.schedule import (
     Schedule,
     SequenceGenerator,

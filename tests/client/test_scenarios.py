@@ -6,10 +6,11 @@ import asyncio
 
 import pytest
 
+from edgeperf.client.plan.peak_search import find_peak_qps, search_finished
 from edgeperf.client.plan.scenarios import make_scheduler
 from edgeperf.client.plan.scenarios.base import wait_until
 from edgeperf.client.plan.scenarios.offline import OfflineScheduler
-from edgeperf.client.plan.scenarios.server import ServerScheduler, find_peak_qps, search_finished
+from edgeperf.client.plan.scenarios.server import ServerScheduler
 from edgeperf.client.plan.settings import Scenario
 
 

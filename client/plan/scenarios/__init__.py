@@ -9,22 +9,19 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeperf.client.plan.scenarios.base import Clock, LoopClock, QueryProgress, Scheduler, wait_until
-from edgeperf.client.plan.scenarios.multi_stream import MultiStreamScheduler
 from edgeperf.client.plan.scenarios.offline import OfflineScheduler
-from edgeperf.client.plan.scenarios.server import ServerScheduler, find_peak_qps
-from edgeperf.client.plan.scenarios.single_stream import SingleStreamScheduler
+from edgeperf.client.plan.scenarios.server import ServerScheduler
+from edgeperf.client.plan.scenarios.streams import StreamScheduler
 from edgeperf.client.plan.settings import Scenario
 
 __all__ = [
     "Clock",
     "LoopClock",
-    "MultiStreamScheduler",
     "OfflineScheduler",
     "QueryProgress",
     "Scheduler",
     "ServerScheduler",
-    "SingleStreamScheduler",
-    "find_peak_qps",
+    "StreamScheduler",
     "make_scheduler",
     "wait_until",
 ]
@@ -45,10 +42,8 @@ def make_scheduler(
         progress: completion tracking (SingleStream and MultiStream wait for the previous query).
     """
     match scenario:
-        case Scenario.SINGLE_STREAM:
-            return SingleStreamScheduler(progress, clock)
-        case Scenario.MULTI_STREAM:
-            return MultiStreamScheduler(progress, clock)
+        case Scenario.SINGLE_STREAM | Scenario.MULTI_STREAM:
+            return StreamScheduler(progress, clock)
         case Scenario.SERVER:
             return ServerScheduler(start_ns, offsets_ns, clock)
         case Scenario.OFFLINE:

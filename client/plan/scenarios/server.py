@@ -1,4 +1,4 @@
-"""Server: Poisson arrivals issued at absolute times; latency from the scheduled time; the peak-QPS search.
+"""Server: Poisson arrivals issued at absolute times; latency from the scheduled time.
 
 Query n is due at `start_ns + scheduled_offsets_ns[n]`. The scheduler sleeps, then spins while
 yielding to the event loop, so completions are recorded while it waits; a late query is issued at once
@@ -7,15 +7,14 @@ and its lateness counts in its latency, as the rules define (the origin is the i
 
 from __future__ import annotations
 
-import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from edgeperf.client.plan.scenarios.base import Clock, wait_until
 
-__all__ = ["PeakSearchStep", "ServerScheduler", "find_peak_qps", "search_finished"]
+__all__ = ["ServerScheduler"]
 
 
 class ServerScheduler:
@@ -42,59 +41,3 @@ class ServerScheduler:
         due_ns = self.scheduled_ns(query)
         await wait_until(due_ns, self._clock, spin_ns=self._spin_ns)
         return due_ns
-
-
-PeakSearchStep = tuple[float, bool]
-"""One probe of the peak search: the target QPS tried and whether the run passed."""
-
-
-def search_finished(lower_qps: float, upper_qps: float, decimals_of_precision: int) -> bool:
-    """LoadGen's `IsFinished`: the bounds agree to `decimals_of_precision` decimals (floor, in double)."""
-    scale = math.pow(10, decimals_of_precision)
-    return math.floor(lower_qps * scale) + 1 >= math.floor(upper_qps * scale)
-
-
-async def find_peak_qps(
-    probe: Callable[[float], Awaitable[bool]],
-    *,
-    start_qps: float,
-    boundary_step_size: float,
-    decimals_of_precision: int,
-) -> tuple[float | None, list[PeakSearchStep]]:
-    """LoadGen's FindPeakPerformance (`loadgen.cc`): grow an upper bound, then bisect.
-
-    The start QPS must pass (else the result is None). `FindBoundaries` multiplies the QPS by
-    (1 + `boundary_step_size`) until a probe fails, with no limit on the number of probes, as LoadGen
-    has none. `FindPeakPerformanceBinarySearch` then probes `l + (u - l) / 2` (unrounded) until
-    `search_finished(l, u)`; a pass moves the lower bound, a fail the upper. The peak is the last lower
-    bound, to every digit LoadGen reports (437.6953125, not 437.7).
-
-    Args:
-        probe: runs the Server scenario at a target QPS and says whether it met the latency bound
-            (LoadGen's `PerfConstraintsMet`: min duration, min queries and early stopping do not count).
-
-    Returns:
-        The highest passing target QPS found (or None) and every probe in order.
-    """
-    steps: list[PeakSearchStep] = []
-
-    async def run(qps: float) -> bool:
-        passed = await probe(qps)
-        steps.append((qps, passed))
-        return passed
-
-    if not await run(start_qps):
-        return None, steps
-    lower = start_qps
-    while True:
-        upper = lower * (1 + boundary_step_size)
-        if not await run(upper):
-            break
-        lower = upper
-    while not search_finished(lower, upper, decimals_of_precision):
-        mid = lower + (upper - lower) / 2
-        if await run(mid):
-            lower = mid
-        else:
-            upper = mid
-    return lower, steps

@@ -20,6 +20,7 @@ import numpy as np
 
 from edgeperf.client.errors import RunSetupError
 from edgeperf.client.issue.loop import CompletionTracker, EndOfRun, EndReason, issue_queries
+from edgeperf.client.issue.pass_result import LoadableSetLog, ModeResult, ModeRuns
 from edgeperf.client.issue.raw_results import RunRecorder, RunResult
 from edgeperf.client.issue.selfcheck import ClientCheck, TimedSection, client_check, issue_delays_ns
 from edgeperf.client.issue.sut import InFlightCounted, SystemUnderTest
@@ -36,9 +37,9 @@ from edgeperf.client.plan.schedule import (
     loadable_sets,
 )
 from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
-from edgeperf.client.report.finish import ModeResult, ModeRuns, RunOutcome, finish_run
-from edgeperf.client.report.log_format import LoadableSetLog
+from edgeperf.client.report.finish import finish_run
 from edgeperf.client.report.metrics import summarize
+from edgeperf.client.report.run_outcome import RunOutcome
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.base import AccuracyReport

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from edgeperf.client.device_probe import prepare_device
 from edgeperf.client.errors import DatasetError, RunSetupError, ServerUnavailable
 from edgeperf.client.issue.network import DEFAULT_PINGS
+from edgeperf.client.issue.pass_result import ModeResult
 from edgeperf.client.issue.sut import SystemUnderTest
 from edgeperf.client.issue.sut_grpc import GrpcSut, GrpcSutConfig, TlsFiles
 from edgeperf.client.issue.workers import default_workers
@@ -30,7 +31,8 @@ from edgeperf.client.plan.qsl import QuerySampleLibrary, RequestEncoder, Seriali
 from edgeperf.client.plan.scoring_deps import check_can_score
 from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
 from edgeperf.client.report.console_text import prerun_explanation
-from edgeperf.client.report.finish import ModeResult, RunOutcome, write_accuracy_txt
+from edgeperf.client.report.finish import write_accuracy_txt
+from edgeperf.client.report.run_outcome import RunOutcome
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.base import AccuracyReport, Benchmark, Dataset, Size

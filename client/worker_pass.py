@@ -13,14 +13,13 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeperf.client.issue.loop import EndReason
+from edgeperf.client.issue.pass_result import LoadableSetLog, ModeResult
 from edgeperf.client.issue.raw_results import RecorderColumns, RunRecorder
 from edgeperf.client.issue.selfcheck import client_check, issue_delays_ns
 from edgeperf.client.issue.workers import SutFactory, run_workers
 from edgeperf.client.modes import with_active_time
 from edgeperf.client.plan.schedule import Schedule
 from edgeperf.client.plan.settings import EffectiveSettings, Scenario
-from edgeperf.client.report.finish import ModeResult
-from edgeperf.client.report.log_format import LoadableSetLog
 
 __all__ = ["run_pass_with_workers"]
 

@@ -12,7 +12,7 @@ from edgeperf.client.report.log_files import NOT_OFFICIAL_NOTICE
 from edgeperf.client.report.metrics import LatencyStats, PerformanceSummary
 
 if TYPE_CHECKING:
-    from edgeperf.client.report.finish import RunOutcome
+    from edgeperf.client.report.run_outcome import RunOutcome
 
 __all__ = ["early_stopping_floor", "expected_duration_s", "prerun_explanation", "render_outcome"]
 

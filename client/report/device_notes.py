@@ -18,8 +18,8 @@ from edgeperf.client.report.log_format import atomic_write
 
 if TYPE_CHECKING:
     from edgeperf.client.issue.network import NetworkReport
+    from edgeperf.client.issue.pass_result import ModeResult
     from edgeperf.client.issue.power import PowerMeasurement
-    from edgeperf.client.report.finish import ModeResult
     from edgeperf.client.report.metrics import PerformanceSummary
 
 __all__ = ["SAMPLE_LOG", "DeviceNotes"]

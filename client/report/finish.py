@@ -1,107 +1,32 @@
 """The end of a run: logs, accuracy.txt and result.json written, validity decided, the outcome returned.
 
 `finish_run` takes what the mode passes produced (`ModeRuns`) and turns it into files under `out_dir`
-and a `RunOutcome`; the modes themselves (`edgeperf.client.modes`) write nothing.
+and a `RunOutcome`; the modes themselves (`edgeperf.client.modes`) write nothing. Each file is written
+once: result.json last, from the document built in memory with the validity and accuracy it records.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeperf.client.issue.loop import EndOfRun, EndReason
-from edgeperf.client.issue.raw_results import RunResult
-from edgeperf.client.issue.selfcheck import ClientCheck
-from edgeperf.client.plan.settings import EffectiveSettings, TestMode
+from edgeperf.client.issue.pass_result import ModeRuns
+from edgeperf.client.plan.settings import TestMode
 from edgeperf.client.report.console_text import render_outcome
 from edgeperf.client.report.device_notes import DeviceNotes
-from edgeperf.client.report.log_files import write_logs
-from edgeperf.client.report.log_format import LoadableSetLog, RunInfo, atomic_write
+from edgeperf.client.report.log_files import write_result_json, write_run_logs
+from edgeperf.client.report.log_format import RunInfo, atomic_write
 from edgeperf.client.report.metrics import PerformanceSummary, summarize
+from edgeperf.client.report.run_outcome import RunOutcome
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.base import AccuracyReport
     from edgeperf.client.issue.network import NetworkReport
-    from edgeperf.client.issue.power import PowerMeasurement
 
-__all__ = ["ModeResult", "ModeRuns", "RunOutcome", "finish_run"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunOutcome:
-    """What a run produced; the logs under `out_dir` say the same in MLPerf's format."""
-
-    validity: str
-    """`VALID` or `INVALID` (performance part; accuracy-only runs are VALID when every sample succeeded)."""
-    invalid_reasons: tuple[str, ...]
-    out_dir: Path
-    files: tuple[Path, ...]
-    """Every file written (summary, detail, accuracy log, result.json, accuracy.txt)."""
-    summary_text: str
-    """The readable summary the CLI prints."""
-    result_json: dict[str, object]
-    """The content of result.json."""
-    accuracy: AccuracyReport | None = None
-    peak_qps: float | None = None
-    """FindPeakPerformance only: the highest target QPS that passed."""
-    interrupted: bool = False
-    client: ClientCheck | None = None
-    """The performance pass's client self-check."""
-    device_lines: tuple[str, ...] = ()
-    """Power and network, as the console shows them."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModeResult:
-    """One accuracy-mode or performance-mode pass."""
-
-    result: RunResult
-    sets: tuple[LoadableSetLog, ...]
-    end: EndOfRun
-    interrupted_after_s: float | None = None
-    """The user stopped this pass this long after its start; None if it was not stopped."""
-    client: ClientCheck | None = None
-    """What the client itself cost during the pass and whether it kept up (`edgeperf.client.issue.selfcheck`)."""
-    power: PowerMeasurement | None = None
-    """The server's power over this (performance) pass."""
-    power_note: str | None = None
-    """Why a pass that was to be measured has no measurement."""
-
-    @property
-    def interrupted(self) -> bool:
-        return self.end.reason is EndReason.INTERRUPTED
-
-    @property
-    def aborted(self) -> bool:
-        """Ended by the SUT failing (errors in a row, a stall), not by its schedule or the user."""
-        return self.end.reason in (EndReason.TOO_MANY_ERRORS, EndReason.STALLED)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModeRuns:
-    """Everything the mode passes of one run produced."""
-
-    settings: EffectiveSettings
-    """The effective settings of the reported performance pass (the chosen probe in FindPeakPerformance)."""
-    accuracy: ModeResult | None = None
-    performance: ModeResult | None = None
-    peak_qps: float | None = None
-    probes: tuple[tuple[float, bool], ...] = ()
-    """FindPeakPerformance: (target QPS, passed) of each probe, in order."""
-    probe_sets: tuple[tuple[float, LoadableSetLog], ...] = ()
-    """FindPeakPerformance: (target QPS, loaded set and generated queries) of each probe, in order."""
-
-    @property
-    def interrupted_after_s(self) -> float | None:
-        for run in (self.performance, self.accuracy):
-            if run is not None and run.interrupted_after_s is not None:
-                return run.interrupted_after_s
-        return None
+__all__ = ["finish_run", "write_accuracy_txt"]
 
 
 def _reasons(runs: ModeRuns, summary: PerformanceSummary | None) -> list[str]:
@@ -186,7 +111,7 @@ def finish_run(
         extra_detail=(*(check.detail_items() if check is not None else ()), *device.detail_items()),
         extra_summary=tuple(device.summary_lines()),
     )
-    files = write_logs(
+    files, doc = write_run_logs(
         out_dir,
         settings,
         info,
@@ -207,7 +132,6 @@ def finish_run(
         accuracy_path.unlink(missing_ok=True)
     reasons = _reasons(runs, summary)
     validity = "INVALID" if reasons else "VALID"
-    doc = json.loads(files.result_json.read_text(encoding="utf-8"))
     doc["run"] = {
         "validity": validity,
         "invalid_reasons": reasons,
@@ -230,7 +154,7 @@ def finish_run(
         },
     }
     doc.update(device.as_json(summary))
-    atomic_write(files.result_json, [json.dumps(doc, indent=2, allow_nan=False) + "\n"])
+    write_result_json(files.result_json, doc)
     outcome = RunOutcome(
         validity=validity,
         invalid_reasons=tuple(reasons),

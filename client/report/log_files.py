@@ -2,7 +2,7 @@
 
 `write_logs` writes ``mlperf_log_summary.txt`` (`edgeperf.client.report.summary_txt`), ``mlperf_log_detail.txt``
 (`edgeperf.client.report.detail_txt`), ``mlperf_log_accuracy.json`` (LoadGen's layout, one entry per line,
-uppercase hex; here) and ``result.json`` (`edgeperf.client.report.result_json`). Each file goes to a temporary
+uppercase hex; here) and ``result.json`` (`edgeperf.client.report.result_json`), each once. Each file goes to a temporary
 file in the same directory and is moved into place with ``os.replace``, so an interrupted run leaves
 each file complete or absent.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,6 +43,8 @@ __all__ = [
     "result_json",
     "summary_text",
     "write_logs",
+    "write_result_json",
+    "write_run_logs",
 ]
 
 
@@ -83,6 +85,36 @@ def write_logs(
 ) -> LogFiles:
     """Writes the summary, detail and accuracy logs and result.json under ``outdir``, each atomically.
 
+    `write_run_logs` then `write_result_json`; a caller that adds to result.json (`finish_run`) calls
+    them itself, so that result.json is written once.
+    """
+    files, doc = write_run_logs(
+        outdir, settings, info, performance=performance, summary=summary, accuracy=accuracy, prefix=prefix
+    )
+    write_result_json(files.result_json, doc)
+    return files
+
+
+def write_result_json(path: Path, doc: Mapping[str, object]) -> None:
+    """``result.json``, atomically: indented JSON, no NaN or infinity."""
+    atomic_write(path, [json.dumps(doc, indent=2, allow_nan=False) + "\n"])
+
+
+def write_run_logs(
+    outdir: Path,
+    settings: EffectiveSettings,
+    info: RunInfo,
+    *,
+    performance: RunResult | None = None,
+    summary: PerformanceSummary | None = None,
+    accuracy: RunResult | None = None,
+    prefix: str = "mlperf_log_",
+) -> tuple[LogFiles, dict[str, object]]:
+    """Writes the summary, detail and accuracy logs (and latencies.npz) under ``outdir``, each atomically.
+
+    Returns the files and the result.json document, built in memory and not yet written: its path is
+    in the files, and `write_result_json` writes it.
+
     Args:
         outdir: created if missing.
         settings: the run's effective settings (``settings.mode`` says which parts exist).
@@ -115,7 +147,6 @@ def write_logs(
     atomic_write(files.accuracy, accuracy_log_lines(entries))
     doc = result_json(settings, info, performance=performance, summary=summary, accuracy=accuracy)
     doc["log_counts"] = {"warnings": warnings, "errors": errors}
-    atomic_write(files.result_json, [json.dumps(doc, indent=2, allow_nan=False) + "\n"])
     if performance is not None:
         files = replace(files, latencies=write_latencies(outdir, performance))
-    return files
+    return files, doc

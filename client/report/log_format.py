@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from edgeperf.client.issue.pass_result import LoadableSetLog
+
 __all__ = [
     "MAX_ERROR_LINES",
     "NOT_OFFICIAL_NOTICE",
@@ -38,20 +40,6 @@ def cpp_double(value: float) -> str:
 def fixed(value: float, decimals: int = 2) -> str:
     """LoadGen's ``DoubleToString`` (fixed notation)."""
     return f"{value:.{decimals}f}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LoadableSetLog:
-    """One loadable set and the queries generated for it (the detail log's ``loaded_qsl_set`` block)."""
-
-    loaded_qsl_set: tuple[int, ...]
-    generated_query_count: int
-    generated_samples_per_query: int
-    generated_query_duration_ns: int
-    start_ns: int | None = None
-    """Clock ns when issuing this set began (LoadGen's `start_for_power`); None when not measured."""
-    active_ns: int | None = None
-    """From `start_ns` to the set's last completion (LoadGen's `sut_active_duration`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

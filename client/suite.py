@@ -128,9 +128,7 @@ async def _run_one(
         return False
     ok = outcome.validity == "VALID"
     if outcome.accuracy is not None:
-        accuracy_txt = options.out_dir / "accuracy.txt"
-        if not accuracy_txt.is_file():
-            accuracy_txt.write_text(outcome.accuracy.text, encoding="utf-8")
+        # NOTE: the run wrote accuracy.txt beside its logs (`finish_run`, or the official LoadGen path).
         ok = ok and outcome.accuracy.passed
         log(f"  accuracy: {outcome.accuracy.text.strip().splitlines()[-1]}")
     elif options.mode is TestMode.ACCURACY_ONLY:

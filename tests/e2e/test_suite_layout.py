@@ -14,6 +14,7 @@ import pytest
 from edgeperf.benchmarks.base import AccuracyReport
 from edgeperf.client import suite
 from edgeperf.client.plan.settings import Scenario, TestMode
+from edgeperf.client.report.finish import write_accuracy_txt
 from edgeperf.client.run import RunOptions, RunOutcome
 
 SS_SUMMARY = """================================================
@@ -61,6 +62,8 @@ class ScriptedRunner:
                 metric="F1", value=95.0, target=89.965, passed=self.accuracy_passes, text=text
             )
             (options.out_dir / "mlperf_log_accuracy.json").write_text("[]")
+            # as a real run does (`finish_run`): accuracy.txt beside the logs
+            write_accuracy_txt(options.out_dir / "accuracy.txt", report)
         else:
             if options.scenario is Scenario.SINGLE_STREAM:
                 summary = SS_SUMMARY.format(validity=self.ss_validity)

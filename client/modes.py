@@ -21,7 +21,8 @@ import numpy as np
 from edgeperf.client.errors import RunSetupError
 from edgeperf.client.issue.loop import CompletionTracker, EndOfRun, EndReason, issue_queries
 from edgeperf.client.issue.pass_result import LoadableSetLog, ModeResult, ModeRuns
-from edgeperf.client.issue.raw_results import RunRecorder, RunResult
+from edgeperf.client.issue.raw_results import RunResult
+from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.issue.selfcheck import ClientCheck, TimedSection, client_check, issue_delays_ns
 from edgeperf.client.issue.sut import InFlightCounted, SystemUnderTest
 from edgeperf.client.issue.workers import SutFactory, check_workers
@@ -161,14 +162,11 @@ async def run_mode(
         n_queries=n_queries,
         sample_indices=flat_indices,
         first_seq_id=first_seq_id,
-        share_indices=True,
     )
     keep = np.concatenate(masks)
     tracker = CompletionTracker(
         recorder,
-        query_sizes=sizes,
-        n_queries=n_queries,
-        keep_data=keep,
+        keep=keep,
         abort_after_errors=ctx.abort_after_errors,
         stall_timeout_s=ctx.drain_timeout_s,
         abort_after_silence_ns=(

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from edgeperf.client.issue.loop import EndReason
 from edgeperf.client.issue.pass_result import LoadableSetLog, ModeResult
-from edgeperf.client.issue.raw_results import RecorderColumns, RunRecorder
+from edgeperf.client.issue.recorder import RecorderColumns, RunRecorder
 from edgeperf.client.issue.selfcheck import client_check, issue_delays_ns
 from edgeperf.client.issue.workers import SutFactory, run_workers
 from edgeperf.client.modes import with_active_time
@@ -47,7 +47,6 @@ async def run_pass_with_workers(
             n_queries=n_queries,
             sample_indices=indices.reshape(-1),
             first_seq_id=first_seq_id,
-            share_indices=True,
             columns=columns,
         )
 

@@ -1,8 +1,9 @@
 """The issue loop: wait for each query's time, hand it to the SUT, track completions, decide the end.
 
 The end-of-run conditions of LoadGen's issue loop (§6.3) are one pure function in
-`edgeperf.client.issue.stop` (re-exported here). `CompletionTracker` is the `QuerySamplesComplete` the SUT calls: it records each sample in the
-`RunRecorder`, counts failures and wakes the SingleStream/MultiStream scheduler. `issue_queries` runs one
+`edgeperf.client.issue.stop` (re-exported here). `CompletionTracker` is the `QuerySamplesComplete` the SUT
+calls: it records each sample in the `RunRecorder` by its slot, counts failures and wakes the
+SingleStream/MultiStream scheduler. `issue_queries` runs one
 schedule through a scheduler and a SUT and always returns: a dead or hung SUT ends the drain at its
 timeout, leaving the missing samples INCOMPLETE in the results.
 """
@@ -10,13 +11,12 @@ timeout, leaving the missing samples INCOMPLETE in the results.
 from __future__ import annotations
 
 import asyncio
-import bisect
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.client.issue.raw_results import RunRecorder
+from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.issue.stop import RAN_OUT_MESSAGE, EndOfRun, EndReason, end_of_run
 from edgeperf.client.issue.sut import STATUS_OK, QuerySample, QuerySampleResponse, SystemUnderTest
 from edgeperf.client.plan.scenarios.base import Clock, Scheduler
@@ -27,17 +27,16 @@ __all__ = ["CompletionTracker", "EndOfRun", "EndReason", "end_of_run", "issue_qu
 
 
 class CompletionTracker:
-    """Routes completions into the recorder and follows which queries are done.
+    """Counts completions and follows which queries are done; the recorder stores them.
 
-    Sample ids are the recorder's flat sample slots. Call `note_issued` before handing a query to the
-    SUT. Call only from the event loop thread.
+    Sample ids are the recorder's flat sample slots: the recorder owns the layout (which query a slot
+    belongs to), this only counts. Call `note_issued` before handing a query to the SUT. Call only from
+    the event loop thread.
 
     Args:
-        recorder: where samples are recorded.
-        query_sizes: samples per query, uniform (int) or one per query, in the recorder's query order.
-        n_queries: number of queries when `query_sizes` is an int.
-        keep_data: pass response bytes to the recorder (accuracy log): for every sample (True), for
-            none (False), or per sample slot (a boolean mask).
+        recorder: where samples are recorded; its queries and their sizes are the ones tracked.
+        keep: pass response bytes to the recorder (accuracy log) for the sample slots where it is
+            true; None: for none.
         abort_after_errors: consecutive failed samples after which `should_abort` turns true; None: never.
         stall_timeout_s: how long `wait_query_done` waits before it gives up and sets `stalled`
             (a SUT that never answers must not hang SingleStream or MultiStream).
@@ -50,9 +49,7 @@ class CompletionTracker:
         self,
         recorder: RunRecorder,
         *,
-        query_sizes: int | Sequence[int],
-        n_queries: int | None = None,
-        keep_data: bool | npt.NDArray[np.bool_] | None = False,
+        keep: npt.NDArray[np.bool_] | None = None,
         abort_after_errors: int | None = None,
         stall_timeout_s: float = 60.0,
         abort_after_silence_ns: int | None = None,
@@ -63,24 +60,10 @@ class CompletionTracker:
         self._last_ok_ns = 0
         self._last_error_ns = 0
         self.stalled = False
-        if isinstance(query_sizes, int):
-            assert n_queries is not None, "n_queries is required with a uniform query size"
-            self._spq = query_sizes
-            self._offsets: list[int] | None = None
-            total = n_queries
-            n_samples = query_sizes * n_queries
-        else:
-            self._spq = 0
-            self._offsets = [0, *np.cumsum(np.asarray(query_sizes, dtype=np.int64)).tolist()]
-            total = len(query_sizes)
-            n_samples = self._offsets[-1]
-        # NOTE: numpy columns, not lists: a fixed few bytes per query for the whole run (see raw_results.py).
-        self._remaining = np.zeros(total, dtype=np.int32)
-        self._done = bytearray(n_samples)
-        self._keep_all = keep_data is True
-        self._keep_mask: npt.NDArray[np.bool_] | None = (
-            None if isinstance(keep_data, bool) or keep_data is None else np.asarray(keep_data, dtype=bool)
-        )
+        # NOTE: numpy columns, not lists: a fixed few bytes per query for the whole run (see recorder.py).
+        self._remaining = np.zeros(recorder.n_queries, dtype=np.int32)
+        self._done = bytearray(recorder.n_samples)
+        self._keep: npt.NDArray[np.bool_] | None = None if keep is None else np.asarray(keep, dtype=bool)
         self._abort_after = abort_after_errors
         self._waiter: tuple[int, asyncio.Future[None]] | None = None
         self._all_done: asyncio.Future[None] | None = None
@@ -100,28 +83,12 @@ class CompletionTracker:
     def total_queries(self) -> int:
         return int(self._remaining.shape[0])
 
-    def query_size(self, query: int) -> int:
-        if self._offsets is None:
-            return self._spq
-        return self._offsets[query + 1] - self._offsets[query]
-
-    def first_slot(self, query: int) -> int:
-        if self._offsets is None:
-            return query * self._spq
-        return self._offsets[query]
-
-    def _locate(self, slot: int) -> tuple[int, int]:
-        if self._offsets is None:
-            return divmod(slot, self._spq)
-        query = bisect.bisect_right(self._offsets, slot) - 1
-        return query, slot - self._offsets[query]
-
     def note_issued(self, query: int, scheduled_ns: int, size: int | None = None) -> None:
         """`size`: the samples of the query this process sends (a worker's share of Offline's query)."""
         if self._last_ok_ns == 0:
             self._last_ok_ns = scheduled_ns
         if size is None:
-            size = self.query_size(query)
+            size = self._recorder.query_size(query)
         self._remaining[query] = size
         self.issued_queries += 1
         self.issued_samples += size
@@ -145,6 +112,7 @@ class CompletionTracker:
     def complete(self, responses: Sequence[QuerySampleResponse], completed_ns: int) -> None:
         """`QuerySamplesComplete`: record each response; `completed_ns` was taken on arrival."""
         recorder = self._recorder
+        keep = self._keep
         for response in responses:
             slot = response.id
             if not 0 <= slot < len(self._done) or self._done[slot]:
@@ -152,27 +120,22 @@ class CompletionTracker:
                 self.events.append((completed_ns, f"Attempted to complete a sample {what}: id {slot}", True))
                 continue
             self._done[slot] = 1
-            query, pos = self._locate(slot)
+            query = recorder.query_of(slot)
             if response.status == STATUS_OK:
                 recorder.record_sample_complete(
-                    query,
-                    pos,
+                    slot,
                     response.sent_ns,
                     completed_ns,
                     response.queue_ns,
                     response.compute_ns,
-                    response.data
-                    if self._keep_all or (self._keep_mask is not None and self._keep_mask[slot])
-                    else None,
+                    response.data if keep is not None and keep[slot] else None,
                 )
                 self.consecutive_errors = 0
                 self._last_ok_ns = completed_ns
                 self.window_latency_sum_ns += completed_ns - recorder.scheduled_ns(query)
                 self.window_latency_count += 1
             else:
-                recorder.record_error(
-                    query, pos, response.sent_ns, completed_ns, response.status, response.error
-                )
+                recorder.record_error(slot, response.sent_ns, completed_ns, response.status, response.error)
                 self.failed_samples += 1
                 self.consecutive_errors += 1
                 self._last_error_ns = completed_ns
@@ -309,7 +272,7 @@ async def issue_queries(
                     batch.append((nxt, scheduler.scheduled_ns(nxt)))
                 samples: list[QuerySample] = []
                 for local, sched in batch:
-                    slot = tracker.first_slot(first_query + local)
+                    slot = recorder.first_slot(first_query + local)
                     samples.extend(
                         QuerySample(slot + k, idx) for k, idx in enumerate(indices[local].tolist())
                     )
@@ -318,7 +281,7 @@ async def issue_queries(
                 q += len(batch)
             else:
                 # NOTE: the common path (one query, usually one sample) allocates only its samples.
-                slot = tracker.first_slot(query)
+                slot = recorder.first_slot(query)
                 samples = (
                     [QuerySample(slot, int(indices[q, 0]))]
                     if hi - lo == 1 and spq == 1

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from edgeperf.client.errors import RunSetupError
 from edgeperf.client.issue.loop import CompletionTracker, EndOfRun, EndReason, issue_queries
-from edgeperf.client.issue.raw_results import RecorderColumns, RunRecorder
+from edgeperf.client.issue.recorder import RecorderColumns, RunRecorder
 from edgeperf.client.issue.selfcheck import SectionCost, TimedSection
 from edgeperf.client.issue.sut import InFlightCounted, SystemUnderTest
 from edgeperf.client.plan.qsl import QuerySampleLibrary
@@ -289,16 +289,13 @@ async def _worker(plan: _Plan, pipe: Connection) -> None:
         samples_per_query=plan.spq,
         n_queries=plan.n_queries,
         sample_indices=plan.sample_indices.reshape(-1),
-        share_indices=True,
         columns=columns,
         any_order=True,
         status_code_base=code_base,
     )
     tracker = CompletionTracker(
         recorder,
-        query_sizes=plan.spq,
-        n_queries=plan.n_queries,
-        keep_data=plan.keep,
+        keep=plan.keep,
         abort_after_errors=plan.abort_after_errors,
         stall_timeout_s=plan.drain_timeout_s,
         abort_after_silence_ns=None if plan.abort_after_errors is None else int(plan.drain_timeout_s * 1e9),

@@ -11,7 +11,8 @@ import pytest
 
 from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
 from edgeperf.client.issue.loop import CompletionTracker, EndOfRun, EndReason, end_of_run, issue_queries
-from edgeperf.client.issue.raw_results import STATUS_INCOMPLETE, STATUS_OK, RunRecorder, RunResult
+from edgeperf.client.issue.raw_results import STATUS_INCOMPLETE, STATUS_OK, RunResult
+from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.issue.sut import QuerySampleResponse
 from edgeperf.client.plan.scenarios import LoopClock, make_scheduler
 from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
@@ -64,11 +65,11 @@ async def run_once(
     abort_after_silence_ns: int | None = None,
 ) -> tuple[EndOfRun, RunResult, CompletionTracker]:
     indices, offsets = simple_schedule(settings)
-    recorder = RunRecorder.for_schedule(indices)
+    recorder = RunRecorder(
+        samples_per_query=indices.shape[1], n_queries=indices.shape[0], sample_indices=indices
+    )
     tracker = CompletionTracker(
         recorder,
-        query_sizes=indices.shape[1],
-        n_queries=indices.shape[0],
         abort_after_errors=abort_after_errors,
         stall_timeout_s=drain_timeout_s,
         abort_after_silence_ns=abort_after_silence_ns,
@@ -144,8 +145,8 @@ async def test_server_latency_counts_from_the_ideal_time() -> None:
 async def test_server_coalesces_queries_past_their_time() -> None:
     settings = effective(Scenario.SERVER, server_coalesce_queries=True, min_query_count=6)
     indices = (np.arange(6, dtype=np.int64) % N_SAMPLES).reshape(6, 1)
-    recorder = RunRecorder.for_schedule(indices)
-    tracker = CompletionTracker(recorder, query_sizes=1, n_queries=6)
+    recorder = RunRecorder(samples_per_query=1, n_queries=6, sample_indices=indices)
+    tracker = CompletionTracker(recorder)
     clock = LoopClock()
     start = clock.now_ns() - 10_000_000  # the first five are already late
     recorder.mark_start(start)
@@ -246,9 +247,9 @@ async def test_cancel_interrupts_and_still_drains() -> None:
 
 def test_completion_tracker_rejects_duplicates_and_unknown_ids() -> None:
     indices = np.arange(4, dtype=np.int64).reshape(2, 2)
-    recorder = RunRecorder.for_schedule(indices)
+    recorder = RunRecorder(samples_per_query=[2, 2], sample_indices=indices)
     recorder.mark_start(0)
-    tracker = CompletionTracker(recorder, query_sizes=[2, 2])
+    tracker = CompletionTracker(recorder)
     recorder.record_issue(0, 0, 1)
     tracker.note_issued(0, 0)
     tracker.complete([QuerySampleResponse(id=0), QuerySampleResponse(id=0), QuerySampleResponse(id=99)], 10)

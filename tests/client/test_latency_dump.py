@@ -8,19 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeperf.client.issue.raw_results import RunRecorder
+from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.report import columns
 from edgeperf.client.report.latency_dump import read_latencies, write_latencies
 
 
 def _result():
-    rec = RunRecorder.for_schedule(np.array([[0], [1], [2]]))
+    rec = RunRecorder(samples_per_query=1, n_queries=3, sample_indices=np.array([[0], [1], [2]]))
     rec.mark_start(1_000)
     for q in range(3):
         rec.record_issue(q, 1_000 + q * 100, 1_000 + q * 100 + 5)
-    rec.record_sample_complete(0, 0, 1_010, 1_500, server_queue_ns=20, server_compute_ns=300)
-    rec.record_error(1, 0, 1_110, 1_200, "UNAVAILABLE", "queue full")
-    rec.record_sample_complete(2, 0, 1_210, 1_900)
+    rec.record_sample_complete(rec.slot(0, 0), 1_010, 1_500, server_queue_ns=20, server_compute_ns=300)
+    rec.record_error(rec.slot(1, 0), 1_110, 1_200, "UNAVAILABLE", "queue full")
+    rec.record_sample_complete(rec.slot(2, 0), 1_210, 1_900)
     return rec.finish(1_900)
 
 
@@ -50,17 +50,19 @@ def test_chunked_columns_equal_the_whole_array_ones(
     monkeypatch.setattr(columns, "CHUNK", 5)  # chunk boundaries inside queries
     rng = np.random.default_rng(3)
     nq = 40
-    rec = RunRecorder.for_schedule(np.arange(nq * spq).reshape(nq, spq))
+    rec = RunRecorder(
+        samples_per_query=spq, n_queries=nq, sample_indices=np.arange(nq * spq).reshape(nq, spq)
+    )
     rec.mark_start(1_000)
     for q in range(nq):
         rec.record_issue(q, 1_000 + q * 100, 1_000 + q * 100 + 5)
         for k in range(spq):
             done = 1_200 + q * 100 + int(rng.integers(0, 1_000))
             if rng.random() < 0.2:
-                rec.record_error(q, k, 1_010 + q * 100, done, "UNAVAILABLE", "queue full")
+                rec.record_error(rec.slot(q, k), 1_010 + q * 100, done, "UNAVAILABLE", "queue full")
             else:
                 rec.record_sample_complete(
-                    q, k, 1_010 + q * 100, done, server_queue_ns=q, server_compute_ns=k
+                    rec.slot(q, k), 1_010 + q * 100, done, server_queue_ns=q, server_compute_ns=k
                 )
     result = rec.finish(10_000_000)
     cols = read_latencies(write_latencies(tmp_path, result))

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeperf.client.issue.raw_results import AccuracyEntry, RunRecorder, RunResult
+from edgeperf.client.issue.raw_results import AccuracyEntry, RunResult
+from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario, TestMode, TestSettings
 from edgeperf.client.report.log_files import (
     NOT_OFFICIAL_NOTICE,
@@ -60,10 +61,10 @@ def _single_stream_run(n: int, failures: int = 0) -> RunResult:
     for q in range(n):
         rec.record_issue(q, t, t)
         if q < failures:
-            rec.record_error(q, 0, t, t + 500, "UNAVAILABLE", 'queue "full"')
+            rec.record_error(rec.slot(q, 0), t, t + 500, "UNAVAILABLE", 'queue "full"')
         else:
             rec.record_sample_complete(
-                q, 0, t, t + 1_000_000 + q, 100, 200, bytes([q % 256, 0xAB]) if q < 3 else None
+                rec.slot(q, 0), t, t + 1_000_000 + q, 100, 200, bytes([q % 256, 0xAB]) if q < 3 else None
             )
         t += 1_000_000 + q + 10
     rec.record_event(
@@ -377,7 +378,9 @@ def _oracle_run(directory: Path) -> RunResult:
         scheduled = T0 + int(Decimal(ts) * 1000) - origin
         if slot[q] == 0:
             rec.record_issue(q, scheduled, scheduled + int(issue_ns))
-        rec.record_sample_complete(q, slot[q], scheduled + int(issue_ns), scheduled + int(complete_ns))
+        rec.record_sample_complete(
+            rec.slot(q, slot[q]), scheduled + int(issue_ns), scheduled + int(complete_ns)
+        )
         slot[q] += 1
     return rec.finish(T0 + 10**10)
 
@@ -449,7 +452,7 @@ def test_v2_1_server_summary_and_detail_layout() -> None:
     rec.mark_start(T0)
     for q in range(600):
         rec.record_issue(q, T0 + q * 1_000_000, T0 + q * 1_000_000 + 50)
-        rec.record_sample_complete(q, 0, T0 + q * 1_000_000 + 50, T0 + q * 1_000_000 + 2_000_000)
+        rec.record_sample_complete(rec.slot(q, 0), T0 + q * 1_000_000 + 50, T0 + q * 1_000_000 + 2_000_000)
     res = rec.finish(T0 + 601_000_000)
     s = summarize(st, res)
     text = summary_text(st, INFO, s, warnings=0, errors=0)

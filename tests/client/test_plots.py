@@ -8,17 +8,19 @@ from pathlib import Path
 import numpy as np
 
 from edgeperf.client.cli import main
-from edgeperf.client.issue.raw_results import RunRecorder
+from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.report.latency_dump import write_latencies
 from edgeperf.client.report.plots import load_run
 
 
 def _run_folder(folder: Path, latencies_ns: list[int], scenario: str = "Server") -> Path:
-    rec = RunRecorder.for_schedule(np.arange(len(latencies_ns)).reshape(-1, 1))
+    rec = RunRecorder(
+        samples_per_query=1, n_queries=len(latencies_ns), sample_indices=np.arange(len(latencies_ns))
+    )
     rec.mark_start(0)
     for q, latency in enumerate(latencies_ns):
         rec.record_issue(q, q * 1_000_000, q * 1_000_000)
-        rec.record_sample_complete(q, 0, q * 1_000_000, q * 1_000_000 + latency)
+        rec.record_sample_complete(rec.slot(q, 0), q * 1_000_000, q * 1_000_000 + latency)
     write_latencies(folder, rec.finish(len(latencies_ns) * 1_000_000))
     metrics = {"completed_samples_per_sec": 500.0, "samples_per_second": 0.0}
     (folder / "result.json").write_text(json.dumps({"scenario": scenario, "metrics": metrics}))

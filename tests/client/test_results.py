@@ -5,21 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeperf.client.issue.raw_results import STATUS_INCOMPLETE, STATUS_OK, RunRecorder
+from edgeperf.client.issue.raw_results import STATUS_INCOMPLETE, STATUS_OK
+from edgeperf.client.issue.recorder import RunRecorder
 
 T0 = 1_000_000_000_000
 
 
 def _recorder_with_three_queries() -> RunRecorder:
-    rec = RunRecorder.for_schedule(np.array([[5, 6], [7, 8], [9, 10]]), first_seq_id=100)
+    rec = RunRecorder(
+        samples_per_query=2, n_queries=3, sample_indices=np.array([[5, 6], [7, 8], [9, 10]]), first_seq_id=100
+    )
     rec.mark_start(T0)
     rec.record_issue(0, T0 + 0, T0 + 10)
-    rec.record_sample_complete(0, 0, T0 + 10, T0 + 1000, 200, 300, b"\x0a\xff")
-    rec.record_sample_complete(0, 1, T0 + 10, T0 + 1500)
+    rec.record_sample_complete(rec.slot(0, 0), T0 + 10, T0 + 1000, 200, 300, b"\x0a\xff")
+    rec.record_sample_complete(rec.slot(0, 1), T0 + 10, T0 + 1500)
     rec.record_issue(1, T0 + 2000, T0 + 2005)
-    rec.record_samples_complete(1, 0, 2, T0 + 2005, T0 + 2600, 50, 60, [b"", b"\x01"])
+    # one response for both samples of the query (a batch request): the same times for each
+    for pos, data in enumerate([b"", b"\x01"]):
+        rec.record_sample_complete(rec.slot(1, pos), T0 + 2005, T0 + 2600, 50, 60, data)
     rec.record_issue(2, T0 + 3000, T0 + 3001)
-    rec.record_error(2, 0, T0 + 3001, T0 + 3100, "UNAVAILABLE", "Exceeds maximum queue size")
+    rec.record_error(rec.slot(2, 0), T0 + 3001, T0 + 3100, "UNAVAILABLE", "Exceeds maximum queue size")
     rec.record_event(T0 + 4000, "error_runtime", "boom", is_error=True)
     return rec
 
@@ -63,7 +68,7 @@ def test_queries_never_issued_are_left_out():
     rec = RunRecorder(samples_per_query=1, n_queries=10)
     rec.mark_start(T0)
     rec.record_issue(0, T0, T0 + 1)
-    rec.record_sample_complete(0, 0, T0 + 1, T0 + 7)
+    rec.record_sample_complete(rec.slot(0, 0), T0 + 1, T0 + 7)
     res = rec.finish(T0 + 9)
     assert res.n_queries == 1 and res.n_samples == 1
     assert res.sample_latency_ns.tolist() == [7]
@@ -74,8 +79,9 @@ def test_variable_query_sizes():
     rec.mark_start(T0)
     rec.record_issue(0, T0, T0)
     rec.record_issue(1, T0, T0)
-    rec.record_samples_complete(0, 0, 3, T0, T0 + 30)
-    rec.record_sample_complete(1, 0, T0, T0 + 40)
+    for pos in range(3):
+        rec.record_sample_complete(rec.slot(0, pos), T0, T0 + 30)
+    rec.record_sample_complete(rec.slot(1, 0), T0, T0 + 40)
     res = rec.finish(T0 + 50)
     assert res.query_offsets.tolist() == [0, 3, 4]
     assert res.query_latency_ns.tolist() == [30, 40]
@@ -92,6 +98,6 @@ def test_misuse_is_rejected():
     with pytest.raises(ValueError, match="in order"):
         rec.record_issue(1, T0, T0)
     with pytest.raises(ValueError, match="failure status"):
-        rec.record_error(0, 0, T0, T0, "OK", "")
+        rec.record_error(rec.slot(0, 0), T0, T0, "OK", "")
     with pytest.raises(ValueError):
         RunRecorder(samples_per_query=1)

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
 from edgeperf.client.issue.loop import CompletionTracker
-from edgeperf.client.issue.raw_results import RunRecorder
+from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.issue.selfcheck import GC_THRESHOLD_TIMED, TimedSection
 from edgeperf.client.issue.sut import QuerySample, QuerySamplesComplete
 from edgeperf.client.plan.settings import Scenario
@@ -95,10 +95,8 @@ def test_per_query_state_is_a_few_fixed_bytes() -> None:
     indices = np.arange(n, dtype=np.int64).reshape(n, 1)
     tracemalloc.start()
     try:
-        recorder = RunRecorder(
-            samples_per_query=1, n_queries=n, sample_indices=indices.reshape(-1), share_indices=True
-        )
-        tracker = CompletionTracker(recorder, query_sizes=1, n_queries=n)
+        recorder = RunRecorder(samples_per_query=1, n_queries=n, sample_indices=indices.reshape(-1))
+        tracker = CompletionTracker(recorder)
         used, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeperf.client.issue.raw_results import RunRecorder, RunResult
+from edgeperf.client.issue.raw_results import RunResult
+from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario, TestSettings
 from edgeperf.client.report.metrics import latency_stats, percentile_index, summarize
 
@@ -33,9 +34,9 @@ def _run(
         for k in range(spq):
             done = T0 + int(completed[qi, k])
             if (qi, k) in failures:
-                rec.record_error(qi, k, T0 + int(issued[qi]), done, failures[(qi, k)], "boom")
+                rec.record_error(rec.slot(qi, k), T0 + int(issued[qi]), done, failures[(qi, k)], "boom")
             else:
-                rec.record_sample_complete(qi, k, T0 + int(issued[qi]), done, 1000, 2000)
+                rec.record_sample_complete(rec.slot(qi, k), T0 + int(issued[qi]), done, 1000, 2000)
     return rec.finish(T0 + int(completed.max()) + 1)
 
 

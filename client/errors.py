@@ -3,7 +3,7 @@
 EdgeperfClientError
 ├── SutError             the system under test cannot serve the run (connection, metadata, stream)
 │   └── ServerUnavailable    the server is not live/ready, or the model is not ready
-├── DatasetError         samples cannot be loaded or serialized for the model's inputs
+├── QslError             the query sample library cannot load a sample or serialize it for the model's inputs
 └── RunSetupError        options that cannot make a run (bad address, TLS files, benchmark/model mismatch)
 
 Per-sample failures (a rejected, failed or timed-out request) are *not* exceptions: the SUT records
@@ -14,8 +14,8 @@ them with their gRPC status, the result counts them and becomes INVALID. Transpo
 from __future__ import annotations
 
 __all__ = [
-    "DatasetError",
     "EdgeperfClientError",
+    "QslError",
     "RunSetupError",
     "ServerUnavailable",
     "SutError",
@@ -39,8 +39,13 @@ class ServerUnavailable(SutError):
     """The server is not live or ready, or the model is not ready."""
 
 
-class DatasetError(EdgeperfClientError):
-    """Samples cannot be loaded or serialized for the model's inputs."""
+class QslError(EdgeperfClientError):
+    """The query sample library cannot load a sample or serialize it for the model's inputs.
+
+    Not `edgeperf.benchmarks._common.DatasetError` (a dataset's files are missing or malformed): a QSL over a
+    dataset that opened fine raises this when a sample does not fit the model (a missing tensor, a
+    wrong dtype or shape) or is issued without having been loaded.
+    """
 
 
 class RunSetupError(EdgeperfClientError):

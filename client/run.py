@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from edgeperf.client.device_probe import prepare_device
-from edgeperf.client.errors import DatasetError, RunSetupError, ServerUnavailable
+from edgeperf.client.errors import QslError, RunSetupError, ServerUnavailable
 from edgeperf.client.issue.network import DEFAULT_PINGS
 from edgeperf.client.issue.pass_result import ModeResult
 from edgeperf.client.issue.sut import SystemUnderTest
@@ -152,10 +152,10 @@ def _check_fits(encoder: RequestEncoder, dataset: Dataset, options: RunOptions) 
     try:
         sample = dataset.sample(0)
     except (ValueError, OSError) as exc:  # NOTE: a file of the dataset that cannot be read or decoded
-        raise DatasetError(f"dataset {options.dataset}: sample 0: {exc}") from None
+        raise QslError(f"dataset {options.dataset}: sample 0: {exc}") from None
     try:
         encoder.encode_sample(sample, 0)
-    except DatasetError as exc:
+    except QslError as exc:
         other = "small" if options.benchmark_size == "full" else "full"
         raise RunSetupError(
             f"{exc}: model {options.model!r} on {options.server} does not take benchmark {options.benchmark!r} "
@@ -422,7 +422,7 @@ async def _build_qsl(
         try:
             dataset = bench.open_dataset(options.dataset, size=options.benchmark_size)
         except (OSError, ValueError) as exc:
-            raise DatasetError(f"cannot open dataset {options.dataset!r}: {exc}") from exc
+            raise QslError(f"cannot open dataset {options.dataset!r}: {exc}") from exc
         source: Dataset | SyntheticSource = dataset
         performance_count = bench.spec.qsl_size
     else:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.client.errors import DatasetError
+from edgeperf.client.errors import QslError
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos.kserve import DATATYPES, raw_input_field
 
@@ -36,11 +36,11 @@ def numpy_dtype(datatype: str) -> np.dtype[Any]:
     """The numpy dtype of a KServe datatype (`FP32` -> float32); BYTES is not a fixed-size dtype.
 
     Raises:
-        DatasetError: for an unknown or variable-size datatype.
+        QslError: for an unknown or variable-size datatype.
     """
     dtype = DATATYPES.get(datatype)
     if dtype is None or datatype == "BYTES":
-        raise DatasetError(f"datatype {datatype!r} is not supported for raw tensors")
+        raise QslError(f"datatype {datatype!r} is not supported for raw tensors")
     return dtype
 
 
@@ -98,7 +98,7 @@ class SyntheticSource:
 
     def __init__(self, signature: ModelSignature, count: int, *, seed: int = 0) -> None:
         if count <= 0:
-            raise DatasetError(f"a synthetic dataset needs at least one sample, not {count}")
+            raise QslError(f"a synthetic dataset needs at least one sample, not {count}")
         self._signature = signature
         self._count = count
         self._seed = seed
@@ -108,7 +108,7 @@ class SyntheticSource:
 
     def sample(self, index: int) -> Mapping[str, npt.NDArray[Any]]:
         if not 0 <= index < self._count:
-            raise DatasetError(f"sample {index} is outside the synthetic dataset of {self._count}")
+            raise QslError(f"sample {index} is outside the synthetic dataset of {self._count}")
         # NOTE: numpy's generator is fine here: sample *contents* need not match LoadGen, only the schedule.
         rng = np.random.default_rng([self._seed, index])
         out: dict[str, npt.NDArray[Any]] = {}
@@ -170,24 +170,24 @@ class RequestEncoder:
         """Serialize one preprocessed sample.
 
         Raises:
-            DatasetError: a tensor is missing or its dtype or shape does not fit the model.
+            QslError: a tensor is missing or its dtype or shape does not fit the model.
         """
         raws: list[bytes] = []
         shapes: list[tuple[int, ...]] = []
         for tensor in self.signature.inputs:
             if tensor.name not in sample:
-                raise DatasetError(f"sample {index} has no tensor {tensor.name!r} (has {sorted(sample)})")
+                raise QslError(f"sample {index} has no tensor {tensor.name!r} (has {sorted(sample)})")
             array = np.asarray(sample[tensor.name])
             expected = numpy_dtype(tensor.datatype)
             if array.dtype != expected:
-                raise DatasetError(
+                raise QslError(
                     f"sample {index} tensor {tensor.name!r} is {array.dtype}, the model wants "
                     f"{tensor.datatype} ({expected})"
                 )
             if len(array.shape) != len(tensor.shape) or any(
                 d >= 0 and d != a for d, a in zip(tensor.shape, array.shape, strict=True)
             ):
-                raise DatasetError(
+                raise QslError(
                     f"sample {index} tensor {tensor.name!r} has shape {array.shape}, the model wants "
                     f"{tensor.shape} per sample"
                 )
@@ -254,7 +254,7 @@ class SerializedQsl:
                     sample = self._source.sample(i)
                 except (ValueError, OSError) as exc:
                     # NOTE: a corrupt or truncated file in a dataset: one line naming it, not a traceback.
-                    raise DatasetError(f"{self.name}: sample {i}: {exc}") from None
+                    raise QslError(f"{self.name}: sample {i}: {exc}") from None
                 self._loaded[i] = self.encoder.encode_sample(sample, i)
 
     def unload_samples(self, indices: Sequence[int]) -> None:
@@ -265,9 +265,9 @@ class SerializedQsl:
         """The serialized sample `index`.
 
         Raises:
-            DatasetError: the sample was not loaded (a bug in the caller: the timed path never loads).
+            QslError: the sample was not loaded (a bug in the caller: the timed path never loads).
         """
         try:
             return self._loaded[index]
         except KeyError:
-            raise DatasetError(f"sample {index} was issued but not loaded") from None
+            raise QslError(f"sample {index} was issued but not loaded") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeperf.client.errors import DatasetError
+from edgeperf.client.errors import QslError
 from edgeperf.client.plan.qsl import (
     ModelSignature,
     RequestEncoder,
@@ -87,7 +87,7 @@ def test_large_tensors_use_multibyte_length_varints() -> None:
     ],
 )
 def test_samples_that_do_not_fit_the_model_are_rejected(bad: dict[str, np.ndarray], message: str) -> None:
-    with pytest.raises(DatasetError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(QslError, match=message.replace("(", r"\(").replace(")", r"\)")):
         RequestEncoder(SIG).encode_sample(bad, 9)
 
 
@@ -99,9 +99,9 @@ def test_synthetic_source_is_deterministic_and_shaped_from_the_signature() -> No
     assert first["LEN"].shape == (1,)  # the variable dimension becomes 1
     assert np.array_equal(first["IMG"], b.sample(2)["IMG"])
     assert not np.array_equal(first["IMG"], a.sample(3)["IMG"])
-    with pytest.raises(DatasetError):
+    with pytest.raises(QslError):
         a.sample(4)
-    with pytest.raises(DatasetError):
+    with pytest.raises(QslError):
         SyntheticSource(SIG, 0)
 
 
@@ -111,5 +111,5 @@ def test_serialized_qsl_loads_and_unloads() -> None:
     qsl.load_samples([1, 4])
     assert qsl.loaded_count == 2 and qsl.get(4).shapes == ((2, 3), (1,))
     qsl.unload_samples([4])
-    with pytest.raises(DatasetError, match="not loaded"):
+    with pytest.raises(QslError, match="not loaded"):
         qsl.get(4)

@@ -4,80 +4,35 @@ The timed path sends pre-serialized request bytes (see `edgeperf.client.plan.qsl
 with no request serializer and no response deserializer, so the completion timestamp is taken the
 moment the response bytes arrive, before protobuf decoding (`edgeperf.client.issue.grpc_response` then reads
 the server's timings and splits the outputs per sample). Every sample is completed exactly once: a failed, rejected or timed-out request
-completes its samples with the gRPC status name. `grpc.aio.AioRpcError` is translated here and only here.
+completes its samples with the gRPC status name. `grpc.aio.AioRpcError` is translated here and in
+`edgeperf.client.issue.grpc_connection` (the untimed RPCs: readiness, model signature) only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import itertools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
 import grpc.aio
 
-from edgeperf.client.errors import RunSetupError, ServerUnavailable, SutError
-from edgeperf.client.issue.grpc_response import PayloadEncoder, decode_response
+from edgeperf.client.errors import RunSetupError
+from edgeperf.client.issue.grpc_connection import SERVICE, GrpcConnection, GrpcSutConfig, SutState, TlsFiles
+from edgeperf.client.issue.grpc_response import decode_response
 from edgeperf.client.issue.sut import QuerySample, QuerySampleResponse, QuerySamplesComplete
-from edgeperf.client.plan.qsl import EncodedSample, ModelSignature, SerializedQsl, TensorInfo
+from edgeperf.client.plan.qsl import EncodedSample, SerializedQsl
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos.kserve import request_id_field
 
 __all__ = ["GrpcSut", "GrpcSutConfig", "SutState", "TlsFiles"]
 
-_SERVICE = "/inference.GRPCInferenceService/"
 _FAIL_FAST_AFTER = 16
+"""Unary requests answered UNAVAILABLE in a row after which the rest of a query is failed unsent."""
 RECONNECT_BACKOFF_MS = 250
 MAX_RECONNECT_BACKOFF_MS = 1_000
-"""Unary requests answered UNAVAILABLE in a row after which the rest of a query is failed unsent."""
-
-
-class SutState(enum.Enum):
-    UNOPENED = "unopened"
-    OPENED = "opened"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TlsFiles:
-    """PEM files for TLS; client certificate and key together give mutual TLS."""
-
-    root_cert: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GrpcSutConfig:
-    """How `GrpcSut` reaches the server and shapes its requests."""
-
-    address: str
-    """`HOST:PORT`."""
-    model: str
-    model_version: str = ""
-    streaming: bool = False
-    """One bidirectional ModelStreamInfer per channel instead of unary ModelInfer calls."""
-    channels: int = 1
-    """Separate connections (a unique channel argument each), used round-robin."""
-    batch_size: int = 1
-    """Samples per request for a query of several samples; capped by the model's max batch size."""
-    max_in_flight: int | None = None
-    """Requests in flight at once; `issue_query` waits for a free slot (counted in `in_flight_overflow`).
-    None: unlimited."""
-    deadline_ms: int | None = 30_000
-    """Per-request deadline; a request past it completes its samples with DEADLINE_EXCEEDED."""
-    tls: TlsFiles | None = None
-    auth_token: str | None = None
-    """Sent as `authorization: Bearer TOKEN` metadata on every call (edgeperf-server's --auth-token)."""
-    collect_data: bool = True
-    """Keep each sample's output bytes (needed for the accuracy log)."""
-    log_payload: PayloadEncoder | None = None
-    """Turns a sample's output bytes into what the accuracy log keeps (a benchmark's reference payload)."""
 
 
 class _Stream:
@@ -91,17 +46,18 @@ class _Stream:
         self.reader: asyncio.Task[None] | None = None
 
 
-class GrpcSut:
-    """A `SystemUnderTest` over gRPC; an async context manager (`async with GrpcSut(cfg) as sut`)."""
+class GrpcSut(GrpcConnection):
+    """A `SystemUnderTest` over gRPC; an async context manager (`async with GrpcSut(cfg) as sut`).
+
+    What the server and the model are (readiness, ModelMetadata, ModelConfig) comes
+    from `GrpcConnection`; this class adds the channels' timed data path."""
 
     def __init__(self, config: GrpcSutConfig) -> None:
         if config.channels < 1 or config.batch_size < 1:
             raise RunSetupError("channels and batch_size must be at least 1")
         if config.max_in_flight is not None and config.max_in_flight < 1:
             raise RunSetupError("max_in_flight must be at least 1 (or None for unlimited)")
-        self.config = config
-        self._state = SutState.UNOPENED
-        self._channels: list[grpc.aio.Channel] = []
+        super().__init__(config)
         self._infer: list[Any] = []
         self._streams: list[_Stream] = []
         self._rr = itertools.count()
@@ -109,24 +65,16 @@ class GrpcSut:
         self._tasks: set[asyncio.Task[None]] = set()
         self._window = asyncio.Semaphore(config.max_in_flight) if config.max_in_flight else None
         self._overflow = 0
-        self._timeout_s = None if config.deadline_ms is None else config.deadline_ms / 1000
         self._qsl: SerializedQsl | None = None
         self._max_batch = 0
         self._watchdog: asyncio.Task[None] | None = None
         self._unavailable_in_a_row = 0
         self._last_unavailable = ""
-        self._metadata: tuple[tuple[str, str], ...] | None = (
-            None if config.auth_token is None else (("authorization", f"Bearer {config.auth_token}"),)
-        )
 
     @property
     def name(self) -> str:
         mode = "stream" if self.config.streaming else "unary"
         return f"edgeperf gRPC SUT ({self.config.address}, {self.config.model}, {mode})"
-
-    @property
-    def state(self) -> SutState:
-        return self._state
 
     @property
     def in_flight_cap(self) -> int | None:
@@ -143,20 +91,6 @@ class GrpcSut:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    def _credentials(self) -> grpc.ChannelCredentials | None:
-        tls = self.config.tls
-        if tls is None:
-            return None
-        try:
-            root = tls.root_cert.read_bytes() if tls.root_cert else None
-            key = tls.client_key.read_bytes() if tls.client_key else None
-            chain = tls.client_cert.read_bytes() if tls.client_cert else None
-        except OSError as exc:
-            raise RunSetupError(f"cannot read a TLS file: {exc}") from exc
-        if (key is None) != (chain is None):
-            raise RunSetupError("mutual TLS needs both a client certificate and a client key")
-        return grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
 
     async def open(self) -> None:
         """Open the channels (and streams). Connection problems show up at the first RPC."""
@@ -180,13 +114,11 @@ class GrpcSut:
             else:
                 channel = grpc.aio.secure_channel(self.config.address, credentials, options=options)
             self._channels.append(channel)
-            self._infer.append(channel.unary_unary(_SERVICE + "ModelInfer"))
+            self._infer.append(channel.unary_unary(SERVICE + "ModelInfer"))
         self._state = SutState.OPENED
         if self.config.streaming:
             for channel in self._channels:
-                stream = _Stream(
-                    channel.stream_stream(_SERVICE + "ModelStreamInfer")(metadata=self._metadata)
-                )
+                stream = _Stream(channel.stream_stream(SERVICE + "ModelStreamInfer")(metadata=self._metadata))
                 stream.reader = asyncio.create_task(self._read_stream(stream))
                 self._streams.append(stream)
             if self._timeout_s is not None:
@@ -208,123 +140,6 @@ class GrpcSut:
         await asyncio.gather(*tasks, return_exceptions=True)
         for channel in self._channels:
             await channel.close()
-
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...] | None:
-        """The call metadata every RPC carries (the bearer token)."""
-        return self._metadata
-
-    def side_channel(self) -> grpc.aio.Channel:
-        """A further channel to the server, for power marks and network probes: its own connection, so
-        they neither wait behind nor delay the inference traffic. The caller closes it."""
-        credentials = self._credentials()
-        options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
-        options.append(("grpc.edgeperf_channel_index", -1))
-        if credentials is None:
-            return grpc.aio.insecure_channel(self.config.address, options=options)
-        return grpc.aio.secure_channel(self.config.address, credentials, options=options)
-
-    def _require_open(self) -> None:
-        if self._state is not SutState.OPENED:
-            raise RuntimeError(f"GrpcSut is {self._state.value}, not opened")
-
-    async def _unary(self, method: str, request: Any, response_type: Any) -> Any:
-        self._require_open()
-        call = self._channels[0].unary_unary(
-            _SERVICE + method,
-            request_serializer=type(request).SerializeToString,
-            response_deserializer=response_type.FromString,
-        )
-        try:
-            return await call(request, timeout=self._timeout_s, metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            status = exc.code().name
-            cls = ServerUnavailable if status in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else SutError
-            raise cls(
-                f"{method} to {self.config.address} failed: {status}: {exc.details()}", status=status
-            ) from exc
-
-    async def check_ready(self) -> None:
-        """Raise `ServerUnavailable` unless the server is live and ready and the model is ready."""
-        live = await self._unary("ServerLive", pb.ServerLiveRequest(), pb.ServerLiveResponse)
-        ready = await self._unary("ServerReady", pb.ServerReadyRequest(), pb.ServerReadyResponse)
-        if not (live.live and ready.ready):
-            raise ServerUnavailable(f"server {self.config.address} is not ready (live={live.live})")
-        model = await self._unary(
-            "ModelReady",
-            pb.ModelReadyRequest(name=self.config.model, version=self.config.model_version),
-            pb.ModelReadyResponse,
-        )
-        if not model.ready:
-            raise ServerUnavailable(await self._not_ready_message())
-
-    async def _not_ready_message(self) -> str:
-        # NOTE: RepositoryIndex is Triton's, not KServe core; a server without it gets the plain message.
-        try:
-            index = await self._unary(
-                "RepositoryIndex", pb.RepositoryIndexRequest(), pb.RepositoryIndexResponse
-            )
-        except SutError:
-            return f"model {self.config.model!r} is not ready on {self.config.address}"
-        names = sorted({m.name for m in index.models})
-        if self.config.model in names:
-            return f"model {self.config.model!r} is on {self.config.address} but not ready"
-        served = ", ".join(names) if names else "none"
-        return f"model {self.config.model!r} is not served by {self.config.address} (models: {served})"
-
-    async def model_signature(self) -> ModelSignature:
-        """The model's tensors from ModelMetadata and its max batch size from ModelConfig.
-
-        Servers without the ModelConfig RPC: a leading -1 dimension is taken as the batch dimension.
-        """
-        meta = await self._unary(
-            "ModelMetadata",
-            pb.ModelMetadataRequest(name=self.config.model, version=self.config.model_version),
-            pb.ModelMetadataResponse,
-        )
-        max_batch: int | None
-        try:
-            config = await self._unary(
-                "ModelConfig",
-                pb.ModelConfigRequest(name=self.config.model, version=self.config.model_version),
-                pb.ModelConfigResponse,
-            )
-            max_batch = int(config.config.max_batch_size)
-        except SutError as exc:
-            if isinstance(exc, ServerUnavailable):
-                raise
-            max_batch = None
-        tensors = list(meta.inputs) + list(meta.outputs)
-        if max_batch is None:
-            batched = bool(tensors) and all(len(t.shape) > 0 and t.shape[0] == -1 for t in tensors)
-            max_batch = self.config.batch_size if batched else 0
-
-        def info(t: Any) -> TensorInfo:
-            shape = tuple(int(d) for d in t.shape)
-            return TensorInfo(name=t.name, datatype=t.datatype, shape=shape[1:] if max_batch else shape)
-
-        return ModelSignature(
-            name=self.config.model,
-            version=self.config.model_version,
-            inputs=tuple(info(t) for t in meta.inputs),
-            outputs=tuple(info(t) for t in meta.outputs),
-            max_batch_size=max_batch,
-        )
-
-    async def model_parameters(self) -> dict[str, str]:
-        """The string parameters of the model's config (edgeperf's stand-ins record `edgeperf_size` there);
-        empty for a server without the ModelConfig RPC."""
-        try:
-            config = await self._unary(
-                "ModelConfig",
-                pb.ModelConfigRequest(name=self.config.model, version=self.config.model_version),
-                pb.ModelConfigResponse,
-            )
-        except SutError as exc:
-            if isinstance(exc, ServerUnavailable):
-                raise
-            return {}
-        return {key: value.string_value for key, value in config.config.parameters.items()}
 
     def use_qsl(self, qsl: SerializedQsl) -> None:
         """The library whose serialized samples `issue_query` sends."""

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from edgeperf.client.errors import RunSetupError
-from edgeperf.client.issue.loop import CompletionTracker, EndOfRun, EndReason, issue_queries
+from edgeperf.client.issue.loop import EndOfRun, EndReason, issue_queries
 from edgeperf.client.issue.pass_result import LoadableSetLog, ModeResult, ModeRuns
 from edgeperf.client.issue.raw_results import RunResult
 from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.issue.selfcheck import ClientCheck, TimedSection, client_check, issue_delays_ns
 from edgeperf.client.issue.sut import InFlightCounted, SystemUnderTest
+from edgeperf.client.issue.tracker import CompletionTracker
 from edgeperf.client.issue.workers import SutFactory, check_workers
 from edgeperf.client.plan.peak_search import find_peak_qps
 from edgeperf.client.plan.qsl import QuerySampleLibrary

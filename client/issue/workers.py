@@ -31,10 +31,11 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeperf.client.errors import RunSetupError
-from edgeperf.client.issue.loop import CompletionTracker, EndOfRun, EndReason, issue_queries
+from edgeperf.client.issue.loop import EndOfRun, EndReason, issue_queries
 from edgeperf.client.issue.recorder import RecorderColumns, RunRecorder
 from edgeperf.client.issue.selfcheck import SectionCost, TimedSection
 from edgeperf.client.issue.sut import InFlightCounted, SystemUnderTest
+from edgeperf.client.issue.tracker import CompletionTracker
 from edgeperf.client.plan.qsl import QuerySampleLibrary
 from edgeperf.client.plan.scenarios import LoopClock, make_scheduler, wait_until
 from edgeperf.client.plan.settings import EffectiveSettings, Scenario

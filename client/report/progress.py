@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from edgeperf.client.issue.loop import CompletionTracker
+    from edgeperf.client.issue.tracker import CompletionTracker
     from edgeperf.client.plan.settings import EffectiveSettings
 
 __all__ = ["ProgressDisplay"]

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
-from edgeperf.client.issue.loop import CompletionTracker, EndOfRun, EndReason, end_of_run, issue_queries
+from edgeperf.client.issue.loop import EndOfRun, EndReason, end_of_run, issue_queries
 from edgeperf.client.issue.raw_results import STATUS_INCOMPLETE, STATUS_OK, RunResult
 from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.issue.sut import QuerySampleResponse
+from edgeperf.client.issue.tracker import CompletionTracker
 from edgeperf.client.plan.scenarios import LoopClock, make_scheduler
 from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
-from edgeperf.client.issue.loop import CompletionTracker
 from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.issue.selfcheck import GC_THRESHOLD_TIMED, TimedSection
 from edgeperf.client.issue.sut import QuerySample, QuerySamplesComplete
+from edgeperf.client.issue.tracker import CompletionTracker
 from edgeperf.client.plan.settings import Scenario
 from edgeperf.client.run import run_with_sut
 from tests.client.test_run import ListQsl, settings

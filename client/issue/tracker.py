@@ -1,0 +1,180 @@
+"""`CompletionTracker`: the `QuerySamplesComplete` the SUT calls, counting what completed and what failed.
+
+It records each sample in the `RunRecorder` by its slot (the SUT's sample id), counts completions and
+consecutive failures (for the issue loop's end), and wakes the SingleStream/MultiStream scheduler
+when a query is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from edgeperf.client.issue.recorder import RunRecorder
+from edgeperf.client.issue.sut import STATUS_OK, QuerySampleResponse
+
+__all__ = ["CompletionTracker"]
+
+
+class CompletionTracker:
+    """Counts completions and follows which queries are done; the recorder stores them.
+
+    Sample ids are the recorder's flat sample slots: the recorder owns the layout (which query a slot
+    belongs to), this only counts. Call `note_issued` before handing a query to the SUT. Call only from
+    the event loop thread.
+
+    Args:
+        recorder: where samples are recorded; its queries and their sizes are the ones tracked.
+        keep: pass response bytes to the recorder (accuracy log) for the sample slots where it is
+            true; None: for none.
+        abort_after_errors: consecutive failed samples after which `should_abort` turns true; None: never.
+        stall_timeout_s: how long `wait_query_done` waits before it gives up and sets `stalled`
+            (a SUT that never answers must not hang SingleStream or MultiStream).
+        abort_after_silence_ns: `should_abort` also turns true when samples keep failing and nothing
+            succeeded for this long (a hung server: its requests time out one deadline after the last
+            success); None: never.
+    """
+
+    def __init__(
+        self,
+        recorder: RunRecorder,
+        *,
+        keep: npt.NDArray[np.bool_] | None = None,
+        abort_after_errors: int | None = None,
+        stall_timeout_s: float = 60.0,
+        abort_after_silence_ns: int | None = None,
+    ) -> None:
+        self._recorder = recorder
+        self._stall_timeout_s = stall_timeout_s
+        self._silence_ns = abort_after_silence_ns
+        self._last_ok_ns = 0
+        self._last_error_ns = 0
+        self.stalled = False
+        # NOTE: numpy columns, not lists: a fixed few bytes per query for the whole run (see recorder.py).
+        self._remaining = np.zeros(recorder.n_queries, dtype=np.int32)
+        self._done = bytearray(recorder.n_samples)
+        self._keep: npt.NDArray[np.bool_] | None = None if keep is None else np.asarray(keep, dtype=bool)
+        self._abort_after = abort_after_errors
+        self._waiter: tuple[int, asyncio.Future[None]] | None = None
+        self._all_done: asyncio.Future[None] | None = None
+        self.issued_queries = 0
+        self.issued_samples = 0
+        self.completed_queries = 0
+        self.completed_samples = 0
+        self.failed_samples = 0
+        self.consecutive_errors = 0
+        self.last_error = ""
+        self.window_latency_sum_ns = 0
+        self.window_latency_count = 0
+        self.events: list[tuple[int, str, bool]] = []
+        """(absolute ns, message, is_error) for the detail log."""
+
+    @property
+    def total_queries(self) -> int:
+        return int(self._remaining.shape[0])
+
+    def note_issued(self, query: int, scheduled_ns: int, size: int | None = None) -> None:
+        """`size`: the samples of the query this process sends (a worker's share of Offline's query)."""
+        if self._last_ok_ns == 0:
+            self._last_ok_ns = scheduled_ns
+        if size is None:
+            size = self._recorder.query_size(query)
+        self._remaining[query] = size
+        self.issued_queries += 1
+        self.issued_samples += size
+
+    @property
+    def outstanding_queries(self) -> int:
+        return self.issued_queries - self.completed_queries
+
+    @property
+    def outstanding_samples(self) -> int:
+        return self.issued_samples - self.completed_samples
+
+    @property
+    def should_abort(self) -> bool:
+        if self.consecutive_errors == 0:
+            return False
+        if self._abort_after is not None and self.consecutive_errors >= self._abort_after:
+            return True
+        return self._silence_ns is not None and self._last_error_ns - self._last_ok_ns >= self._silence_ns
+
+    def complete(self, responses: Sequence[QuerySampleResponse], completed_ns: int) -> None:
+        """`QuerySamplesComplete`: record each response; `completed_ns` was taken on arrival."""
+        recorder = self._recorder
+        keep = self._keep
+        for response in responses:
+            slot = response.id
+            if not 0 <= slot < len(self._done) or self._done[slot]:
+                what = "twice" if 0 <= slot < len(self._done) else "that was never issued"
+                self.events.append((completed_ns, f"Attempted to complete a sample {what}: id {slot}", True))
+                continue
+            self._done[slot] = 1
+            query = recorder.query_of(slot)
+            if response.status == STATUS_OK:
+                recorder.record_sample_complete(
+                    slot,
+                    response.sent_ns,
+                    completed_ns,
+                    response.queue_ns,
+                    response.compute_ns,
+                    response.data if keep is not None and keep[slot] else None,
+                )
+                self.consecutive_errors = 0
+                self._last_ok_ns = completed_ns
+                self.window_latency_sum_ns += completed_ns - recorder.scheduled_ns(query)
+                self.window_latency_count += 1
+            else:
+                recorder.record_error(slot, response.sent_ns, completed_ns, response.status, response.error)
+                self.failed_samples += 1
+                self.consecutive_errors += 1
+                self._last_error_ns = completed_ns
+                # NOTE: failures are logged by the writer, one line per distinct (status, message) with its
+                # count; an event per failed sample here would list them twice.
+                self.last_error = f"{response.status}: {response.error}"
+            self.completed_samples += 1
+            remaining = int(self._remaining[query]) - 1
+            self._remaining[query] = remaining
+            if remaining == 0:
+                self.completed_queries += 1
+                waiter = self._waiter
+                if waiter is not None and waiter[0] == query and not waiter[1].done():
+                    waiter[1].set_result(None)
+        all_done = self._all_done
+        if all_done is not None and self.outstanding_samples == 0 and not all_done.done():
+            all_done.set_result(None)
+
+    async def wait_query_done(self, query: int) -> None:
+        if self._remaining[query] == 0:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiter = (query, future)
+        try:
+            await asyncio.wait_for(future, self._stall_timeout_s)
+        except TimeoutError:
+            self.stalled = True
+        finally:
+            self._waiter = None
+
+    async def wait_all(self, timeout_s: float) -> bool:
+        """Wait until every issued sample has completed; False if `timeout_s` passed first."""
+        if self.outstanding_samples == 0:
+            return True
+        self._all_done = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._all_done), timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            self._all_done = None
+        return True
+
+    def take_latency_window(self) -> tuple[int, int]:
+        """(sum of latencies in ns, count) of OK samples since the last call; for the progress display."""
+        out = (self.window_latency_sum_ns, self.window_latency_count)
+        self.window_latency_sum_ns = 0
+        self.window_latency_count = 0
+        return out

@@ -6,18 +6,20 @@ writes nothing back into them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edgeperf.client.issue.raw_results import RunResult
 from edgeperf.client.issue.selfcheck import ClientCheck
 from edgeperf.client.issue.stop import EndOfRun, EndReason
+from edgeperf.client.plan.schedule import Schedule
 from edgeperf.client.plan.settings import EffectiveSettings
 
 if TYPE_CHECKING:
     from edgeperf.client.issue.power import PowerMeasurement
 
-__all__ = ["LoadableSetLog", "ModeResult", "ModeRuns"]
+__all__ = ["LoadableSetLog", "ModeResult", "ModeRuns", "with_active_time"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,3 +82,22 @@ class ModeRuns:
             if run is not None and run.interrupted_after_s is not None:
                 return run.interrupted_after_s
         return None
+
+
+def with_active_time(
+    set_logs: list[LoadableSetLog], schedules: list[Schedule], result: RunResult
+) -> tuple[LoadableSetLog, ...]:
+    """Each set's time from its start to its last completion (LoadGen's power window per set)."""
+    done = result.sample_completed_ns
+    out: list[LoadableSetLog] = []
+    first = 0
+    for ls, schedule in zip(set_logs, schedules, strict=False):
+        part = done[first : first + schedule.sample_indices.size]
+        first += schedule.sample_indices.size
+        # NOTE: never-completed samples are -1, below every completion: no filtered copy is needed.
+        last = int(part.max(initial=-1))
+        last_ns = result.start_ns + last if last >= 0 else None
+        start_ns = ls.start_ns if ls.start_ns is not None else result.start_ns
+        active_ns = 0 if last_ns is None else max(last_ns - start_ns, 0)
+        out.append(dataclasses.replace(ls, active_ns=active_ns))
+    return tuple(out)

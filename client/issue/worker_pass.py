@@ -1,6 +1,6 @@
 """A performance pass from `--workers N` processes, shaped like a one-process pass (`ModeResult`).
 
-`edgeperf.client.modes.run_mode` hands a Server or Offline performance pass here when more than one
+`edgeperf.client.issue.passes.run_mode` hands a Server or Offline performance pass here when more than one
 worker was asked for; `edgeperf.client.issue.workers` runs the processes and merges their columns.
 """
 
@@ -13,11 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeperf.client.issue.loop import EndReason
-from edgeperf.client.issue.pass_result import LoadableSetLog, ModeResult
+from edgeperf.client.issue.pass_result import LoadableSetLog, ModeResult, with_active_time
 from edgeperf.client.issue.recorder import RecorderColumns, RunRecorder
 from edgeperf.client.issue.selfcheck import client_check, issue_delays_ns
 from edgeperf.client.issue.workers import SutFactory, run_workers
-from edgeperf.client.modes import with_active_time
 from edgeperf.client.plan.schedule import Schedule
 from edgeperf.client.plan.settings import EffectiveSettings, Scenario
 

@@ -21,7 +21,7 @@ from edgeperf.client.plan.qsl import RequestEncoder
 from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode
 
 if TYPE_CHECKING:
-    from edgeperf.client.run import RunOptions
+    from edgeperf.client.run_setup import RunOptions
 
 __all__ = ["DeviceProbe", "prepare_device", "request_size"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgeperf.benchmarks.base import AccuracyReport
-from edgeperf.client import suite
+from edgeperf.client import suite, suite_cli
 from edgeperf.client.plan.settings import Scenario, TestMode
 from edgeperf.client.report.finish import write_accuracy_txt
 from edgeperf.client.run import RunOptions, RunOutcome
@@ -84,7 +84,7 @@ class ScriptedRunner:
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="edgeperf")
-    suite.register(parser.add_subparsers(dest="command"))
+    suite_cli.register(parser.add_subparsers(dest="command"))
     return parser.parse_args(argv)
 
 
@@ -209,14 +209,14 @@ def test_command_line_options() -> None:
     )
     argv += " --dataset synthetic:16 --dataset bert=/data/squad --size small"
     args = _parse(argv.split())
-    options = suite.options_from_args(args)
+    options = suite_cli.options_from_args(args)
     assert options.targets == (
         suite.SuiteTarget(system="a", address="10.0.0.1:8001"),
         suite.SuiteTarget(system="b", address="10.0.0.2:8001"),
     )
     assert options.benchmarks == ("bert", "rnnt") and options.scenarios == ("Offline",)
     assert options.datasets == {"*": "synthetic:16", "bert": "/data/squad"} and options.size == "small"
-    single = suite.options_from_args(_parse(["suite", "--server", "127.0.0.1:8001", "--system", "nuc"]))
+    single = suite_cli.options_from_args(_parse(["suite", "--server", "127.0.0.1:8001", "--system", "nuc"]))
     assert single.targets == (suite.SuiteTarget(system="nuc", address="127.0.0.1:8001"),)
     assert single.benchmarks == ("resnet50", "retinanet", "3d-unet", "rnnt", "bert")
 

@@ -17,8 +17,9 @@ import numpy.typing as npt
 
 from edgeperf.client.issue.network import NetworkReport, characterise_network
 from edgeperf.client.issue.power import NOT_MEASURED, PowerMonitor, power_sources
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.qsl import RequestEncoder
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode
+from edgeperf.client.plan.settings import Scenario, TestMode
 
 if TYPE_CHECKING:
     from edgeperf.client.run_setup import RunOptions

@@ -20,12 +20,13 @@ from edgeperf.client.issue.pass_result import LoadableSetLog, ModeResult, ModeRu
 from edgeperf.client.issue.passes import PassContext, run_mode
 from edgeperf.client.issue.sut import SystemUnderTest
 from edgeperf.client.issue.workers import SutFactory, check_workers
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.peak_search import find_peak_qps
 from edgeperf.client.plan.qsl import QuerySampleLibrary
 from edgeperf.client.plan.scenarios import LoopClock
 from edgeperf.client.plan.scenarios.base import Clock
 from edgeperf.client.plan.schedule import SequenceGenerator
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
+from edgeperf.client.plan.settings import Scenario, TestMode, TestSettings
 from edgeperf.client.report.finish import finish_run
 from edgeperf.client.report.metrics import summarize
 from edgeperf.client.report.run_outcome import RunOutcome

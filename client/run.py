@@ -20,9 +20,10 @@ from edgeperf.client.issue.pass_result import ModeResult
 from edgeperf.client.issue.sut_grpc import GrpcSut, GrpcSutConfig
 from edgeperf.client.issue.workers import default_workers
 from edgeperf.client.modes import effective_settings, run_with_sut
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.qsl import SerializedQsl
 from edgeperf.client.plan.scoring_deps import check_can_score
-from edgeperf.client.plan.settings import EffectiveSettings, TestMode, TestSettings
+from edgeperf.client.plan.settings import TestMode, TestSettings
 from edgeperf.client.report.console_text import prerun_explanation
 from edgeperf.client.report.finish import write_accuracy_txt
 from edgeperf.client.report.run_outcome import RunOutcome

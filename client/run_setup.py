@@ -20,8 +20,9 @@ from edgeperf.client.issue.network import DEFAULT_PINGS
 from edgeperf.client.issue.sut import SystemUnderTest
 from edgeperf.client.issue.sut_grpc import GrpcSut, GrpcSutConfig, TlsFiles
 from edgeperf.client.plan.conf import ConfigError, ConfigSource, resolve_test_settings
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.qsl import QuerySampleLibrary, RequestEncoder, SerializedQsl, SyntheticSource
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
+from edgeperf.client.plan.settings import Scenario, TestMode, TestSettings
 
 if TYPE_CHECKING:
     from edgeperf.benchmarks.base import AccuracyReport, Benchmark, Dataset, Size

@@ -20,9 +20,10 @@ from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.issue.stop import RAN_OUT_MESSAGE, EndOfRun, EndReason, end_of_run
 from edgeperf.client.issue.sut import QuerySample, SystemUnderTest
 from edgeperf.client.issue.tracker import CompletionTracker
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.scenarios.base import Clock, Scheduler
 from edgeperf.client.plan.scenarios.server import ServerScheduler
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario
+from edgeperf.client.plan.settings import Scenario
 
 __all__ = ["EndOfRun", "EndReason", "end_of_run", "issue_queries"]
 

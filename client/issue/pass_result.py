@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from edgeperf.client.issue.raw_results import RunResult
 from edgeperf.client.issue.selfcheck import ClientCheck
 from edgeperf.client.issue.stop import EndOfRun, EndReason
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.schedule import Schedule
-from edgeperf.client.plan.settings import EffectiveSettings
 
 if TYPE_CHECKING:
     from edgeperf.client.issue.power import PowerMeasurement

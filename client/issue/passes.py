@@ -25,6 +25,7 @@ from edgeperf.client.issue.sut import InFlightCounted, SystemUnderTest
 from edgeperf.client.issue.tracker import CompletionTracker
 from edgeperf.client.issue.worker_pass import run_pass_with_workers
 from edgeperf.client.issue.workers import SutFactory
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.qsl import QuerySampleLibrary
 from edgeperf.client.plan.scenarios import make_scheduler
 from edgeperf.client.plan.scenarios.base import Clock
@@ -35,7 +36,7 @@ from edgeperf.client.plan.schedule import (
     generate_queries,
     loadable_sets,
 )
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario
+from edgeperf.client.plan.settings import Scenario
 
 if TYPE_CHECKING:
     from edgeperf.client.issue.power import PowerMonitor

@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import Scenario
 
 __all__ = ["RAN_OUT_MESSAGE", "EndOfRun", "EndReason", "end_of_run"]
 

@@ -17,8 +17,9 @@ from edgeperf.client.issue.pass_result import LoadableSetLog, ModeResult, with_a
 from edgeperf.client.issue.recorder import RecorderColumns, RunRecorder
 from edgeperf.client.issue.selfcheck import client_check, issue_delays_ns
 from edgeperf.client.issue.workers import SutFactory, run_workers
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.schedule import Schedule
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario
+from edgeperf.client.plan.settings import Scenario
 
 __all__ = ["run_pass_with_workers"]
 

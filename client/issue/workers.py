@@ -36,9 +36,10 @@ from edgeperf.client.issue.recorder import RecorderColumns, RunRecorder
 from edgeperf.client.issue.selfcheck import SectionCost, TimedSection
 from edgeperf.client.issue.sut import InFlightCounted, SystemUnderTest
 from edgeperf.client.issue.tracker import CompletionTracker
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.qsl import QuerySampleLibrary
 from edgeperf.client.plan.scenarios import LoopClock, make_scheduler, wait_until
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario
+from edgeperf.client.plan.settings import Scenario
 
 __all__ = [
     "WORKER_QPS",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.rng import (
     CHUNK,
     DEFAULT_SEED,
@@ -24,7 +25,7 @@ from edgeperf.client.plan.rng import (
     shuffle,
     uniform_ints,
 )
-from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario
+from edgeperf.client.plan.settings import Rules, Scenario
 
 __all__ = [
     "Schedule",

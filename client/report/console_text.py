@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, assert_never
 
 from edgeperf.client.issue.raw_results import RunResult
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import Scenario
 from edgeperf.client.report.early_stopping import MinPassingQueriesFinder
 from edgeperf.client.report.log_files import NOT_OFFICIAL_NOTICE
 from edgeperf.client.report.metrics import LatencyStats, PerformanceSummary

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from edgeperf.client.issue.raw_results import RunResult
-from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import Rules, Scenario
 from edgeperf.client.report.log_format import (
     MAX_ERROR_LINES,
     NOT_OFFICIAL_NOTICE,

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgeperf.client.issue.power import NOT_MEASURED
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import Scenario
 from edgeperf.client.report.log_format import atomic_write
 
 if TYPE_CHECKING:

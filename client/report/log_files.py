@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgeperf.client.issue.raw_results import AccuracyEntry, RunResult
-from edgeperf.client.plan.settings import EffectiveSettings, TestMode
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import TestMode
 from edgeperf.client.report.detail_txt import detail_lines, detail_records, log_counts, render_record
 from edgeperf.client.report.latency_dump import write_latencies
 from edgeperf.client.report.log_format import (

@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeperf.client.issue.raw_results import UNKNOWN_NS, RunResult
-from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import Rules, Scenario
 from edgeperf.client.report.columns import Chunk, Mask, fill, last_query_done_ns, ok_latency, query_values
 from edgeperf.client.report.early_stopping import (
     EarlyStoppingOutcome,

@@ -12,7 +12,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from edgeperf.client.issue.tracker import CompletionTracker
-    from edgeperf.client.plan.settings import EffectiveSettings
+    from edgeperf.client.plan.effective import EffectiveSettings
 
 __all__ = ["ProgressDisplay"]
 

@@ -6,7 +6,7 @@ import enum
 from dataclasses import fields, is_dataclass
 
 from edgeperf.client.issue.raw_results import RunResult
-from edgeperf.client.plan.settings import EffectiveSettings
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.report.log_format import MAX_ERROR_LINES, NOT_OFFICIAL_NOTICE, RunInfo, fixed
 from edgeperf.client.report.metrics import LatencyStats, PerformanceSummary
 

@@ -6,7 +6,8 @@ warning/error footer) are LoadGen's; the notice comes after the footer so that n
 
 from __future__ import annotations
 
-from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import Rules, Scenario
 from edgeperf.client.report.log_format import NOT_OFFICIAL_NOTICE, RunInfo, cpp_double, fixed
 from edgeperf.client.report.metrics import LatencyStats, PerformanceSummary
 

@@ -15,8 +15,9 @@ from edgeperf.client.issue.raw_results import STATUS_INCOMPLETE, STATUS_OK, RunR
 from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.issue.sut import QuerySampleResponse
 from edgeperf.client.issue.tracker import CompletionTracker
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.scenarios import LoopClock, make_scheduler
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
+from edgeperf.client.plan.settings import Scenario, TestMode, TestSettings
 
 N_SAMPLES = 16
 

@@ -16,7 +16,8 @@ import pytest
 
 from edgeperf.client.issue.raw_results import AccuracyEntry, RunResult
 from edgeperf.client.issue.recorder import RunRecorder
-from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario, TestMode, TestSettings
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import Rules, Scenario, TestMode, TestSettings
 from edgeperf.client.report.log_files import (
     NOT_OFFICIAL_NOTICE,
     LoadableSetLog,

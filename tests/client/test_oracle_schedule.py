@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.schedule import (
     SequenceGenerator,
     accuracy_log_mask,
     generate_queries,
     loadable_sets,
 )
-from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario, TestMode, TestSettings
+from edgeperf.client.plan.settings import Rules, Scenario, TestMode, TestSettings
 from tests.client.oracle_run import run_oracle
 
 pytestmark = pytest.mark.oracle

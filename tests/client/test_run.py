@@ -14,7 +14,8 @@ import pytest
 from edgeperf.client import modes
 from edgeperf.client.errors import RunSetupError
 from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode, TestSettings
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import Scenario, TestMode, TestSettings
 from edgeperf.client.report.latency_dump import read_latencies
 from edgeperf.client.run import run_with_sut
 

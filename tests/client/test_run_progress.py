@@ -8,7 +8,8 @@ from pathlib import Path
 from rich.console import Console
 
 from edgeperf.client.issue.fake_sut import FakeSut, FakeSutConfig
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestSettings
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import Scenario, TestSettings
 from edgeperf.client.report.console_text import early_stopping_floor, expected_duration_s, prerun_explanation
 from edgeperf.client.report.progress import ProgressDisplay
 from edgeperf.client.run import run_with_sut

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.rng import MT19937, canonical
 from edgeperf.client.plan.schedule import (
     SequenceGenerator,
@@ -20,7 +21,7 @@ from edgeperf.client.plan.schedule import (
     generate_queries,
     loadable_sets,
 )
-from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario, TestSettings
+from edgeperf.client.plan.settings import Rules, Scenario, TestSettings
 
 
 def _settings(total: int = 2000, performance: int = 1024, **fields: Any) -> EffectiveSettings:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario, TestMode, TestSettings
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import Rules, Scenario, TestMode, TestSettings
 
 
 def _effective(total: int = 2000, performance: int = 1024, **fields: Any) -> EffectiveSettings:

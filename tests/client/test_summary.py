@@ -7,7 +7,8 @@ import pytest
 
 from edgeperf.client.issue.raw_results import RunResult
 from edgeperf.client.issue.recorder import RunRecorder
-from edgeperf.client.plan.settings import EffectiveSettings, Rules, Scenario, TestSettings
+from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.plan.settings import Rules, Scenario, TestSettings
 from edgeperf.client.report.metrics import latency_stats, percentile_index, summarize
 
 T0 = 5_000_000_000

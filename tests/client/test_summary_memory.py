@@ -8,15 +8,17 @@ import numpy as np
 import pytest
 
 from edgeperf.client.issue.raw_results import STATUS_OK, UNKNOWN_NS, RunResult
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.schedule import (
     SequenceGenerator,
     accuracy_log_mask,
     generate_queries,
     loadable_sets,
 )
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestSettings
+from edgeperf.client.plan.settings import Scenario, TestSettings
 from edgeperf.client.report import columns
-from edgeperf.client.report.metrics import DelayStats, percentile_index, summarize
+from edgeperf.client.report.latency_stats import DelayStats, percentile_index
+from edgeperf.client.report.metrics import summarize
 
 
 def _settings(scenario: Scenario, seconds: int = 10, qps: float = 1000.0) -> EffectiveSettings:

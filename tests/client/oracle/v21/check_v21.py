@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from edgeperf.client.plan.conf import preset_path, resolve_test_settings
+from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.schedule import (
     SequenceGenerator,
     accuracy_log_mask,
     generate_queries,
     loadable_sets,
 )
-from edgeperf.client.plan.settings import EffectiveSettings, Scenario, TestMode
+from edgeperf.client.plan.settings import Scenario, TestMode
 
 DRIVER = os.environ.get("LOADGEN_V21_DRIVER", "driver21")
 WORK = Path(os.environ.get("LOADGEN_V21_WORK", tempfile.mkdtemp()))

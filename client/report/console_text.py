@@ -9,8 +9,9 @@ from edgeperf.client.issue.raw_results import RunResult
 from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.settings import Scenario
 from edgeperf.client.report.early_stopping import MinPassingQueriesFinder
+from edgeperf.client.report.latency_stats import LatencyStats
 from edgeperf.client.report.log_files import NOT_OFFICIAL_NOTICE
-from edgeperf.client.report.metrics import LatencyStats, PerformanceSummary
+from edgeperf.client.report.metrics import PerformanceSummary
 
 if TYPE_CHECKING:
     from edgeperf.client.report.run_outcome import RunOutcome

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from edgeperf.client.issue.raw_results import RunResult
 from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.settings import Rules, Scenario
+from edgeperf.client.report.latency_stats import REPORTED_PERCENTILES
 from edgeperf.client.report.log_format import (
     MAX_ERROR_LINES,
     NOT_OFFICIAL_NOTICE,
@@ -26,7 +27,7 @@ from edgeperf.client.report.log_format import (
     cpp_double,
     fixed,
 )
-from edgeperf.client.report.metrics import REPORTED_PERCENTILES, PerformanceSummary
+from edgeperf.client.report.metrics import PerformanceSummary
 
 __all__ = ["DetailRecord", "detail_lines", "detail_records", "log_counts", "render_record"]
 

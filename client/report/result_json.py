@@ -7,8 +7,9 @@ from dataclasses import fields, is_dataclass
 
 from edgeperf.client.issue.raw_results import RunResult
 from edgeperf.client.plan.effective import EffectiveSettings
+from edgeperf.client.report.latency_stats import LatencyStats
 from edgeperf.client.report.log_format import MAX_ERROR_LINES, NOT_OFFICIAL_NOTICE, RunInfo, fixed
-from edgeperf.client.report.metrics import LatencyStats, PerformanceSummary
+from edgeperf.client.report.metrics import PerformanceSummary
 
 __all__ = ["result_json"]
 

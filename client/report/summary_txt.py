@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.settings import Rules, Scenario
+from edgeperf.client.report.latency_stats import LatencyStats
 from edgeperf.client.report.log_format import NOT_OFFICIAL_NOTICE, RunInfo, cpp_double, fixed
-from edgeperf.client.report.metrics import LatencyStats, PerformanceSummary
+from edgeperf.client.report.metrics import PerformanceSummary
 
 __all__ = ["summary_text"]
 

@@ -9,7 +9,8 @@ from edgeperf.client.issue.raw_results import RunResult
 from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.settings import Rules, Scenario, TestSettings
-from edgeperf.client.report.metrics import latency_stats, percentile_index, summarize
+from edgeperf.client.report.latency_stats import latency_stats, percentile_index
+from edgeperf.client.report.metrics import summarize
 
 T0 = 5_000_000_000
 

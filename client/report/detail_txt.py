@@ -7,24 +7,22 @@ Failed samples appear once per distinct ``(status, message)`` with their count (
 from __future__ import annotations
 
 import dataclasses
-import enum
-import json
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from edgeperf.client.issue.raw_results import RunResult
 from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.settings import Rules, Scenario
+from edgeperf.client.report.detail_record import DetailRecord, render_record
+from edgeperf.client.report.detail_settings import settings_records
 from edgeperf.client.report.latency_stats import REPORTED_PERCENTILES
 from edgeperf.client.report.log_format import (
     MAX_ERROR_LINES,
     NOT_OFFICIAL_NOTICE,
     LoadableSetLog,
     RunInfo,
-    cpp_double,
     fixed,
 )
 from edgeperf.client.report.metrics import PerformanceSummary
@@ -32,159 +30,8 @@ from edgeperf.client.report.metrics import PerformanceSummary
 __all__ = ["DetailRecord", "detail_lines", "detail_records", "log_counts", "render_record"]
 
 
-@dataclass(frozen=True, slots=True)
-class DetailRecord:
-    """One ``:::MLLOG`` line before rendering."""
-
-    key: str
-    value: object
-    time_ns: int = 0
-    is_error: bool = False
-    is_warning: bool = False
-
-
-def _value_json(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return cpp_double(value)
-    if isinstance(value, tuple | list):
-        return "[" + ",".join(str(int(v)) for v in value) + "]"
-    # NOTE: LoadGen writes strings unescaped; json.dumps gives the same bytes for its plain ASCII
-    # messages and keeps every line valid JSON when a message carries quotes or newlines.
-    return json.dumps(str(value), ensure_ascii=False)
-
-
-def render_record(line: DetailRecord, pid: int, tid: int) -> str:
-    t = max(line.time_ns, 0)
-    return (
-        f':::MLLOG {{"key": {json.dumps(line.key)}, "value": {_value_json(line.value)}, '
-        f'"time_ms": {t // 1_000_000}.{t % 1_000_000:06d}, "namespace": "mlperf::logging", '
-        f'"event_type": "POINT_IN_TIME", "metadata": {{"is_error": {_value_json(line.is_error)}, '
-        f'"is_warning": {_value_json(line.is_warning)}, "file": "edgeperf", "line_no": 0, '
-        f'"pid": {pid}, "tid": {tid}}}}}\n'
-    )
-
-
 def _zero(value: int | None) -> int:
     return 0 if value is None else value
-
-
-_SCENARIO_REQUESTED: dict[Scenario, tuple[str, ...]] = {
-    Scenario.SINGLE_STREAM: ("single_stream_expected_latency_ns", "single_stream_target_latency_percentile"),
-    Scenario.MULTI_STREAM: (
-        "multi_stream_expected_latency_ns",
-        "multi_stream_target_latency_percentile",
-        "multi_stream_samples_per_query",
-    ),
-    Scenario.SERVER: (
-        "server_target_qps",
-        "server_target_latency_ns",
-        "server_target_latency_percentile",
-        "server_coalesce_queries",
-        "server_find_peak_qps_decimals_of_precision",
-        "server_find_peak_qps_boundary_step_size",
-        "server_max_async_queries",
-        "server_num_issue_query_threads",
-    ),
-    Scenario.OFFLINE: ("offline_expected_qps",),
-}
-_COMMON_REQUESTED = [
-    "min_duration_ms",
-    "max_duration_ms",
-    "min_query_count",
-    "max_query_count",
-    "qsl_rng_seed",
-    "sample_index_rng_seed",
-    "schedule_rng_seed",
-    "accuracy_log_rng_seed",
-    "accuracy_log_probability",
-    "accuracy_log_sampling_target",
-    "print_timestamps",
-    "performance_issue_unique",
-    "performance_issue_same",
-    "performance_issue_same_index",
-    "performance_sample_count_override",
-]
-_EFFECTIVE = [
-    "samples_per_query",
-    "target_qps",
-    "target_latency_ns",
-    "target_latency_percentile",
-    "max_async_queries",
-    "target_duration_ms",
-    "min_duration_ms",
-    "max_duration_ms",
-    "min_query_count",
-    "max_query_count",
-    "min_sample_count",
-    "qsl_rng_seed",
-    "sample_index_rng_seed",
-    "schedule_rng_seed",
-    "accuracy_log_rng_seed",
-    "accuracy_log_probability",
-    "accuracy_log_sampling_target",
-    "print_timestamps",
-    "performance_issue_unique",
-    "performance_issue_same",
-    "performance_issue_same_index",
-    "performance_sample_count",
-]
-_CURRENT_REQUESTED = ("accuracy_sample_count_override", "sample_concatenate_permutation")
-_CURRENT_EFFECTIVE = ("accuracy_sample_count", "sample_concatenate_permutation")
-_DOUBLES = frozenset(
-    [
-        "single_stream_expected_latency_ns",
-        "single_stream_target_latency_percentile",
-        "multi_stream_expected_latency_ns",
-        "multi_stream_target_latency_percentile",
-        "server_target_qps",
-        "server_target_latency_percentile",
-        "server_find_peak_qps_boundary_step_size",
-        "offline_expected_qps",
-        "accuracy_log_probability",
-        "target_qps",
-        "target_latency_percentile",
-    ]
-)
-
-
-def _setting(obj: object, name: str) -> object:
-    # NOTE: LoadGen's log types: doubles print as doubles even when a conf value was integral, and
-    # edgeperf's None ("unlimited", "not set") is LoadGen's 0.
-    value = getattr(obj, name)
-    if value is None:
-        return 0
-    if isinstance(value, enum.Enum):
-        return value.value
-    return float(value) if name in _DOUBLES else value
-
-
-def _settings_lines(s: EffectiveSettings) -> list[DetailRecord]:
-    r = s.requested
-    current = s.rules is Rules.CURRENT
-    names = [*_SCENARIO_REQUESTED[r.scenario], *_COMMON_REQUESTED, *(_CURRENT_REQUESTED if current else ())]
-    out = [
-        DetailRecord("requested_scenario", r.scenario.value),
-        DetailRecord("requested_test_mode", r.mode.value),
-    ]
-    out += [DetailRecord(f"requested_{n}", _setting(r, n)) for n in names]
-    if current and r.use_token_latencies:
-        out.append(DetailRecord("requested_use_token_latencies", True))
-        if r.scenario is not Scenario.OFFLINE:
-            out.append(DetailRecord("requested_server_ttft_latency", r.server_ttft_latency_ns))
-            out.append(DetailRecord("requested_server_tpot_latency", r.server_tpot_latency_ns))
-    out += [
-        DetailRecord("effective_scenario", s.scenario.value),
-        DetailRecord("effective_test_mode", s.mode.value),
-    ]
-    out += [
-        DetailRecord(f"effective_{n}", _setting(s, n))
-        for n in (*_EFFECTIVE, *(_CURRENT_EFFECTIVE if current else ()))
-    ]
-    return out
 
 
 def _set_lines(ls: LoadableSetLog, t: int = 0) -> list[DetailRecord]:
@@ -366,7 +213,7 @@ def detail_records(
             lines.append(DetailRecord("warning_generic_message", w, is_warning=True))
         else:
             lines.append(DetailRecord("error_invalid_test_settings", w, is_error=True))
-    lines += _settings_lines(settings)
+    lines += settings_records(settings)
     lines += [DetailRecord("generic_message", m) for m in info.messages]
     if info.log_start_ns is not None:
         lines = [dataclasses.replace(ln, time_ns=info.header_ns) for ln in lines]

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgeperf.client.report.log_format import atomic_write
+from edgeperf.client.files import atomic_write
 
 __all__ = ["INTERRUPTED_KEY", "salvage_logs"]
 

@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -40,11 +40,26 @@ from edgeperf.client.plan.settings import Scenario
 
 if TYPE_CHECKING:
     from edgeperf.client.issue.power import PowerMonitor
-    from edgeperf.client.report.progress import ProgressDisplay
 
 __all__ = ["PassContext", "run_mode"]
 
 T = TypeVar("T")
+
+
+class PassDisplay(Protocol):
+    """A live display that follows a pass (`edgeperf.client.report.progress.ProgressDisplay`)."""
+
+    def attach(
+        self,
+        tracker: CompletionTracker,
+        settings: EffectiveSettings,
+        start_ns: int,
+        *,
+        total_queries: int,
+        accuracy: bool,
+    ) -> None: ...
+
+    def detach(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,7 +72,7 @@ class PassContext:
     drain_timeout_s: float
     abort_after_errors: int | None
     stop: asyncio.Event | None
-    display: ProgressDisplay | None
+    display: PassDisplay | None
     workers: int = 1
     factory: SutFactory | None = None
     silence_timeout_s: float | None = None

@@ -30,6 +30,11 @@ UNKNOWN_NS = -1
 INCOMPLETE_ENTRY = ("INCOMPLETE", "no response was received for the sample before the run ended")
 
 
+def percentile_index(n: int, percentile: float) -> int:
+    """LoadGen's rule: index ``int(n * p)`` into the ascending array (the double product truncated)."""
+    return int(n * percentile)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccuracyEntry:
     """One response written to ``mlperf_log_accuracy.json``."""

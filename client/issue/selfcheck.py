@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.client.report.latency_stats import percentile_index
+from edgeperf.client.issue.raw_results import percentile_index
 
 __all__ = ["LATE_NS", "ClientCheck", "SectionCost", "TimedSection", "WorkerCost", "client_check"]
 

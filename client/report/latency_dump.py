@@ -15,10 +15,10 @@ import numpy as np
 import numpy.lib.format as npformat
 import numpy.typing as npt
 
+from edgeperf.client.files import atomic_file
 from edgeperf.client.issue.raw_results import RunResult
 from edgeperf.client.report import columns
 from edgeperf.client.report.columns import Chunk, chunks
-from edgeperf.client.report.log_format import atomic_file
 
 __all__ = ["LATENCY_DUMP_NAME", "read_latencies", "write_latencies"]
 

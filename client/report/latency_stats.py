@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edgeperf.client.issue.raw_results import UNKNOWN_NS, RunResult
+from edgeperf.client.issue.raw_results import UNKNOWN_NS, RunResult, percentile_index
 from edgeperf.client.report.columns import Chunk, Mask, fill, ok_latency
 
 __all__ = [
@@ -29,11 +29,6 @@ __all__ = [
 
 REPORTED_PERCENTILES: tuple[float, ...] = (0.50, 0.90, 0.95, 0.97, 0.99, 0.999)
 """LoadGen's `latency_percentiles` (printed as 50.00 ... 99.90)."""
-
-
-def percentile_index(n: int, percentile: float) -> int:
-    """LoadGen's rule: index ``int(n * p)`` into the ascending array (the double product truncated)."""
-    return int(n * percentile)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

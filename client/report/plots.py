@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from edgeperf.client.errors import EdgeperfClientError
+from edgeperf.client.files import atomic_file
 from edgeperf.client.report.latency_dump import LATENCY_DUMP_NAME, read_latencies
-from edgeperf.client.report.log_format import atomic_file
 
 __all__ = ["RunCurve", "load_run", "plot_runs", "register"]
 

@@ -130,7 +130,15 @@ def _from_contents(tensor: pb.ModelInferRequest.InferInputTensor) -> npt.NDArray
         array = np.empty(expected, dtype=np.object_)
         array[:] = list(values)
         return _reshape(tensor.name, array, shape)
-    return _reshape(tensor.name, np.asarray(values, dtype=dtype), shape)
+    try:
+        array = np.asarray(values, dtype=dtype)
+    except (
+        OverflowError
+    ):  # NOTE: INT8/INT16/UINT8/UINT16 travel in 32-bit fields; a wider value is the client's
+        raise InvalidInput(
+            f"input '{tensor.name}': contents.{field} holds a value outside the range of {tensor.datatype}"
+        ) from None
+    return _reshape(tensor.name, array, shape)
 
 
 def _int_parameter(name: str, parameter: pb.InferParameter) -> int:

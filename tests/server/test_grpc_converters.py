@@ -82,6 +82,17 @@ def test_typed_contents_are_accepted():
     assert inputs["W"].tolist() == [b"xyz"]
 
 
+@pytest.mark.parametrize(
+    ("datatype", "field", "value"), [("INT8", "int_contents", 128), ("UINT8", "uint_contents", 256)]
+)
+def test_a_typed_value_outside_its_datatype_is_invalid(datatype, field, value):
+    # Found by hypothesis: numpy's OverflowError escaped as an internal error.
+    message = pb.ModelInferRequest(model_name="tiny")
+    getattr(message.inputs.add(name="I", datatype=datatype, shape=[1]).contents, field).append(value)
+    with pytest.raises(InvalidInput, match=f"contents.{field} holds a value outside the range of {datatype}"):
+        request_from_proto(message)
+
+
 def test_raw_and_typed_together_is_invalid():
     message = _raw_request(("A", "FP32", np.zeros((1, 2), np.float32)))
     message.inputs[0].contents.fp32_contents.extend([0.0, 0.0])

@@ -32,16 +32,9 @@ import numpy.typing as npt
 import onnx
 from onnx import numpy_helper
 
-from edgeperf.benchmarks._common import ModelMismatch
+from edgeperf.benchmarks._common import ModelMismatch, Precision
 from edgeperf.benchmarks._model_files import OnnxModelWriter
-from edgeperf.benchmarks._onnx import (
-    GraphBuilder,
-    Precision,
-    drop_outputs,
-    ort_session,
-    quantize_int8,
-    to_fp16,
-)
+from edgeperf.benchmarks._onnx import GraphBuilder, drop_outputs, ort_session, quantize_int8, to_fp16
 from edgeperf.benchmarks.base import Size
 from edgeperf.benchmarks.retinanet.dataset import SyntheticPixels
 from edgeperf.benchmarks.retinanet.spec import (

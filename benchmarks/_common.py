@@ -20,7 +20,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, Generic, Literal, Protocol, TypeVar, cast, get_args
 
-from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Size, TensorSpec
+from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, Dataset, Size
+from edgeperf.protos.kserve import TensorSpec
 
 __all__ = [
     "PRECISIONS",

@@ -13,7 +13,8 @@ import onnx
 
 from edgeperf.benchmarks._common import DatasetError, ModelMismatch, Precision
 from edgeperf.benchmarks._onnx import TensorDecl, check_model_io, config_pbtxt, file_sha256, save_model
-from edgeperf.benchmarks.base import Size, TensorSpec
+from edgeperf.benchmarks.base import Size
+from edgeperf.protos.kserve import TensorSpec
 
 __all__ = ["OnnxModelWriter", "check_file_against_spec", "provenance_parameters", "tensor_decls"]
 

@@ -10,21 +10,12 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.protos.kserve import TensorSpec
+
 Size = Literal["full", "small"]
 """`full` is the architecture at its real size; `small` is scaled down for tests and quick looks."""
 
 Scenario = Literal["SingleStream", "MultiStream", "Server", "Offline"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TensorSpec:
-    """One input or output of a benchmark's model, as the server sees it."""
-
-    name: str
-    datatype: str
-    """KServe datatype string: FP32, FP16, INT64, INT32, UINT8, BOOL, BYTES."""
-    shape: tuple[int, ...]
-    """Shape of one sample, without the batch dimension; -1 marks a variable dimension."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,14 +3,16 @@
 Hand-written beside the generated modules so that nobody keeps a copy: the datatype table (KServe
 datatype <-> numpy dtype, typed `contents` field), the response parameters carrying the server's
 timings, Triton's BYTES element encoding and the protobuf field encodings the client appends to
-cached request bytes (raw input contents, request id). Errors are plain `ValueError`s; each side
-re-raises them as its own error type with the tensor's name.
+cached request bytes (raw input contents, request id), and `TensorSpec`, what ModelMetadata says of
+one input or output. Errors are plain `ValueError`s; each side re-raises them as its own error type
+with the tensor's name.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -22,6 +24,7 @@ __all__ = [
     "TIMING_PARAMETERS",
     "TYPED_CONTENTS",
     "BytesCodecError",
+    "TensorSpec",
     "datatype_of",
     "decode_bytes_elements",
     "encode_bytes_elements",
@@ -62,6 +65,20 @@ TYPED_CONTENTS: Final[Mapping[str, str]] = {
     "BYTES": "bytes_contents",
 }
 """KServe datatype -> its field of `InferTensorContents`; FP16 and BF16 have none and travel raw only."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TensorSpec:
+    """One model input or output as ModelMetadata describes it; the client, the benchmark specs and the
+    server's model config all speak of tensors in these terms."""
+
+    name: str
+    datatype: str
+    """KServe datatype string, a key of DATATYPES ("FP32", "INT64", "BYTES", ...)."""
+    shape: tuple[int, ...]
+    """Shape of one sample, without the batch dimension of a batching model; -1 marks a variable
+    dimension."""
+
 
 QUEUE_PARAMETER: Final = "edgeperf_queue_ns"
 """Response parameter (int64 ns): time from enqueue to the start of the batch's execution."""

@@ -19,7 +19,8 @@ Facts (mlcommons/inference at tag v2.1, `language/bert` unless noted):
 
 from __future__ import annotations
 
-from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget, TensorSpec
+from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget
+from edgeperf.protos.kserve import TensorSpec
 
 MAX_SEQ_LENGTH = 384
 MAX_QUERY_LENGTH = 64

@@ -16,7 +16,8 @@ Facts (mlcommons/inference at tag v2.1, `vision/classification_and_detection`):
 
 from __future__ import annotations
 
-from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget, Size, TensorSpec
+from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget, Size
+from edgeperf.protos.kserve import TensorSpec
 
 INPUT_NAME = "input_tensor:0"
 ARGMAX_NAME = "ArgMax:0"

@@ -22,7 +22,8 @@ Facts (mlcommons/inference at tag v2.1, `vision/classification_and_detection`):
 
 from __future__ import annotations
 
-from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget, Size, TensorSpec
+from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget, Size
+from edgeperf.protos.kserve import TensorSpec
 
 INPUT_NAME = "images"
 OUTPUT_NAMES: tuple[str, str, str] = ("boxes", "scores", "labels")

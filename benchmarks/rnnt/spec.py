@@ -22,7 +22,8 @@ response "tokens" INT64 [K] holds the label indices (may be empty). Max batch si
 
 from __future__ import annotations
 
-from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget, TensorSpec
+from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget
+from edgeperf.protos.kserve import TensorSpec
 
 __all__ = [
     "BLANK_INDEX",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget, TensorSpec
+from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget
+from edgeperf.protos.kserve import TensorSpec
 
 __all__ = ["FEATURES", "INPUT_NAME", "MAX_BATCH_SIZE", "OUTPUT_NAME", "SPEC"]
 

@@ -27,7 +27,8 @@ for the real dataset.
 
 from __future__ import annotations
 
-from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget, TensorSpec
+from edgeperf.benchmarks.base import BenchmarkSpec, QualityTarget
+from edgeperf.protos.kserve import TensorSpec
 
 __all__ = [
     "CLIP_MAX_HU",

@@ -19,8 +19,9 @@ import grpc.aio
 
 from edgeperf.client.errors import RunSetupError, ServerUnavailable, SutError
 from edgeperf.client.issue.grpc_response import PayloadEncoder
-from edgeperf.client.plan.qsl import ModelSignature, TensorInfo
+from edgeperf.client.plan.qsl import ModelSignature
 from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos.kserve import TensorSpec
 
 __all__ = ["SERVICE", "GrpcConnection", "GrpcSutConfig", "SutState", "TlsFiles"]
 
@@ -190,9 +191,9 @@ class GrpcConnection:
             batched = bool(tensors) and all(len(t.shape) > 0 and t.shape[0] == -1 for t in tensors)
             max_batch = self.config.batch_size if batched else 0
 
-        def info(t: Any) -> TensorInfo:
+        def info(t: Any) -> TensorSpec:
             shape = tuple(int(d) for d in t.shape)
-            return TensorInfo(name=t.name, datatype=t.datatype, shape=shape[1:] if max_batch else shape)
+            return TensorSpec(name=t.name, datatype=t.datatype, shape=shape[1:] if max_batch else shape)
 
         return ModelSignature(
             name=self.config.model,

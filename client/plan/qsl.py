@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from edgeperf.client.errors import QslError
 from edgeperf.protos import grpc_service_pb2 as pb
-from edgeperf.protos.kserve import DATATYPES, raw_input_field
+from edgeperf.protos.kserve import DATATYPES, TensorSpec, raw_input_field
 
 __all__ = [
     "EncodedSample",
@@ -27,7 +27,6 @@ __all__ = [
     "SampleSource",
     "SerializedQsl",
     "SyntheticSource",
-    "TensorInfo",
     "numpy_dtype",
 ]
 
@@ -45,23 +44,13 @@ def numpy_dtype(datatype: str) -> np.dtype[Any]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TensorInfo:
-    """One model input or output as the client sees it."""
-
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-    """Shape of one sample, without the batch dimension; -1 marks a variable dimension."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSignature:
     """The tensors and batching of a served model (from ModelMetadata/ModelConfig or a benchmark spec)."""
 
     name: str
     version: str = ""
-    inputs: tuple[TensorInfo, ...]
-    outputs: tuple[TensorInfo, ...]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
     max_batch_size: int = 0
     """0: the model takes no batch dimension, every request carries one sample."""
 

@@ -11,19 +11,18 @@ from edgeperf.client.plan.qsl import (
     RequestEncoder,
     SerializedQsl,
     SyntheticSource,
-    TensorInfo,
 )
 from edgeperf.protos import grpc_service_pb2 as pb
-from edgeperf.protos.kserve import request_id_field
+from edgeperf.protos.kserve import TensorSpec, request_id_field
 
 SIG = ModelSignature(
     name="m",
     version="2",
     inputs=(
-        TensorInfo(name="IMG", datatype="FP32", shape=(2, 3)),
-        TensorInfo(name="LEN", datatype="INT64", shape=(-1,)),
+        TensorSpec(name="IMG", datatype="FP32", shape=(2, 3)),
+        TensorSpec(name="LEN", datatype="INT64", shape=(-1,)),
     ),
-    outputs=(TensorInfo(name="OUT", datatype="FP32", shape=(4,)),),
+    outputs=(TensorSpec(name="OUT", datatype="FP32", shape=(4,)),),
     max_batch_size=8,
 )
 
@@ -67,7 +66,7 @@ def test_batched_request_concatenates_along_the_batch_dimension() -> None:
 def test_large_tensors_use_multibyte_length_varints() -> None:
     sig = ModelSignature(
         name="big",
-        inputs=(TensorInfo(name="X", datatype="UINT8", shape=(300_000,)),),
+        inputs=(TensorSpec(name="X", datatype="UINT8", shape=(300_000,)),),
         outputs=(),
         max_batch_size=0,
     )

@@ -12,11 +12,12 @@ import numpy.typing as npt
 import pytest
 
 from edgeperf.benchmarks import registry
-from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, QualityTarget, TensorSpec
+from edgeperf.benchmarks.base import AccuracyReport, BenchmarkSpec, QualityTarget
 from edgeperf.client.errors import RunSetupError
 from edgeperf.client.plan.settings import Scenario, TestMode, TestSettings
 from edgeperf.client.run import RunOptions, run_benchmark
 from edgeperf.protos import grpc_service_pb2 as pb
+from edgeperf.protos.kserve import TensorSpec
 from tests.client.kserve_fake import FakeKServe, serve_fake
 
 _N = 6

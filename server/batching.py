@@ -21,6 +21,8 @@ iteration after arrivals (one `call_soon`) and at once when an instance finishes
 the instance's thread, and the thread answers the whole batch with one `call_soon_threadsafe`; a model
 with `inline_execution` runs its batches right there on the loop, with no thread hand-off at all.
 Time comes from an injectable `Clock` (server/clock.py, monotonic nanoseconds), so tests can drive it.
+The waiting requests and the batch-forming rule are BatchQueue's (server/batch_queue.py); this module
+admits requests, hands batches to instances, and answers them.
 """
 
 from __future__ import annotations
@@ -28,16 +30,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
 
+from edgeperf.server.batch_queue import BatchQueue, Pending, resolve, resolve_none
 from edgeperf.server.clock import Clock, MonotonicClock
 from edgeperf.server.errors import (
     SHUTDOWN_MESSAGE,
-    DeadlineExceeded,
     Overloaded,
     QueueTimeout,
     RuntimeFailed,
@@ -54,23 +52,8 @@ __all__ = ["BatchResult", "DynamicBatcher"]
 _log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True, eq=False)
-class _Pending:
-    inputs: Arrays
-    outputs: tuple[str, ...]
-    batch: int
-    key: tuple[Any, ...]
-    enqueue_ns: int
-    expires_ns: int | None
-    deadline_ns: int | None
-    future: asyncio.Future[BatchResult]
-    state: Literal["queued", "taken", "gone"] = "queued"
-    outcome: BatchResult | BaseException | None = None
-    """With preserve_ordering: the answer, held until every earlier request has its own."""
-
-
-class DynamicBatcher:
-    """The queue and batch formation of one model version, served by the instances of `pool`."""
+class DynamicBatcher(BatchQueue):
+    """The queue and batch formation of one model version (BatchQueue), served by the instances of `pool`."""
 
     def __init__(
         self,
@@ -80,28 +63,11 @@ class DynamicBatcher:
         stats: StatsRecorder,
         clock: Clock | None = None,
     ) -> None:
-        self._config = config
+        super().__init__(config)
         self._pool = pool
         self._stats = stats
         self._clock: Clock = clock or MonotonicClock()
-        db = config.dynamic_batching
-        self._batching = config.max_batch_size > 0 and db is not None
-        self._max_batch = config.max_batch_size if self._batching else 1
-        self._preferred = db.preferred_batch_sizes if db else ()
-        self._delay_ns = (db.max_queue_delay_us * 1000) if db else 0
-        self._max_queue = db.max_queue_size if db else None
-        self._default_timeout_us = db.default_timeout_us if db else None
-        self._allow_override = db.allow_timeout_override if db else False
-        self._all_outputs = tuple(t.name for t in config.outputs)
-        self._ordered = db.preserve_ordering if db else False
-        self._in_order: deque[_Pending] = deque()
-        self._levels = db.priority_levels if db and db.priority_levels > 1 else 1
-        self._default_level = db.default_priority_level if self._levels > 1 and db else 1
-        self._queues: list[deque[_Pending]] = [deque() for _ in range(self._levels)]
-        self._live = 0
-        self._closing = False
         self._inline = config.inline_execution
-        self._single_input = len(config.inputs) == 1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._free: list[Instance] = []
         """Instances with no batch; each takes the next batch the moment it is free (pull model)."""
@@ -113,11 +79,6 @@ class DynamicBatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timeouts: set[asyncio.Task[None]] = set()
         """Queue-timeout waits of requests queued with `enqueue` (kept so they are not collected)."""
-
-    @property
-    def queue_depth(self) -> int:
-        """Requests waiting (not yet executing)."""
-        return self._live
 
     def start(self) -> None:
         """Begin dispatching to the pool's instances (call from the event loop)."""
@@ -144,15 +105,8 @@ class DynamicBatcher:
                 return
             self._drained = self._loop.create_future()
             if idle:
-                _resolve_none(self._drained)
+                resolve_none(self._drained)
             await asyncio.gather(self._drained, *self._tasks)
-
-    def timeout_us(self, request_timeout_us: int | None) -> int | None:
-        """The queue timeout that applies to a request with Triton's `timeout` parameter."""
-        default = self._default_timeout_us
-        if request_timeout_us and self._allow_override and (default is None or request_timeout_us < default):
-            return request_timeout_us
-        return default
 
     async def submit(
         self,
@@ -228,7 +182,7 @@ class DynamicBatcher:
         timeout_us: int | None,
         deadline_ns: int | None,
         priority: int,
-    ) -> _Pending:
+    ) -> Pending:
         loop = self._loop
         if loop is None:
             raise RuntimeError("DynamicBatcher.submit before start()")
@@ -238,7 +192,7 @@ class DynamicBatcher:
             raise Overloaded(f"Request for model '{self._config.name}' Exceeds maximum queue size")
         now = self._clock.now_ns()
         timeout = self.timeout_us(timeout_us)
-        pending = _Pending(
+        pending = Pending(
             inputs=inputs,
             outputs=outputs or self._all_outputs,
             batch=batch,
@@ -259,22 +213,22 @@ class DynamicBatcher:
             loop.call_soon(self._dispatch_soon)
         return pending
 
-    def _time_out(self, pending: _Pending) -> None:
+    def _time_out(self, pending: Pending) -> None:
         """The queue timeout of `pending` passed: fail it now if it has not started."""
         if pending.state == "queued":
             self._retire(pending)
             # NOTE: the caller hears at once; with preserve_ordering, `_finish` only keeps the order.
-            _resolve(pending.future, QueueTimeout("Request timeout expired"))
+            resolve(pending.future, QueueTimeout("Request timeout expired"))
             self._finish(pending, QueueTimeout("Request timeout expired"))
 
-    async def _wait_queue_timeout(self, pending: _Pending) -> None:
+    async def _wait_queue_timeout(self, pending: Pending) -> None:
         assert pending.expires_ns is not None
         if not await self._clock.wait(pending.future, pending.expires_ns):
             self._time_out(pending)
 
     def _settled(
         self,
-        pending: _Pending,
+        pending: Pending,
         done: Callable[[asyncio.Future[BatchResult]], None],
         future: asyncio.Future[BatchResult],
     ) -> None:
@@ -282,32 +236,6 @@ class DynamicBatcher:
             self._retire(pending)
             self._finish(pending, asyncio.CancelledError())
         done(future)
-
-    def _key(self, inputs: Arrays) -> tuple[Any, ...]:
-        """What must match for two requests to share a batch: names, non-batch shapes and dtypes."""
-        if self._single_input and len(inputs) == 1:
-            ((name, a),) = inputs.items()
-            return ((name, a.shape[1:] if self._batching else a.shape, a.dtype),)
-        return tuple(
-            (name, a.shape[1:] if self._batching else a.shape, a.dtype) for name, a in sorted(inputs.items())
-        )
-
-    def _finish(self, p: _Pending, outcome: BatchResult | BaseException) -> None:
-        """Answer `p`; with preserve_ordering, only once every earlier request is answered."""
-        if not self._ordered:
-            _resolve(p.future, outcome)
-            return
-        if p.outcome is None:
-            p.outcome = outcome
-        while self._in_order and self._in_order[0].outcome is not None:
-            head = self._in_order.popleft()
-            assert head.outcome is not None
-            _resolve(head.future, head.outcome)
-
-    def _retire(self, p: _Pending) -> None:
-        if p.state == "queued":
-            p.state = "gone"
-            self._live -= 1
 
     def _dispatch_soon(self) -> None:
         self._scheduled = False
@@ -327,7 +255,7 @@ class DynamicBatcher:
             else:
                 self._launch(instance, batch)
         if self._drained is not None and not self._live and len(self._free) == len(self._pool.instances):
-            _resolve_none(self._drained)
+            resolve_none(self._drained)
 
     def _arm_timer(self, wake_at_ns: int) -> None:
         if self._timer_at is not None and self._timer_at <= wake_at_ns:
@@ -342,7 +270,7 @@ class DynamicBatcher:
 
     def _wake_timer(self) -> None:
         if self._timer is not None:
-            _resolve_none(self._timer)
+            resolve_none(self._timer)
             self._timer = self._timer_at = None
 
     async def _window(self, wakeup: asyncio.Future[None], wake_at_ns: int, idle: Instance) -> None:
@@ -353,13 +281,13 @@ class DynamicBatcher:
             self._timer = self._timer_at = None
             self._dispatch()
 
-    def _outputs_of(self, batch: list[_Pending]) -> list[str]:
+    def _outputs_of(self, batch: list[Pending]) -> list[str]:
         if len(batch) == 1:
             return list(batch[0].outputs)
         names = set().union(*(p.outputs for p in batch))
         return [n for n in self._all_outputs if n in names]
 
-    def _launch(self, instance: Instance, batch: list[_Pending]) -> None:
+    def _launch(self, instance: Instance, batch: list[Pending]) -> None:
         self._wake_timer()
         start = self._clock.now_ns()
         sizes = [p.batch for p in batch]
@@ -373,7 +301,7 @@ class DynamicBatcher:
     def _done(
         self,
         instance: Instance,
-        batch: list[_Pending],
+        batch: list[Pending],
         sizes: list[int],
         start: int,
         timings: Timings | None,
@@ -386,7 +314,7 @@ class DynamicBatcher:
             self._free.append(instance)
             self._dispatch()
 
-    def _run_inline(self, instance: Instance, batch: list[_Pending]) -> None:
+    def _run_inline(self, instance: Instance, batch: list[Pending]) -> None:
         start = self._clock.now_ns()
         sizes = [p.batch for p in batch]
         try:
@@ -398,95 +326,9 @@ class DynamicBatcher:
         finally:
             self._free.append(instance)
 
-    def _plan(self, now: int) -> tuple[list[_Pending], int | None]:
-        """The batch to run now, or ([], when to look again)."""
-        if len(self._queues) == 1 and len(self._queues[0]) == 1:
-            lone = self._plan_lone(now)
-            if lone is not None:
-                return lone, None
-        chosen: list[_Pending] = []
-        total = 0
-        sums: list[int] = []
-        full = False
-        scanned = [0] * len(self._queues)
-        head: _Pending | None = None
-        for level, queue in enumerate(self._queues):
-            while queue and queue[0].state != "queued":
-                queue.popleft()
-            for p in queue:
-                scanned[level] += 1
-                if p.state != "queued" or self._expire(p, now):
-                    continue
-                if head is None:
-                    head = p
-                elif p.key != head.key:
-                    continue
-                if total + p.batch > self._max_batch and self._batching:
-                    full = True
-                    break
-                chosen.append(p)
-                total += p.batch
-                sums.append(total)
-                if total == self._max_batch or not self._batching:
-                    full = True
-                    break
-            if full:
-                break
-        if head is None:
-            return [], None
-        take = len(chosen)
-        if not full:
-            fits = [size for size in self._preferred if size in sums]
-            if fits:
-                take = sums.index(max(fits)) + 1
-            elif self._delay_ns and not self._closing and now < head.enqueue_ns + self._delay_ns:
-                return [], head.enqueue_ns + self._delay_ns
-        batch = chosen[:take]
-        for p in batch:
-            self._retire(p)
-            p.state = "taken"
-        # Drop what was scanned and taken or dead; keep the rest in arrival order.
-        for queue, count in zip(self._queues, scanned, strict=True):
-            prefix = [queue.popleft() for _ in range(count)]
-            queue.extendleft(reversed([p for p in prefix if p.state == "queued"]))
-        return batch, None
-
-    def _plan_lone(self, now: int) -> list[_Pending] | None:
-        """`_plan` when one request is queued and goes now (the usual case at low load); None otherwise.
-
-        NOTE: the same decision as the general scan, without its lists: a lone request goes at once when
-        it fills the batch, is a preferred size, or no batching window holds it back.
-        """
-        queue = self._queues[0]
-        p = queue[0]
-        if p.state != "queued" or self._expire(p, now):
-            return None
-        held = self._delay_ns and not self._closing and now < p.enqueue_ns + self._delay_ns
-        if self._batching and p.batch != self._max_batch and p.batch not in self._preferred and held:
-            return None
-        if self._batching and p.batch > self._max_batch:
-            return None
-        queue.popleft()
-        self._retire(p)
-        p.state = "taken"
-        return [p]
-
-    def _expire(self, p: _Pending, now: int) -> bool:
-        if p.future.done():
-            self._retire(p)
-            return True
-        if p.expires_ns is not None and now >= p.expires_ns:
-            self._finish(p, QueueTimeout("Request timeout expired"))
-        elif p.deadline_ns is not None and time.monotonic_ns() >= p.deadline_ns:
-            self._finish(p, DeadlineExceeded("the request's deadline passed while it was queued"))
-        else:
-            return False
-        self._retire(p)
-        return True
-
     def _answer(
         self,
-        batch: list[_Pending],
+        batch: list[Pending],
         sizes: list[int],
         start: int,
         timings: Timings | None,
@@ -521,18 +363,3 @@ class DynamicBatcher:
             for p in batch:
                 if p.outcome is None and not p.future.done():
                     self._finish(p, RuntimeFailed(f"{type(exc).__name__}: {exc}"))
-
-
-def _resolve(future: asyncio.Future[BatchResult], outcome: BatchResult | BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, BaseException):
-        if not isinstance(outcome, asyncio.CancelledError):
-            future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
-
-
-def _resolve_none(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

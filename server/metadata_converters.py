@@ -14,8 +14,9 @@ from google.protobuf import json_format
 from edgeperf.protos import edgeperf_service_pb2 as epb
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos import model_config_pb2 as mc
+from edgeperf.protos.kserve import TensorSpec
 from edgeperf.server.core import ModelInfo
-from edgeperf.server.model_config import ModelConfig, TensorConfig
+from edgeperf.server.model_config import ModelConfig
 from edgeperf.server.power.service import source_info_proto
 from edgeperf.server.stats import Duration, ModelStatistics
 from edgeperf.server.system import SystemFacts
@@ -39,9 +40,9 @@ def server_metadata_to_proto(version: str) -> pb.ServerMetadataResponse:
     return pb.ServerMetadataResponse(name="edgeperf", version=version, extensions=EXTENSIONS)
 
 
-def _tensor_metadata(tensor: TensorConfig, batch: tuple[int, ...]) -> pb.ModelMetadataResponse.TensorMetadata:
+def _tensor_metadata(tensor: TensorSpec, batch: tuple[int, ...]) -> pb.ModelMetadataResponse.TensorMetadata:
     return pb.ModelMetadataResponse.TensorMetadata(
-        name=tensor.name, datatype=tensor.datatype, shape=(*batch, *tensor.dims)
+        name=tensor.name, datatype=tensor.datatype, shape=(*batch, *tensor.shape)
     )
 
 

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from edgeperf.protos.kserve import TensorSpec
 from edgeperf.server.errors import ModelConfigError
 from edgeperf.server.gpu.providers import instance_devices
 from edgeperf.server.model_config_reader import Ctx, read_text, read_yaml
@@ -70,14 +71,11 @@ Platform = Literal["onnxruntime_onnx", "edgeperf_pipeline"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TensorConfig:
-    """One input or output as configured."""
+class TensorConfig(TensorSpec):
+    """One input or output as configured: the shared tensor description (name, datatype, and the
+    config's `dims` as `shape`) plus what only the server acts on, so it extends TensorSpec rather than
+    keeping a copy: whether the input may be left out, and the shape the model itself sees."""
 
-    name: str
-    datatype: str
-    """KServe datatype string ("FP32"); the config's TYPE_FP32."""
-    dims: tuple[int, ...]
-    """Shape without the batch dimension when max_batch_size > 0; -1 is variable."""
     optional: bool = False
     reshape: tuple[int, ...] | None = None
     """Triton's `reshape`: the shape (without batch dimension) the model itself uses, when it differs
@@ -86,7 +84,7 @@ class TensorConfig:
     @property
     def model_dims(self) -> tuple[int, ...]:
         """The per-sample shape the runtime sees."""
-        return self.dims if self.reshape is None else self.reshape
+        return self.shape if self.reshape is None else self.reshape
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -286,7 +284,7 @@ def _tensors(docs: list[dict[str, Any]], kind: str, ctx: Ctx) -> tuple[TensorCon
             TensorConfig(
                 name=name,
                 datatype=_TRITON_TO_KSERVE[data_type],
-                dims=dims,
+                shape=dims,
                 optional=t.get("optional", False),
                 reshape=reshape,
             )

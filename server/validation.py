@@ -30,7 +30,7 @@ class RequestValidator:
         self._required = tuple(t.name for t in config.inputs if not t.optional)
         self._specs: dict[str, tuple[np.dtype[Any] | None, int, tuple[tuple[int, int], ...]]] = {}
         for t in config.inputs:
-            dims = ((-1,) if batching else ()) + t.dims
+            dims = ((-1,) if batching else ()) + t.shape
             fixed = tuple((i, d) for i, d in enumerate(dims) if d != -1)
             dtype = None if t.datatype == "BYTES" else numpy_dtype(t.datatype)
             self._specs[t.name] = (dtype, len(dims), fixed)
@@ -123,9 +123,9 @@ def _check_tensor(config: ModelConfig, tensor: TensorConfig, array: Any) -> int:
         raise InvalidInput(f"{where} has datatype {_datatype(array)}, expected {tensor.datatype}")
     shape = tuple(array.shape)
     batching = config.max_batch_size > 0
-    dims = ((-1,) if batching else ()) + tensor.dims
+    dims = ((-1,) if batching else ()) + tensor.shape
     if len(shape) != len(dims) or any(d != -1 and d != s for d, s in zip(dims, shape, strict=True)):
-        shown = [-1, *tensor.dims] if batching else list(tensor.dims)
+        shown = [-1, *tensor.shape] if batching else list(tensor.shape)
         raise InvalidInput(f"{where} has shape {list(shape)}, expected {shown}")
     if not batching:
         return 1
@@ -164,7 +164,7 @@ def warmup_inputs(config: ModelConfig) -> Iterator[Mapping[str, npt.NDArray[Any]
     for size in sizes:
         inputs: dict[str, npt.NDArray[Any]] = {}
         for t in config.inputs:
-            shape = ([size] if size is not None else []) + [d if d > 0 else 1 for d in t.dims]
+            shape = ([size] if size is not None else []) + [d if d > 0 else 1 for d in t.shape]
             if t.datatype == "BYTES":
                 inputs[t.name] = np.full(shape, b"", dtype=object)
             else:

@@ -20,7 +20,7 @@ class ReshapingRuntime:
         self._inner = inner
         self._batching = config.max_batch_size > 0
         self._inputs = {t.name: t.reshape for t in config.inputs if t.reshape is not None}
-        self._outputs = {t.name: t.dims for t in config.outputs if t.reshape is not None}
+        self._outputs = {t.name: t.shape for t in config.outputs if t.reshape is not None}
 
     def _shape(self, array: npt.NDArray[Any], per_sample: tuple[int, ...]) -> tuple[int, ...]:
         return (array.shape[0], *per_sample) if self._batching else per_sample

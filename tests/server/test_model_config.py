@@ -94,10 +94,10 @@ def test_full_triton_config_is_read_field_by_field() -> None:
     assert config.backend == "onnxruntime"
     assert config.max_batch_size == 32
     assert config.version_policy == VersionPolicy(kind="latest", num_versions=2)
-    assert config.inputs == (TensorConfig(name="input_tensor:0", datatype="FP32", dims=(3, 224, 224)),)
+    assert config.inputs == (TensorConfig(name="input_tensor:0", datatype="FP32", shape=(3, 224, 224)),)
     assert config.outputs == (
-        TensorConfig(name="ArgMax:0", datatype="INT64", dims=(1,), reshape=()),
-        TensorConfig(name="probs", datatype="FP16", dims=(-1,)),
+        TensorConfig(name="ArgMax:0", datatype="INT64", shape=(1,), reshape=()),
+        TensorConfig(name="probs", datatype="FP16", shape=(-1,)),
     )
     assert config.outputs[0].model_dims == ()
     assert config.dynamic_batching == DynamicBatchingConfig(
@@ -183,8 +183,8 @@ def test_text_format_syntax_that_triton_users_write() -> None:
         """
     )
     assert config.max_batch_size == 16
-    assert config.inputs == (TensorConfig(name="input", datatype="FP32", dims=(4,)),)
-    assert config.outputs == (TensorConfig(name='o"ut', datatype="FP32", dims=(2, -1)),)
+    assert config.inputs == (TensorConfig(name="input", datatype="FP32", shape=(4,)),)
+    assert config.outputs == (TensorConfig(name='o"ut', datatype="FP32", shape=(2, -1)),)
     assert config.instance_count == 1
 
 

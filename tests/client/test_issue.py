@@ -78,11 +78,39 @@ async def run_once(
     )
     clock = LoopClock()
     start = clock.now_ns()
+    end = await issue_from(
+        start,
+        offsets.tolist(),
+        sut,
+        settings,
+        indices,
+        tracker,
+        recorder,
+        clock,
+        drain_timeout_s=drain_timeout_s,
+    )
+    result = recorder.finish(clock.now_ns())
+    return end, result, tracker
+
+
+async def issue_from(
+    start: int,
+    offsets: list[int],
+    sut: FakeSut,
+    settings: EffectiveSettings,
+    indices: np.ndarray,
+    tracker: CompletionTracker,
+    recorder: RunRecorder,
+    clock: LoopClock,
+    *,
+    drain_timeout_s: float = 30.0,
+) -> EndOfRun:
+    """Mark the run's start, then issue the schedule `offsets` from `start` with `settings.scenario`."""
     recorder.mark_start(start)
     scheduler = make_scheduler(
-        settings.scenario, start_ns=start, offsets_ns=offsets.tolist(), progress=tracker, clock=clock
+        settings.scenario, start_ns=start, offsets_ns=offsets, progress=tracker, clock=clock
     )
-    end = await issue_queries(
+    return await issue_queries(
         sut,
         scheduler=scheduler,
         sample_indices=indices,
@@ -94,8 +122,6 @@ async def run_once(
         accuracy=False,
         drain_timeout_s=drain_timeout_s,
     )
-    result = recorder.finish(clock.now_ns())
-    return end, result, tracker
 
 
 @pytest.mark.parametrize("scenario", list(Scenario))
@@ -151,23 +177,9 @@ async def test_server_coalesces_queries_past_their_time() -> None:
     tracker = CompletionTracker(recorder)
     clock = LoopClock()
     start = clock.now_ns() - 10_000_000  # the first five are already late
-    recorder.mark_start(start)
     offsets = [0, 1_000, 2_000, 3_000, 4_000, 50_000_000]
     sut = FakeSut()
-    scheduler = make_scheduler(
-        Scenario.SERVER, start_ns=start, offsets_ns=offsets, progress=tracker, clock=clock
-    )
-    await issue_queries(
-        sut,
-        scheduler=scheduler,
-        sample_indices=indices,
-        settings=settings,
-        tracker=tracker,
-        recorder=recorder,
-        clock=clock,
-        start_ns=start,
-        accuracy=False,
-    )
+    await issue_from(start, offsets, sut, settings, indices, tracker, recorder, clock)
     assert [len(c) for c in sut.issue_calls] == [5, 1]
     result = recorder.finish(clock.now_ns())
     assert result.scheduled_ns.tolist() == offsets  # each keeps its own ideal time

@@ -217,17 +217,17 @@ def _error(text: str, path: Path) -> ModelConfigError:
     return info.value
 
 
-@pytest.mark.parametrize(("text", "field", "detail"), [c[1:] for c in PBTXT], ids=[c[0] for c in PBTXT])
-def test_pbtxt_error_message(text: str, field: str, detail: str) -> None:
-    path = Path("/repo/resnet/config.pbtxt")
-    error = _error(text, path)
-    assert (error.field, error.detail) == (field, detail)
-    assert str(error) == f"{path}: model 'resnet': field '{field}': {detail}"
+# Both formats report an error the same way: path, model, field and detail.
+FORMATS = [("config.pbtxt", case) for case in PBTXT] + [("config.yaml", case) for case in YAML]
 
 
-@pytest.mark.parametrize(("text", "field", "detail"), [c[1:] for c in YAML], ids=[c[0] for c in YAML])
-def test_yaml_error_message(text: str, field: str, detail: str) -> None:
-    path = Path("/repo/resnet/config.yaml")
+@pytest.mark.parametrize(
+    ("file_name", "text", "field", "detail"),
+    [(name, *case[1:]) for name, case in FORMATS],
+    ids=[f"{name.split('.')[1]}-{case[0]}" for name, case in FORMATS],
+)
+def test_error_message(file_name: str, text: str, field: str, detail: str) -> None:
+    path = Path("/repo/resnet") / file_name
     error = _error(text, path)
     assert (error.field, error.detail) == (field, detail)
     assert str(error) == f"{path}: model 'resnet': field '{field}': {detail}"

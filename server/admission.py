@@ -188,50 +188,46 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return grpc.unary_unary_rpc_method_handler(refuse)
 
     def _counted(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        limit = self._limit
         if handler.unary_unary is not None:
-            behaviour = handler.unary_unary
-
-            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                if limit.full:
-                    err = limit.refuse()
-                    await context.abort(err.grpc_code, str(err))
-                limit.in_flight += 1
-                try:
-                    return await behaviour(request, context)
-                finally:
-                    limit.in_flight -= 1
-
-            return handler._replace(unary_unary=unary)
+            return handler._replace(unary_unary=self._counted_call(handler.unary_unary))
         if handler.stream_stream is None:
             raise ValueError("the in-flight limit covers unary and bidirectional RPCs only")
         stream_behaviour = handler.stream_stream
-        if inspect.isasyncgenfunction(stream_behaviour):
+        if not inspect.isasyncgenfunction(stream_behaviour):
+            return handler._replace(stream_stream=self._counted_call(stream_behaviour))
+        limit = self._limit
 
-            async def stream_gen(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                if limit.full:
-                    err = limit.refuse()
-                    await context.abort(err.grpc_code, str(err))
-                limit.in_flight += 1
-                try:
-                    async for item in stream_behaviour(requests, context):
-                        yield item
-                finally:
-                    limit.in_flight -= 1
-
-            return handler._replace(stream_stream=stream_gen)
-
-        async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def stream_gen(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             if limit.full:
                 err = limit.refuse()
                 await context.abort(err.grpc_code, str(err))
             limit.in_flight += 1
             try:
-                return await stream_behaviour(requests, context)
+                async for item in stream_behaviour(requests, context):
+                    yield item
             finally:
                 limit.in_flight -= 1
 
-        return handler._replace(stream_stream=stream)
+        return handler._replace(stream_stream=stream_gen)
+
+    def _counted_call(
+        self, behaviour: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+        """`behaviour` counted: the same wrapper serves a unary handler (a request) and a
+        bidirectional one that returns instead of yielding (a request iterator)."""
+        limit = self._limit
+
+        async def counted(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if limit.full:
+                err = limit.refuse()
+                await context.abort(err.grpc_code, str(err))
+            limit.in_flight += 1
+            try:
+                return await behaviour(request, context)
+            finally:
+                limit.in_flight -= 1
+
+        return counted
 
 
 def request_bytes(inputs: Mapping[str, npt.NDArray[Any]]) -> int:

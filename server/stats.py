@@ -23,6 +23,7 @@ from edgeperf.server.types import NO_TIMINGS, ServerTimings
 
 __all__ = [
     "BatchStatistics",
+    "ComputeStatistics",
     "Duration",
     "InferStatistics",
     "ModelStatistics",
@@ -56,25 +57,28 @@ class Duration:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class InferStatistics:
-    """Per-request cumulative durations (Triton's InferStatistics)."""
+class ComputeStatistics:
+    """The three compute phases Triton times, counted per request and per execution alike."""
 
-    success: Duration = Duration()
-    fail: Duration = Duration()
-    queue: Duration = Duration()
     compute_input: Duration = Duration()
     compute_infer: Duration = Duration()
     compute_output: Duration = Duration()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BatchStatistics:
+class InferStatistics(ComputeStatistics):
+    """Per-request cumulative durations (Triton's InferStatistics)."""
+
+    success: Duration = Duration()
+    fail: Duration = Duration()
+    queue: Duration = Duration()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchStatistics(ComputeStatistics):
     """Per-execution cumulative durations for one batch size (Triton's InferBatchStatistics)."""
 
     batch_size: int
-    compute_input: Duration = Duration()
-    compute_infer: Duration = Duration()
-    compute_output: Duration = Duration()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

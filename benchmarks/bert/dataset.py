@@ -69,7 +69,10 @@ class BertDataset:
 
 
 def _features(
-    examples: Sequence[SquadExample], tokenizer: FullTokenizer, config: BertConfig
+    examples: Sequence[SquadExample],
+    tokenizer: FullTokenizer,
+    config: BertConfig,
+    document_cache: dict[tuple[str, ...], tuple[list[str], list[int]]] | None = None,
 ) -> list[SquadFeature]:
     return convert_examples_to_features(
         examples,
@@ -77,6 +80,26 @@ def _features(
         max_seq_length=config.max_seq_length,
         doc_stride=config.doc_stride,
         max_query_length=config.max_query_length,
+        document_cache=document_cache,
+    )
+
+
+def _dataset(
+    examples: Sequence[SquadExample],
+    features: Sequence[SquadFeature],
+    tokenizer: FullTokenizer,
+    config: BertConfig,
+    *,
+    synthetic: bool,
+    source: str,
+) -> BertDataset:
+    return BertDataset(
+        examples=tuple(examples),
+        features=tuple(features),
+        tokenizer=tokenizer,
+        config=config,
+        synthetic=synthetic,
+        source=source,
     )
 
 
@@ -95,14 +118,7 @@ def load_squad(path: Path, *, size: Size = "full") -> BertDataset:
         )
     examples = read_squad_examples(json_path)
     features = _features(examples, tokenizer, config)
-    return BertDataset(
-        examples=tuple(examples),
-        features=tuple(features),
-        tokenizer=tokenizer,
-        config=config,
-        synthetic=False,
-        source=str(json_path),
-    )
+    return _dataset(examples, features, tokenizer, config, synthetic=False, source=str(json_path))
 
 
 def synthetic_vocab(n_words: int = 2000) -> dict[str, int]:
@@ -167,14 +183,7 @@ def synthetic_dataset(count: int, *, size: Size = "full") -> BertDataset:
             doc_tokens=paragraph,
             answers=(),
         )
-        new = convert_examples_to_features(
-            [example],
-            tokenizer,
-            max_seq_length=config.max_seq_length,
-            doc_stride=config.doc_stride,
-            max_query_length=config.max_query_length,
-            document_cache=documents,
-        )
+        new = _features([example], tokenizer, config, documents)
         if len(new) > room:
             questions_left = 0
             continue
@@ -185,14 +194,7 @@ def synthetic_dataset(count: int, *, size: Size = "full") -> BertDataset:
                 )
             )
         examples.append(example)
-    return BertDataset(
-        examples=tuple(examples),
-        features=tuple(features),
-        tokenizer=tokenizer,
-        config=config,
-        synthetic=True,
-        source=f"synthetic:{count}",
-    )
+    return _dataset(examples, features, tokenizer, config, synthetic=True, source=f"synthetic:{count}")
 
 
 def open_dataset(source: str, *, size: Size = "full") -> BertDataset:

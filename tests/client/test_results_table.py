@@ -26,47 +26,36 @@ SYSTEMS = {
 }
 
 
+def _cell(
+    system: str,
+    scenario: str,
+    value: float,
+    *,
+    valid: bool = True,
+    power_w: float | None = None,
+    energy_mj_per_query: float | None = None,
+) -> CellResult:
+    """A resnet50 cell with a passing accuracy."""
+    metric = "latency_ms" if scenario == "SingleStream" else "samples_per_s"
+    return CellResult(
+        system=system,
+        benchmark="resnet50",
+        scenario=scenario,
+        metric=metric,
+        value=value,
+        valid=valid,
+        accuracy_verdict="PASS",
+        power_w=power_w,
+        energy_mj_per_query=energy_mj_per_query,
+    )
+
+
 def _cells() -> list[CellResult]:
     return [
-        CellResult(
-            system="jetson",
-            benchmark="resnet50",
-            scenario="SingleStream",
-            metric="latency_ms",
-            value=2.5,
-            valid=True,
-            accuracy_verdict="PASS",
-            power_w=9.5,
-            energy_mj_per_query=23.75,
-        ),
-        CellResult(
-            system="jetson",
-            benchmark="resnet50",
-            scenario="Offline",
-            metric="samples_per_s",
-            value=400.0,
-            valid=True,
-            accuracy_verdict="PASS",
-            power_w=11.0,
-        ),
-        CellResult(
-            system="rpi",
-            benchmark="resnet50",
-            scenario="SingleStream",
-            metric="latency_ms",
-            value=40.0,
-            valid=True,
-            accuracy_verdict="PASS",
-        ),
-        CellResult(
-            system="rpi",
-            benchmark="resnet50",
-            scenario="Offline",
-            metric="samples_per_s",
-            value=25.0,
-            valid=False,
-            accuracy_verdict="PASS",
-        ),
+        _cell("jetson", "SingleStream", 2.5, power_w=9.5, energy_mj_per_query=23.75),
+        _cell("jetson", "Offline", 400.0, power_w=11.0),
+        _cell("rpi", "SingleStream", 40.0),
+        _cell("rpi", "Offline", 25.0, valid=False),
     ]
 
 

@@ -49,6 +49,13 @@ class Rig:
         assert await asyncio.to_thread(self.runtime.started.wait, 5)
         self.runtime.started.clear()
 
+    async def hold(self, value: float = 0.0, *, features: int = 16) -> asyncio.Task[BatchResult]:
+        """Close the gate and submit one request; return once the runtime runs it and is held there."""
+        self.runtime.gate.clear()
+        task = self.submit(value, features=features)
+        await self.running()
+        return task
+
     def batch_sizes(self) -> dict[int, int]:
         return {b.batch_size: b.compute_infer.count for b in self.stats.snapshot().batch_stats}
 
@@ -169,9 +176,7 @@ async def test_in_flight_batches_never_exceed_the_instances() -> None:
 async def test_a_full_queue_rejects_with_triton_s_message() -> None:
     dynamic = "dynamic_batching { default_queue_policy { max_queue_size: 2 } }"
     async with rig(max_batch_size=1, dynamic=dynamic) as r:
-        r.runtime.gate.clear()
-        running = r.submit(0.0)
-        await r.running()
+        running = await r.hold()
         queued = [r.submit(1.0), r.submit(2.0)]
         await settle()
         with pytest.raises(Overloaded, match=r"Exceeds maximum queue size$"):
@@ -183,9 +188,7 @@ async def test_a_full_queue_rejects_with_triton_s_message() -> None:
 async def test_a_request_past_its_queue_timeout_is_rejected() -> None:
     dynamic = "dynamic_batching { default_queue_policy { default_timeout_microseconds: 5000 } }"
     async with rig(max_batch_size=1, dynamic=dynamic) as r:
-        r.runtime.gate.clear()
-        running = r.submit(0.0)
-        await r.running()
+        running = await r.hold()
         waiting = r.submit(1.0)
         await settle()
         await r.clock.advance(5 * MS)
@@ -219,9 +222,7 @@ async def test_a_request_timeout_may_only_lower_the_configured_one(
 
 async def test_requests_with_different_shapes_are_never_mixed() -> None:
     async with rig(dims="[ -1 ]") as r:
-        r.runtime.gate.clear()
-        first = r.submit(0.0, features=3)
-        await r.running()
+        first = await r.hold(features=3)
         tasks = [r.submit(float(i), features=f) for i, f in enumerate((5, 3, 5, 3))]
         await settle()
         r.runtime.gate.set()
@@ -233,9 +234,7 @@ async def test_requests_with_different_shapes_are_never_mixed() -> None:
 
 async def test_a_failing_batch_fails_only_its_requests_and_the_instance_keeps_serving() -> None:
     async with rig(runtime=GatedRuntime(fail_on=-1.0)) as r:
-        r.runtime.gate.clear()
-        first = r.submit(0.0)
-        await r.running()
+        first = await r.hold()
         poisoned = [r.submit(-1.0), r.submit(5.0)]
         await settle()
         r.runtime.gate.set()
@@ -250,9 +249,7 @@ async def test_a_failing_batch_fails_only_its_requests_and_the_instance_keeps_se
 
 async def test_cancelled_and_expired_requests_are_dropped_before_running() -> None:
     async with rig(max_batch_size=4) as r:
-        r.runtime.gate.clear()
-        first = r.submit(0.0)
-        await r.running()
+        first = await r.hold()
         cancelled = r.submit(1.0)
         expired = r.submit(2.0, deadline_ns=time.monotonic_ns() - 1)
         kept = r.submit(3.0)
@@ -268,9 +265,7 @@ async def test_cancelled_and_expired_requests_are_dropped_before_running() -> No
 
 async def test_requests_carrying_several_samples_are_split_back() -> None:
     async with rig(max_batch_size=8) as r:
-        r.runtime.gate.clear()
-        first = r.submit(0.0)
-        await r.running()
+        first = await r.hold()
         two, three = r.submit(1.0, batch=2), r.submit(2.0, batch=3)
         too_many = r.submit(3.0, batch=4)  # 2 + 3 + 4 > 8: waits for the next batch
         await settle()
@@ -297,9 +292,7 @@ async def test_models_without_batching_run_each_request_alone() -> None:
 
 async def test_close_rejects_what_is_queued_and_everything_after() -> None:
     async with rig(max_batch_size=1) as r:
-        r.runtime.gate.clear()
-        first = r.submit(0.0)
-        await r.running()
+        first = await r.hold()
         queued = r.submit(1.0)
         await settle()
         closing = asyncio.create_task(r.batcher.close(reject_queued=True))

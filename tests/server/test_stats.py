@@ -25,23 +25,31 @@ class Calls:
         self.log.append(("batch", model, version, batch_size))
 
 
+def succeed(
+    recorder: StatsRecorder, request_ns: int, queue_ns: int, compute_ns: tuple[int, int, int]
+) -> None:
+    """Record one successful request that waited `queue_ns` and ran in a batch timed `compute_ns`."""
+    compute_input_ns, compute_infer_ns, compute_output_ns = compute_ns
+    recorder.record_success(
+        request_ns=request_ns,
+        timings=ServerTimings(
+            queue_ns=queue_ns,
+            compute_input_ns=compute_input_ns,
+            compute_infer_ns=compute_infer_ns,
+            compute_output_ns=compute_output_ns,
+        ),
+    )
+
+
 def test_executions_and_requests_are_counted_with_triton_semantics() -> None:
     calls = Calls()
     recorder = StatsRecorder("m", "2", calls, wall_ms=lambda: 1234)
     # One execution of 3 samples from two requests (batch 1 and batch 2), then one of 1 sample.
     recorder.record_execution(3, 10, 100, 20)
     for queue_ns in (5, 7):
-        recorder.record_success(
-            request_ns=200,
-            timings=ServerTimings(
-                queue_ns=queue_ns, compute_input_ns=10, compute_infer_ns=100, compute_output_ns=20
-            ),
-        )
+        succeed(recorder, 200, queue_ns, (10, 100, 20))
     recorder.record_execution(1, 1, 50, 2)
-    recorder.record_success(
-        request_ns=60,
-        timings=ServerTimings(queue_ns=0, compute_input_ns=1, compute_infer_ns=50, compute_output_ns=2),
-    )
+    succeed(recorder, 60, 0, (1, 50, 2))
     recorder.record_failure(request_ns=9, reason="REJECTED")
     snap = recorder.snapshot()
     assert (snap.name, snap.version, snap.last_inference_ms) == ("m", "2", 1234)
@@ -102,10 +110,7 @@ class Broken:
 def test_a_failing_observer_is_logged_and_never_fails_the_recording(caplog: pytest.LogCaptureFixture) -> None:
     recorder = StatsRecorder("m", "1", Broken())
     recorder.record_execution(1, 1, 1, 1)
-    recorder.record_success(
-        request_ns=5,
-        timings=ServerTimings(queue_ns=1, compute_input_ns=1, compute_infer_ns=1, compute_output_ns=1),
-    )
+    succeed(recorder, 5, 1, (1, 1, 1))
     recorder.record_failure(request_ns=5, reason="OTHER")
     snap = recorder.snapshot()
     assert (snap.execution_count, snap.inference_stats.success.count, snap.inference_stats.fail.count) == (

@@ -17,13 +17,16 @@ from edgeperf.client.plan.settings import Scenario, TestMode
 from edgeperf.client.report.finish import write_accuracy_txt
 from edgeperf.client.run import RunOptions, RunOutcome
 
-SS_SUMMARY = """================================================
+SUMMARY_HEAD = """================================================
 MLPerf Results Summary
 ================================================
 SUT name : edgeperf
-Scenario : SingleStream
+Scenario : {scenario}
 Mode     : PerformanceOnly
-90th percentile latency (ns) : 2500000
+"""
+SS_SUMMARY = (
+    SUMMARY_HEAD.format(scenario="SingleStream")
+    + """90th percentile latency (ns) : 2500000
 Result is : {validity}
   Min duration satisfied : Yes
   Min queries satisfied : Yes
@@ -34,15 +37,13 @@ Early Stopping Result:
  * Early stopping 90th percentile estimate: 3250000
  * Early stopping 99th percentile estimate: 9000000
 """
-OFFLINE_SUMMARY = """================================================
-MLPerf Results Summary
-================================================
-SUT name : edgeperf
-Scenario : Offline
-Mode     : PerformanceOnly
-Samples per second: 1234.5
+)
+OFFLINE_SUMMARY = (
+    SUMMARY_HEAD.format(scenario="Offline")
+    + """Samples per second: 1234.5
 Result is : VALID
 """
+)
 
 
 class ScriptedRunner:

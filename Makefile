@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTOC := $(BIN)/python -m grpc_tools.protoc
 
-.PHONY: setup proto proto-check fmt lint test demo bench bench-client-rss bench-gpu clean fault-tools faults check-submission fuzz image e2e-container lint-deploy overload soak
+.PHONY: setup proto proto-check fmt lint test demo bench bench-client-rss bench-issue-loop bench-gpu clean fault-tools faults check-submission fuzz image e2e-container lint-deploy overload soak
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench: setup
 # The client's peak RSS for a 240 s run at 500 QPS against a 30 s run (about 5 minutes).
 bench-client-rss: setup
 	$(BIN)/python -m tests.bench.bench_client --rss --skip-peak --reps 1
+
+# edgeperf's own client cost with no network: CPU and issue delay per query, peak RSS growth per query (~2 min).
+bench-issue-loop: setup
+	$(BIN)/python -m tests.bench.bench_issue_loop --rss
 
 # The fault suite needs root, `ip` and `nft` (namespaces, veth, nftables); CI calls this before `make test`.
 fault-tools:

@@ -1,4 +1,4 @@
-"""`make bench`: the server, load-generator, client and suite benchmarks, one after the other, in one process tree."""
+"""`make bench`: the server, load-generator, client (with its issue loop alone) and suite benchmarks, one after the other, in one process tree."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ PARTS = (
     "tests.bench.bench_server",
     "tests.bench.bench_loadgen",
     "tests.bench.bench_client",
+    "tests.bench.bench_issue_loop",
     "tests.bench.bench_suite",
 )
 

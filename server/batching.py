@@ -3,8 +3,7 @@
 Each free instance forms its own next batch, so in-flight batches never exceed the instance count:
 
 * requests are taken by priority level (1 first, when `priority_levels` > 1), then in arrival order;
-  only requests whose non-batch shapes, dtypes and input names
-  match the oldest one join its batch (the others wait their turn);
+  only requests whose non-batch shapes, dtypes and input names match the oldest one join its batch;
 * if `max_batch_size` samples are there (or the next request would overflow it), or a preferred batch
   size can be formed (the largest one wins), the batch goes at once;
 * otherwise the instance waits until the oldest request has waited `max_queue_delay_us` or a new arrival
@@ -19,10 +18,9 @@ Models without dynamic batching (or with max_batch_size 0) run each request alon
 Dispatch has no task of its own: batches are formed on the event loop, synchronously, once per loop
 iteration after arrivals (one `call_soon`) and at once when an instance finishes. A batch is one job on
 the instance's thread, and the thread answers the whole batch with one `call_soon_threadsafe`; a model
-with `inline_execution` runs its batches right there on the loop, with no thread hand-off at all.
-Time comes from an injectable `Clock` (server/clock.py, monotonic nanoseconds), so tests can drive it.
-The waiting requests and the batch-forming rule are BatchQueue's (server/batch_queue.py); this module
-admits requests, hands batches to instances, and answers them.
+with `inline_execution` runs its batches on the loop, with no hand-off, and a request that finds it idle
+runs as it arrives (`run_now`). Time comes from an injectable `Clock` (server/clock.py). The waiting
+requests and the batch-forming rule are BatchQueue's (server/batch_queue.py).
 """
 
 from __future__ import annotations
@@ -30,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable
 
 from edgeperf.server.batch_queue import BatchQueue, Pending, resolve, resolve_none
@@ -41,11 +40,10 @@ from edgeperf.server.errors import (
     RuntimeFailed,
     ShuttingDown,
 )
-from edgeperf.server.execution import Arrays, BatchResult, Timings, run_batch
+from edgeperf.server.execution import Arrays, BatchResult, Timings, run_batch, share
 from edgeperf.server.instances import Instance, InstancePool
 from edgeperf.server.model_config import ModelConfig
 from edgeperf.server.stats import StatsRecorder
-from edgeperf.server.types import ServerTimings
 
 __all__ = ["BatchResult", "DynamicBatcher"]
 
@@ -173,6 +171,54 @@ class DynamicBatcher(BatchQueue):
             self._timeouts.add(task)
             task.add_done_callback(self._timeouts.discard)
         return future
+
+    def run_now(
+        self,
+        inputs: Arrays,
+        *,
+        batch: int,
+        outputs: tuple[str, ...] = (),
+        timeout_us: int | None = None,
+        deadline_ns: int | None = None,
+    ) -> BatchResult | None:
+        """Run a validated request of an `inline_execution` model now, on the loop, if nothing is queued and
+        no batch went yet in this loop iteration (Triton: an idle instance takes a request as it arrives;
+        later arrivals of the iteration batch behind it); None: queue it (`submit`). Answer, statistics
+        and timings are the batched path's, without the queue entry, its future and loop turns.
+
+        Raises:
+            RuntimeFailed: the runtime failed.
+        """
+        loop = self._loop
+        if (
+            not self._inline
+            or self._scheduled
+            or self._live
+            or self._closing
+            or loop is None
+            or not self._free
+        ):
+            return None
+        arrived = self._clock.now_ns()
+        if self.timeout_us(timeout_us) == 0 or (
+            deadline_ns is not None and time.monotonic_ns() >= deadline_ns
+        ):
+            return None  # NOTE: the queue refuses these (QueueTimeout, DeadlineExceeded)
+        # NOTE: the instance counts as busy until the loop turns, so that concurrent arrivals batch.
+        self._scheduled = True
+        loop.call_soon(self._dispatch_soon)
+        instance = self._free.pop()
+        names = outputs or self._all_outputs
+        start = self._clock.now_ns()
+        try:
+            timings = run_batch((inputs,), (batch,), list(names), instance.runtime)
+        except Exception as exc:
+            raise RuntimeFailed(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            self._free.append(instance)
+        total = batch if self._batching else 1
+        self._stats.record_execution(total, timings.input_ns, timings.infer_ns, timings.output_ns)
+        return share(timings.outputs[0], names, start - arrived, timings, total)
 
     def _queue(
         self,
@@ -343,21 +389,7 @@ class DynamicBatcher(BatchQueue):
             total = sum(sizes) if self._batching else len(batch)
             self._stats.record_execution(total, timings.input_ns, timings.infer_ns, timings.output_ns)
             for p, outputs in zip(batch, timings.outputs, strict=True):
-                self._finish(
-                    p,
-                    BatchResult(
-                        outputs=outputs
-                        if tuple(outputs) == p.outputs
-                        else {n: outputs[n] for n in p.outputs},
-                        timings=ServerTimings(
-                            queue_ns=max(0, start - p.enqueue_ns),
-                            compute_input_ns=timings.input_ns,
-                            compute_infer_ns=timings.infer_ns,
-                            compute_output_ns=timings.output_ns,
-                        ),
-                        batch_size=total,
-                    ),
-                )
+                self._finish(p, share(outputs, p.outputs, max(0, start - p.enqueue_ns), timings, total))
         except Exception as exc:  # NOTE: a bug here must not stop the instance; fail the batch instead.
             _log.exception("answering a batch failed outside the runtime")
             for p in batch:

@@ -217,30 +217,55 @@ class InferenceCore:
         admitted = self._admit(request)
         model, _, _, batch, outputs = admitted
         try:
-            result = await model.batcher.submit(
+            result = model.batcher.run_now(
                 request.inputs,
                 batch=batch,
                 outputs=outputs,
                 timeout_us=request.timeout_us,
                 deadline_ns=request.deadline_ns,
-                priority=request.priority,
             )
+            if result is None:
+                result = await model.batcher.submit(
+                    request.inputs,
+                    batch=batch,
+                    outputs=outputs,
+                    timeout_us=request.timeout_us,
+                    deadline_ns=request.deadline_ns,
+                    priority=request.priority,
+                )
         except BaseException as exc:
             self._failed(admitted, exc)
             raise
         return self._answered(admitted, request, result)
 
-    def infer_nowait(self, request: InferRequest, done: InferDone) -> asyncio.Future[Any]:
+    def infer_nowait(self, request: InferRequest, done: InferDone) -> asyncio.Future[Any] | None:
         """`infer` without a task of its own (ModelStreamInfer runs many requests of one stream at once).
 
         `done(response, None)` or `done(None, error)` is called on the event loop when the request is
-        answered. Cancelling the returned future drops the request (counted CANCELED; `done` is not called).
+        answered: later, or before this returns when the model answered at once (`DynamicBatcher.run_now`;
+        the result is then None). Cancelling the returned future drops the request (counted CANCELED;
+        `done` is not called).
 
         Raises:
             ModelNotFound, InvalidInput, Overloaded, OverBudget, ShuttingDown: refused before queueing.
         """
         admitted = self._admit(request)
         model, _, _, batch, outputs = admitted
+        try:
+            result = model.batcher.run_now(
+                request.inputs,
+                batch=batch,
+                outputs=outputs,
+                timeout_us=request.timeout_us,
+                deadline_ns=request.deadline_ns,
+            )
+        except BaseException as exc:
+            self._failed(admitted, exc)
+            done(None, exc)
+            return None
+        if result is not None:
+            done(self._answered(admitted, request, result), None)
+            return None
         try:
             future = model.batcher.enqueue(
                 request.inputs,

@@ -18,9 +18,10 @@ import numpy.typing as npt
 from edgeperf.server.runtime.base import Runtime
 from edgeperf.server.types import ServerTimings
 
-__all__ = ["Arrays", "BatchResult", "Timings", "run_batch"]
+__all__ = ["Array", "Arrays", "BatchResult", "Timings", "run_batch", "share"]
 
-Arrays = Mapping[str, npt.NDArray[Any]]
+Array = npt.NDArray[Any]
+Arrays = Mapping[str, Array]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,3 +69,19 @@ def run_batch(
         ]
     t3 = time.perf_counter_ns()
     return Timings(per_request, t1 - t0, t2 - t1, t3 - t2)
+
+
+def share(
+    outputs: dict[str, Array], wanted: tuple[str, ...], queue_ns: int, timings: Timings, total: int
+) -> BatchResult:
+    """One request's answer from its execution: the outputs it asked for and the batch's timings."""
+    return BatchResult(
+        outputs=outputs if tuple(outputs) == wanted else {n: outputs[n] for n in wanted},
+        timings=ServerTimings(
+            queue_ns=queue_ns,
+            compute_input_ns=timings.input_ns,
+            compute_infer_ns=timings.infer_ns,
+            compute_output_ns=timings.output_ns,
+        ),
+        batch_size=total,
+    )

@@ -215,7 +215,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
         `triton_grpc_error`, after the requests accepted before it are answered.
         """
 
-        def start(message: pb.ModelInferRequest | SplitRequest, done: InferDone) -> asyncio.Future[Any]:
+        def start(
+            message: pb.ModelInferRequest | SplitRequest, done: InferDone
+        ) -> asyncio.Future[Any] | None:
             return self._core.infer_nowait(self._request(message, context), done)
 
         call = StreamCall(context, start=start, check=self._check_size, budget=self._core.budget)

@@ -38,9 +38,9 @@ logger = logging.getLogger(__name__)
 STREAM_WINDOW: Final = 1024
 """Requests one ModelStreamInfer stream may have in the server at once before reading pauses."""
 
-Start = Callable[[pb.ModelInferRequest | SplitRequest, InferDone], "asyncio.Future[Any]"]
+Start = Callable[[pb.ModelInferRequest | SplitRequest, InferDone], "asyncio.Future[Any] | None"]
 """Starts one request: checks and converts it, hands it to the core and returns the handle that
-cancels it; raises EdgeperfServerError for a request refused at once."""
+cancels it (None when it was answered at once); raises EdgeperfServerError for a request refused at once."""
 Check = Callable[[InferResponse], None]
 """Raises EdgeperfServerError for an answer that cannot be sent (too large)."""
 
@@ -167,7 +167,8 @@ class StreamCall:
         except Exception as err:  # NOTE: refused at once; answered like any failure
             self._answered(message, None, err)
             return
-        self._running[id(message)] = handle
+        if handle is not None:  # NOTE: None: answered already
+            self._running[id(message)] = handle
 
     def _answered(
         self,

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from edgeperf.benchmarks.rnnt import BENCHMARK
 from edgeperf.benchmarks.rnnt.pipeline import build
+from tests.benchmarks._checks import check_unknown_output_and_close, small_score
 
 
 def test_pipeline_transcribes_an_utterance(
@@ -32,11 +32,7 @@ def test_pipeline_transcribes_an_utterance(
     assert tokens.size > 0 and ((tokens >= 0) & (tokens < 28)).all()
     again = pipeline.run({"audio": audio}, ["tokens"])["tokens"]
     assert np.array_equal(tokens, again)
-    with pytest.raises(KeyError):
-        pipeline.run({"audio": audio}, ["logits"])
-    pipeline.close()
-    with pytest.raises(RuntimeError, match="closed"):
-        pipeline.run({"audio": audio}, ["tokens"])
+    check_unknown_output_and_close(pipeline, {"audio": audio}, "tokens", "logits")
 
 
 def test_fp32_standin_passes_and_a_degraded_one_fails(
@@ -45,7 +41,7 @@ def test_fp32_standin_passes_and_a_degraded_one_fails(
     pipeline = build(small_model / "1", make_session)
     dataset = BENCHMARK.open_dataset("synthetic:4", size="small")
     outputs = [pipeline.run(dataset.sample(i), ["tokens"])["tokens"] for i in range(4)]
-    fp32 = BENCHMARK.accuracy(dataset, [(i, o.tobytes()) for i, o in enumerate(outputs)], size="small")
+    fp32 = small_score(BENCHMARK, dataset, outputs)
     assert fp32.passed and fp32.value == 0.0
     assert (
         fp32.text.splitlines()[-1] == "PASS: accuracy (1 - WER) 100.000% >= target 99.000% (99% of 100.000%)"
@@ -53,5 +49,5 @@ def test_fp32_standin_passes_and_a_degraded_one_fails(
     assert len(list(cache_dir.rglob("utt_*.json"))) == 4
     # drop every third label: words change, so the gate fails
     degraded = [np.delete(o, np.s_[::3]) for o in outputs]
-    worse = BENCHMARK.accuracy(dataset, [(i, o.tobytes()) for i, o in enumerate(degraded)], size="small")
+    worse = small_score(BENCHMARK, dataset, degraded)
     assert not worse.passed and worse.value > 0.01

@@ -14,6 +14,7 @@ from onnx import load, save
 
 from edgeperf.benchmarks.unet3d import BENCHMARK
 from edgeperf.benchmarks.unet3d.pipeline import build
+from tests.benchmarks._checks import check_unknown_output_and_close, small_score
 
 
 def test_pipeline_segments_a_case(
@@ -35,11 +36,7 @@ def test_pipeline_segments_a_case(
     labels = out["segmentation"]
     assert labels.shape == image.shape and labels.dtype == np.uint8
     assert set(np.unique(labels)) <= {0, 1, 2} and len(np.unique(labels)) > 1
-    with pytest.raises(KeyError):
-        pipeline.run({"image": image}, ["output"])
-    pipeline.close()
-    with pytest.raises(RuntimeError, match="closed"):
-        pipeline.run({"image": image}, ["segmentation"])
+    check_unknown_output_and_close(pipeline, {"image": image}, "segmentation", "output")
 
 
 def test_fp32_standin_passes_and_a_degraded_one_fails(
@@ -49,12 +46,12 @@ def test_fp32_standin_passes_and_a_degraded_one_fails(
     dataset = BENCHMARK.open_dataset("synthetic:1", size="small")
     outputs = [pipeline.run(dataset.sample(0), ["segmentation"])["segmentation"]]
     assert (outputs[0] == 2).any()
-    fp32 = BENCHMARK.accuracy(dataset, [(i, o.tobytes()) for i, o in enumerate(outputs)], size="small")
+    fp32 = small_score(BENCHMARK, dataset, outputs)
     assert fp32.passed and fp32.value == pytest.approx(1.0)
     assert fp32.text.splitlines()[-1].startswith("PASS: DICE 1.00000 >= target 0.99000")
     assert any(cache_dir.rglob("case_00000.npy"))  # ground truth cached for the next run
     degraded = [np.where(o == 2, 1, o).astype(np.uint8) for o in outputs]  # tumour lost to kidney
-    worse = BENCHMARK.accuracy(dataset, [(i, o.tobytes()) for i, o in enumerate(degraded)], size="small")
+    worse = small_score(BENCHMARK, dataset, degraded)
     assert not worse.passed and worse.value < 0.99
 
 

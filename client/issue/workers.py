@@ -102,16 +102,23 @@ class _Plan:
     worker: int
     workers: int
     path: str
-    n_queries: int
-    spq: int
     settings: EffectiveSettings
     offsets_ns: npt.NDArray[np.int64]
     sample_indices: npt.NDArray[np.int64]
+    """Queries by samples per query."""
     loaded: tuple[int, ...]
     keep: npt.NDArray[np.bool_] | None
     drain_timeout_s: float
     abort_after_errors: int | None
     factory: SutFactory
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.sample_indices.shape[0])
+
+    @property
+    def spq(self) -> int:
+        return int(self.sample_indices.shape[1])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,8 +180,6 @@ async def run_workers(
                     worker=w,
                     workers=workers,
                     path=str(path),
-                    n_queries=n_queries,
-                    spq=spq,
                     settings=settings,
                     offsets_ns=offsets_ns,
                     sample_indices=sample_indices,

@@ -19,6 +19,14 @@ def small_score(
     return benchmark.accuracy(dataset, [(i, o.tobytes()) for i, o in enumerate(outputs)], size="small")
 
 
+def answers(
+    benchmark: Benchmark, pipeline: Any, source: str, output: str
+) -> tuple[Dataset, list[npt.NDArray[Any]]]:
+    """The small dataset `source` and the pipeline's `output` for each of its samples, in order."""
+    dataset = benchmark.open_dataset(source, size="small")
+    return dataset, [pipeline.run(dataset.sample(i), [output])[output] for i in range(len(dataset))]
+
+
 def check_unknown_output_and_close(pipeline: Any, inputs: dict[str, Any], output: str, unknown: str) -> None:
     """Asking for an output the pipeline lacks is a KeyError; a closed pipeline refuses to run."""
     with pytest.raises(KeyError):

@@ -10,7 +10,7 @@ import numpy as np
 
 from edgeperf.benchmarks.rnnt import BENCHMARK
 from edgeperf.benchmarks.rnnt.pipeline import build
-from tests.benchmarks._checks import check_unknown_output_and_close, small_score
+from tests.benchmarks._checks import answers, check_unknown_output_and_close, small_score
 
 
 def test_pipeline_transcribes_an_utterance(
@@ -38,9 +38,7 @@ def test_pipeline_transcribes_an_utterance(
 def test_fp32_standin_passes_and_a_degraded_one_fails(
     small_model: Path, make_session: Callable[[Path], Any], cache_dir: Path
 ) -> None:
-    pipeline = build(small_model / "1", make_session)
-    dataset = BENCHMARK.open_dataset("synthetic:4", size="small")
-    outputs = [pipeline.run(dataset.sample(i), ["tokens"])["tokens"] for i in range(4)]
+    dataset, outputs = answers(BENCHMARK, build(small_model / "1", make_session), "synthetic:4", "tokens")
     fp32 = small_score(BENCHMARK, dataset, outputs)
     assert fp32.passed and fp32.value == 0.0
     assert (

@@ -14,7 +14,7 @@ from onnx import load, save
 
 from edgeperf.benchmarks.unet3d import BENCHMARK
 from edgeperf.benchmarks.unet3d.pipeline import build
-from tests.benchmarks._checks import check_unknown_output_and_close, small_score
+from tests.benchmarks._checks import answers, check_unknown_output_and_close, small_score
 
 
 def test_pipeline_segments_a_case(
@@ -42,9 +42,9 @@ def test_pipeline_segments_a_case(
 def test_fp32_standin_passes_and_a_degraded_one_fails(
     small_model: Path, make_session: Callable[[Path], Any], cache_dir: Path
 ) -> None:
-    pipeline = build(small_model / "1", make_session)
-    dataset = BENCHMARK.open_dataset("synthetic:1", size="small")
-    outputs = [pipeline.run(dataset.sample(0), ["segmentation"])["segmentation"]]
+    dataset, outputs = answers(
+        BENCHMARK, build(small_model / "1", make_session), "synthetic:1", "segmentation"
+    )
     assert (outputs[0] == 2).any()
     fp32 = small_score(BENCHMARK, dataset, outputs)
     assert fp32.passed and fp32.value == pytest.approx(1.0)

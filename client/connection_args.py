@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeperf.client.errors import RunSetupError
+from edgeperf.client.issue.grpc_connection import TlsFiles
 from edgeperf.protos.auth import TokenFileError, read_token_file
 
 __all__ = [
@@ -38,6 +39,14 @@ class Connection:
     tls_client_cert: Path | None = None
     tls_client_key: Path | None = None
     auth_token: str | None = None
+
+    def tls_files(self) -> TlsFiles | None:
+        """The files as the SUT takes them; None when none is given (plaintext)."""
+        if self.tls_root_cert is None and self.tls_client_cert is None and self.tls_client_key is None:
+            return None
+        return TlsFiles(
+            root_cert=self.tls_root_cert, client_cert=self.tls_client_cert, client_key=self.tls_client_key
+        )
 
 
 def add_connection_arguments(group: argparse._ActionsContainer) -> None:

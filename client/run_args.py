@@ -258,10 +258,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         abort_after_errors=args.abort_after_errors,
         power=not args.no_power,
         network_pings=_pings(args.network_pings),
-        tls_root_cert=connection.tls_root_cert,
-        tls_client_cert=connection.tls_client_cert,
-        tls_client_key=connection.tls_client_key,
-        auth_token=connection.auth_token,
+        connection=connection,
         official_loadgen=args.official_loadgen,
         progress=not args.no_progress and sys.stderr.isatty(),
         extra_log_messages=(

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from edgeperf.client.connection_args import Connection
 from edgeperf.client.errors import QslError, RunSetupError, ServerUnavailable
 from edgeperf.client.issue.network import DEFAULT_PINGS
 from edgeperf.client.issue.sut import SystemUnderTest
-from edgeperf.client.issue.sut_grpc import GrpcSut, GrpcSutConfig, TlsFiles
+from edgeperf.client.issue.sut_grpc import GrpcSut, GrpcSutConfig
 from edgeperf.client.plan.conf import ConfigError, ConfigSource, resolve_test_settings
 from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.qsl import QuerySampleLibrary, RequestEncoder, SerializedQsl, SyntheticSource
@@ -95,11 +96,8 @@ class RunOptions:
     self-check and reported), never dropped or CANCELLED. None: unlimited (open loop)."""
     deadline_ms: int = 30_000
     """Per-request gRPC deadline; a sample past it is recorded as DEADLINE_EXCEEDED."""
-    tls_root_cert: Path | None = None
-    tls_client_cert: Path | None = None
-    tls_client_key: Path | None = None
-    auth_token: str | None = None
-    """Bearer token for a server started with --auth-token."""
+    connection: Connection = field(default_factory=Connection)
+    """TLS files and the bearer token for a server started with --auth-token (none: plaintext, no token)."""
     official_loadgen: bool = False
     """Let the official LoadGen (`mlperf_loadgen`) schedule and time the run through the same gRPC SUT and
     QSL; its own files are the logs (written by LoadGen itself, not atomically)."""
@@ -209,13 +207,6 @@ def requested_settings(options: RunOptions, bench: Benchmark | None) -> Requeste
 
 def sut_config(options: RunOptions, requested: TestSettings, bench: Benchmark | None) -> GrpcSutConfig:
     """How the SUT reaches the server and shapes its requests for this run."""
-    tls = None
-    if options.tls_root_cert or options.tls_client_cert or options.tls_client_key:
-        tls = TlsFiles(
-            root_cert=options.tls_root_cert,
-            client_cert=options.tls_client_cert,
-            client_key=options.tls_client_key,
-        )
     keep_data = requested.mode in (TestMode.ACCURACY_ONLY, TestMode.SUBMISSION_RUN) or (
         requested.accuracy_log_probability > 0 or requested.accuracy_log_sampling_target is not None
     )
@@ -231,8 +222,8 @@ def sut_config(options: RunOptions, requested: TestSettings, bench: Benchmark | 
             else options.max_in_flight
         ),
         deadline_ms=options.deadline_ms,
-        tls=tls,
-        auth_token=options.auth_token,
+        tls=options.connection.tls_files(),
+        auth_token=options.connection.auth_token,
         collect_data=keep_data,
         log_payload=payload_encoder(bench, options.benchmark_size),
     )

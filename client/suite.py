@@ -173,10 +173,7 @@ async def run_suite_options(
                         dataset=dataset,
                         batch_size=options.batch_size,
                         system_name=target.system,
-                        tls_root_cert=options.connection.tls_root_cert,
-                        tls_client_cert=options.connection.tls_client_cert,
-                        tls_client_key=options.connection.tls_client_key,
-                        auth_token=options.connection.auth_token,
+                        connection=options.connection,
                     )
                     all_ok = await _run_one(runner, run_options, log, failed_runs) and all_ok
     cells = collect_results(options.out_dir)

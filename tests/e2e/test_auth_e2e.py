@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeperf.client.connection_args import Connection
 from edgeperf.client.errors import SutError
 from edgeperf.client.plan.settings import Scenario
 from edgeperf.client.run import RunOptions, run_benchmark
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.e2e
 
 
 def options(address: str, out: Path, conf: Path, token: str | None) -> RunOptions:
-    return run_options(address, Scenario.SINGLE_STREAM, out, conf, deadline_ms=5_000, auth_token=token)
+    return run_options(
+        address, Scenario.SINGLE_STREAM, out, conf, deadline_ms=5_000, connection=Connection(auth_token=token)
+    )
 
 
 @pytest.mark.parametrize("streaming", [False, True])

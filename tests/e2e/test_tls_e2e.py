@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeperf.client.connection_args import Connection
 from edgeperf.client.errors import ServerUnavailable
 from edgeperf.client.plan.settings import Scenario
 from edgeperf.client.run import RunOptions, run_benchmark
@@ -85,9 +86,11 @@ def options(
         out,
         conf,
         deadline_ms=5_000,
-        tls_root_cert=certs / "ca.pem" if root else None,
-        tls_client_cert=certs / "client.pem" if client_cert else None,
-        tls_client_key=certs / "client.key" if client_cert else None,
+        connection=Connection(
+            tls_root_cert=certs / "ca.pem" if root else None,
+            tls_client_cert=certs / "client.pem" if client_cert else None,
+            tls_client_key=certs / "client.key" if client_cert else None,
+        ),
     )
 
 

@@ -87,7 +87,7 @@ def _not_issuing(tracker: CompletionTracker, last_query: int) -> EndOfRun | None
 
 def _coalesced(
     scheduler: ServerScheduler,
-    indices: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int32],
     q: int,
     scheduled_ns: int,
     issued_ns: int,
@@ -150,7 +150,7 @@ async def issue_queries(
     sut: SystemUnderTest,
     *,
     scheduler: Scheduler,
-    sample_indices: npt.NDArray[np.int64],
+    sample_indices: npt.NDArray[np.int32],
     settings: EffectiveSettings,
     tracker: CompletionTracker,
     recorder: RunRecorder,

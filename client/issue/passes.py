@@ -164,10 +164,9 @@ async def run_mode(
         sample_indices=flat_indices,
         first_seq_id=first_seq_id,
     )
-    keep = np.concatenate(masks)
     tracker = CompletionTracker(
         recorder,
-        keep=keep,
+        keep=masks[0] if len(masks) == 1 else np.concatenate(masks),
         abort_after_errors=ctx.abort_after_errors,
         stall_timeout_s=ctx.drain_timeout_s,
         abort_after_silence_ns=(
@@ -176,6 +175,8 @@ async def run_mode(
             else int((ctx.silence_timeout_s or ctx.drain_timeout_s) * 1e9)
         ),
     )
+    # NOTE: the tracker keeps the masks as bits: a bool a sample no longer lives through the pass.
+    del masks
     # NOTE: samples are loaded before the test starts, as LoadGen does (later sets between passes).
     ctx.qsl.load_samples(sets[0])
     overflow0 = _in_flight(ctx.sut)[1]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from edgeperf.client.issue.raw_results import STATUS_INCOMPLETE
 from edgeperf.client.issue.recorder import RunRecorder
 from edgeperf.client.issue.sut import STATUS_OK, QuerySampleResponse
 
@@ -53,10 +54,13 @@ class CompletionTracker:
         self._last_ok_ns = 0
         self._last_error_ns = 0
         self.stalled = False
-        # NOTE: numpy columns, not lists: a fixed few bytes per query for the whole run (see recorder.py).
-        self._remaining = np.zeros(recorder.n_queries, dtype=np.int32)
-        self._done = bytearray(recorder.n_samples)
-        self._keep: npt.NDArray[np.bool_] | None = None if keep is None else np.asarray(keep, dtype=bool)
+        # NOTE: what is done is the recorder's status column (INCOMPLETE until a sample completes), and
+        # single-sample queries are done with their sample: such a run keeps nothing per query here.
+        self._status = recorder.status_column
+        self._n_samples = recorder.n_samples
+        self._single = recorder.uniform_size == 1
+        self._remaining = np.zeros(0 if self._single else recorder.n_queries, dtype=np.int32)
+        self._keep_all, self._keep_bits = _keep_bits(keep)
         self._abort_after = abort_after_errors
         self._waiter: tuple[int, asyncio.Future[None]] | None = None
         self._all_done: asyncio.Future[None] | None = None
@@ -74,7 +78,7 @@ class CompletionTracker:
 
     @property
     def total_queries(self) -> int:
-        return int(self._remaining.shape[0])
+        return self._recorder.n_queries
 
     def note_issued(self, query: int, scheduled_ns: int, size: int | None = None) -> None:
         """`size`: the samples of the query this process sends (a worker's share of Offline's query)."""
@@ -82,7 +86,8 @@ class CompletionTracker:
             self._last_ok_ns = scheduled_ns
         if size is None:
             size = self._recorder.query_size(query)
-        self._remaining[query] = size
+        if not self._single:
+            self._remaining[query] = size
         self.issued_queries += 1
         self.issued_samples += size
 
@@ -105,23 +110,26 @@ class CompletionTracker:
     def complete(self, responses: Sequence[QuerySampleResponse], completed_ns: int) -> None:
         """`QuerySamplesComplete`: record each response; `completed_ns` was taken on arrival."""
         recorder = self._recorder
-        keep = self._keep
+        status = self._status
+        n_samples = self._n_samples
         for response in responses:
             slot = response.id
-            if not 0 <= slot < len(self._done) or self._done[slot]:
-                what = "twice" if 0 <= slot < len(self._done) else "that was never issued"
+            if not 0 <= slot < n_samples or status[slot] != STATUS_INCOMPLETE:
+                what = "twice" if 0 <= slot < n_samples else "that was never issued"
                 self.events.append((completed_ns, f"Attempted to complete a sample {what}: id {slot}", True))
                 continue
-            self._done[slot] = 1
-            query = recorder.query_of(slot)
+            query = slot if self._single else recorder.query_of(slot)
             if response.status == STATUS_OK:
+                bits = self._keep_bits
                 recorder.record_sample_complete(
                     slot,
                     response.sent_ns,
                     completed_ns,
                     response.queue_ns,
                     response.compute_ns,
-                    response.data if keep is not None and keep[slot] else None,
+                    response.data
+                    if self._keep_all or (bits and bits[slot >> 3] & (0x80 >> (slot & 7)))
+                    else None,
                 )
                 self.consecutive_errors = 0
                 self._last_ok_ns = completed_ns
@@ -136,19 +144,26 @@ class CompletionTracker:
                 # count; an event per failed sample here would list them twice.
                 self.last_error = f"{response.status}: {response.error}"
             self.completed_samples += 1
-            remaining = int(self._remaining[query]) - 1
-            self._remaining[query] = remaining
-            if remaining == 0:
-                self.completed_queries += 1
-                waiter = self._waiter
-                if waiter is not None and waiter[0] == query and not waiter[1].done():
-                    waiter[1].set_result(None)
+            if not self._single:
+                remaining = int(self._remaining[query]) - 1
+                self._remaining[query] = remaining
+                if remaining:
+                    continue
+            self.completed_queries += 1
+            waiter = self._waiter
+            if waiter is not None and waiter[0] == query and not waiter[1].done():
+                waiter[1].set_result(None)
         all_done = self._all_done
         if all_done is not None and self.outstanding_samples == 0 and not all_done.done():
             all_done.set_result(None)
 
+    def _query_done(self, query: int) -> bool:
+        if self._single:
+            return bool(self._status[query] != STATUS_INCOMPLETE)
+        return bool(self._remaining[query] == 0)
+
     async def wait_query_done(self, query: int) -> None:
-        if self._remaining[query] == 0:
+        if self._query_done(query):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiter = (query, future)
@@ -178,3 +193,16 @@ class CompletionTracker:
         self.window_latency_sum_ns = 0
         self.window_latency_count = 0
         return out
+
+
+def _keep_bits(keep: npt.NDArray[np.bool_] | None) -> tuple[bool, bytes]:
+    """(keep every sample, else a bit per sample slot, most significant first; empty: keep none).
+
+    A bit, not a bool, per sample: a long run's accuracy-log mask costs it 1/8 byte a sample.
+    """
+    if keep is None:
+        return False, b""
+    mask = np.asarray(keep, dtype=np.bool_)
+    if mask.all():
+        return True, b""
+    return False, np.packbits(mask).tobytes() if mask.any() else b""

@@ -104,7 +104,7 @@ class _Plan:
     path: str
     settings: EffectiveSettings
     offsets_ns: npt.NDArray[np.int64]
-    sample_indices: npt.NDArray[np.int64]
+    sample_indices: npt.NDArray[np.int32]
     """Queries by samples per query."""
     loaded: tuple[int, ...]
     keep: npt.NDArray[np.bool_] | None
@@ -152,7 +152,7 @@ async def run_workers(
     settings: EffectiveSettings,
     *,
     offsets_ns: npt.NDArray[np.int64],
-    sample_indices: npt.NDArray[np.int64],
+    sample_indices: npt.NDArray[np.int32],
     loaded: list[int],
     keep: npt.NDArray[np.bool_] | None,
     make_recorder: Callable[[RecorderColumns], RunRecorder],

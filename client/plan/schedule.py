@@ -38,14 +38,16 @@ __all__ = [
 ]
 
 I64Array = npt.NDArray[np.int64]
+I32Array = npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Schedule:
     """All queries of one `GenerateQueries` call, in issue order."""
 
-    sample_indices: I64Array
-    """QSL indices, int64 [n_queries, samples_per_query]."""
+    sample_indices: I32Array
+    """QSL indices, int32 [n_queries, samples_per_query] (4 bytes a sample through the whole run; a QSL
+    holds fewer than 2**31 samples)."""
     scheduled_offsets_ns: I64Array
     """Scheduled issue time of each query from test start, int64 [n_queries]; 0 for the first."""
     generated_query_duration_ns: int
@@ -189,7 +191,7 @@ def generate_queries(settings: EffectiveSettings, loaded: Sequence[int], *, accu
         del positions
     logged_spq = spq if current else settings.samples_per_query
     return Schedule(
-        sample_indices=indices,
+        sample_indices=indices.astype(np.int32),
         scheduled_offsets_ns=offsets,
         generated_query_duration_ns=duration_ns,
         generated_samples_per_query=logged_spq,

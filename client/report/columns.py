@@ -60,8 +60,9 @@ def chunks(result: RunResult, chunk: int | None = None) -> Iterator[Chunk]:
             issued=issued,
             sent=np.where(sent >= 0, sent, issued),
             completed=result.sample_completed_ns[start:stop],
-            queue=result.server_queue_ns[start:stop],
-            compute=result.server_compute_ns[start:stop],
+            # NOTE: float32 in the result (see `RunResult`); whole ns, so the conversion is exact.
+            queue=result.server_queue_ns[start:stop].astype(np.int64),
+            compute=result.server_compute_ns[start:stop].astype(np.int64),
             ok=result.sample_status[start:stop] == STATUS_OK,
         )
 

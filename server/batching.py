@@ -44,6 +44,7 @@ from edgeperf.server.execution import Arrays, BatchResult, Timings, run_batch, s
 from edgeperf.server.instances import Instance, InstancePool
 from edgeperf.server.model_config import ModelConfig
 from edgeperf.server.stats import StatsRecorder
+from edgeperf.server.types import ServerTimings
 
 __all__ = ["BatchResult", "DynamicBatcher"]
 
@@ -178,7 +179,6 @@ class DynamicBatcher(BatchQueue):
         *,
         batch: int,
         outputs: tuple[str, ...] = (),
-        timeout_us: int | None = None,
         deadline_ns: int | None = None,
     ) -> BatchResult | None:
         """Run a validated request of an `inline_execution` model now, on the loop, if nothing is queued and
@@ -200,25 +200,28 @@ class DynamicBatcher(BatchQueue):
         ):
             return None
         arrived = self._clock.now_ns()
-        if self.timeout_us(timeout_us) == 0 or (
-            deadline_ns is not None and time.monotonic_ns() >= deadline_ns
-        ):
-            return None  # NOTE: the queue refuses these (QueueTimeout, DeadlineExceeded)
+        if deadline_ns is not None and time.monotonic_ns() >= deadline_ns:
+            return None  # NOTE: the queue refuses it (DeadlineExceeded); a queue timeout is never 0
         # NOTE: the instance counts as busy until the loop turns, so that concurrent arrivals batch.
         self._scheduled = True
         loop.call_soon(self._dispatch_soon)
         instance = self._free.pop()
-        names = outputs or self._all_outputs
         start = self._clock.now_ns()
+        # NOTE: one request: nothing to concatenate or split, so its compute is the run alone.
+        began = time.perf_counter_ns()
         try:
-            timings = run_batch((inputs,), (batch,), list(names), instance.runtime)
+            answer = instance.runtime.run(inputs, outputs or self._all_outputs)
         except Exception as exc:
             raise RuntimeFailed(f"{type(exc).__name__}: {exc}") from None
         finally:
             self._free.append(instance)
+        infer_ns = time.perf_counter_ns() - began
         total = batch if self._batching else 1
-        self._stats.record_execution(total, timings.input_ns, timings.infer_ns, timings.output_ns)
-        return share(timings.outputs[0], names, start - arrived, timings, total)
+        self._stats.record_execution(total, 0, infer_ns, 0)
+        timings = ServerTimings(
+            queue_ns=start - arrived, compute_input_ns=0, compute_infer_ns=infer_ns, compute_output_ns=0
+        )
+        return BatchResult(outputs=answer, timings=timings, batch_size=total)
 
     def _queue(
         self,

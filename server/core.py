@@ -101,8 +101,8 @@ class InferenceCore:
         self._latest: dict[str, LoadedModel] = {}
         """The highest served version of each model (what version "" selects)."""
         self._inflight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._drained: asyncio.Future[None] | None = None
+        """Resolved when the last request in flight is answered, while `drain` waits for that."""
 
     @property
     def state(self) -> CoreState:
@@ -218,11 +218,7 @@ class InferenceCore:
         model, _, _, batch, outputs = admitted
         try:
             result = model.batcher.run_now(
-                request.inputs,
-                batch=batch,
-                outputs=outputs,
-                timeout_us=request.timeout_us,
-                deadline_ns=request.deadline_ns,
+                request.inputs, batch=batch, outputs=outputs, deadline_ns=request.deadline_ns
             )
             if result is None:
                 result = await model.batcher.submit(
@@ -253,11 +249,7 @@ class InferenceCore:
         model, _, _, batch, outputs = admitted
         try:
             result = model.batcher.run_now(
-                request.inputs,
-                batch=batch,
-                outputs=outputs,
-                timeout_us=request.timeout_us,
-                deadline_ns=request.deadline_ns,
+                request.inputs, batch=batch, outputs=outputs, deadline_ns=request.deadline_ns
             )
         except BaseException as exc:
             self._failed(admitted, exc)
@@ -302,7 +294,6 @@ class InferenceCore:
         model = self.model(request.model_name, request.model_version)
         size = request_bytes(request.inputs)
         self._inflight += 1
-        self._idle.clear()
         admitted: _Admitted = (model, start, 0, 0, ())
         try:
             self._budget.reserve(size)
@@ -316,8 +307,10 @@ class InferenceCore:
     def _release(self, size: int) -> None:
         self._budget.release(size)
         self._inflight -= 1
-        if self._inflight == 0:
-            self._idle.set()
+        if self._inflight == 0 and self._drained is not None:
+            if not self._drained.done():
+                self._drained.set_result(None)
+            self._drained = None
 
     def _failed(self, admitted: _Admitted, error: BaseException) -> None:
         model, start, size, _, _ = admitted
@@ -378,7 +371,7 @@ class InferenceCore:
         Raises:
             ShuttingDown: not opened yet, draining (SHUTDOWN_MESSAGE) or closed.
         """
-        if not self.ready:
+        if not self._accepting:  # NOTE: only ever True while opened (`ready`), and cheaper to read
             if self._state is CoreState.UNOPENED:
                 raise ShuttingDown("the inference core is not open yet")
             raise ShuttingDown(SHUTDOWN_MESSAGE)
@@ -389,12 +382,12 @@ class InferenceCore:
 
     async def drain(self, grace_s: float) -> bool:
         """Wait up to `grace_s` for requests already accepted to finish; True if all did."""
-        try:
-            async with asyncio.timeout(grace_s):
-                await self._idle.wait()
-        except TimeoutError:
-            return False
-        return True
+        if self._inflight == 0:
+            return True
+        if self._drained is None:
+            self._drained = asyncio.get_running_loop().create_future()
+        done, _ = await asyncio.wait((self._drained,), timeout=grace_s)
+        return bool(done)
 
     async def close(self, grace_s: float = 30.0) -> None:
         """stop_accepting, drain for up to `grace_s`, then stop the batchers and release sessions.

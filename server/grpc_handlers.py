@@ -43,10 +43,11 @@ class MalformedMessage:
 
 def _decoder(message_type: type[Message]) -> Callable[[bytes], Message | MalformedMessage]:
     full_name = message_type.DESCRIPTOR.full_name
+    parse = message_type.FromString  # NOTE: once: upb finds it on the class only after a failed lookup
 
     def decode(data: bytes) -> Message | MalformedMessage:
         try:
-            return message_type.FromString(data)
+            return parse(data)
         except (DecodeError, ValueError) as err:
             return MalformedMessage(full_name, len(data), str(err))
 

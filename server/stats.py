@@ -119,7 +119,7 @@ class StatsObserver(Protocol):
 
 
 class _Acc:
-    """A mutable (count, ns) pair: the hot path adds to it in place; snapshots turn it into a Duration."""
+    """A mutable (count, ns) pair for failures; snapshots turn it into a Duration."""
 
     __slots__ = ("count", "ns")
 
@@ -135,11 +135,23 @@ class _Acc:
         return Duration(self.count, self.ns)
 
 
-@dataclass(slots=True)
-class _BatchAcc:
-    compute_input: _Acc = field(default_factory=_Acc)
-    compute_infer: _Acc = field(default_factory=_Acc)
-    compute_output: _Acc = field(default_factory=_Acc)
+class _Sums:
+    """Sums of one count of events: every duration Triton keeps for them shares that count.
+
+    NOTE: plain attributes added in place, no call per duration: this runs for every request.
+    """
+
+    __slots__ = ("count", "infer_ns", "input_ns", "output_ns", "queue_ns", "request_ns")
+
+    def __init__(self) -> None:
+        self.count = self.request_ns = self.queue_ns = self.input_ns = self.infer_ns = self.output_ns = 0
+
+    def compute(self) -> dict[str, Duration]:
+        return {
+            "compute_input": Duration(self.count, self.input_ns),
+            "compute_infer": Duration(self.count, self.infer_ns),
+            "compute_output": Duration(self.count, self.output_ns),
+        }
 
 
 @dataclass(slots=True)
@@ -153,13 +165,11 @@ class StatsRecorder:
     _last_inference_ms: int = 0
     _inference_count: int = 0
     _execution_count: int = 0
-    _success: _Acc = field(default_factory=_Acc)
+    _answered: _Sums = field(default_factory=_Sums)
+    """Successful requests: success, queue and compute durations, all counted once per request."""
     _fail: _Acc = field(default_factory=_Acc)
-    _queue: _Acc = field(default_factory=_Acc)
-    _compute_input: _Acc = field(default_factory=_Acc)
-    _compute_infer: _Acc = field(default_factory=_Acc)
-    _compute_output: _Acc = field(default_factory=_Acc)
-    _batches: dict[int, _BatchAcc] = field(default_factory=dict)
+    _batches: dict[int, _Sums] = field(default_factory=dict)
+    """Executions by batch size: their compute durations."""
 
     def record_execution(
         self, batch_size: int, compute_input_ns: int, compute_infer_ns: int, compute_output_ns: int
@@ -167,10 +177,11 @@ class StatsRecorder:
         """One successful execution of `batch_size` samples."""
         acc = self._batches.get(batch_size)
         if acc is None:
-            acc = self._batches[batch_size] = _BatchAcc()
-        acc.compute_input.add(compute_input_ns)
-        acc.compute_infer.add(compute_infer_ns)
-        acc.compute_output.add(compute_output_ns)
+            acc = self._batches[batch_size] = _Sums()
+        acc.count += 1
+        acc.input_ns += compute_input_ns
+        acc.infer_ns += compute_infer_ns
+        acc.output_ns += compute_output_ns
         self._execution_count += 1
         self._inference_count += batch_size
         self._last_inference_ms = self.wall_ms()
@@ -182,11 +193,13 @@ class StatsRecorder:
 
     def record_success(self, *, request_ns: int, timings: ServerTimings) -> None:
         """A request answered successfully; its compute durations are its batch's."""
-        self._success.add(request_ns)
-        self._queue.add(timings.queue_ns)
-        self._compute_input.add(timings.compute_input_ns)
-        self._compute_infer.add(timings.compute_infer_ns)
-        self._compute_output.add(timings.compute_output_ns)
+        acc = self._answered
+        acc.count += 1
+        acc.request_ns += request_ns
+        acc.queue_ns += timings.queue_ns
+        acc.input_ns += timings.compute_input_ns
+        acc.infer_ns += timings.compute_infer_ns
+        acc.output_ns += timings.compute_output_ns
         if self.observer is not None:
             self._observe(True, "", timings, request_ns)
 
@@ -212,6 +225,7 @@ class StatsRecorder:
 
     def snapshot(self) -> ModelStatistics:
         """An immutable copy of the current values."""
+        answered = self._answered
         return ModelStatistics(
             name=self.name,
             version=self.version,
@@ -219,20 +233,13 @@ class StatsRecorder:
             inference_count=self._inference_count,
             execution_count=self._execution_count,
             inference_stats=InferStatistics(
-                success=self._success.frozen(),
+                success=Duration(answered.count, answered.request_ns),
                 fail=self._fail.frozen(),
-                queue=self._queue.frozen(),
-                compute_input=self._compute_input.frozen(),
-                compute_infer=self._compute_infer.frozen(),
-                compute_output=self._compute_output.frozen(),
+                queue=Duration(answered.count, answered.queue_ns),
+                **answered.compute(),
             ),
             batch_stats=tuple(
-                BatchStatistics(
-                    batch_size=size,
-                    compute_input=acc.compute_input.frozen(),
-                    compute_infer=acc.compute_infer.frozen(),
-                    compute_output=acc.compute_output.frozen(),
-                )
+                BatchStatistics(batch_size=size, **acc.compute())
                 for size, acc in sorted(self._batches.items())
             ),
         )

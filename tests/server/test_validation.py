@@ -63,3 +63,39 @@ def test_invalid_requests_raise_what_validate_request_says(
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
         RequestValidator(CONFIG)(request(outputs, **inputs))
+
+
+ONE_INPUT = parse_model_config(
+    """
+    max_batch_size: 8
+    input [ { name: "a" data_type: TYPE_FP32 dims: [ -1 ] } ]
+    output [ { name: "y" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "z" data_type: TYPE_FP32 dims: [ 1 ] } ]
+    """,
+    path=Path("/repo/one/config.pbtxt"),
+    model_name="one",
+)
+
+
+def test_a_remembered_input_signature_still_checks_outputs_and_everything_else() -> None:
+    validate = RequestValidator(ONE_INPUT)
+    a = np.zeros((2, 4), np.float32)
+    for _ in range(2):  # NOTE: the second round answers from what the first remembered
+        assert validate(request((), a=a)) == (2, ("y", "z"))
+        assert validate(request(("z",), a=a)) == (2, ("z",))
+        with pytest.raises(InvalidInput, match="unexpected inference output 'w'"):
+            validate(request(("w",), a=a))
+        with pytest.raises(InvalidInput, match="datatype FP64, expected FP32"):
+            validate(request((), a=a.astype(np.float64)))
+        with pytest.raises(InvalidInput, match="unexpected inference input 'b'"):
+            validate(request((), b=a))
+        with pytest.raises(InvalidInput, match="max_batch_size 8"):
+            validate(request((), a=np.zeros((9, 4), np.float32)))
+
+
+def test_more_input_signatures_than_remembered_keep_their_own_batch_sizes() -> None:
+    validate = RequestValidator(ONE_INPUT)
+    for rounds in range(2):
+        for batch in range(1, 9):
+            for width in range(1, 12):
+                a = np.zeros((batch, width), np.float32)
+                assert validate(request((), a=a)) == (batch, ("y", "z")), (rounds, batch, width)

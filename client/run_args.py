@@ -135,6 +135,13 @@ def add_run(subparsers: Any, handler: Callable[[argparse.Namespace], Awaitable[i
         help="send over one bidirectional ModelStreamInfer stream per channel (default: unary ModelInfer)",
     )
     wire.add_argument(
+        "--transport",
+        choices=("h2", "grpcio"),
+        default="h2",
+        help="the timed requests' transport: edgeperf's own HTTP/2 client (default; about a third of "
+        "grpc.aio's CPU per request) or grpc.aio; readiness and metadata RPCs always use grpc.aio",
+    )
+    wire.add_argument(
         "--channels", type=_positive, default=1, metavar="N", help="separate gRPC connections (default 1)"
     )
     wire.add_argument(
@@ -249,6 +256,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         size_from_server=args.size is None,
         dataset=args.dataset,
         streaming=args.streaming,
+        transport=args.transport,
         channels=args.channels,
         workers=args.workers,
         server_max_in_flight=args.server_max_in_flight,

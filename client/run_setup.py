@@ -1,8 +1,7 @@
 """Before a run: `RunOptions` and what is made from them: settings, the SUT's config, the QSL.
 
 `edgeperf.client.run.run_benchmark` calls these steps in order; each `--workers` process opens its SUT
-and QSL again with `GrpcWorkerFactory`.
-"""
+and QSL again with `GrpcWorkerFactory`."""
 
 from __future__ import annotations
 
@@ -71,14 +70,16 @@ class RunOptions:
     benchmark: str | None = None
     """Name in `edgeperf.benchmarks.registry`: dataset, preprocessing, rules and accuracy come from it."""
     benchmark_size: Literal["full", "small"] = "full"
+    """Size of the benchmark's stand-in the server runs (`small` for tests)."""
     size_from_server: bool = False
     """Take the size from the served model's config (`edgeperf_size`, written by `edgeperf-server build`)
     instead of `benchmark_size`, which stays the fallback for models without it (official files: full)."""
-    """Size of the benchmark's stand-in the server runs (`small` for tests)."""
     dataset: str = "synthetic"
     """`synthetic[:COUNT]` or a path to the dataset in its published format."""
     streaming: bool = False
     """Send over one bidirectional ModelStreamInfer stream per channel instead of unary ModelInfer."""
+    transport: Literal["h2", "grpcio"] = "h2"
+    """The timed requests' transport (`GrpcSutConfig.transport`)."""
     channels: int = 1
     """Separate gRPC connections, used round-robin."""
     batch_size: int = 1
@@ -214,6 +215,7 @@ def sut_config(options: RunOptions, requested: TestSettings, bench: Benchmark | 
         address=options.server,
         model=options.model,
         streaming=options.streaming,
+        transport=options.transport,
         channels=options.channels,
         batch_size=options.batch_size,
         max_in_flight=(

@@ -10,9 +10,10 @@ adds the timed data path on the same channels. `grpc.aio.AioRpcError` is transla
 from __future__ import annotations
 
 import enum
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 import grpc.aio
@@ -53,6 +54,8 @@ class GrpcSutConfig:
     model_version: str = ""
     streaming: bool = False
     """One bidirectional ModelStreamInfer per channel instead of unary ModelInfer calls."""
+    transport: Literal["h2", "grpcio"] = "h2"
+    """The timed path's transport: edgeperf's own HTTP/2 (`edgeperf.client.issue.h2_channel`) or grpc.aio."""
     channels: int = 1
     """Separate connections (a unique channel argument each), used round-robin."""
     batch_size: int = 1
@@ -100,6 +103,22 @@ class GrpcConnection:
         if (key is None) != (chain is None):
             raise RunSetupError("mutual TLS needs both a client certificate and a client key")
         return grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The same TLS files as `_credentials`, for the HTTP/2 transport (HTTP/2 agreed by ALPN)."""
+        tls = self.config.tls
+        if tls is None:
+            return None
+        if (tls.client_key is None) != (tls.client_cert is None):
+            raise RunSetupError("mutual TLS needs both a client certificate and a client key")
+        try:
+            context = ssl.create_default_context(cafile=tls.root_cert)
+            if tls.client_cert is not None and tls.client_key is not None:
+                context.load_cert_chain(tls.client_cert, tls.client_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise RunSetupError(f"cannot read a TLS file: {exc}") from exc
+        context.set_alpn_protocols(["h2"])
+        return context
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...] | None:

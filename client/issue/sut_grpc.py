@@ -1,11 +1,14 @@
 """`GrpcSut`: the SUT over KServe v2 gRPC (unary ModelInfer or ModelStreamInfer), for any compatible server.
 
-The timed path sends pre-serialized request bytes (see `edgeperf.client.plan.qsl`) through multicallables
-with no request serializer and no response deserializer, so the completion timestamp is taken the
-moment the response bytes arrive, before protobuf decoding (`edgeperf.client.issue.grpc_response` then reads
+The timed path sends pre-serialized request bytes (see `edgeperf.client.plan.qsl`) and takes the
+completion timestamp the moment the response bytes arrive, before protobuf decoding. It runs over
+edgeperf's own HTTP/2 transport (`edgeperf.client.issue.h2_channel`, the default: a third of grpc.aio's
+CPU per call) or, with `transport="grpcio"`, through grpc.aio multicallables with no serializers
+ (`edgeperf.client.issue.grpc_response` then reads
 the server's timings and splits the outputs per sample). Every sample is completed exactly once: a failed, rejected or timed-out request
 completes its samples with the gRPC status name. `grpc.aio.AioRpcError` is translated here and in
-`edgeperf.client.issue.grpc_connection` (the untimed RPCs: readiness, model signature) only.
+`edgeperf.client.issue.grpc_connection` (the untimed RPCs: readiness, model signature, always on
+grpc.aio) only.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import grpc.aio
 from edgeperf.client.errors import RunSetupError
 from edgeperf.client.issue.grpc_connection import SERVICE, GrpcConnection, GrpcSutConfig, SutState, TlsFiles
 from edgeperf.client.issue.grpc_response import decode_response
+from edgeperf.client.issue.h2_channel import H2Channel
 from edgeperf.client.issue.sut import QuerySample, QuerySampleResponse, QuerySamplesComplete
+from edgeperf.client.issue.sut_calls import StreamCall, StreamListener, UnaryCall
 from edgeperf.client.plan.qsl import EncodedSample, SerializedQsl
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.protos.kserve import request_id_field
@@ -35,15 +40,8 @@ RECONNECT_BACKOFF_MS = 250
 MAX_RECONNECT_BACKOFF_MS = 1_000
 
 
-class _Stream:
-    """One ModelStreamInfer call: a write lock, the pending requests by id and the reader task."""
-
-    def __init__(self, call: Any) -> None:
-        self.call = call
-        self.lock = asyncio.Lock()
-        self.pending: dict[str, tuple[list[QuerySample], int, QuerySamplesComplete]] = {}
-        self.broken: tuple[str, str] | None = None
-        self.reader: asyncio.Task[None] | None = None
+_INFER = SERVICE + "ModelInfer"
+_STREAM_INFER = SERVICE + "ModelStreamInfer"
 
 
 class GrpcSut(GrpcConnection):
@@ -59,7 +57,8 @@ class GrpcSut(GrpcConnection):
             raise RunSetupError("max_in_flight must be at least 1 (or None for unlimited)")
         super().__init__(config)
         self._infer: list[Any] = []
-        self._streams: list[_Stream] = []
+        self._h2: list[H2Channel] = []
+        self._streams: list[StreamCall] = []
         self._rr = itertools.count()
         self._request_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -74,7 +73,9 @@ class GrpcSut(GrpcConnection):
     @property
     def name(self) -> str:
         mode = "stream" if self.config.streaming else "unary"
-        return f"edgeperf gRPC SUT ({self.config.address}, {self.config.model}, {mode})"
+        return (
+            f"edgeperf gRPC SUT ({self.config.address}, {self.config.model}, {mode}, {self.config.transport})"
+        )
 
     @property
     def in_flight_cap(self) -> int | None:
@@ -97,7 +98,21 @@ class GrpcSut(GrpcConnection):
         if self._state is not SutState.UNOPENED:
             raise RuntimeError(f"GrpcSut cannot be opened when {self._state.value}")
         credentials = self._credentials()
-        for i in range(self.config.channels):
+        if self.config.transport == "h2":
+            tls = self._tls_context()
+            self._h2 = [
+                H2Channel(
+                    self.config.address,
+                    tls=tls,
+                    metadata=self._metadata or (),
+                    deadline_ms=self.config.deadline_ms,
+                    backoff_ms=(RECONNECT_BACKOFF_MS, MAX_RECONNECT_BACKOFF_MS),
+                )
+                for _ in range(self.config.channels)
+            ]
+        # NOTE: with the HTTP/2 transport, grpc.aio carries only the untimed RPCs, on one channel.
+        grpcio_channels = 1 if self._h2 else self.config.channels
+        for i in range(grpcio_channels):
             options = [
                 ("grpc.max_send_message_length", -1),
                 ("grpc.max_receive_message_length", -1),
@@ -114,11 +129,20 @@ class GrpcSut(GrpcConnection):
             else:
                 channel = grpc.aio.secure_channel(self.config.address, credentials, options=options)
             self._channels.append(channel)
-            self._infer.append(channel.unary_unary(SERVICE + "ModelInfer"))
+            self._infer.append(channel.unary_unary(_INFER))
         self._state = SutState.OPENED
-        if self.config.streaming:
+        if self.config.streaming and self._h2:
+            for h2 in self._h2:
+                stream = StreamCall()
+                self._streams.append(stream)
+                h2.stream_call(
+                    _STREAM_INFER,
+                    StreamListener(stream, self._stream_response, self._break_stream),
+                    stream.opened,
+                )
+        elif self.config.streaming:
             for channel in self._channels:
-                stream = _Stream(channel.stream_stream(SERVICE + "ModelStreamInfer")(metadata=self._metadata))
+                stream = StreamCall(channel.stream_stream(_STREAM_INFER)(metadata=self._metadata))
                 stream.reader = asyncio.create_task(self._read_stream(stream))
                 self._streams.append(stream)
             if self._timeout_s is not None:
@@ -131,7 +155,12 @@ class GrpcSut(GrpcConnection):
         self._state = SutState.CLOSED
         for stream in self._streams:
             self._fail_stream(stream, "CANCELLED", "the SUT was closed")
-            stream.call.cancel()
+            if stream.call is not None:
+                stream.call.cancel()
+            if stream.h2 is not None:
+                stream.h2.cancel()
+        for h2 in self._h2:
+            await h2.close()
         tasks = [
             t for t in (*self._tasks, self._watchdog, *(s.reader for s in self._streams)) if t is not None
         ]
@@ -197,9 +226,12 @@ class GrpcSut(GrpcConnection):
             if window.locked():
                 self._overflow += 1
             await window.acquire()
-        channel = next(self._rr) % len(self._channels) if len(self._channels) > 1 else 0
+        channels = len(self._h2) or len(self._channels)
+        channel = next(self._rr) % channels if channels > 1 else 0
         if self.config.streaming:
             await self._send_stream(self._streams[channel], request, group, complete)
+        elif self._h2:
+            self._h2[channel].call(_INFER, UnaryCall(self._unary_done, group, complete), request)
         else:
             task = asyncio.create_task(self._send_unary(channel, request, group, complete))
             self._tasks.add(task)
@@ -234,6 +266,26 @@ class GrpcSut(GrpcConnection):
         self._unavailable_in_a_row = 0
         self._complete_ok(pb.ModelInferResponse.FromString(raw), samples, sent_ns, completed_ns, complete)
 
+    def _unary_done(self, call: UnaryCall, status: str, details: str) -> None:
+        if self._window is not None:
+            self._window.release()
+        if status != "OK" or call.response is None:
+            if status == "OK":
+                status, details = "INTERNAL", "the server answered OK without a response message"
+            elif status == "UNAVAILABLE":
+                self._unavailable_in_a_row += 1
+                self._last_unavailable = details or "UNAVAILABLE"
+            self._complete_failed(call.samples, call.sent_ns, call.complete, status, details)
+            return
+        self._unavailable_in_a_row = 0
+        self._complete_ok(
+            pb.ModelInferResponse.FromString(call.response),
+            call.samples,
+            call.sent_ns,
+            call.completed_ns,
+            call.complete,
+        )
+
     def _complete_ok(
         self,
         response: pb.ModelInferResponse,
@@ -253,7 +305,7 @@ class GrpcSut(GrpcConnection):
         complete(results, completed_ns)
 
     async def _send_stream(
-        self, stream: _Stream, request: bytes, samples: list[QuerySample], complete: QuerySamplesComplete
+        self, stream: StreamCall, request: bytes, samples: list[QuerySample], complete: QuerySamplesComplete
     ) -> None:
         sent_ns = time.perf_counter_ns()
         if stream.broken is not None:
@@ -263,6 +315,12 @@ class GrpcSut(GrpcConnection):
             return
         request_id = str(next(self._request_ids))
         stream.pending[request_id] = (samples, sent_ns, complete)
+        if stream.h2 is not None or self._h2:
+            if stream.h2 is None:
+                self._break_stream(stream, "UNAVAILABLE", "the stream could not be opened")
+            else:
+                stream.h2.write(request + request_id_field(request_id))
+            return
         try:
             async with stream.lock:
                 await stream.call.write(request + request_id_field(request_id))
@@ -271,27 +329,29 @@ class GrpcSut(GrpcConnection):
         except Exception as exc:  # NOTE: writing to a finished stream raises a non-gRPC error.
             self._break_stream(stream, "UNAVAILABLE", f"the stream is closed: {type(exc).__name__}: {exc}")
 
-    async def _read_stream(self, stream: _Stream) -> None:
+    async def _read_stream(self, stream: StreamCall) -> None:
         try:
             async for raw in stream.call:
-                completed_ns = time.perf_counter_ns()
-                message = pb.ModelStreamInferResponse.FromString(raw)
-                entry = stream.pending.pop(message.infer_response.id, None)
-                if entry is None:
-                    continue
-                if self._window is not None:
-                    self._window.release()
-                samples, sent_ns, complete = entry
-                if message.error_message:
-                    self._complete_failed(samples, sent_ns, complete, "UNKNOWN", message.error_message)
-                else:
-                    self._complete_ok(message.infer_response, samples, sent_ns, completed_ns, complete)
+                self._stream_response(stream, raw, time.perf_counter_ns())
             self._break_stream(stream, "UNAVAILABLE", "the server ended the stream")
         except grpc.aio.AioRpcError as exc:
             self._break_stream(stream, exc.code().name, exc.details() or "")
         except asyncio.CancelledError:
             self._break_stream(stream, "CANCELLED", "the SUT was closed")
             raise
+
+    def _stream_response(self, stream: StreamCall, raw: bytes, completed_ns: int) -> None:
+        message = pb.ModelStreamInferResponse.FromString(raw)
+        entry = stream.pending.pop(message.infer_response.id, None)
+        if entry is None:
+            return
+        if self._window is not None:
+            self._window.release()
+        samples, sent_ns, complete = entry
+        if message.error_message:
+            self._complete_failed(samples, sent_ns, complete, "UNKNOWN", message.error_message)
+        else:
+            self._complete_ok(message.infer_response, samples, sent_ns, completed_ns, complete)
 
     async def _expire_stream_requests(self, timeout_s: float) -> None:
         timeout_ns = int(timeout_s * 1e9)
@@ -316,12 +376,12 @@ class GrpcSut(GrpcConnection):
                         "no stream response before the deadline",
                     )
 
-    def _break_stream(self, stream: _Stream, status: str, message: str) -> None:
+    def _break_stream(self, stream: StreamCall, status: str, message: str) -> None:
         if stream.broken is None:
             stream.broken = (status, message)
         self._fail_stream(stream, status, message)
 
-    def _fail_stream(self, stream: _Stream, status: str, message: str) -> None:
+    def _fail_stream(self, stream: StreamCall, status: str, message: str) -> None:
         pending, stream.pending = stream.pending, {}
         for samples, sent_ns, complete in pending.values():
             if self._window is not None:

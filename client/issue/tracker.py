@@ -168,7 +168,10 @@ class CompletionTracker:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiter = (query, future)
         try:
-            await asyncio.wait_for(future, self._stall_timeout_s)
+            # NOTE: not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives in the same
+            # loop turn as the completion, and the issue loop would not stop (a SIGTERM at the wrong moment).
+            async with asyncio.timeout(self._stall_timeout_s):
+                await future
         except TimeoutError:
             self.stalled = True
         finally:
@@ -180,7 +183,8 @@ class CompletionTracker:
             return True
         self._all_done = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(asyncio.shield(self._all_done), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(self._all_done)
         except TimeoutError:
             return False
         finally:

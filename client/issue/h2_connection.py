@@ -1,0 +1,397 @@
+"""`H2Connection`: one HTTP/2 client connection carrying gRPC calls, as an asyncio protocol.
+
+It does what a gRPC client's transport must and no more: the connection preface and SETTINGS,
+flow control both ways (this side announces the largest windows and tops them up; the peer's windows
+are honoured, data beyond them waits in the stream's outbox), PING and SETTINGS acknowledgements,
+GOAWAY, RST_STREAM, the peer's limit on concurrent streams (calls beyond it wait their turn), and
+gRPC's length-prefixed messages. Each call is a `CallListener`: it hears each response message and,
+once, how the call ended. Everything runs on the event loop's thread from uvloop's callbacks; the
+timed path makes no task, future or thread hop per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import struct
+import typing
+from typing import Protocol
+
+import hpack
+
+from edgeperf.client.issue.h2_frames import (
+    CONNECTION_PREFACE,
+    FRAME_HEADER,
+    MAX_WINDOW,
+    RECEIVE_FRAME_SIZE,
+    Flag,
+    FrameType,
+    H2Error,
+    Setting,
+    frame,
+    grpc_message_prefix,
+    rst_stream_status,
+    settings_frame,
+    status_from_headers,
+    window_update,
+)
+
+__all__ = ["CallListener", "H2Connection", "H2Stream"]
+
+_TOP_UP_AT = 1 << 30
+"""Received bytes after which this side returns window to the peer (it announced 2**31 - 1)."""
+_CANCEL = 0x8
+
+
+class CallListener(Protocol):
+    def message(self, data: bytes) -> None:
+        """One response message (its gRPC prefix removed)."""
+
+    def closed(self, status: str, details: str) -> None:
+        """The call ended: "OK" or a gRPC status name. Called exactly once, after every message."""
+
+
+class H2Stream:
+    """One call's stream: its send window and outbox, the response bytes not yet a whole message."""
+
+    __slots__ = ("ended", "headers", "id", "inbox", "listener", "outbox", "unacked", "window")
+
+    def __init__(self, stream_id: int, listener: CallListener, window: int) -> None:
+        self.id = stream_id
+        self.listener = listener
+        self.window = window
+        self.outbox: collections.deque[tuple[memoryview, bool]] = collections.deque()
+        self.inbox = bytearray()
+        self.unacked = 0
+        self.headers: list[tuple[str, str]] = []
+        self.ended = False
+
+
+class H2Connection(asyncio.Protocol):
+    """A client-side HTTP/2 connection; `H2Channel` (`edgeperf.client.issue.h2_channel`) owns and opens it."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.lost: tuple[str, str] | None = None
+        """Why the connection can take no more calls (lost, or the peer said GOAWAY); None while usable."""
+        self.streams: dict[int, H2Stream] = {}
+        self._next_id = 1
+        self._waiting: collections.deque[tuple[H2Stream, bytes, bytes | None]] = collections.deque()
+        self._max_streams = 2**31
+        self._peer_initial_window = 65_535
+        self._peer_frame_size = 16_384
+        self._window = 65_535
+        self._unacked = 0
+        self._buffer = bytearray()
+        self._decoder = hpack.Decoder()
+        self._header_block: tuple[int, int, bytearray] | None = None
+        """A header block still waiting for its CONTINUATION frames: stream, flags, bytes so far."""
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    # --- asyncio.Protocol ----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # NOTE: uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = typing.cast(asyncio.Transport, transport)
+        transport = self.transport
+        settings = {
+            Setting.ENABLE_PUSH: 0,
+            Setting.INITIAL_WINDOW_SIZE: MAX_WINDOW,
+            Setting.MAX_FRAME_SIZE: RECEIVE_FRAME_SIZE,
+        }
+        transport.write(CONNECTION_PREFACE + settings_frame(settings) + window_update(0, MAX_WINDOW - 65_535))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = "the connection was closed" if exc is None else f"the connection was lost: {exc}"
+        self._fail_all("UNAVAILABLE", reason)
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(reason))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._receive(data)
+        except (H2Error, hpack.HPACKError, struct.error, ValueError) as exc:
+            self._fail_all("INTERNAL", f"HTTP/2 protocol error from the server: {exc}")
+            if self.transport is not None:
+                self.transport.close()
+
+    # --- calls ---------------------------------------------------------------------------------------
+
+    def start(self, listener: CallListener, headers: bytes, message: bytes | None) -> H2Stream:
+        """A new call: its HEADERS, then `message` with END_STREAM if given (a unary call).
+
+        Past the peer's concurrent-stream limit the call waits, in order, for a stream to end."""
+        stream = H2Stream(0, listener, self._peer_initial_window)
+        if self.lost is not None:
+            listener.closed(*self.lost)
+            stream.ended = True
+        elif len(self.streams) >= self._max_streams:
+            self._waiting.append((stream, headers, message))
+        else:
+            self._open(stream, headers, message)
+        return stream
+
+    def _open(self, stream: H2Stream, headers: bytes, message: bytes | None) -> None:
+        assert self.transport is not None
+        stream.id = self._next_id
+        self._next_id += 2
+        self.streams[stream.id] = stream
+        self.transport.write(frame(FrameType.HEADERS, Flag.END_HEADERS, stream.id, headers))
+        if message is not None:
+            self.send(stream, message, end=True)
+
+    def send(self, stream: H2Stream, message: bytes, end: bool = False) -> None:
+        """One gRPC message on `stream`; what the flow-control windows do not allow yet waits in order."""
+        data = grpc_message_prefix(len(message)) + message
+        size = len(data)
+        if stream.id == 0:  # NOTE: still waiting for a stream slot; `_open` sends the outbox.
+            stream.outbox.append((memoryview(data), end))
+            return
+        if (
+            not stream.outbox
+            and size <= self._window
+            and size <= stream.window
+            and size <= self._peer_frame_size
+        ):
+            self._window -= size
+            stream.window -= size
+            assert self.transport is not None
+            self.transport.write(
+                FRAME_HEADER.pack(
+                    size >> 8, size & 0xFF, FrameType.DATA, Flag.END_STREAM if end else 0, stream.id
+                )
+                + data
+            )
+            return
+        stream.outbox.append((memoryview(data), end))
+        self._flush(stream)
+
+    def end(self, stream: H2Stream) -> None:
+        """Half-close: no more messages from this side."""
+        stream.outbox.append((memoryview(b""), True))
+        if stream.id != 0:
+            self._flush(stream)
+
+    def cancel(self, stream: H2Stream, status: str, details: str) -> None:
+        """End the call now with `status` (a deadline, or the client closing): RST_STREAM to the peer."""
+        if stream.ended:
+            return
+        if stream.id == 0:
+            self._waiting = collections.deque(w for w in self._waiting if w[0] is not stream)
+        elif self.transport is not None and self.lost is None:
+            self.transport.write(frame(FrameType.RST_STREAM, 0, stream.id, struct.pack(">I", _CANCEL)))
+        self._finish(stream, status, details)
+
+    def close(self) -> None:
+        self._fail_all("CANCELLED", "the channel was closed")
+        if self.transport is not None:
+            self.transport.close()
+
+    # --- sending -------------------------------------------------------------------------------------
+
+    def _flush(self, stream: H2Stream) -> None:
+        transport = self.transport
+        assert transport is not None
+        outbox = stream.outbox
+        while outbox:
+            data, end = outbox[0]
+            size = min(len(data), self._window, stream.window, self._peer_frame_size)
+            if size == 0 and len(data) > 0:
+                return  # NOTE: blocked until the peer's WINDOW_UPDATE
+            last = size == len(data)
+            flags = Flag.END_STREAM if (last and end) else 0
+            transport.write(frame(FrameType.DATA, flags, stream.id, data[:size]))
+            self._window -= size
+            stream.window -= size
+            if last:
+                outbox.popleft()
+            else:
+                outbox[0] = (data[size:], end)
+
+    def _flush_all(self) -> None:
+        for stream in list(self.streams.values()):
+            if stream.outbox:
+                self._flush(stream)
+
+    def _finish(self, stream: H2Stream, status: str, details: str) -> None:
+        stream.ended = True
+        self.streams.pop(stream.id, None)
+        stream.listener.closed(status, details)
+        while self._waiting and len(self.streams) < self._max_streams and self.lost is None:
+            waiting, headers, message = self._waiting.popleft()
+            outbox = waiting.outbox
+            waiting.outbox = collections.deque()
+            self._open(waiting, headers, message)
+            for data, end in outbox:
+                waiting.outbox.append((data, end))
+            if waiting.outbox:
+                self._flush(waiting)
+
+    def _fail_all(self, status: str, details: str) -> None:
+        if self.lost is None:
+            self.lost = (status, details)
+        waiting, self._waiting = self._waiting, collections.deque()
+        for stream in [*self.streams.values(), *(w[0] for w in waiting)]:
+            if not stream.ended:
+                self._finish(stream, status, details)
+
+    # --- receiving -----------------------------------------------------------------------------------
+
+    def _receive(self, data: bytes) -> None:
+        buffer = self._buffer
+        if buffer:
+            buffer += data
+            view = bytes(buffer)
+        else:
+            view = data
+        end = len(view)
+        pos = 0
+        unpack = FRAME_HEADER.unpack_from
+        while end - pos >= 9:
+            high, low, kind, flags, stream_id = unpack(view, pos)
+            size = (high << 8) | low
+            if end - pos - 9 < size:
+                break
+            payload = view[pos + 9 : pos + 9 + size]
+            pos += 9 + size
+            stream_id &= 0x7FFFFFFF
+            if kind == FrameType.DATA:
+                self._on_data(stream_id, flags, payload)
+            elif kind == FrameType.HEADERS or kind == FrameType.CONTINUATION:
+                self._on_headers(kind, stream_id, flags, payload)
+            else:
+                self._on_control(kind, stream_id, flags, payload)
+        if pos < end:
+            self._buffer = bytearray(view[pos:])
+        elif buffer:
+            self._buffer = bytearray()
+
+    def _on_data(self, stream_id: int, flags: int, payload: bytes) -> None:
+        flow = len(payload)
+        if flags & Flag.PADDED:
+            payload = payload[1 : len(payload) - payload[0]]
+        self._unacked += flow
+        if self._unacked >= _TOP_UP_AT:
+            self._send_window(0, self._unacked)
+            self._unacked = 0
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return  # NOTE: a stream this side already ended (a deadline): its late data is dropped
+        stream.unacked += flow
+        if stream.unacked >= _TOP_UP_AT:
+            self._send_window(stream_id, stream.unacked)
+            stream.unacked = 0
+        inbox = stream.inbox
+        if not inbox and len(payload) >= 5 and payload[0] == 0:
+            size = int.from_bytes(payload[1:5], "big")
+            if size == len(payload) - 5:  # NOTE: the usual case, one whole message in one frame
+                stream.listener.message(payload[5:])
+                if flags & Flag.END_STREAM:
+                    self._finish(stream, "INTERNAL", "the server ended the stream without a status")
+                return
+        inbox += payload
+        while len(inbox) >= 5:
+            if inbox[0] != 0:
+                self._reset(stream, "INTERNAL", "a compressed response message (none was asked for)")
+                return
+            size = int.from_bytes(inbox[1:5], "big")
+            if len(inbox) < 5 + size:
+                break
+            message = bytes(inbox[5 : 5 + size])
+            del inbox[: 5 + size]
+            stream.listener.message(message)
+        if flags & Flag.END_STREAM and not stream.ended:
+            self._finish(stream, "INTERNAL", "the server ended the stream without a status")
+
+    def _on_headers(self, kind: int, stream_id: int, flags: int, payload: bytes) -> None:
+        if kind == FrameType.HEADERS:
+            if self._header_block is not None:
+                raise H2Error("HEADERS inside another header block")
+            if flags & Flag.PADDED:
+                payload = payload[1 : len(payload) - payload[0]]
+            if flags & Flag.PRIORITY:
+                payload = payload[5:]
+            self._header_block = (stream_id, flags, bytearray(payload))
+        elif self._header_block is None or self._header_block[0] != stream_id:
+            raise H2Error("CONTINUATION without its HEADERS")
+        else:
+            self._header_block[2].extend(payload)
+        if not flags & Flag.END_HEADERS:
+            return
+        stream_id, first_flags, block = self._header_block
+        self._header_block = None
+        # NOTE: every block is decoded, even a dropped stream's: HPACK's table is the connection's.
+        headers = self._decoder.decode(bytes(block))
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return
+        stream.headers.extend((str(k), str(v)) for k, v in headers)
+        ended = status_from_headers(stream.headers)
+        if first_flags & Flag.END_STREAM:
+            self._finish(stream, *(ended or ("INTERNAL", "the server ended the call without a grpc-status")))
+        elif ended is not None and ended[0] != "OK":
+            self._reset(stream, *ended)
+
+    def _on_control(self, kind: int, stream_id: int, flags: int, payload: bytes) -> None:
+        if kind == FrameType.SETTINGS:
+            if not flags & Flag.ACK:
+                self._apply_settings(payload)
+        elif kind == FrameType.WINDOW_UPDATE:
+            increment = struct.unpack(">I", payload)[0] & 0x7FFFFFFF
+            if stream_id == 0:
+                self._window += increment
+                self._flush_all()
+            elif (stream := self.streams.get(stream_id)) is not None:
+                stream.window += increment
+                if stream.outbox:
+                    self._flush(stream)
+        elif kind == FrameType.PING:
+            if not flags & Flag.ACK and self.transport is not None:
+                self.transport.write(frame(FrameType.PING, Flag.ACK, 0, payload))
+        elif kind == FrameType.RST_STREAM:
+            if (stream := self.streams.get(stream_id)) is not None:
+                self._finish(stream, *rst_stream_status(struct.unpack(">I", payload)[0]))
+        elif kind == FrameType.GOAWAY:
+            self._on_goaway(payload)
+        elif kind == FrameType.PUSH_PROMISE:
+            raise H2Error("PUSH_PROMISE although this client disabled push")
+
+    def _apply_settings(self, payload: bytes) -> None:
+        for offset in range(0, len(payload) - 5, 6):
+            key, value = struct.unpack_from(">HI", payload, offset)
+            if key == Setting.INITIAL_WINDOW_SIZE:
+                delta = value - self._peer_initial_window
+                self._peer_initial_window = value
+                for stream in self.streams.values():
+                    stream.window += delta
+            elif key == Setting.MAX_FRAME_SIZE:
+                self._peer_frame_size = value
+            elif key == Setting.MAX_CONCURRENT_STREAMS:
+                self._max_streams = value
+        assert self.transport is not None
+        self.transport.write(frame(FrameType.SETTINGS, Flag.ACK, 0))
+        if not self.ready.done():
+            self.ready.set_result(None)
+        self._flush_all()
+
+    def _on_goaway(self, payload: bytes) -> None:
+        last_id, code = struct.unpack_from(">II", payload)
+        detail = bytes(payload[8:]).decode("utf-8", "replace")
+        reason = f"the server is going away (HTTP/2 GOAWAY {code}{': ' + detail if detail else ''})"
+        if self.lost is None:
+            self.lost = ("UNAVAILABLE", reason)
+        # NOTE: streams the server did not take never ran: they fail now; the others may still finish.
+        for stream in [s for s in self.streams.values() if s.id > (last_id & 0x7FFFFFFF)]:
+            self._finish(stream, "UNAVAILABLE", reason)
+        waiting, self._waiting = self._waiting, collections.deque()
+        for stream, _, _ in waiting:
+            self._finish(stream, "UNAVAILABLE", reason)
+
+    def _reset(self, stream: H2Stream, status: str, details: str) -> None:
+        if self.transport is not None:
+            self.transport.write(frame(FrameType.RST_STREAM, 0, stream.id, struct.pack(">I", _CANCEL)))
+        self._finish(stream, status, details)
+
+    def _send_window(self, stream_id: int, increment: int) -> None:
+        if self.transport is not None:
+            self.transport.write(window_update(stream_id, increment))

@@ -19,8 +19,9 @@ import ssl
 import time
 from collections.abc import Callable
 
-from edgeperf.client.issue.h2_connection import CallListener, H2Connection, H2Stream
+from edgeperf.client.issue.h2_connection import H2Connection
 from edgeperf.client.issue.h2_frames import request_headers
+from edgeperf.client.issue.h2_stream import CallListener, H2Stream
 
 __all__ = ["H2Call", "H2Channel", "parse_address"]
 
@@ -164,6 +165,15 @@ class H2Channel:
             on_open(call)
 
     # --- connecting ----------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connect now rather than at the first call (a stream opened next is then open at once);
+        returns when the attempt ended, whether or not it succeeded."""
+        if self._closed or (self._connection is not None and self._connection.lost is None):
+            return
+        if self._connecting is None:
+            self._connecting = asyncio.get_running_loop().create_task(self._connect())
+        await asyncio.shield(self._connecting)
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()

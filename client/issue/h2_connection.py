@@ -15,7 +15,6 @@ import asyncio
 import collections
 import struct
 import typing
-from typing import Protocol
 
 import hpack
 
@@ -27,6 +26,7 @@ from edgeperf.client.issue.h2_frames import (
     Flag,
     FrameType,
     H2Error,
+    HeaderBlocks,
     Setting,
     frame,
     grpc_message_prefix,
@@ -35,36 +35,16 @@ from edgeperf.client.issue.h2_frames import (
     status_from_headers,
     window_update,
 )
+from edgeperf.client.issue.h2_stream import CallListener, H2Stream
 
-__all__ = ["CallListener", "H2Connection", "H2Stream"]
+__all__ = ["H2Connection"]
 
 _TOP_UP_AT = 1 << 30
 """Received bytes after which this side returns window to the peer (it announced 2**31 - 1)."""
 _CANCEL = 0x8
-
-
-class CallListener(Protocol):
-    def message(self, data: bytes) -> None:
-        """One response message (its gRPC prefix removed)."""
-
-    def closed(self, status: str, details: str) -> None:
-        """The call ended: "OK" or a gRPC status name. Called exactly once, after every message."""
-
-
-class H2Stream:
-    """One call's stream: its send window and outbox, the response bytes not yet a whole message."""
-
-    __slots__ = ("ended", "headers", "id", "inbox", "listener", "outbox", "unacked", "window")
-
-    def __init__(self, stream_id: int, listener: CallListener, window: int) -> None:
-        self.id = stream_id
-        self.listener = listener
-        self.window = window
-        self.outbox: collections.deque[tuple[memoryview, bool]] = collections.deque()
-        self.inbox = bytearray()
-        self.unacked = 0
-        self.headers: list[tuple[str, str]] = []
-        self.ended = False
+_REFUSED_STREAM = 0x7
+_MAX_REFUSED = 8
+"""Times one call is sent again after REFUSED_STREAM before it fails UNAVAILABLE."""
 
 
 class H2Connection(asyncio.Protocol):
@@ -78,14 +58,13 @@ class H2Connection(asyncio.Protocol):
         self._next_id = 1
         self._waiting: collections.deque[tuple[H2Stream, bytes, bytes | None]] = collections.deque()
         self._max_streams = 2**31
+        self._announced_max_streams = 2**31
         self._peer_initial_window = 65_535
         self._peer_frame_size = 16_384
         self._window = 65_535
         self._unacked = 0
         self._buffer = bytearray()
-        self._decoder = hpack.Decoder()
-        self._header_block: tuple[int, int, bytearray] | None = None
-        """A header block still waiting for its CONTINUATION frames: stream, flags, bytes so far."""
+        self._header_blocks = HeaderBlocks()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # --- asyncio.Protocol ----------------------------------------------------------------------------
@@ -122,6 +101,8 @@ class H2Connection(asyncio.Protocol):
 
         Past the peer's concurrent-stream limit the call waits, in order, for a stream to end."""
         stream = H2Stream(0, listener, self._peer_initial_window)
+        if message is not None:
+            stream.retry = (headers, message)
         if self.lost is not None:
             listener.closed(*self.lost)
             stream.ended = True
@@ -217,6 +198,8 @@ class H2Connection(asyncio.Protocol):
         stream.ended = True
         self.streams.pop(stream.id, None)
         stream.listener.closed(status, details)
+        if self._max_streams < self._announced_max_streams:
+            self._max_streams += 1  # NOTE: lowered by a refused stream; back up one call at a time
         while self._waiting and len(self.streams) < self._max_streams and self.lost is None:
             waiting, headers, message = self._waiting.popleft()
             outbox = waiting.outbox
@@ -304,30 +287,16 @@ class H2Connection(asyncio.Protocol):
             self._finish(stream, "INTERNAL", "the server ended the stream without a status")
 
     def _on_headers(self, kind: int, stream_id: int, flags: int, payload: bytes) -> None:
-        if kind == FrameType.HEADERS:
-            if self._header_block is not None:
-                raise H2Error("HEADERS inside another header block")
-            if flags & Flag.PADDED:
-                payload = payload[1 : len(payload) - payload[0]]
-            if flags & Flag.PRIORITY:
-                payload = payload[5:]
-            self._header_block = (stream_id, flags, bytearray(payload))
-        elif self._header_block is None or self._header_block[0] != stream_id:
-            raise H2Error("CONTINUATION without its HEADERS")
-        else:
-            self._header_block[2].extend(payload)
-        if not flags & Flag.END_HEADERS:
+        block = self._header_blocks.feed(kind, stream_id, flags, payload)
+        if block is None:
             return
-        stream_id, first_flags, block = self._header_block
-        self._header_block = None
-        # NOTE: every block is decoded, even a dropped stream's: HPACK's table is the connection's.
-        headers = self._decoder.decode(bytes(block))
+        stream_id, end_stream, headers = block
         stream = self.streams.get(stream_id)
         if stream is None:
             return
-        stream.headers.extend((str(k), str(v)) for k, v in headers)
+        stream.headers.extend(headers)
         ended = status_from_headers(stream.headers)
-        if first_flags & Flag.END_STREAM:
+        if end_stream:
             self._finish(stream, *(ended or ("INTERNAL", "the server ended the call without a grpc-status")))
         elif ended is not None and ended[0] != "OK":
             self._reset(stream, *ended)
@@ -350,7 +319,11 @@ class H2Connection(asyncio.Protocol):
                 self.transport.write(frame(FrameType.PING, Flag.ACK, 0, payload))
         elif kind == FrameType.RST_STREAM:
             if (stream := self.streams.get(stream_id)) is not None:
-                self._finish(stream, *rst_stream_status(struct.unpack(">I", payload)[0]))
+                code = struct.unpack(">I", payload)[0]
+                if code == _REFUSED_STREAM and stream.retry is not None and stream.refused < _MAX_REFUSED:
+                    self._refused(stream)
+                else:
+                    self._finish(stream, *rst_stream_status(code))
         elif kind == FrameType.GOAWAY:
             self._on_goaway(payload)
         elif kind == FrameType.PUSH_PROMISE:
@@ -367,7 +340,7 @@ class H2Connection(asyncio.Protocol):
             elif key == Setting.MAX_FRAME_SIZE:
                 self._peer_frame_size = value
             elif key == Setting.MAX_CONCURRENT_STREAMS:
-                self._max_streams = value
+                self._max_streams = self._announced_max_streams = value
         assert self.transport is not None
         self.transport.write(frame(FrameType.SETTINGS, Flag.ACK, 0))
         if not self.ready.done():
@@ -386,6 +359,23 @@ class H2Connection(asyncio.Protocol):
         waiting, self._waiting = self._waiting, collections.deque()
         for stream, _, _ in waiting:
             self._finish(stream, "UNAVAILABLE", reason)
+
+    def _refused(self, stream: H2Stream) -> None:
+        """The server did not take the stream (past its concurrent-stream count, which it may lower or
+        free later than this side sees): the call was not processed, so it waits for a slot and goes again,
+        the way gRPC retries a refused stream transparently."""
+        assert stream.retry is not None
+        stream.refused += 1
+        self.streams.pop(stream.id)
+        stream.id = 0
+        stream.window = self._peer_initial_window
+        stream.outbox.clear()
+        self._max_streams = max(len(self.streams), 1)
+        headers, message = stream.retry
+        if self.streams:
+            self._waiting.appendleft((stream, headers, message))
+        else:
+            self._open(stream, headers, message)
 
     def _reset(self, stream: H2Stream, status: str, details: str) -> None:
         if self.transport is not None:

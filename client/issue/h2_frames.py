@@ -23,6 +23,7 @@ __all__ = [
     "Flag",
     "FrameType",
     "H2Error",
+    "HeaderBlocks",
     "Setting",
     "frame",
     "grpc_message_prefix",
@@ -146,3 +147,37 @@ def status_from_headers(headers: list[tuple[str, str]]) -> tuple[str, str] | Non
 
 def rst_stream_status(error_code: int) -> tuple[str, str]:
     return _RST_STATUS.get(error_code, "INTERNAL"), f"stream reset by the server (HTTP/2 error {error_code})"
+
+
+class HeaderBlocks:
+    """Header blocks as they arrive (HEADERS, then CONTINUATION frames until END_HEADERS), decoded in
+    arrival order: HPACK's dynamic table is the connection's, so every block is decoded, even one for a
+    stream this side already ended."""
+
+    def __init__(self) -> None:
+        self._decoder = hpack.Decoder()
+        self._open: tuple[int, int, bytearray] | None = None
+        """A block still waiting for CONTINUATION frames: stream, the HEADERS frame's flags, bytes so far."""
+
+    def feed(
+        self, kind: int, stream_id: int, flags: int, payload: bytes
+    ) -> tuple[int, bool, list[tuple[str, str]]] | None:
+        """One HEADERS or CONTINUATION frame; (stream, END_STREAM, headers) once a block is whole."""
+        if kind == FrameType.HEADERS:
+            if self._open is not None:
+                raise H2Error("HEADERS inside another header block")
+            if flags & Flag.PADDED:
+                payload = payload[1 : len(payload) - payload[0]]
+            if flags & Flag.PRIORITY:
+                payload = payload[5:]
+            self._open = (stream_id, flags, bytearray(payload))
+        elif self._open is None or self._open[0] != stream_id:
+            raise H2Error("CONTINUATION without its HEADERS")
+        else:
+            self._open[2].extend(payload)
+        if not flags & Flag.END_HEADERS:
+            return None
+        stream_id, first_flags, block = self._open
+        self._open = None
+        headers = [(str(k), str(v)) for k, v in self._decoder.decode(bytes(block))]
+        return stream_id, bool(first_flags & Flag.END_STREAM), headers

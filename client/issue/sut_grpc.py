@@ -133,6 +133,7 @@ class GrpcSut(GrpcConnection):
         self._state = SutState.OPENED
         if self.config.streaming and self._h2:
             for h2 in self._h2:
+                await h2.connect()  # NOTE: so that the stream is open (or broken) before the first write
                 stream = StreamCall()
                 self._streams.append(stream)
                 h2.stream_call(

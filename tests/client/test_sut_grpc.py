@@ -80,10 +80,15 @@ class Service(FakeKServe):
         return pb.ModelReadyResponse(ready=request.name != "missing")
 
 
-@pytest.fixture
-async def service() -> AsyncIterator[tuple[Service, str]]:
+_TRANSPORT_OF: dict[str, str] = {}
+"""The timed-path transport each test's service is used through (`open_sut` looks it up by address)."""
+
+
+@pytest.fixture(params=["h2", "grpcio"])
+async def service(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Service, str]]:
     svc = Service()
     async with serve_fake(svc) as address:
+        _TRANSPORT_OF[address] = request.param
         yield svc, address
 
 
@@ -103,6 +108,7 @@ class Collector:
 
 
 async def open_sut(address: str, model: str = "echo", **kw: Any) -> tuple[GrpcSut, SerializedQsl]:
+    kw.setdefault("transport", _TRANSPORT_OF.get(address, "h2"))
     sut = GrpcSut(GrpcSutConfig(address=address, model=model, **kw))
     await sut.open()
     signature = await sut.model_signature()

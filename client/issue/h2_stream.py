@@ -1,0 +1,46 @@
+"""One call's stream on an `H2Connection`, and the listener that hears its responses."""
+
+from __future__ import annotations
+
+import collections
+from typing import Protocol
+
+__all__ = ["CallListener", "H2Stream"]
+
+
+class CallListener(Protocol):
+    def message(self, data: bytes) -> None:
+        """One response message (its gRPC prefix removed)."""
+
+    def closed(self, status: str, details: str) -> None:
+        """The call ended: "OK" or a gRPC status name. Called exactly once, after every message."""
+
+
+class H2Stream:
+    """One call's stream: its send window and outbox, the response bytes not yet a whole message."""
+
+    __slots__ = (
+        "ended",
+        "headers",
+        "id",
+        "inbox",
+        "listener",
+        "outbox",
+        "refused",
+        "retry",
+        "unacked",
+        "window",
+    )
+
+    def __init__(self, stream_id: int, listener: CallListener, window: int) -> None:
+        self.id = stream_id
+        self.retry: tuple[bytes, bytes] | None = None
+        """A unary call's header block and request, kept to send again if the server refuses the stream."""
+        self.refused = 0
+        self.listener = listener
+        self.window = window
+        self.outbox: collections.deque[tuple[memoryview, bool]] = collections.deque()
+        self.inbox = bytearray()
+        self.unacked = 0
+        self.headers: list[tuple[str, str]] = []
+        self.ended = False

@@ -85,7 +85,7 @@ class H2Channel:
         self._headers: dict[str, bytes] = {}
         self._connection: H2Connection | None = None
         self._connecting: asyncio.Task[None] | None = None
-        self._queued: list[Callable[[H2Connection | None, str], None]] = []
+        self._queued: list[Callable[[H2Connection | None, str, str], None]] = []
         self._next_attempt_ns = 0
         self._backoff_ms = backoff_ms[0]
         self._backoff_range_ms = backoff_ms
@@ -131,14 +131,14 @@ class H2Channel:
             self._begin(connection, path, listener, message, on_open)
             return
 
-        def when_connected(conn: H2Connection | None, error: str) -> None:
+        def when_connected(conn: H2Connection | None, status: str, error: str) -> None:
             if conn is None:
-                listener.closed("UNAVAILABLE", error)
+                listener.closed(status, error)
             else:
                 self._begin(conn, path, listener, message, on_open)
 
         if time.monotonic_ns() < self._next_attempt_ns:
-            when_connected(None, self._last_error)  # NOTE: gRPC's fail-fast while in backoff
+            when_connected(None, "UNAVAILABLE", self._last_error)  # NOTE: gRPC's fail-fast while in backoff
             return
         self._queued.append(when_connected)
         if self._connecting is None:
@@ -179,6 +179,15 @@ class H2Channel:
         loop = asyncio.get_running_loop()
         connection: H2Connection | None = None
         error = ""
+        status = "UNAVAILABLE"
+        # NOTE: calls wait for the connection within their deadline, as gRPC's do (a stopped server still
+        # accepts TCP connections in its kernel). They go out right after the preface, not after the
+        # server's SETTINGS: HTTP/2 allows it, and a server that never answers is then a deadline.
+        timeout_s = (
+            _CONNECT_TIMEOUT_S
+            if self._deadline_ms is None
+            else min(_CONNECT_TIMEOUT_S, self._deadline_ms / 1000)
+        )
         try:
             _, made = await asyncio.wait_for(
                 loop.create_connection(
@@ -188,13 +197,16 @@ class H2Channel:
                     ssl=self._tls,
                     server_hostname=self.host if self._tls is not None else None,
                 ),
-                _CONNECT_TIMEOUT_S,
+                timeout_s,
             )
             connection = made
-            await asyncio.wait_for(asyncio.shield(made.ready), _CONNECT_TIMEOUT_S)
             self._check_alpn(made)
         except (OSError, ConnectionError, TimeoutError, ssl.SSLError) as exc:
-            error = f"failed to connect to {self._authority}: {type(exc).__name__}: {exc}"
+            if isinstance(exc, TimeoutError):
+                status = "DEADLINE_EXCEEDED" if self._deadline_ms is not None else "UNAVAILABLE"
+                error = f"no connection to {self._authority} within {timeout_s:g} s"
+            else:
+                error = f"failed to connect to {self._authority}: {type(exc).__name__}: {exc}"
             if connection is not None:
                 connection.close()
             connection = None
@@ -214,7 +226,7 @@ class H2Channel:
                 self._watchdog = loop.create_task(self._expire_calls())
         queued, self._queued = self._queued, []
         for when_connected in queued:
-            when_connected(connection, error)
+            when_connected(connection, status, error)
 
     def _check_alpn(self, connection: H2Connection) -> None:
         if self._tls is None or connection.transport is None:
@@ -251,7 +263,7 @@ class H2Channel:
             await asyncio.gather(self._connecting, return_exceptions=True)
         queued, self._queued = self._queued, []
         for when_connected in queued:
-            when_connected(None, "the channel was closed")
+            when_connected(None, "CANCELLED", "the channel was closed")
         for connection in (*self._draining, self._connection):
             if connection is not None:
                 connection.close()

@@ -65,7 +65,6 @@ class H2Connection(asyncio.Protocol):
         self._unacked = 0
         self._buffer = bytearray()
         self._header_blocks = HeaderBlocks()
-        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # --- asyncio.Protocol ----------------------------------------------------------------------------
 
@@ -83,8 +82,6 @@ class H2Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         reason = "the connection was closed" if exc is None else f"the connection was lost: {exc}"
         self._fail_all("UNAVAILABLE", reason)
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(reason))
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -343,8 +340,6 @@ class H2Connection(asyncio.Protocol):
                 self._max_streams = self._announced_max_streams = value
         assert self.transport is not None
         self.transport.write(frame(FrameType.SETTINGS, Flag.ACK, 0))
-        if not self.ready.done():
-            self.ready.set_result(None)
         self._flush_all()
 
     def _on_goaway(self, payload: bytes) -> None:

@@ -9,7 +9,10 @@ tests, which keeps every call), on uvloop, as `edgeperf run` drives it: the sche
 and recorder, the logs. What it prints is the client self-check of the performance pass (the timed
 section's process CPU over its queries, and the issue delay against the schedule), as min / median /
 max over --reps repetitions per rate, with the load average; this is what edgeperf costs on top of
-its transport. --profile writes a cProfile of one extra run at the first rate (read it with
+its transport. Beside each run, interleaved, a bare loop issues the same rate with the same SUT and
+the same precise timer and nothing else: the difference is edgeperf's own per-query cost (schedule,
+QuerySample, recorder, tracker, end-of-run checks), the floor what any precise issuer pays (a timer
+wake-up per query, the SUT). --profile writes a cProfile of one extra run at the first rate (read it with
 `python -m pstats FILE`). --rss also runs 10,000 and 60,000 queries at 5,000 QPS (the SUT keeps
 up; the issue loop runs flat out) in child processes and prints the growth of their peak RSS per
 query: the fixed per-query state a long run adds (issue 7: a 240 s run within 10 % of a 30 s one).
@@ -29,8 +32,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from edgeperf.client.issue.selfcheck import ClientCheck
 from edgeperf.client.issue.sut import QuerySample, QuerySampleResponse, QuerySamplesComplete
+from edgeperf.client.plan.scenarios.base import LoopClock, wait_until
 from edgeperf.client.plan.settings import Scenario, TestMode, TestSettings
 from edgeperf.client.run import run_with_sut
 
@@ -97,6 +103,47 @@ def run_once(rate: float, seconds: float, latency_us: float) -> ClientCheck:
         return r.run(_one(rate, seconds, latency_us, Path(tmp)))
 
 
+async def _floor(rate: float, seconds: float, latency_us: float) -> tuple[float, int, int]:
+    """The floor under edgeperf: the same SUT, Poisson times and precise timer (`LoopClock`, its
+    timerfd), issued by a bare loop with no schedule, recorder or tracker: (CPU us per query, issue
+    delay p50 ns, p99 ns)."""
+    rng = np.random.default_rng(1)
+    n = int(rate * seconds)
+    offsets = np.cumsum(rng.exponential(1e9 / rate, n)).astype(np.int64)
+    sut = _TimerSut(int(latency_us * 1000))
+    clock = LoopClock()
+    done = [0]
+    all_done = asyncio.Event()
+
+    def complete(responses: Sequence[QuerySampleResponse], completed_ns: int) -> None:
+        done[0] += len(responses)
+        if done[0] == n:
+            all_done.set()
+
+    delays = np.empty(n, dtype=np.int64)
+    cpu0 = time.process_time()
+    start_ns = clock.now_ns() + 1_000_000
+    try:
+        for q in range(n):
+            due_ns = start_ns + int(offsets[q])
+            await wait_until(due_ns, clock)
+            delays[q] = clock.now_ns() - due_ns
+            await sut.issue_query([QuerySample(q, q % 1024)], complete)
+        await all_done.wait()
+    finally:
+        clock.close()
+    cpu_us = (time.process_time() - cpu0) / n * 1e6
+    delays.sort()
+    return cpu_us, int(delays[n // 2]), int(delays[int(n * 0.99)])
+
+
+def floor_once(rate: float, seconds: float, latency_us: float) -> tuple[float, int, int]:
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
+        return r.run(_floor(rate, seconds, latency_us))
+
+
 RSS_RATE = 5_000.0
 RSS_QUERIES = (10_000, 60_000)
 
@@ -134,9 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, _ = parser.parse_known_args(argv)
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     rows: dict[float, list[ClientCheck]] = {rate: [] for rate in args.rate}
+    floors: dict[float, list[tuple[float, int, int]]] = {rate: [] for rate in args.rate}
     for _ in range(args.reps):
         for rate in args.rate:  # NOTE: interleaved, so a burst of load elsewhere spreads over every rate
             rows[rate].append(run_once(rate, args.seconds, args.latency_us))
+            floors[rate].append(floor_once(rate, args.seconds, args.latency_us))
     print(
         f"timer SUT ({args.latency_us:g} us), Server, {args.seconds:g} s, min / median / max of {args.reps}:"
     )
@@ -148,6 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"p99 {spread([c.issue_delay_p99_ns / 1e3 for c in checks])} us, "
             f"gc {spread([float(c.gc_collections) for c in checks])}"
         )
+        bare = floors[rate]
+        print(
+            f"  {rate:>6.0f} QPS, bare loop (same SUT and timer): CPU {spread([b[0] for b in bare])} us/query, "
+            f"issue delay p50 {spread([b[1] / 1e3 for b in bare])} us, p99 {spread([b[2] / 1e3 for b in bare])} us"
+        )
+        own = [c.cpu_per_query_us - b[0] for c, b in zip(checks, bare, strict=True)]
+        print(f"  {rate:>6.0f} QPS, edgeperf's own (run - bare, per rep): {spread(own)} us/query")
     if args.rss:
         growth = [rss_per_query() for _ in range(args.reps)]
         print(

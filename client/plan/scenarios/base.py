@@ -15,6 +15,7 @@ from typing import Protocol
 from edgeperf.client.plan.scenarios.timer import DeadlineTimer
 
 __all__ = [
+    "MIN_PRECISE_SPIN_NS",
     "PRECISE_SPIN_NS",
     "SPIN_NS",
     "SPIN_PAUSE_S",
@@ -31,9 +32,14 @@ SPIN_NS = 1_200_000
 """Below this much time to a deadline the wait stops sleeping and spins: event-loop timers are only
 about a millisecond precise (epoll and uvloop round to whole milliseconds), spinning is a few microseconds."""
 PRECISE_SPIN_NS = 30_000
-"""The spin stretch with a precise timer (`DeadlineTimer`, a timerfd): it wakes within tens of
-microseconds, so only the last 30 us are spun and the loop sleeps (processing completions) before.
+"""The longest spin stretch with a precise timer (`DeadlineTimer`, a timerfd): it wakes within tens of
+microseconds, so at most the last 30 us are spun and the loop sleeps (processing completions) before.
 A spin burns the CPU it lasts, once per query: 100 us of it was a third of the client's CPU at 1,000 QPS."""
+MIN_PRECISE_SPIN_NS = 5_000
+"""The shortest: closer than this to a deadline a sleep (a wake-up of the thread) costs more than a spin."""
+_LEAD_STEP_NS = 500
+"""How far one wake-up moves the timer's lead (`LoopClock`): 3 steps down when the timer woke
+earlier than the lead, one up when later, so the lead settles where a quarter of wake-ups come sooner."""
 
 
 SPIN_PAUSE_S = 50e-6
@@ -75,6 +81,7 @@ class LoopClock:
         self._precise = precise
         self._timer: DeadlineTimer | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._lead_ns = MIN_PRECISE_SPIN_NS
 
     def _deadline_timer(self) -> DeadlineTimer | None:
         if not self._precise:
@@ -89,7 +96,12 @@ class LoopClock:
 
     @property
     def spin_ns(self) -> int:
-        return PRECISE_SPIN_NS if self._deadline_timer() is not None else SPIN_NS
+        """With the precise timer: how late it wakes (a low quarter of its recent wake-ups), within
+        `MIN_PRECISE_SPIN_NS`..`PRECISE_SPIN_NS`. The sleep ends that much before the deadline, and
+        only the rest is spun: a spin costs the CPU it lasts, so the cheapest precise wait spins no
+        longer than the timer is expected to be early (a few us on a quiet machine, none in a busy VM
+        whose wake-ups come 40 us and more after the timer)."""
+        return self._lead_ns if self._deadline_timer() is not None else SPIN_NS
 
     def now_ns(self) -> int:
         return time.perf_counter_ns()
@@ -99,7 +111,15 @@ class LoopClock:
         if timer is None:
             await asyncio.sleep(duration_ns / 1e9)
         else:
-            await timer.sleep_until(time.perf_counter_ns() + duration_ns)
+            target_ns = time.perf_counter_ns() + duration_ns
+            await timer.sleep_until(target_ns)
+            late_ns = time.perf_counter_ns() - target_ns
+            lead = (
+                self._lead_ns - 3 * _LEAD_STEP_NS
+                if late_ns < self._lead_ns
+                else self._lead_ns + _LEAD_STEP_NS
+            )
+            self._lead_ns = min(max(lead, MIN_PRECISE_SPIN_NS), PRECISE_SPIN_NS)
 
     async def yield_now(self, remaining_ns: int) -> None:
         if remaining_ns > SPIN_PAUSE_UNTIL_NS:

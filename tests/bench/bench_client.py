@@ -10,6 +10,8 @@ with the load average printed (the machine may be shared: the ratios matter, not
      floor: what grpc.aio unary, grpc.aio streaming and the sync API cost with no edgeperf code). All
      are sampled the same way: the client's process-tree CPU (/proc) over a window in the middle of the
      run, over the requests the echo server counted in it. Goal: edgeperf <= 1.5x perf_analyzer.
+     edgeperf runs on its own HTTP/2 transport (the default); beside it, unary over grpc.aio
+     (`--transport grpcio`), so the transport's share is measured in the same run.
   2. issue delay p99 at --rate QPS, from edgeperf's self-check, unary (the goal: <= 200 us), and
      beside it with --streaming and with --workers 2 (how the delay follows the event loop's load).
   3. the highest target QPS on --ladder whose edgeperf Server run is VALID (p99 under --latency-ms),
@@ -129,12 +131,13 @@ def edgeperf_cmd(
     out: Path,
     *,
     streaming: bool = False,
+    transport: str = "h2",
 ) -> list[str]:
     conf = _conf(out.with_suffix(".conf"), qps, seconds, latency_ms)
     return [
         str(EDGEPERF), "run", "--server", address, "--model", MODEL, "--scenario", "Server",
         "--dataset", "synthetic:256", "--user-conf", str(conf), "--workers", str(workers),
-        "--out", str(out), "--no-progress", *(["--streaming"] if streaming else []),
+        "--out", str(out), "--no-progress", "--transport", transport, *(["--streaming"] if streaming else []),
     ]  # fmt: skip
 
 
@@ -147,10 +150,13 @@ def edgeperf_cpu(
     *,
     streaming: bool = False,
     workers: int = 1,
+    transport: str = "h2",
 ) -> tuple[float, float]:
     """(client CPU us per request, issue delay p99 us) of one edgeperf run at `qps`."""
-    out = tmp / f"cpu-{tag}-{'stream' if streaming else 'unary'}-{workers}"
-    cmd = edgeperf_cmd(echo.address, qps, seconds, 1000.0, workers, out, streaming=streaming)
+    out = tmp / f"cpu-{tag}-{'stream' if streaming else 'unary'}-{workers}-{transport}"
+    cmd = edgeperf_cmd(
+        echo.address, qps, seconds, 1000.0, workers, out, streaming=streaming, transport=transport
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     cpu, n = sample_window(proc, echo, seconds - 3)
     proc.wait()
@@ -262,6 +268,10 @@ def report(rows: dict[str, list[float]], loads: Sequence[float], args: argparse.
     print(f"1. client CPU us/query at {args.rate:g} QPS (Poisson), same window method for every client:")
     print(f"   edgeperf unary:     {spread(rows['ep_cpu'])}")
     print(f"   edgeperf streaming: {spread(rows['ep_stream_cpu'])}")
+    print(
+        f"   edgeperf unary over grpc.aio (--transport grpcio): {spread(rows['ep_grpcio_cpu'])}; "
+        f"edgeperf's HTTP/2 / grpc.aio {_ratio(rows['ep_cpu'], rows['ep_grpcio_cpu'])}"
+    )
     for transport in BARE:
         if rows[transport]:
             print(f"   bare {transport + ':':<15}{spread(rows[transport])} (grpcio alone: the floor)")
@@ -333,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"perf_analyzer columns skipped: {pa}", flush=True)
     echo = EchoServer()
     keys = (
-        *("ep_cpu", "ep_stream_cpu", *BARE, "pa_cpu"),
+        *("ep_cpu", "ep_stream_cpu", "ep_grpcio_cpu", *BARE, "pa_cpu"),
         *("delay", "delay_stream", "ep_w2_cpu", "delay_w2", "ep1", "ep2", "pa_peak"),
     )
     rows: dict[str, list[float]] = {k: [] for k in keys}
@@ -349,6 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stream_cpu, delay = edgeperf_cpu(echo, args.rate, args.seconds, tmp, f"{rep}", streaming=True)
                 rows["ep_stream_cpu"].append(stream_cpu)
                 rows["delay_stream"].append(delay)
+                rows["ep_grpcio_cpu"].append(
+                    edgeperf_cpu(echo, args.rate, args.seconds, tmp, f"{rep}", transport="grpcio")[0]
+                )
                 w2_cpu, delay = edgeperf_cpu(echo, args.rate, args.seconds, tmp, f"{rep}", workers=2)
                 rows["ep_w2_cpu"].append(w2_cpu)
                 rows["delay_w2"].append(delay)

@@ -33,11 +33,9 @@ _SCENARIO_REQUESTED: dict[Scenario, tuple[str, ...]] = {
     ),
     Scenario.OFFLINE: ("offline_expected_qps",),
 }
-_COMMON_REQUESTED = [
-    "min_duration_ms",
-    "max_duration_ms",
-    "min_query_count",
-    "max_query_count",
+_LIMITS = ("min_duration_ms", "max_duration_ms", "min_query_count", "max_query_count")
+# NOTE: LoadGen logs these ten under the same names in the requested and the effective block.
+_SEEDS_AND_ISSUE = (
     "qsl_rng_seed",
     "sample_index_rng_seed",
     "schedule_rng_seed",
@@ -48,8 +46,8 @@ _COMMON_REQUESTED = [
     "performance_issue_unique",
     "performance_issue_same",
     "performance_issue_same_index",
-    "performance_sample_count_override",
-]
+)
+_COMMON_REQUESTED = [*_LIMITS, *_SEEDS_AND_ISSUE, "performance_sample_count_override"]
 _EFFECTIVE = [
     "samples_per_query",
     "target_qps",
@@ -57,21 +55,9 @@ _EFFECTIVE = [
     "target_latency_percentile",
     "max_async_queries",
     "target_duration_ms",
-    "min_duration_ms",
-    "max_duration_ms",
-    "min_query_count",
-    "max_query_count",
+    *_LIMITS,
     "min_sample_count",
-    "qsl_rng_seed",
-    "sample_index_rng_seed",
-    "schedule_rng_seed",
-    "accuracy_log_rng_seed",
-    "accuracy_log_probability",
-    "accuracy_log_sampling_target",
-    "print_timestamps",
-    "performance_issue_unique",
-    "performance_issue_same",
-    "performance_issue_same_index",
+    *_SEEDS_AND_ISSUE,
     "performance_sample_count",
 ]
 _CURRENT_REQUESTED = ("accuracy_sample_count_override", "sample_concatenate_permutation")

@@ -33,20 +33,10 @@ _TOKEN_OPTION = "--auth-token"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Connection:
-    """How to reach a server: TLS files (all None: plaintext) and the bearer token (None: none)."""
+    """How to reach a server: TLS files (None: plaintext) and the bearer token (None: none)."""
 
-    tls_root_cert: Path | None = None
-    tls_client_cert: Path | None = None
-    tls_client_key: Path | None = None
+    tls: TlsFiles | None = None
     auth_token: str | None = None
-
-    def tls_files(self) -> TlsFiles | None:
-        """The files as the SUT takes them; None when none is given (plaintext)."""
-        if self.tls_root_cert is None and self.tls_client_cert is None and self.tls_client_key is None:
-            return None
-        return TlsFiles(
-            root_cert=self.tls_root_cert, client_cert=self.tls_client_cert, client_key=self.tls_client_key
-        )
 
 
 def add_connection_arguments(group: argparse._ActionsContainer) -> None:
@@ -97,10 +87,11 @@ def connection_from_args(args: argparse.Namespace, environ: Mapping[str, str] | 
     Raises:
         RunSetupError: both token options, or a token file that cannot be used.
     """
+    tls = TlsFiles(
+        root_cert=args.tls_root_cert, client_cert=args.tls_client_cert, client_key=args.tls_client_key
+    )
     return Connection(
-        tls_root_cert=args.tls_root_cert,
-        tls_client_cert=args.tls_client_cert,
-        tls_client_key=args.tls_client_key,
+        tls=None if tls == TlsFiles() else tls,
         auth_token=_token(args, os.environ if environ is None else environ),
     )
 

@@ -224,7 +224,7 @@ def sut_config(options: RunOptions, requested: TestSettings, bench: Benchmark | 
             else options.max_in_flight
         ),
         deadline_ms=options.deadline_ms,
-        tls=options.connection.tls_files(),
+        tls=options.connection.tls,
         auth_token=options.connection.auth_token,
         collect_data=keep_data,
         log_payload=payload_encoder(bench, options.benchmark_size),

@@ -105,11 +105,11 @@ async def describe_target(
         None if connection.auth_token is None else (("authorization", f"Bearer {connection.auth_token}"),)
     )
     try:
-        if connection.tls_root_cert or connection.tls_client_cert or connection.tls_client_key:
+        if (tls := connection.tls) is not None:
             credentials = grpc.ssl_channel_credentials(
-                root_certificates=_read(connection.tls_root_cert),
-                private_key=_read(connection.tls_client_key),
-                certificate_chain=_read(connection.tls_client_cert),
+                root_certificates=_read(tls.root_cert),
+                private_key=_read(tls.client_key),
+                certificate_chain=_read(tls.client_cert),
             )
             channel = grpc.aio.secure_channel(address, credentials)
         else:

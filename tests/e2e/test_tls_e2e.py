@@ -9,6 +9,7 @@ import pytest
 
 from edgeperf.client.connection_args import Connection
 from edgeperf.client.errors import ServerUnavailable
+from edgeperf.client.issue.grpc_connection import TlsFiles
 from edgeperf.client.plan.settings import Scenario
 from edgeperf.client.run import RunOptions, run_benchmark
 from tests.e2e._runs import run_options
@@ -87,9 +88,11 @@ def options(
         conf,
         deadline_ms=5_000,
         connection=Connection(
-            tls_root_cert=certs / "ca.pem" if root else None,
-            tls_client_cert=certs / "client.pem" if client_cert else None,
-            tls_client_key=certs / "client.key" if client_cert else None,
+            tls=TlsFiles(
+                root_cert=certs / "ca.pem" if root else None,
+                client_cert=certs / "client.pem" if client_cert else None,
+                client_key=certs / "client.key" if client_cert else None,
+            )
         ),
     )
 

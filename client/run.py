@@ -90,10 +90,24 @@ async def run_benchmark(
         check_same_index(settings, asked.origins)
         if announce is not None:
             announce(prerun_explanation(settings, asked.sources))
-        score = scorer(bench, dataset, options)
+        ready = _Ready(
+            sut=sut, qsl=qsl, requested=requested, score=scorer(bench, dataset, options), stop=stop
+        )
         if options.official_loadgen:
-            return await _run_official(sut, qsl, requested, options.out_dir, score, stop)
-        return await _run_timed(sut, qsl, requested, settings, config, options, score, stop, announce)
+            return await _run_official(ready, options.out_dir)
+        return await _run_timed(ready, settings, config, options, announce)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Ready:
+    """What either path runs with: the SUT with its QSL in use, the settings asked for, the scorer and
+    the caller's stop event."""
+
+    sut: GrpcSut
+    qsl: SerializedQsl
+    requested: TestSettings
+    score: Callable[[Path], AccuracyReport] | None
+    stop: asyncio.Event | None
 
 
 async def _warm_up(
@@ -119,17 +133,14 @@ async def _warm_up(
 
 
 async def _run_timed(
-    sut: GrpcSut,
-    qsl: SerializedQsl,
-    requested: TestSettings,
+    ready: _Ready,
     settings: EffectiveSettings,
     config: GrpcSutConfig,
     options: RunOptions,
-    score: Callable[[Path], AccuracyReport] | None,
-    stop: asyncio.Event | None,
     announce: Callable[[str], None] | None,
 ) -> RunOutcome:
     """The device checks (power, network), then the modes through edgeperf's own issue loop."""
+    sut, qsl, requested, score, stop = ready.sut, ready.qsl, ready.requested, ready.score, ready.stop
     display: ProgressDisplay | None = None
     if options.progress:
         from edgeperf.client.report.progress import ProgressDisplay
@@ -189,17 +200,11 @@ async def _run_timed(
         await side.close()
 
 
-async def _run_official(
-    sut: GrpcSut,
-    qsl: SerializedQsl,
-    requested: TestSettings,
-    out_dir: Path,
-    score: Callable[[Path], AccuracyReport] | None,
-    stop: asyncio.Event | None,
-) -> RunOutcome:
+async def _run_official(ready: _Ready, out_dir: Path) -> RunOutcome:
     from edgeperf.client.issue.loadgen_bridge import run_official
 
-    official = await run_official(sut, qsl, requested, out_dir, stop=stop)
+    requested, score = ready.requested, ready.score
+    official = await run_official(ready.sut, ready.qsl, requested, out_dir, stop=ready.stop)
     validity = str(official.detail.get("result_validity", "VALID"))
     reasons: list[str] = []
     if official.interrupted:

@@ -6,8 +6,8 @@ later stage reads them and none changes them (FindPeakPerformance replaces the t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import assert_never
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, assert_never
 
 from edgeperf.client.plan.settings import Rules, Scenario, TestMode, TestSettings
 
@@ -176,47 +176,33 @@ class EffectiveSettings:
                 "time. performance_issue_unique: 1 performance_issue_same: 1"
             )
 
+        carried: dict[str, Any] = {name: getattr(req, name) for name in _CARRIED}
         return cls(
             requested=req,
-            scenario=req.scenario,
-            mode=req.mode,
-            rules=req.rules,
             samples_per_query=samples_per_query,
             target_qps=target_qps,
             target_latency_ns=target_latency_ns,
             target_latency_percentile=percentile,
             max_async_queries=max_async_queries,
             target_duration_ms=target_duration_ms,
-            min_duration_ms=req.min_duration_ms,
-            max_duration_ms=req.max_duration_ms,
             min_query_count=min_query_count,
-            max_query_count=req.max_query_count,
             min_sample_count=min_query_count * samples_per_query,
-            qsl_rng_seed=req.qsl_rng_seed,
-            sample_index_rng_seed=req.sample_index_rng_seed,
-            schedule_rng_seed=req.schedule_rng_seed,
-            accuracy_log_rng_seed=req.accuracy_log_rng_seed,
-            accuracy_log_probability=req.accuracy_log_probability,
-            accuracy_log_sampling_target=req.accuracy_log_sampling_target,
-            print_timestamps=req.print_timestamps,
-            performance_issue_unique=req.performance_issue_unique,
-            performance_issue_same=req.performance_issue_same,
-            performance_issue_same_index=req.performance_issue_same_index,
             performance_sample_count=perf_count,
             accuracy_sample_count=acc_count,
-            sample_concatenate_permutation=req.sample_concatenate_permutation,
-            server_coalesce_queries=req.server_coalesce_queries,
-            server_find_peak_qps_decimals_of_precision=req.server_find_peak_qps_decimals_of_precision,
-            server_find_peak_qps_boundary_step_size=req.server_find_peak_qps_boundary_step_size,
-            use_token_latencies=req.use_token_latencies,
-            server_ttft_latency_ns=req.server_ttft_latency_ns,
-            server_tpot_latency_ns=req.server_tpot_latency_ns,
-            infer_token_latencies=req.infer_token_latencies,
-            token_latency_scaling_factor=req.token_latency_scaling_factor,
             qsl_total_sample_count=total_sample_count,
             qsl_performance_sample_count=performance_sample_count,
             warnings=tuple(warnings),
+            **carried,
         )
+
+
+_CARRIED = tuple(
+    f.name
+    for f in fields(EffectiveSettings)
+    if f.name in {t.name for t in fields(TestSettings)} and f.name != "min_query_count"
+)
+"""The fields LoadGen carries over from the requested settings unchanged: every field both classes have
+(same name, same type), except `min_query_count`, which `from_requested` derives."""
 
 
 def _qps_from_latency(expected_latency_ns: float, name: str) -> float:

@@ -180,3 +180,33 @@ def test_an_empty_qsl_is_refused() -> None:
         _effective(total=0)
     with pytest.raises(ValueError, match="performance sample count above 0"):
         _effective(performance=0, sample_concatenate_permutation=True)
+
+
+def test_fields_both_settings_have_are_carried_unchanged_except_min_query_count() -> None:
+    changed = {
+        "scenario": Scenario.SERVER,
+        "mode": TestMode.ACCURACY_ONLY,
+        "rules": Rules.CURRENT,
+        "max_duration_ms": 5_000,
+        "max_query_count": 77,
+        "qsl_rng_seed": 3,
+        "accuracy_log_probability": 0.25,
+        "accuracy_log_sampling_target": 9,
+        "print_timestamps": True,
+        "performance_issue_same": True,
+        "performance_issue_same_index": 5,
+        "server_coalesce_queries": True,
+        "server_find_peak_qps_boundary_step_size": 2.5,
+        "use_token_latencies": True,
+        "server_tpot_latency_ns": 7_000_000,
+        "token_latency_scaling_factor": 4,
+    }
+    e = _effective(**changed)
+    requested = {f.name: f for f in dataclasses.fields(TestSettings)}
+    shared = [f for f in dataclasses.fields(EffectiveSettings) if f.name in requested]
+    assert {f.name for f in shared} >= changed.keys()
+    for f in shared:
+        assert f.type == requested[f.name].type, f.name
+        if f.name != "min_query_count":
+            assert getattr(e, f.name) == getattr(e.requested, f.name), f.name
+    assert (e.max_query_count, e.accuracy_log_sampling_target, e.token_latency_scaling_factor) == (77, 9, 4)

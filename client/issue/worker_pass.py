@@ -16,7 +16,7 @@ from edgeperf.client.issue.loop import EndReason
 from edgeperf.client.issue.pass_result import LoadableSetLog, ModeResult, with_active_time
 from edgeperf.client.issue.recorder import RecorderColumns, RunRecorder
 from edgeperf.client.issue.selfcheck import client_check, issue_delays_ns
-from edgeperf.client.issue.workers import SutFactory, run_workers
+from edgeperf.client.issue.workers import SutFactory, WorkerJob, run_workers
 from edgeperf.client.plan.effective import EffectiveSettings
 from edgeperf.client.plan.schedule import Schedule
 from edgeperf.client.plan.settings import Scenario
@@ -52,20 +52,17 @@ async def run_pass_with_workers(
 
     # NOTE: the real monotonic clock: it is the one every worker process shares.
     clock_ns = time.perf_counter_ns
-    recorder, run = await run_workers(
-        factory,
-        workers,
-        settings,
+    job = WorkerJob(
+        factory=factory,
+        settings=settings,
         offsets_ns=schedule.scheduled_offsets_ns,
         sample_indices=indices,
-        loaded=loaded,
+        loaded=tuple(loaded),
         keep=keep,
-        make_recorder=make_recorder,
-        now_ns=clock_ns,
         drain_timeout_s=drain_timeout_s,
         abort_after_errors=abort_after_errors,
-        stop=stop,
     )
+    recorder, run = await run_workers(job, workers, make_recorder=make_recorder, now_ns=clock_ns, stop=stop)
     for t, message, is_error in run.events:
         recorder.record_event(
             t, "error_runtime" if is_error else "generic_message", message, is_error=is_error

@@ -44,6 +44,7 @@ from edgeperf.client.plan.settings import Scenario
 __all__ = [
     "WORKER_QPS",
     "SutFactory",
+    "WorkerJob",
     "WorkerRun",
     "check_workers",
     "default_workers",
@@ -98,10 +99,10 @@ def check_workers(settings: EffectiveSettings, workers: int) -> None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Plan:
-    worker: int
-    workers: int
-    path: str
+class WorkerJob:
+    """One performance pass as every worker process is given it (pickled into each)."""
+
+    factory: SutFactory
     settings: EffectiveSettings
     offsets_ns: npt.NDArray[np.int64]
     sample_indices: npt.NDArray[np.int32]
@@ -110,7 +111,6 @@ class _Plan:
     keep: npt.NDArray[np.bool_] | None
     drain_timeout_s: float
     abort_after_errors: int | None
-    factory: SutFactory
 
     @property
     def n_queries(self) -> int:
@@ -119,6 +119,15 @@ class _Plan:
     @property
     def spq(self) -> int:
         return int(self.sample_indices.shape[1])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Plan:
+    worker: int
+    workers: int
+    path: str
+    """The shared columns' file."""
+    job: WorkerJob
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,22 +156,15 @@ class WorkerRun:
 
 
 async def run_workers(
-    factory: SutFactory,
+    job: WorkerJob,
     workers: int,
-    settings: EffectiveSettings,
     *,
-    offsets_ns: npt.NDArray[np.int64],
-    sample_indices: npt.NDArray[np.int32],
-    loaded: list[int],
-    keep: npt.NDArray[np.bool_] | None,
     make_recorder: Callable[[RecorderColumns], RunRecorder],
     now_ns: Callable[[], int],
-    drain_timeout_s: float,
-    abort_after_errors: int | None,
     stop: asyncio.Event | None,
 ) -> tuple[RunRecorder, WorkerRun]:
-    """Run one performance pass from `workers` processes; returns the filled recorder and the merge."""
-    n_queries, spq = int(sample_indices.shape[0]), int(sample_indices.shape[1])
+    """Run `job` from `workers` processes; returns the filled recorder and the merge."""
+    n_queries, spq = job.n_queries, job.spq
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="edgeperf-workers-", dir=_SHM_DIR) as tmp:
         path = Path(tmp) / "columns"
@@ -176,19 +178,7 @@ async def run_workers(
         try:
             for w in range(workers):
                 parent_end, child_end = ctx.Pipe()
-                plan = _Plan(
-                    worker=w,
-                    workers=workers,
-                    path=str(path),
-                    settings=settings,
-                    offsets_ns=offsets_ns,
-                    sample_indices=sample_indices,
-                    loaded=tuple(loaded),
-                    keep=keep,
-                    drain_timeout_s=drain_timeout_s,
-                    abort_after_errors=abort_after_errors,
-                    factory=factory,
-                )
+                plan = _Plan(worker=w, workers=workers, path=str(path), job=job)
                 proc = ctx.Process(target=_worker_main, args=(plan, child_end), daemon=True)
                 proc.start()
                 child_end.close()
@@ -287,28 +277,29 @@ def _worker_main(plan: _Plan, pipe: Connection) -> None:
 
 
 async def _worker(plan: _Plan, pipe: Connection) -> None:
-    settings = plan.settings
-    n_samples = plan.n_queries * plan.spq
+    job = plan.job
+    settings = job.settings
+    n_samples = job.n_queries * job.spq
     buffer = np.memmap(plan.path, dtype=np.uint8, mode="r+")
-    columns = RecorderColumns.views(buffer, plan.n_queries, n_samples)
+    columns = RecorderColumns.views(buffer, job.n_queries, n_samples)
     code_base = (plan.worker + 1) * CODE_STRIDE
     recorder = RunRecorder(
-        samples_per_query=plan.spq,
-        n_queries=plan.n_queries,
-        sample_indices=plan.sample_indices.reshape(-1),
+        samples_per_query=job.spq,
+        n_queries=job.n_queries,
+        sample_indices=job.sample_indices.reshape(-1),
         columns=columns,
         any_order=True,
         status_code_base=code_base,
     )
     tracker = CompletionTracker(
         recorder,
-        keep=plan.keep,
-        abort_after_errors=plan.abort_after_errors,
-        stall_timeout_s=plan.drain_timeout_s,
-        abort_after_silence_ns=None if plan.abort_after_errors is None else int(plan.drain_timeout_s * 1e9),
+        keep=job.keep,
+        abort_after_errors=job.abort_after_errors,
+        stall_timeout_s=job.drain_timeout_s,
+        abort_after_silence_ns=None if job.abort_after_errors is None else int(job.drain_timeout_s * 1e9),
     )
-    async with plan.factory() as (sut, qsl):
-        qsl.load_samples(list(plan.loaded))
+    async with job.factory() as (sut, qsl):
+        qsl.load_samples(list(job.loaded))
         cap, overflow0 = (
             (sut.in_flight_cap, sut.in_flight_overflow) if isinstance(sut, InFlightCounted) else (None, 0)
         )
@@ -320,7 +311,7 @@ async def _worker(plan: _Plan, pipe: Connection) -> None:
         pipe.send(("ready",))
         start_ns: int = await asyncio.to_thread(pipe.recv)
         scheduler = make_scheduler(
-            settings.scenario, start_ns=start_ns, offsets_ns=plan.offsets_ns, progress=tracker, clock=clock
+            settings.scenario, start_ns=start_ns, offsets_ns=job.offsets_ns, progress=tracker, clock=clock
         )
         loop = asyncio.get_running_loop()
         section = TimedSection()
@@ -330,14 +321,14 @@ async def _worker(plan: _Plan, pipe: Connection) -> None:
                 issue_queries(
                     sut,
                     scheduler=scheduler,
-                    sample_indices=plan.sample_indices,
+                    sample_indices=job.sample_indices,
                     settings=settings,
                     tracker=tracker,
                     recorder=recorder,
                     clock=clock,
                     start_ns=start_ns,
                     accuracy=False,
-                    drain_timeout_s=plan.drain_timeout_s,
+                    drain_timeout_s=job.drain_timeout_s,
                     share=(plan.worker, plan.workers),
                 )
             )
@@ -354,7 +345,7 @@ async def _worker(plan: _Plan, pipe: Connection) -> None:
             finally:
                 loop.remove_reader(pipe.fileno())
         clock.close()
-        qsl.unload_samples(list(plan.loaded))
+        qsl.unload_samples(list(job.loaded))
         issued = np.flatnonzero(columns.issued >= 0)
         mine = (
             issued[issued % plan.workers == plan.worker] if settings.scenario is Scenario.SERVER else issued

@@ -1,6 +1,7 @@
 """`make bench`, server part: the edgeperf server against its peers, measured side by side in one run.
 
     python -m tests.bench.bench_server [--quick] [--reps N] [--skip-resnet50] [--skip-tiny] [--allow-spinning 0|1]
+                                       [--instructions [REQUESTS]]
 
 (a) ResNet50 throughput through the server over loopback gRPC (several channels, batch-1 requests, the
     dynamic batcher on) against the same ONNX model run in-process by ONNX Runtime at its best batch size.
@@ -14,6 +15,8 @@
 (c) ResNet50 batch-1 latency, one request at a time: in-process ORT, the server, and a bare grpc.aio echo of
     the same request bytes (the transport alone), interleaved. "Added" is server - in-process; the server's
     own addition is server - in-process - echo, per triplet. Goal: own addition <= 0.5 ms at the median.
+(d) with --instructions: (b)'s inline kinds counted in instructions per request under valgrind's callgrind
+    (tests/bench/server_instructions.py): one run each, the same on a busy machine as on a quiet one.
 
 Every figure is min / median / max over --reps repetitions (default 5, --quick 3), the kinds interleaved
 within each repetition so they see the same machine load; ratios are taken within a repetition. The
@@ -45,6 +48,7 @@ import onnxruntime
 from edgeperf.protos import grpc_service_pb2 as pb
 from edgeperf.server.converters import TIMING_PARAMETERS
 from edgeperf.server.model_config import ModelConfig, load_model_config
+from tests.bench.server_instructions import instructions_per_request
 from tests.server.edge_process import ServerProcess, server_process
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
@@ -666,6 +670,72 @@ async def _latency_reps(
     return figures
 
 
+# (kind, streaming, server) of (d)
+_D_KINDS = (
+    ("echo unary", False, "echo"),
+    ("edgeperf unary, inline", False, "edgeperf"),
+    ("echo streaming", True, "echo"),
+    ("edgeperf streaming, inline", True, "edgeperf"),
+)
+
+
+async def part_d(workdir: Path, count: int, rate: float = 40.0) -> list[str]:
+    """(d): the servers' instructions per tiny request under callgrind (tests/bench/server_instructions.py)."""
+    from edgeperf.benchmarks import registry
+    from edgeperf.server.converters import response_to_proto
+    from edgeperf.server.types import InferResponse, ServerTimings
+
+    repository = workdir / "tiny-callgrind"
+    registry.get("tiny").write_model(repository / "tiny", size="small")
+    _write_variant(repository, "tiny", "tiny_inline", 0, inline=True)
+    data = np.linspace(-1, 1, 16, dtype=np.float32).reshape(1, 16)
+    payload = infer_request_bytes("tiny_inline", "INPUT0", data)
+    # NOTE: the echo answers as many bytes as the server would (its timings' varints vary by a byte or two).
+    timings = ServerTimings(queue_ns=20_000, compute_input_ns=0, compute_infer_ns=40_000, compute_output_ns=0)
+    answer = InferResponse(
+        model_name="tiny_inline", model_version="1", id="", outputs={"OUTPUT0": data}, timings=timings
+    )
+    reply_bytes = len(response_to_proto(answer).SerializeToString())
+    figures: dict[str, float] = {}
+    for kind, streaming, server in _D_KINDS:
+
+        async def drive(address: str, n: int, streaming: bool = streaming, server: str = server) -> int:
+            if streaming:
+                path = STREAM if server == "edgeperf" else ECHO_STREAM
+                _, done = await stream_rate(
+                    address, payload, window=16, duration_s=n / rate, path=path, pace_rps=rate
+                )
+            else:
+                path = INFER if server == "edgeperf" else ECHO
+                _, done = await unary_rate(
+                    address,
+                    path,
+                    payload,
+                    channels=1,
+                    concurrency=16,
+                    duration_s=n / rate,
+                    warmup_calls=0,
+                    pace_rps=rate,
+                )
+            return done
+
+        figure = await instructions_per_request(
+            server, repository, drive, warmup=100, count=count, echo_bytes=reply_bytes
+        )
+        if figure is None:
+            return ["(d) instructions per request: skipped, valgrind is not installed"]
+        figures[kind] = figure
+    unary = figures["edgeperf unary, inline"] / figures["echo unary"]
+    stream = figures["edgeperf streaming, inline"] / figures["echo streaming"]
+    return [
+        f"(d) server instructions per tiny request (callgrind, {count} requests at {rate:.0f}/s after 100 "
+        "untimed, counted only while they ran; not time: no kernel, no cache misses)",
+        *(_line(f"k instructions/request, {kind}", f"{figure / 1000:.1f}", "", None) for kind, figure in figures.items()),
+        _line("instructions ratio unary: edgeperf inline / echo", f"{unary:.2f}", "", None),
+        _line("instructions ratio streaming: edgeperf inline / echo", f"{stream:.2f}", "", None),
+    ]  # fmt: skip
+
+
 def _spread(values: Sequence[float], spec: str) -> str:
     """The median and the range of `values`."""
     return f"{statistics.median(values):{spec}} ({min(values):{spec}}-{max(values):{spec}})"
@@ -677,6 +747,7 @@ async def main_async(
     allow_spinning: str | None = None,
     skip_tiny: bool = False,
     pace_rps: float = 500.0,
+    instructions: int = 0,
 ) -> int:
     started = time.monotonic()
     print(f"edgeperf server benchmark: python {sys.version.split()[0]}, grpcio {grpc.__version__}, "
@@ -687,6 +758,9 @@ async def main_async(
                 print(line, flush=True)
         if not skip_resnet50:
             for line in await parts_a_c(durations, Path(tmp), allow_spinning):
+                print(line, flush=True)
+        if instructions:
+            for line in await part_d(Path(tmp), instructions):
                 print(line, flush=True)
     print(f"total {time.monotonic() - started:.0f} s", flush=True)
     return 0
@@ -703,6 +777,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-tiny", action="store_true", help="only parts (a) and (c)")
     parser.add_argument(
         "--allow-spinning", choices=("0", "1"), help="override the ResNet50 config's ORT spinning"
+    )
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        nargs="?",
+        const=300,
+        default=0,
+        metavar="REQUESTS",
+        help="(d): also count the servers' instructions per tiny request under valgrind (300 requests; minutes)",
     )
     parser.add_argument("--echo-server", type=int, metavar="RESPONSE_BYTES", help=argparse.SUPPRESS)
     parser.add_argument("--ort-worker", metavar="MODEL_DIR", help=argparse.SUPPRESS)
@@ -721,7 +804,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--reps must be at least 3 (min/median/max need three)")
         durations = dataclasses.replace(durations, reps=args.reps)
     result: int = uvloop.run(
-        main_async(durations, args.skip_resnet50, args.allow_spinning, args.skip_tiny, args.rate)
+        main_async(
+            durations, args.skip_resnet50, args.allow_spinning, args.skip_tiny, args.rate, args.instructions
+        )
     )
     return result
 

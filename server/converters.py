@@ -245,15 +245,20 @@ def _fill(message: pb.ModelInferResponse, response: InferResponse) -> None:
     # NOTE: filled in place with add()/append(): cheaper than constructor keywords, which copy submessages.
     message.model_name = response.model_name
     message.model_version = response.model_version
-    message.id = response.id
+    if response.id:
+        message.id = response.id
     outputs = message.outputs
     raw = message.raw_output_contents
     for name, array in response.outputs.items():
         tensor = outputs.add()
         tensor.name = name
-        tensor.datatype = _datatype(array.dtype)
+        dtype = array.dtype
+        tensor.datatype = _DATATYPE_CACHE.get(dtype) or _datatype(dtype)
         tensor.shape.extend(array.shape)
-        raw.append(_raw_bytes(array))
+        # NOTE: numbers in native (little-endian) order are their bytes; the rest need _raw_bytes.
+        raw.append(
+            array.tobytes() if dtype.kind not in "OSU" and dtype.byteorder != ">" else _raw_bytes(array)
+        )
     parameters = message.parameters
     timings = response.timings
     parameters[QUEUE_PARAMETER].int64_param = timings.queue_ns

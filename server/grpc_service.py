@@ -119,13 +119,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
             )
             raise
 
-    def _check_size(self, response: InferResponse) -> None:
-        size = sum(array.nbytes for array in response.outputs.values())
+    def _check_size(self, response: InferResponse) -> int:
+        """The answer's output bytes; raises MessageTooLarge when they cannot be sent."""
+        size = 0
+        for array in response.outputs.values():
+            size += array.nbytes
         if size > self._max_send_bytes:
             raise MessageTooLarge(
                 f"response of {size} bytes exceeds the maximum message size of {self._max_send_bytes} bytes "
                 "(server setting --max-message-mb / EDGEPERF_MAX_MESSAGE_MB)"
             )
+        return size
 
     async def _infer(
         self, message: pb.ModelInferRequest | SplitRequest, context: grpc.aio.ServicerContext

@@ -41,8 +41,8 @@ STREAM_WINDOW: Final = 1024
 Start = Callable[[pb.ModelInferRequest | SplitRequest, InferDone], "asyncio.Future[Any] | None"]
 """Starts one request: checks and converts it, hands it to the core and returns the handle that
 cancels it (None when it was answered at once); raises EdgeperfServerError for a request refused at once."""
-Check = Callable[[InferResponse], None]
-"""Raises EdgeperfServerError for an answer that cannot be sent (too large)."""
+Check = Callable[[InferResponse], int]
+"""The answer's output bytes; raises EdgeperfServerError for an answer that cannot be sent (too large)."""
 
 _Answer = tuple[pb.ModelStreamInferResponse, int]
 """A message to write and the output bytes it holds in the budget."""
@@ -217,11 +217,10 @@ class StreamCall:
             return  # NOTE: answered as the stream ended; nobody will write it, so it holds no bytes
         if response is not None:
             try:
-                self._check(response)
+                size = self._check(response)
             except EdgeperfServerError as err:
                 error = err
             else:
-                size = sum(array.nbytes for array in response.outputs.values())
                 self._budget.hold(size)
                 self._push((stream_response(response), size))
         if error is not None:

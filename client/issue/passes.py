@@ -118,11 +118,11 @@ async def run_mode(
     first_seq_id = -1
     for loaded in sets:
         # NOTE: LoadGen's distribution range excludes MultiStream's padding entries.
-        schedule = generate_queries(settings, loaded, accuracy=accuracy)
-        block = seq.assign(schedule)
+        # NOTE: held by the list only (no loop variable), so dropping the list frees the schedules.
+        schedules.append(generate_queries(settings, loaded, accuracy=accuracy))
+        block = seq.assign(schedules[-1])
         if first_seq_id < 0:
             first_seq_id = block.first_sample_id
-        schedules.append(schedule)
         masks.append(accuracy_log_mask(settings, block.accuracy_log_values, accuracy=accuracy).reshape(-1))
         # NOTE: the block's float per sample is needed only for the mask; not kept through the run.
         del block
@@ -207,6 +207,11 @@ async def run_mode(
         ctx.display.detach()
     stopped_ns = end.at_ns if end.reason is EndReason.INTERRUPTED else None
     result = recorder.finish(ctx.clock.now_ns())
+    sets_done = with_active_time(set_logs, schedules, result)
+    # NOTE: the schedules' offsets (8 bytes a query) are not needed past here; the self-check's issue
+    # delays and the summary's buffer take their place instead of adding to the end's peak memory.
+    del schedules
+    client = _client_check(ctx, settings, section, result, overflow0)
     measured = None
     if power is not None:
         # NOTE: the window ends at the last completion, as the detail log's power_end does.
@@ -216,10 +221,10 @@ async def run_mode(
         result=result,
         power=measured,
         power_note=None if power is None or measured is not None else power.failure,
-        sets=with_active_time(set_logs, schedules, result),
+        sets=sets_done,
         end=end,
         interrupted_after_s=None if stopped_ns is None else max(stopped_ns - start_ns, 0) / 1e9,
-        client=_client_check(ctx, settings, section, result, overflow0),
+        client=client,
     )
 
 

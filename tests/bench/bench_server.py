@@ -15,6 +15,7 @@
 (c) ResNet50 batch-1 latency, one request at a time: in-process ORT, the server, and a bare grpc.aio echo of
     the same request bytes (the transport alone), interleaved. "Added" is server - in-process; the server's
     own addition is server - in-process - echo, per triplet. Goal: own addition <= 0.5 ms at the median.
+    Beside it, the same request to the model configured with `inline_execution` (no thread hand-offs).
 (d) with --instructions: (b)'s inline kinds counted in instructions per request under valgrind's callgrind
     (tests/bench/server_instructions.py): one run each, the same on a busy machine as on a quiet one.
 
@@ -63,6 +64,8 @@ CHANNEL_OPTIONS = [
 RESNET_INPUT = "input_tensor:0"
 RESNET_OUTPUT = "ArgMax:0"
 LATENCY_MODEL = "resnet50_latency"
+INLINE_LATENCY_MODEL = "resnet50_latency_inline"
+"""The latency config with `inline_execution`: the run on the event loop, no thread hand-offs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,14 +209,16 @@ async def stream_rate(
 
 
 async def latency_triplets_ns(
-    address: str, echo_address: str, payload: bytes, local: Callable[[], int], runs: int
+    address: str, echo_address: str, payload: bytes, local: Callable[[], int], runs: int, inline: bytes = b""
 ) -> dict[str, list[int]]:
     """`runs` triplets, one call at a time: the in-process call `local()` (returns its own ns), one request
     through the server, and the same request bytes through the bare echo server (the transport alone).
 
     A triplet's calls see the same machine load, so `served - local - echo` is what the server itself
     adds, even on a shared machine. Returns the ns lists "local", "served", "echo" and, from the server's
-    response parameters, "queue" (its queue time) and "inside" (its queue + compute).
+    response parameters, "queue" (its queue time) and "inside" (its queue + compute). With `inline` (the
+    same request to a model with `inline_execution`), each triplet gets a fourth call: "inline" and
+    "inline_inside".
     """
     async with (
         grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel,
@@ -225,7 +230,8 @@ async def latency_triplets_ns(
             await call(payload)
             await echo(payload)
             local()
-        figures: dict[str, list[int]] = {key: [] for key in ("local", "served", "echo", "queue", "inside")}
+        keys = ("local", "served", "echo", "queue", "inside", "inline", "inline_inside")
+        figures: dict[str, list[int]] = {key: [] for key in keys}
         for _ in range(runs):
             # NOTE: a pause before each call lets the previous one's threads settle (ONNX Runtime's pool may
             # spin when a config allows it), so no side runs while another's still spins.
@@ -242,6 +248,13 @@ async def latency_triplets_ns(
             parameters = pb.ModelInferResponse.FromString(reply).parameters
             figures["queue"].append(parameters["edgeperf_queue_ns"].int64_param)
             figures["inside"].append(sum(parameters[name].int64_param for name in TIMING_PARAMETERS))
+            if inline:
+                await asyncio.sleep(0.05)
+                start = time.perf_counter_ns()
+                reply = await call(inline)
+                figures["inline"].append(time.perf_counter_ns() - start)
+                parameters = pb.ModelInferResponse.FromString(reply).parameters
+                figures["inline_inside"].append(sum(parameters[n].int64_param for n in TIMING_PARAMETERS))
         return figures
 
 
@@ -547,6 +560,7 @@ async def parts_a_c(durations: Durations, workdir: Path, allow_spinning: str | N
     # configure it; a lone request to the throughput config waits its full max_queue_delay (Triton's
     # semantics), which is reported beside it. (a) uses the builder's throughput config.
     _write_variant(repository, "resnet50", LATENCY_MODEL, 0)
+    _write_variant(repository, "resnet50", INLINE_LATENCY_MODEL, 0, inline=True)
     config = load_model_config(repository / "resnet50")
     delay_us = config.dynamic_batching.max_queue_delay_us if config.dynamic_batching else 0
     max_batch = config.max_batch_size
@@ -600,7 +614,8 @@ async def _measure_a_c(
             reply = await channel.unary_unary(INFER)(latency_payload)
         echo = EchoServer(len(reply))
         try:
-            latency = await _latency_reps(durations, server, echo, latency_payload, local)
+            inline = infer_request_bytes(INLINE_LATENCY_MODEL, RESNET_INPUT, image, outputs=[RESNET_OUTPUT])
+            latency = await _latency_reps(durations, server, echo, (latency_payload, inline), local)
         finally:
             echo.close()
     ratios = [s / loc for s, loc in zip(served_rates, local_rates, strict=True)]
@@ -638,21 +653,30 @@ async def _measure_a_c(
         _line("added over in-process: server - in-process", _spread(latency["added"], ".2f"), "", None),
         _line("server's own addition: server - in-process - echo", _spread(own, ".2f"), "goal <= 0.5 ms",
               statistics.median(own) <= 0.5, 0.5 / statistics.median(own) if statistics.median(own) > 0 else None),
+        "    the same model with inline_execution (its run on the event loop, no thread hand-offs):",
+        _line("  server, inline (client-measured)", _spread(latency["inline"], ".2f"), "", None),
+        _line("  server edge beyond transport, inline", _spread(latency["inline_beyond"], ".2f"), "", None),
+        _line("  server's own addition, inline", _spread(latency["inline_own"], ".2f"), "", None),
     ]  # fmt: skip
     return lines
 
 
 async def _latency_reps(
-    durations: Durations, server: ServerProcess, echo: EchoServer, payload: bytes, local: OrtWorker
+    durations: Durations,
+    server: ServerProcess,
+    echo: EchoServer,
+    payloads: tuple[bytes, bytes],
+    local: OrtWorker,
 ) -> dict[str, list[float]]:
-    """(c): per repetition, the medians (ms) of interleaved in-process/server/echo triplets."""
-    figures: dict[str, list[float]] = {
-        key: [] for key in ("load", "local", "served", "queue", "edge", "echo", "beyond", "added", "own")
-    }
+    """(c): per repetition, the medians (ms) of interleaved in-process/server/echo triplets (and the inline
+    model's call in each)."""
+    keys = ("load", "local", "served", "queue", "edge", "echo", "beyond", "added", "own", "inline", "inline_beyond",
+            "inline_own")  # fmt: skip
+    figures: dict[str, list[float]] = {key: [] for key in keys}
     for _ in range(durations.reps):
         figures["load"].append(os.getloadavg()[0])
         ns = await latency_triplets_ns(
-            server.address, echo.address, payload, local.once_ns, durations.latency_runs
+            server.address, echo.address, payloads[0], local.once_ns, durations.latency_runs, payloads[1]
         )
         triplets = list(zip(ns["local"], ns["served"], ns["echo"], strict=True))
         figures["local"].append(statistics.median(ns["local"]) / 1e6)
@@ -667,6 +691,11 @@ async def _latency_reps(
         figures["beyond"].append(figures["edge"][-1] - figures["echo"][-1])
         figures["added"].append(statistics.median(s - loc for loc, s, _ in triplets) / 1e6)
         figures["own"].append(statistics.median(s - loc - e for loc, s, e in triplets) / 1e6)
+        figures["inline"].append(statistics.median(ns["inline"]) / 1e6)
+        inline_edge = statistics.median(s - i for s, i in zip(ns["inline"], ns["inline_inside"], strict=True))
+        figures["inline_beyond"].append(inline_edge / 1e6 - figures["echo"][-1])
+        quads = zip(ns["local"], ns["inline"], ns["echo"], strict=True)
+        figures["inline_own"].append(statistics.median(s - loc - e for loc, s, e in quads) / 1e6)
     return figures
 
 

@@ -56,8 +56,12 @@ class H2Connection(asyncio.Protocol):
         """Why the connection can take no more calls (lost, or the peer said GOAWAY); None while usable."""
         self.streams: dict[int, H2Stream] = {}
         self._next_id = 1
+        self._retrying: set[H2Stream] = set()
+        """Refused unary calls waiting to go again (`_refused`)."""
         self._waiting: collections.deque[tuple[H2Stream, bytes, bytes | None]] = collections.deque()
-        self._max_streams = 2**31
+        # NOTE: no stream opens before the server's SETTINGS say how many may (a server refuses, or answers
+        # ENHANCE_YOUR_CALM to, streams past a limit it announced); calls wait in `_waiting` till then.
+        self._max_streams = 0
         self._announced_max_streams = 2**31
         self._peer_initial_window = 65_535
         self._peer_frame_size = 16_384
@@ -113,6 +117,7 @@ class H2Connection(asyncio.Protocol):
         assert self.transport is not None
         stream.id = self._next_id
         self._next_id += 2
+        stream.window = self._peer_initial_window  # NOTE: the SETTINGS may have come while it waited
         self.streams[stream.id] = stream
         opening = frame(FrameType.HEADERS, Flag.END_HEADERS, stream.id, headers)
         if message is None:
@@ -206,8 +211,11 @@ class H2Connection(asyncio.Protocol):
         stream.ended = True
         self.streams.pop(stream.id, None)
         stream.listener.closed(status, details)
-        if self._max_streams < self._announced_max_streams:
+        if 0 < self._max_streams < self._announced_max_streams:
             self._max_streams += 1  # NOTE: lowered by a refused stream; back up one call at a time
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
         while self._waiting and len(self.streams) < self._max_streams and self.lost is None:
             waiting, headers, message = self._waiting.popleft()
             outbox = waiting.outbox
@@ -222,7 +230,8 @@ class H2Connection(asyncio.Protocol):
         if self.lost is None:
             self.lost = (status, details)
         waiting, self._waiting = self._waiting, collections.deque()
-        for stream in [*self.streams.values(), *(w[0] for w in waiting)]:
+        retrying, self._retrying = self._retrying, set()
+        for stream in [*self.streams.values(), *(w[0] for w in waiting), *retrying]:
             if not stream.ended:
                 self._finish(stream, status, details)
 
@@ -272,26 +281,9 @@ class H2Connection(asyncio.Protocol):
         if stream.unacked >= _TOP_UP_AT:
             self._send_window(stream_id, stream.unacked)
             stream.unacked = 0
-        inbox = stream.inbox
-        if not inbox and len(payload) >= 5 and payload[0] == 0:
-            size = int.from_bytes(payload[1:5], "big")
-            if size == len(payload) - 5:  # NOTE: the usual case, one whole message in one frame
-                stream.listener.message(payload[5:])
-                if flags & Flag.END_STREAM:
-                    self._finish(stream, "INTERNAL", "the server ended the stream without a status")
-                return
-        inbox += payload
-        while len(inbox) >= 5:
-            if inbox[0] != 0:
-                self._reset(stream, "INTERNAL", "a compressed response message (none was asked for)")
-                return
-            size = int.from_bytes(inbox[1:5], "big")
-            if len(inbox) < 5 + size:
-                break
-            message = bytes(inbox[5 : 5 + size])
-            del inbox[: 5 + size]
-            stream.listener.message(message)
-        if flags & Flag.END_STREAM and not stream.ended:
+        if not stream.deliver(payload):
+            self._reset(stream, "INTERNAL", "a compressed response message (none was asked for)")
+        elif flags & Flag.END_STREAM and not stream.ended:
             self._finish(stream, "INTERNAL", "the server ended the stream without a status")
 
     def _on_headers(self, kind: int, stream_id: int, flags: int, payload: bytes) -> None:
@@ -338,6 +330,8 @@ class H2Connection(asyncio.Protocol):
             raise H2Error("PUSH_PROMISE although this client disabled push")
 
     def _apply_settings(self, payload: bytes) -> None:
+        if self._max_streams == 0:
+            self._max_streams = self._announced_max_streams  # NOTE: the first SETTINGS: unlimited unless said
         for offset in range(0, len(payload) - 5, 6):
             key, value = struct.unpack_from(">HI", payload, offset)
             if key == Setting.INITIAL_WINDOW_SIZE:
@@ -352,6 +346,7 @@ class H2Connection(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(frame(FrameType.SETTINGS, Flag.ACK, 0))
         self._flush_all()
+        self._start_waiting()
 
     def _on_goaway(self, payload: bytes) -> None:
         last_id, code = struct.unpack_from(">II", payload)
@@ -367,18 +362,28 @@ class H2Connection(asyncio.Protocol):
             self._finish(stream, "UNAVAILABLE", reason)
 
     def _refused(self, stream: H2Stream) -> None:
-        """The server did not take the stream (past its concurrent-stream count, which it may lower or
-        free later than this side sees): the call was not processed, so it waits for a slot and goes again,
-        the way gRPC retries a refused stream transparently."""
-        assert stream.retry is not None
+        """The server did not take the stream (past its concurrent-stream count, which it frees a little
+        after its last frame): the call was not processed, so it goes again after 1, 2, 4 ... ms, the way
+        gRPC retries a refused stream transparently (at once, it is refused again, and a server that
+        refuses too often answers ENHANCE_YOUR_CALM)."""
         stream.refused += 1
         self.streams.pop(stream.id)
         stream.id = 0
         stream.window = self._peer_initial_window
         stream.outbox.clear()
         self._max_streams = max(len(self.streams), 1)
+        self._retrying.add(stream)
+        delay_s = 0.001 * 2 ** (stream.refused - 1)
+        asyncio.get_running_loop().call_later(delay_s, self._retry, stream)
+
+    def _retry(self, stream: H2Stream) -> None:
+        self._retrying.discard(stream)
+        if stream.ended or stream.retry is None:
+            return  # NOTE: cancelled or failed meanwhile
         headers, message = stream.retry
-        if self.streams:
+        if self.lost is not None:
+            self._finish(stream, *self.lost)
+        elif len(self.streams) >= self._max_streams:
             self._waiting.appendleft((stream, headers, message))
         else:
             self._open(stream, headers, message)

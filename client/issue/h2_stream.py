@@ -44,3 +44,27 @@ class H2Stream:
         self.unacked = 0
         self.headers: list[tuple[str, str]] = []
         self.ended = False
+
+    def deliver(self, payload: bytes) -> bool:
+        """A DATA frame's bytes: each whole gRPC message in them (with what came before) goes to the
+        listener. False for a compressed message, which this client never asks for."""
+        inbox = self.inbox
+        if (
+            not inbox
+            and len(payload) >= 5
+            and payload[0] == 0
+            and int.from_bytes(payload[1:5], "big") == len(payload) - 5
+        ):
+            self.listener.message(payload[5:])  # NOTE: the usual case, one whole message in one frame
+            return True
+        inbox += payload
+        while len(inbox) >= 5:
+            if inbox[0] != 0:
+                return False
+            size = int.from_bytes(inbox[1:5], "big")
+            if len(inbox) < 5 + size:
+                break
+            message = bytes(inbox[5 : 5 + size])
+            del inbox[: 5 + size]
+            self.listener.message(message)
+        return True

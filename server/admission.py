@@ -236,7 +236,7 @@ def request_bytes(inputs: Mapping[str, npt.NDArray[Any]]) -> int:
     for array in inputs.values():
         if not isinstance(array, np.ndarray):
             continue  # NOTE: not a tensor; validation refuses the request right after
-        if array.dtype == np.object_:
+        if array.dtype.kind == "O":  # NOTE: a kind test; `== np.object_` converts the type on every call
             total += sum(len(item) for item in array.flat)
         else:
             total += array.nbytes

@@ -288,7 +288,8 @@ class DynamicBatcher(BatchQueue):
 
     def _dispatch_soon(self) -> None:
         self._scheduled = False
-        self._dispatch()
+        if self._live or self._drained is not None:  # NOTE: mostly nothing queued after an answer at once
+            self._dispatch()
 
     def _dispatch(self) -> None:
         """Give batches to free instances while there are both; arm the batching-window timer if needed."""

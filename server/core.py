@@ -289,18 +289,21 @@ class InferenceCore:
     def _admit(self, request: InferRequest) -> _Admitted:
         """Check, take the request's bytes from the budget and validate it; raises what `infer` raises
         before queueing (a refusal after the model is known counts as its failure)."""
-        self.check_accepting()
+        if not self._accepting:
+            self.check_accepting()
         start = self._clock.now_ns()
         model = self.model(request.model_name, request.model_version)
         size = request_bytes(request.inputs)
         self._inflight += 1
-        admitted: _Admitted = (model, start, 0, 0, ())
         try:
             self._budget.reserve(size)
-            admitted = (model, start, size, 0, ())
+        except BaseException as exc:
+            self._failed((model, start, 0, 0, ()), exc)
+            raise
+        try:
             batch, outputs = model.validate(request)
         except BaseException as exc:
-            self._failed(admitted, exc)
+            self._failed((model, start, size, 0, ()), exc)
             raise
         return model, start, size, batch, outputs
 

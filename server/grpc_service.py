@@ -131,13 +131,6 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
             )
         return size
 
-    async def _infer(
-        self, message: pb.ModelInferRequest | SplitRequest, context: grpc.aio.ServicerContext
-    ) -> InferResponse:
-        response = await self._core.infer(self._request(message, context))
-        self._check_size(response)
-        return response
-
     # ------------------------------------------------------------ health and metadata
 
     @_map_errors
@@ -202,7 +195,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[m
     async def ModelInfer(
         self, request: pb.ModelInferRequest | SplitRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
-        return response_to_proto(await self._infer(request, context))
+        response = await self._core.infer(self._request(request, context))
+        self._check_size(response)
+        return response_to_proto(response)
 
     async def ModelStreamInfer(
         self,

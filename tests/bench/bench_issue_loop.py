@@ -13,8 +13,8 @@ its transport. Beside each run, interleaved, a bare loop issues the same rate wi
 the same precise timer and nothing else: the difference is edgeperf's own per-query cost (schedule,
 QuerySample, recorder, tracker, end-of-run checks), the floor what any precise issuer pays (a timer
 wake-up per query, the SUT). --profile writes a cProfile of one extra run at the first rate (read it with
-`python -m pstats FILE`). --rss also runs 10,000 and 60,000 queries at 5,000 QPS (the SUT keeps
-up; the issue loop runs flat out) in child processes and prints the growth of their peak RSS per
+`python -m pstats FILE`). --rss also runs 30,000 and 120,000 queries at 10,000 QPS (the SUT keeps
+up) in child processes, both above the summary's chunk size, and prints the growth of their peak RSS per
 query: the fixed per-query state a long run adds (issue 7: a 240 s run within 10 % of a 30 s one).
 """
 
@@ -144,16 +144,20 @@ def floor_once(rate: float, seconds: float, latency_us: float) -> tuple[float, i
         return r.run(_floor(rate, seconds, latency_us))
 
 
-RSS_RATE = 5_000.0
-RSS_QUERIES = (10_000, 60_000)
+RSS_RATE = 10_000.0
+RSS_QUERIES = (30_000, 120_000)
 
 
 def peak_rss_bytes(queries: int) -> int:
-    """Peak RSS of a child process that runs `queries` at `RSS_RATE` against the fake SUT."""
+    """Peak RSS of a child process that runs `queries` at `RSS_RATE` against the timer SUT.
+
+    The child reads its own VmHWM: its rusage maxrss would include the RSS of this (larger) parent,
+    which Linux carries over through fork and exec.
+    """
     code = (
-        "import resource, sys; from tests.bench.bench_issue_loop import run_once; "
+        "import re; from pathlib import Path; from tests.bench.bench_issue_loop import run_once; "
         f"run_once({RSS_RATE}, {queries / RSS_RATE}, 0.0); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print(re.search(r'VmHWM:\\s+(\\d+) kB', Path('/proc/self/status').read_text()).group(1))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.split()[-1]) * 1024

@@ -85,12 +85,6 @@ class StreamCall:
         self._ended: BaseException | None = None
         """Why reading stopped early, if it did; sent once every accepted request is answered."""
         self._closed = False
-        self._writing = False
-        """An answer is being written (by the call's task or the reader)."""
-        self._in_begin = False
-        """The reader is starting a request; an answer it gets at once the reader writes itself."""
-        self._write_failed: Exception | None = None
-        """Why the reader's own write failed; the call's task raises it."""
 
     async def run(
         self, requests: AsyncIterator[pb.ModelInferRequest | SplitRequest | MalformedMessage]
@@ -100,16 +94,12 @@ class StreamCall:
         reader = loop.create_task(self._read_all(requests))
         reader.add_done_callback(self._reader_done)
         outbox = self._outbox
+        held = 0
         try:
             while True:
-                if self._write_failed is not None:
-                    raise self._write_failed
-                if not outbox or self._writing:
+                if not outbox:
                     self._wakeup = loop.create_future()
                     await self._wakeup
-                    continue
-                if type(outbox[0]) is tuple:
-                    await self._write_answers()
                     continue
                 item = outbox.popleft()
                 if item is None:
@@ -120,37 +110,25 @@ class StreamCall:
                     await self._context.abort(
                         grpc.StatusCode.INTERNAL, f"internal error: {type(item).__name__}: {item}"
                     )
+                else:
+                    answer, held = item
+                    await self._context.write(answer)
+                    self._budget.release(held)
+                    held = 0
+                    self._in_server -= 1
+                    if self._room is not None and self._in_server < STREAM_WINDOW:
+                        _wake(self._room)
+                        self._room = None
         finally:
             self._closed = True
             reader.cancel()
             for handle in list(self._running.values()):
                 handle.cancel()
+            self._budget.release(held)  # the answer being written when the stream ended
             for left in outbox:
                 if isinstance(left, tuple):
                     self._budget.release(left[1])
             outbox.clear()
-
-    async def _write_answers(self) -> None:
-        """Write the answers at the head of the outbox, one writer at a time (the call's task, or the
-        reader right after a request answered at once, which saves a task switch per message)."""
-        outbox = self._outbox
-        self._writing = True
-        try:
-            while outbox and type(outbox[0]) is tuple:
-                answer, held = outbox.popleft()  # type: ignore[misc]
-                try:
-                    await self._context.write(answer)
-                finally:
-                    self._budget.release(held)  # NOTE: also when the stream ended during the write
-                self._in_server -= 1
-                if self._room is not None and self._in_server < STREAM_WINDOW:
-                    _wake(self._room)
-                    self._room = None
-        finally:
-            self._writing = False
-        if outbox and self._wakeup is not None:
-            _wake(self._wakeup)  # NOTE: what is left is the call task's: the end of the stream or an error
-            self._wakeup = None
 
     async def _read_all(
         self, requests: AsyncIterator[pb.ModelInferRequest | SplitRequest | MalformedMessage]
@@ -172,18 +150,7 @@ class StreamCall:
                     continue
                 self._in_server += 1
                 self._unanswered += 1
-                self._in_begin = True
-                try:
-                    self._begin(message)
-                finally:
-                    self._in_begin = False
-                if self._outbox and not self._writing:
-                    try:
-                        await self._write_answers()
-                    except Exception as err:  # NOTE: the call's own task raises it, as if it had written
-                        self._write_failed = err
-                        self._push(None)
-                        return
+                self._begin(message)
         except Exception as err:  # NOTE: the requests already accepted are still answered
             logger.warning(
                 "ModelStreamInfer from %s: reading the stream failed: %s", self._context.peer(), err
@@ -235,8 +202,7 @@ class StreamCall:
 
     def _push(self, item: _Item) -> None:
         self._outbox.append(item)
-        # NOTE: an answer given during `_begin` is written by the reader right after it.
-        if self._wakeup is not None and not self._in_begin:
+        if self._wakeup is not None:
             _wake(self._wakeup)
             self._wakeup = None
 

@@ -155,9 +155,7 @@ class DynamicBatcher(BatchQueue):
         done: Callable[[asyncio.Future[BatchResult]], None],
     ) -> asyncio.Future[BatchResult]:
         """`submit` without a waiting task: queue the request and return the future of its share of a batch;
-        `done(future)` is called on the loop once it is settled.
-
-        The future fails with the errors `submit` raises after queueing; cancelling it drops the request.
+        `done(future)` is called on the loop once it is settled. The future fails with the errors `submit` raises after queueing; cancelling it drops the request.
         Only a request with a queue timeout gets a task, which waits that timeout out.
 
         Raises:

@@ -7,7 +7,6 @@ import enum
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -15,17 +14,12 @@ from typing import Any
 from edgeperf.server.admission import ByteBudget, request_bytes
 from edgeperf.server.batching import BatchResult
 from edgeperf.server.clock import Clock, MonotonicClock
-from edgeperf.server.errors import (
-    SHUTDOWN_MESSAGE,
-    EdgeperfServerError,
-    ModelNotFound,
-    ShuttingDown,
-)
+from edgeperf.server.errors import SHUTDOWN_MESSAGE, EdgeperfServerError, ModelNotFound, ShuttingDown
 from edgeperf.server.loading import LoadedModel, load_model
 from edgeperf.server.repository import ModelSource, scan_repository
 from edgeperf.server.settings import DEFAULT_MAX_QUEUED_BYTES
 from edgeperf.server.stats import ModelStatistics, StatsObserver
-from edgeperf.server.types import InferRequest, InferResponse
+from edgeperf.server.types import InferRequest, InferResponse, ModelInfo
 
 __all__ = ["CoreState", "InferDone", "InferenceCore", "LoadedModel", "ModelInfo"]
 
@@ -43,18 +37,6 @@ class CoreState(enum.Enum):
     UNOPENED = "UNOPENED"
     OPENED = "OPENED"
     CLOSED = "CLOSED"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModelInfo:
-    """One model of the repository, for RepositoryIndex."""
-
-    name: str
-    versions: tuple[str, ...]
-    """Served versions, ascending numerically."""
-    state: str
-    """"READY" or "UNAVAILABLE"."""
-    reason: str = ""
 
 
 class InferenceCore:

@@ -18,6 +18,7 @@ __all__ = [
     "NO_TIMINGS",
     "InferRequest",
     "InferResponse",
+    "ModelInfo",
     "ServerTimings",
     "datatype_of",
     "numpy_dtype",
@@ -99,3 +100,15 @@ class InferResponse:
     outputs: dict[str, npt.NDArray[Any]]
     """Requested outputs in model output order."""
     timings: ServerTimings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelInfo:
+    """One model of the repository, for RepositoryIndex."""
+
+    name: str
+    versions: tuple[str, ...]
+    """Served versions, ascending numerically."""
+    state: str
+    """"READY" or "UNAVAILABLE"."""
+    reason: str = ""

@@ -1,8 +1,8 @@
 """The run's log files under one folder, each written atomically (MLPERF_LOADGEN.md §11-§12).
 
-`write_logs` writes ``mlperf_log_summary.txt`` (`edgeperf.client.report.summary_txt`), ``mlperf_log_detail.txt``
+`write_run_logs` writes ``mlperf_log_summary.txt`` (`edgeperf.client.report.summary_txt`), ``mlperf_log_detail.txt``
 (`edgeperf.client.report.detail_txt`), ``mlperf_log_accuracy.json`` (LoadGen's layout, one entry per line,
-uppercase hex; here) and ``result.json`` (`edgeperf.client.report.result_json`), each once. Each file goes to a temporary
+uppercase hex; here), and `write_result_json` ``result.json`` (`edgeperf.client.report.result_json`), each once. Each file goes to a temporary
 file in the same directory and is moved into place with ``os.replace``, so an interrupted run leaves
 each file complete or absent.
 """
@@ -43,7 +43,6 @@ __all__ = [
     "detail_lines",
     "result_json",
     "summary_text",
-    "write_logs",
     "write_result_json",
     "write_run_logs",
 ]
@@ -72,28 +71,6 @@ def accuracy_log_lines(entries: Iterable[AccuracyEntry]) -> Iterator[str]:
         yield f'{sep}{{ "seq_id" : {e.seq_id}, "qsl_idx" : {e.qsl_idx}, "data" : "{e.data.hex().upper()}" }}'
         sep = ",\n"
     yield "\n]\n"
-
-
-def write_logs(
-    outdir: Path,
-    settings: EffectiveSettings,
-    info: RunInfo,
-    *,
-    performance: RunResult | None = None,
-    summary: PerformanceSummary | None = None,
-    accuracy: RunResult | None = None,
-    prefix: str = "mlperf_log_",
-) -> LogFiles:
-    """Writes the summary, detail and accuracy logs and result.json under ``outdir``, each atomically.
-
-    `write_run_logs` then `write_result_json`; a caller that adds to result.json (`finish_run`) calls
-    them itself, so that result.json is written once.
-    """
-    files, doc = write_run_logs(
-        outdir, settings, info, performance=performance, summary=summary, accuracy=accuracy, prefix=prefix
-    )
-    write_result_json(files.result_json, doc)
-    return files
 
 
 def write_result_json(path: Path, doc: Mapping[str, object]) -> None:

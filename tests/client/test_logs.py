@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,13 +22,15 @@ from edgeperf.client.plan.settings import Rules, Scenario, TestMode, TestSetting
 from edgeperf.client.report.log_files import (
     NOT_OFFICIAL_NOTICE,
     LoadableSetLog,
+    LogFiles,
     RunInfo,
     accuracy_log_lines,
     atomic_write,
     cpp_double,
     detail_lines,
     summary_text,
-    write_logs,
+    write_result_json,
+    write_run_logs,
 )
 from edgeperf.client.report.metrics import summarize
 
@@ -206,6 +209,13 @@ def test_invalid_summary_lists_recommendations():
         " * 1 of 100 samples failed (UNAVAILABLE: 1). See the detailed log.\n"
         "Early Stopping Result:\n"
     ) in text
+
+
+def write_logs(outdir: Path, settings: EffectiveSettings, info: RunInfo, **results: Any) -> LogFiles:
+    """Every file of a run, the way `finish_run` writes them: the logs, then result.json once."""
+    files, doc = write_run_logs(outdir, settings, info, **results)
+    write_result_json(files.result_json, doc)
+    return files
 
 
 def test_accuracy_only_summary_is_only_the_footer_and_detail_has_no_results(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import ssl
 import time
 from collections.abc import Callable
 
+from edgeperf.client.errors import RunSetupError
 from edgeperf.client.issue.h2_connection import H2Connection
 from edgeperf.client.issue.h2_frames import request_headers
 from edgeperf.client.issue.h2_stream import CallListener, H2Stream
@@ -75,7 +76,10 @@ class H2Channel:
     ) -> None:
         parsed = parse_address(address)
         if parsed is None:
-            raise ValueError(f"not a HOST:PORT address: {address!r}")
+            raise RunSetupError(
+                f"{address!r}: the HTTP/2 transport needs HOST:PORT or [IPV6]:PORT "
+                "(--transport grpcio takes any gRPC target)"
+            )
         self.host, self.port = parsed
         self._tls = tls
         self._scheme = "https" if tls is not None else "http"

@@ -12,6 +12,7 @@ import grpc
 import grpc.aio
 import pytest
 
+from edgeperf.client.errors import RunSetupError
 from edgeperf.client.issue.h2_channel import H2Call, H2Channel, parse_address
 
 ECHO = "/test.Echo/Unary"
@@ -120,6 +121,8 @@ def test_addresses() -> None:
     assert parse_address("unix:/tmp/sock") is None
     assert parse_address("::1:8001") is None
     assert parse_address("host") is None
+    with pytest.raises(RunSetupError, match=r"\[IPV6\]:PORT"):
+        H2Channel("::1:8001")
 
 
 async def test_messages_larger_than_every_window_and_frame_both_ways(echo: tuple[Calls, str]) -> None:

@@ -2,6 +2,7 @@
 
     python -m tests.bench.bench_client [--reps 3] [--rate 1000] [--ladder 1000 1500 2000 2500 3000 4000]
                                        [--seconds 6] [--latency-ms 10] [--rss] [--skip-peak] [--quick]
+                                       [--pin]
 
 Every figure is measured in this one run, as min / median / max over --reps interleaved repetitions,
 with the load average printed (the machine may be shared: the ratios matter, not the absolutes):
@@ -19,6 +20,10 @@ with the load average printed (the machine may be shared: the ratios matter, not
      ladder. Goals: edgeperf (1 worker) >= 0.9x perf_analyzer's; 2 workers higher than 1.
   4. with --rss (long: 270 s), edgeperf's peak RSS for a 240 s run at 500 QPS against a 30 s run.
      Goal: within 10 %.
+
+The echo server and the clients share every CPU. With --pin the echo server runs on the last CPU and
+every client (and this bench) on the others, as on two machines; on a 2-core machine the clients then
+share one core, so --workers 2 cannot beat one worker there.
 
 perf_analyzer comes from the `tritonclient[grpc]==2.41.0` wheel in its own venv (its protobuf pins
 differ from edgeperf's): build/pa-venv, made here with pip when missing. It needs the Debian package
@@ -46,6 +51,18 @@ PA_VENV = ROOT / "build" / "pa-venv"
 PA_BIN = PA_VENV / "bin" / "perf_analyzer"
 EDGEPERF = Path(sys.executable).parent / "edgeperf"
 PA_PIP = ("tritonclient[grpc]==2.41.0", "nvidia-cuda-runtime-cu12")
+
+
+def split_cpus(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """With `pin`, (the echo server's CPUs, the clients' CPUs): the last CPU for the server, the others
+    for the clients, as if they were two machines. Unpinned, a client's issue delay also measures how
+    often the co-located server takes its core (edgeperf alone on a core of its own, unary p99 at
+    1,000 QPS on 2 cores: 167-207 us pinned, 283-1,080 unpinned); but on 2 cores the clients then share
+    one core with this bench's own sampling, which costs them more (a lower peak)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return None, None
+    return {cpus[-1]}, set(cpus[:-1])
 
 
 def perf_analyzer() -> tuple[list[str], dict[str, str]] | str:
@@ -330,6 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rss", action="store_true", help="also the 240 s vs 30 s peak-RSS check (long)")
     parser.add_argument("--skip-peak", action="store_true", help="only the CPU and issue-delay figures")
     parser.add_argument("--quick", action="store_true", help="4 s runs and a shorter ladder")
+    parser.add_argument(
+        "--pin", action="store_true", help="the echo server on the last CPU, the clients on the others"
+    )
     # NOTE: `make bench` passes its arguments to every part; the ones for other parts are ignored here.
     args, ignored = parser.parse_known_args(argv)
     if ignored:
@@ -341,7 +361,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     pa = perf_analyzer()
     if isinstance(pa, str):
         print(f"perf_analyzer columns skipped: {pa}", flush=True)
-    echo = EchoServer()
+    echo_cpus, client_cpus = split_cpus(args.pin)
+    echo = EchoServer(echo_cpus)
+    if client_cpus is not None:
+        os.sched_setaffinity(0, client_cpus)  # NOTE: every client below inherits it
+        print(f"pinned: echo server on CPU {sorted(echo_cpus or ())}, clients on CPUs {sorted(client_cpus)}")
     keys = (
         *("ep_cpu", "ep_stream_cpu", "ep_grpcio_cpu", *BARE, "pa_cpu"),
         *("delay", "delay_stream", "ep_w2_cpu", "delay_w2", "ep1", "ep2", "pa_peak"),

@@ -137,10 +137,14 @@ async def _serve(port_file: Path) -> None:
 class EchoServer:
     """The echo server in its own process (its CPU is not the client's); `close()` stops it."""
 
-    def __init__(self) -> None:
+    def __init__(self, cpus: set[int] | None = None) -> None:
+        """`cpus`: the CPUs it may run on (all its threads), as if it were on a machine of its own."""
         self._dir = tempfile.TemporaryDirectory(prefix="edgeperf-echo-")
         port_file = Path(self._dir.name) / "port"
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.bench.echo_kserve", str(port_file)])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.echo_kserve", str(port_file)],
+            preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
+        )
         deadline = time.monotonic() + 30
         while not port_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:

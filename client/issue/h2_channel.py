@@ -57,10 +57,6 @@ class H2Call:
     def cancel(self, status: str = "CANCELLED", details: str = "the call was cancelled") -> None:
         self.connection.cancel(self.stream, status, details)
 
-    @property
-    def ended(self) -> bool:
-        return self.stream.ended
-
 
 class H2Channel:
     """Calls to one server over one HTTP/2 connection at a time; `close()` ends them all."""
@@ -113,7 +109,7 @@ class H2Channel:
     def call(self, path: str, listener: CallListener, message: bytes | None = None) -> None:
         """Start a call: unary when `message` is given (sent with END_STREAM), else a stream to write to.
 
-        The listener hears how it ended, always; `stream_call` returns the handle of a stream."""
+        The listener hears how it ended, always; for a stream's handle, use `stream_call`."""
         self._start(path, listener, message, None)
 
     def stream_call(self, path: str, listener: CallListener, on_open: Callable[[H2Call], None]) -> None:
@@ -185,8 +181,8 @@ class H2Channel:
         error = ""
         status = "UNAVAILABLE"
         # NOTE: calls wait for the connection within their deadline, as gRPC's do (a stopped server still
-        # accepts TCP connections in its kernel). They go out right after the preface, not after the
-        # server's SETTINGS: HTTP/2 allows it, and a server that never answers is then a deadline.
+        # accepts TCP connections in its kernel). Connected, they wait in the connection for the server's
+        # SETTINGS (`H2Connection.start`), where the watchdog can still expire them.
         timeout_s = (
             _CONNECT_TIMEOUT_S
             if self._deadline_ms is None

@@ -23,15 +23,19 @@ from edgeperf.client.issue.h2_frames import (
     FRAME_HEADER,
     MAX_WINDOW,
     RECEIVE_FRAME_SIZE,
+    ErrorCode,
     Flag,
     FrameType,
     H2Error,
     HeaderBlocks,
     Setting,
     frame,
+    goaway,
     grpc_message_prefix,
+    rst_stream,
     rst_stream_status,
     settings_frame,
+    settings_values,
     status_from_headers,
     window_update,
 )
@@ -41,8 +45,6 @@ __all__ = ["H2Connection"]
 
 _TOP_UP_AT = 1 << 30
 """Received bytes after which this side returns window to the peer (it announced 2**31 - 1)."""
-_CANCEL = 0x8
-_REFUSED_STREAM = 0x7
 _MAX_REFUSED = 8
 """Times one call is sent again after REFUSED_STREAM before it fails UNAVAILABLE."""
 
@@ -58,7 +60,7 @@ class H2Connection(asyncio.Protocol):
         self._next_id = 1
         self._retrying: set[H2Stream] = set()
         """Refused unary calls waiting to go again (`_refused`)."""
-        self._waiting: collections.deque[tuple[H2Stream, bytes, bytes | None]] = collections.deque()
+        self._waiting: collections.deque[H2Stream] = collections.deque()
         # NOTE: no stream opens before the server's SETTINGS say how many may (a server refuses, or answers
         # ENHANCE_YOUR_CALM to, streams past a limit it announced); calls wait in `_waiting` till then.
         self._max_streams = 0
@@ -68,6 +70,8 @@ class H2Connection(asyncio.Protocol):
         self._window = 65_535
         self._unacked = 0
         self._buffer = bytearray()
+        self._need = 9
+        """Bytes `_buffer` must hold before a whole frame can be in it (a large frame comes in many reads)."""
         self._header_blocks = HeaderBlocks()
 
     # --- asyncio.Protocol ----------------------------------------------------------------------------
@@ -101,20 +105,19 @@ class H2Connection(asyncio.Protocol):
         """A new call: its HEADERS, then `message` with END_STREAM if given (a unary call).
 
         Past the peer's concurrent-stream limit the call waits, in order, for a stream to end."""
-        stream = H2Stream(0, listener, self._peer_initial_window)
-        if message is not None:
-            stream.retry = (headers, message)
+        stream = H2Stream(listener, headers, message)
         if self.lost is not None:
             listener.closed(*self.lost)
             stream.ended = True
         elif len(self.streams) >= self._max_streams:
-            self._waiting.append((stream, headers, message))
+            self._waiting.append(stream)
         else:
-            self._open(stream, headers, message)
+            self._open(stream)
         return stream
 
-    def _open(self, stream: H2Stream, headers: bytes, message: bytes | None) -> None:
+    def _open(self, stream: H2Stream) -> None:
         assert self.transport is not None
+        headers, message = stream.request
         stream.id = self._next_id
         self._next_id += 2
         stream.window = self._peer_initial_window  # NOTE: the SETTINGS may have come while it waited
@@ -170,10 +173,10 @@ class H2Connection(asyncio.Protocol):
         """End the call now with `status` (a deadline, or the client closing): RST_STREAM to the peer."""
         if stream.ended:
             return
-        if stream.id == 0:
-            self._waiting = collections.deque(w for w in self._waiting if w[0] is not stream)
-        elif self.transport is not None and self.lost is None:
-            self.transport.write(frame(FrameType.RST_STREAM, 0, stream.id, struct.pack(">I", _CANCEL)))
+        if stream.id != 0:
+            self._reset(stream, status, details)
+            return
+        self._waiting = collections.deque(w for w in self._waiting if w is not stream)
         self._finish(stream, status, details)
 
     def close(self) -> None:
@@ -217,21 +220,17 @@ class H2Connection(asyncio.Protocol):
 
     def _start_waiting(self) -> None:
         while self._waiting and len(self.streams) < self._max_streams and self.lost is None:
-            waiting, headers, message = self._waiting.popleft()
-            outbox = waiting.outbox
-            waiting.outbox = collections.deque()
-            self._open(waiting, headers, message)
-            for data, end in outbox:
-                waiting.outbox.append((data, end))
+            waiting = self._waiting.popleft()
+            self._open(waiting)  # NOTE: a unary call's message is in its request, not its outbox
             if waiting.outbox:
-                self._flush(waiting)
+                self._flush(waiting)  # NOTE: a stream's messages written while it waited
 
     def _fail_all(self, status: str, details: str) -> None:
         if self.lost is None:
             self.lost = (status, details)
         waiting, self._waiting = self._waiting, collections.deque()
         retrying, self._retrying = self._retrying, set()
-        for stream in [*self.streams.values(), *(w[0] for w in waiting), *retrying]:
+        for stream in [*self.streams.values(), *waiting, *retrying]:
             if not stream.ended:
                 self._finish(stream, status, details)
 
@@ -241,6 +240,8 @@ class H2Connection(asyncio.Protocol):
         buffer = self._buffer
         if buffer:
             buffer += data
+            if len(buffer) < self._need:
+                return  # NOTE: the frame in progress is still not whole: no copy, no parse
             view = bytes(buffer)
         else:
             view = data
@@ -263,6 +264,7 @@ class H2Connection(asyncio.Protocol):
                 self._on_control(kind, stream_id, flags, payload)
         if pos < end:
             self._buffer = bytearray(view[pos:])
+            self._need = 9 + int.from_bytes(view[pos : pos + 3], "big") if end - pos >= 9 else 9
         elif buffer:
             self._buffer = bytearray()
 
@@ -320,7 +322,11 @@ class H2Connection(asyncio.Protocol):
         elif kind == FrameType.RST_STREAM:
             if (stream := self.streams.get(stream_id)) is not None:
                 code = struct.unpack(">I", payload)[0]
-                if code == _REFUSED_STREAM and stream.retry is not None and stream.refused < _MAX_REFUSED:
+                if (
+                    code == ErrorCode.REFUSED_STREAM
+                    and stream.request[1] is not None
+                    and stream.refused < _MAX_REFUSED
+                ):
                     self._refused(stream)
                 else:
                     self._finish(stream, *rst_stream_status(code))
@@ -332,8 +338,7 @@ class H2Connection(asyncio.Protocol):
     def _apply_settings(self, payload: bytes) -> None:
         if self._max_streams == 0:
             self._max_streams = self._announced_max_streams  # NOTE: the first SETTINGS: unlimited unless said
-        for offset in range(0, len(payload) - 5, 6):
-            key, value = struct.unpack_from(">HI", payload, offset)
+        for key, value in settings_values(payload):
             if key == Setting.INITIAL_WINDOW_SIZE:
                 delta = value - self._peer_initial_window
                 self._peer_initial_window = value
@@ -349,16 +354,14 @@ class H2Connection(asyncio.Protocol):
         self._start_waiting()
 
     def _on_goaway(self, payload: bytes) -> None:
-        last_id, code = struct.unpack_from(">II", payload)
-        detail = bytes(payload[8:]).decode("utf-8", "replace")
-        reason = f"the server is going away (HTTP/2 GOAWAY {code}{': ' + detail if detail else ''})"
+        last_id, reason = goaway(payload)
         if self.lost is None:
             self.lost = ("UNAVAILABLE", reason)
         # NOTE: streams the server did not take never ran: they fail now; the others may still finish.
-        for stream in [s for s in self.streams.values() if s.id > (last_id & 0x7FFFFFFF)]:
+        for stream in [s for s in self.streams.values() if s.id > last_id]:
             self._finish(stream, "UNAVAILABLE", reason)
         waiting, self._waiting = self._waiting, collections.deque()
-        for stream, _, _ in waiting:
+        for stream in waiting:
             self._finish(stream, "UNAVAILABLE", reason)
 
     def _refused(self, stream: H2Stream) -> None:
@@ -369,7 +372,6 @@ class H2Connection(asyncio.Protocol):
         stream.refused += 1
         self.streams.pop(stream.id)
         stream.id = 0
-        stream.window = self._peer_initial_window
         stream.outbox.clear()
         self._max_streams = max(len(self.streams), 1)
         self._retrying.add(stream)
@@ -378,19 +380,19 @@ class H2Connection(asyncio.Protocol):
 
     def _retry(self, stream: H2Stream) -> None:
         self._retrying.discard(stream)
-        if stream.ended or stream.retry is None:
+        if stream.ended:
             return  # NOTE: cancelled or failed meanwhile
-        headers, message = stream.retry
         if self.lost is not None:
             self._finish(stream, *self.lost)
         elif len(self.streams) >= self._max_streams:
-            self._waiting.appendleft((stream, headers, message))
+            self._waiting.appendleft(stream)
         else:
-            self._open(stream, headers, message)
+            self._open(stream)
 
     def _reset(self, stream: H2Stream, status: str, details: str) -> None:
-        if self.transport is not None:
-            self.transport.write(frame(FrameType.RST_STREAM, 0, stream.id, struct.pack(">I", _CANCEL)))
+        """End an open stream from this side: RST_STREAM(CANCEL) to the peer while the connection lasts."""
+        if self.transport is not None and self.lost is None:
+            self.transport.write(rst_stream(stream.id, ErrorCode.CANCEL))
         self._finish(stream, status, details)
 
     def _send_window(self, stream_id: int, increment: int) -> None:

@@ -20,16 +20,20 @@ __all__ = [
     "DEFAULT_WINDOW",
     "FRAME_HEADER",
     "MAX_WINDOW",
+    "ErrorCode",
     "Flag",
     "FrameType",
     "H2Error",
     "HeaderBlocks",
     "Setting",
     "frame",
+    "goaway",
     "grpc_message_prefix",
     "request_headers",
+    "rst_stream",
     "rst_stream_status",
     "settings_frame",
+    "settings_values",
     "status_from_headers",
     "window_update",
 ]
@@ -69,6 +73,15 @@ class Flag:
     PRIORITY = 0x20
 
 
+class ErrorCode:
+    """RST_STREAM and GOAWAY error codes (RFC 9113 §7) this client sends or acts on."""
+
+    REFUSED_STREAM = 0x7
+    CANCEL = 0x8
+    ENHANCE_YOUR_CALM = 0xB
+    INADEQUATE_SECURITY = 0xC
+
+
 class Setting(enum.IntEnum):
     HEADER_TABLE_SIZE = 1
     ENABLE_PUSH = 2
@@ -82,7 +95,12 @@ class H2Error(Exception):
 
 
 _STATUS_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
-_RST_STATUS = {0x7: "UNAVAILABLE", 0x8: "CANCELLED", 0xB: "RESOURCE_EXHAUSTED", 0xC: "PERMISSION_DENIED"}
+_RST_STATUS = {
+    ErrorCode.REFUSED_STREAM: "UNAVAILABLE",
+    ErrorCode.CANCEL: "CANCELLED",
+    ErrorCode.ENHANCE_YOUR_CALM: "RESOURCE_EXHAUSTED",
+    ErrorCode.INADEQUATE_SECURITY: "PERMISSION_DENIED",
+}
 """RST_STREAM error codes to gRPC statuses (gRPC's HTTP/2 transport spec); any other is INTERNAL."""
 _HTTP_STATUS = {400: "INTERNAL", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "UNIMPLEMENTED"}
 _HTTP_UNAVAILABLE = (429, 502, 503, 504)
@@ -100,6 +118,25 @@ def settings_frame(values: dict[Setting, int]) -> bytes:
 
 def window_update(stream_id: int, increment: int) -> bytes:
     return frame(FrameType.WINDOW_UPDATE, 0, stream_id, struct.pack(">I", increment))
+
+
+def rst_stream(stream_id: int, error_code: int) -> bytes:
+    return frame(FrameType.RST_STREAM, 0, stream_id, struct.pack(">I", error_code))
+
+
+def settings_values(payload: bytes) -> list[tuple[int, int]]:
+    """A SETTINGS frame's (identifier, value) pairs."""
+    return [struct.unpack_from(">HI", payload, offset) for offset in range(0, len(payload) - 5, 6)]
+
+
+def goaway(payload: bytes) -> tuple[int, str]:
+    """A GOAWAY frame's last stream id the server took, and why it goes away, in words."""
+    last_id, code = struct.unpack_from(">II", payload)
+    detail = bytes(payload[8:]).decode("utf-8", "replace")
+    return (
+        last_id & 0x7FFFFFFF,
+        f"the server is going away (HTTP/2 GOAWAY {code}{': ' + detail if detail else ''})",
+    )
 
 
 def grpc_message_prefix(size: int) -> bytes:

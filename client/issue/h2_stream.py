@@ -27,18 +27,21 @@ class H2Stream:
         "listener",
         "outbox",
         "refused",
-        "retry",
+        "request",
         "unacked",
         "window",
     )
 
-    def __init__(self, stream_id: int, listener: CallListener, window: int) -> None:
-        self.id = stream_id
-        self.retry: tuple[bytes, bytes] | None = None
-        """A unary call's header block and request, kept to send again if the server refuses the stream."""
+    def __init__(self, listener: CallListener, headers: bytes, message: bytes | None) -> None:
+        self.id = 0
+        """0 until the stream opens (it may wait for a slot, or to go again after REFUSED_STREAM)."""
+        self.request = (headers, message)
+        """The header block and a unary call's one message (None for a stream), kept until it opens, and
+        for a unary call until it ends (the server may refuse the stream; the call then goes again)."""
         self.refused = 0
         self.listener = listener
-        self.window = window
+        self.window = 0
+        """The peer's send window for this stream, from its initial window when the stream opens."""
         self.outbox: collections.deque[tuple[memoryview, bool]] = collections.deque()
         self.inbox = bytearray()
         self.unacked = 0
